@@ -1,0 +1,33 @@
+# Every target bootstraps .venv first, so `make run` and `make test` work on a fresh machine.
+export TF_USE_LEGACY_KERAS := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export PYTHONWARNINGS := ignore::DeprecationWarning
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: setup run test test-unit test-e2e bench lock clean
+
+setup:
+	@bash scripts/bootstrap.sh
+
+run: setup
+	$(PY) run_local.py $(RUN_ARGS)
+
+test: setup
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-unit: setup
+	$(PY) -m pytest -m "not e2e" $(PYTEST_ARGS)
+
+test-e2e: setup
+	$(PY) -m pytest -m e2e $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) -m benchmarks.run_all $(BENCH_ARGS)
+
+lock:
+	$(VENV)/bin/uv pip compile --python-version 3.10 --no-header requirements/requirements.in -o requirements/lock.txt
+
+clean:
+	rm -rf .etrm build *.egg-info
