@@ -1,0 +1,1 @@
+"""ValidationGate: stops a run before training when ExampleValidator found anomalies."""

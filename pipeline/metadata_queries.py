@@ -1,0 +1,79 @@
+"""Questions answered from ML Metadata (never by listing folders): spans, executions of a run."""
+from __future__ import annotations
+
+import os
+from typing import Dict, List, Optional
+
+from ml_metadata import metadata_store
+from ml_metadata.proto import metadata_store_pb2
+
+EXAMPLE_GEN_NODE = "ETRMExampleGen"
+
+
+def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
+    config = metadata_store_pb2.ConnectionConfig()
+    config.sqlite.filename_uri = path
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    return config
+
+
+def open_store(connection_config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
+    return metadata_store.MetadataStore(connection_config)
+
+
+def _node_context(store, pipeline_name: str, node_id: str):
+    return store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
+
+
+def ingested_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -> List[int]:
+    """Spans of the live Examples artifacts the pipeline's ExampleGen has produced."""
+    context = _node_context(store, pipeline_name, node_id)
+    if context is None:
+        return []
+    spans = set()
+    for artifact in store.get_artifacts_by_context(context.id):
+        if artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties:
+            spans.add(artifact.custom_properties["span"].int_value)
+    return sorted(spans)
+
+
+def next_span(connection_config: metadata_store_pb2.ConnectionConfig, pipeline_name: str) -> int:
+    """The span after the newest one ingested; 0 for a new pipeline."""
+    if connection_config.HasField("sqlite") and not os.path.exists(connection_config.sqlite.filename_uri):
+        return 0
+    spans = ingested_spans(open_store(connection_config), pipeline_name)
+    return spans[-1] + 1 if spans else 0
+
+
+def executions_since(store, pipeline_name: str, since_ms: int) -> List[Dict]:
+    """Each node execution of the pipeline started at or after since_ms, in start order."""
+    pipeline_context = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline_context is None:
+        return []
+    node_type_id = store.get_context_type("node").id
+    rows = []
+    for execution in store.get_executions_by_context(pipeline_context.id):
+        if execution.create_time_since_epoch < since_ms:
+            continue
+        node_ids = [c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                    if c.type_id == node_type_id]
+        rows.append({
+            "component": node_ids[0] if node_ids else execution.type,
+            "execution_id": execution.id,
+            "state": metadata_store_pb2.Execution.State.Name(execution.last_known_state),
+            "duration_s": round((execution.last_update_time_since_epoch
+                                 - execution.create_time_since_epoch) / 1000.0, 2),
+            "started_ms": execution.create_time_since_epoch,
+        })
+    return sorted(rows, key=lambda row: (row["started_ms"], row["execution_id"]))
+
+
+def output_artifacts(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+    """Artifacts an execution produced, by output key."""
+    by_key: Dict[str, List[int]] = {}
+    for event in store.get_events_by_execution_ids([execution_id]):
+        if event.type != metadata_store_pb2.Event.OUTPUT:
+            continue
+        key = event.path.steps[0].key if event.path.steps else ""
+        by_key.setdefault(key, []).append(event.artifact_id)
+    return {key: store.get_artifacts_by_id(ids) for key, ids in by_key.items()}
