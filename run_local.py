@@ -39,6 +39,14 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="log data anomalies instead of stopping the run")
     parser.add_argument("--beam-workers", type=int, default=os.cpu_count() or 2,
                         help="DirectRunner workers (default: all cores; 1 = in-process)")
+    parser.add_argument("--no-train", action="store_true",
+                        help="stop after data validation (no Transform/Trainer/Evaluator/Pusher)")
+    parser.add_argument("--min-auc", type=float, default=0.70,
+                        help="the risk model is blessed only at or above this eval AUC (default: 0.70)")
+    parser.add_argument("--auc-tolerance", type=float, default=0.01,
+                        help="how far below the serving model's AUC a candidate may be (default: 0.01)")
+    parser.add_argument("--train-steps", type=int, default=None,
+                        help="cap training at this many steps (default: full epochs)")
     parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
     return parser
 
@@ -50,7 +58,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run_from_args(args: argparse.Namespace) -> int:
     from ml.home import resolve_home
-    from pipeline.config import DataSettings, ValidationSettings
+    from pipeline.config import DataSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, resolve_span, run_pipeline
     from pipeline.report import print_summary
 
@@ -63,6 +71,9 @@ def run_from_args(args: argparse.Namespace) -> int:
                 dataset=dataset, span=span, records_per_span=args.records_per_span,
                 seed=args.seed, history_start=args.history_start, period_days=args.period_days,
                 drift_scenarios=args.drift, shuffle_labels=args.shuffle_labels)
+            model = ModelSettings(train=dataset == "trades" and not args.no_train,
+                                  min_auc=args.min_auc, auc_tolerance=args.auc_tolerance,
+                                  train_steps=args.train_steps, seed=args.seed)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -70,7 +81,7 @@ def run_from_args(args: argparse.Namespace) -> int:
               f"home {layout.home}", file=sys.stderr)
         try:
             summary = run_pipeline(layout, data, ValidationSettings(not args.warn_on_anomalies),
-                                   runner=args.runner, beam_workers=args.beam_workers,
+                                   model=model, runner=args.runner, beam_workers=args.beam_workers,
                                    verbose=args.verbose)
         except Exception as exc:  # the summary is already written; show the reason, not a trace
             print(f"\nRun failed: {exc}", file=sys.stderr)

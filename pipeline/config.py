@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Tuple
+from typing import Any, Dict, Optional, Tuple
 
 from components.etrm_example_gen import span_data
 
@@ -33,3 +33,33 @@ class ValidationSettings:
     """Whether anomalies stop the run (default) or are only logged."""
 
     fail_on_anomalies: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSettings:
+    """Training, blessing and pushing of one model; train=False stops after validation."""
+
+    train: bool = True
+    model_name: str = "etrm_risk_model"
+    min_auc: float = 0.70
+    auc_tolerance: float = 0.01
+    train_steps: Optional[int] = None
+    hyperparameters: Dict[str, Any] = dataclasses.field(default_factory=dict)
+    seed: int = 42
+    num_serving_versions: int = 2
+
+    def __post_init__(self):
+        if not 0.0 < self.min_auc < 1.0:
+            raise ValueError(f"min_auc must be in (0, 1), got {self.min_auc}")
+        if not 0.0 <= self.auc_tolerance < 1.0:
+            raise ValueError(f"auc_tolerance must be in [0, 1), got {self.auc_tolerance}")
+        if self.train_steps is not None and self.train_steps <= 0:
+            raise ValueError(f"train_steps must be > 0, got {self.train_steps}")
+
+
+@dataclasses.dataclass(frozen=True)
+class ServingSettings:
+    """Where pushed models and the TF Serving model config live."""
+
+    serving_base_dir: str
+    models_config_path: str

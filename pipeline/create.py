@@ -9,7 +9,7 @@ from ml_metadata.proto import metadata_store_pb2
 
 from components.etrm_example_gen.component import ETRMExampleGen
 from components.validation_gate.component import ValidationGate
-from pipeline.config import DataSettings, ValidationSettings
+from pipeline.config import DataSettings, ModelSettings, ServingSettings, ValidationSettings
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_DIRS = {"trades": os.path.join(REPO_ROOT, "data", "schema", "trades"),
@@ -25,10 +25,13 @@ def create_pipeline(pipeline_name: str,
                     pipeline_root: str,
                     data: DataSettings,
                     validation: ValidationSettings = ValidationSettings(),
+                    model: ModelSettings = ModelSettings(train=False),
+                    serving: Optional[ServingSettings] = None,
                     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
                     beam_pipeline_args: Optional[List[str]] = None,
                     enable_cache: bool = False) -> tfx.dsl.Pipeline:
-    """ETRMExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> ValidationGate."""
+    """ETRMExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> ValidationGate,
+    then (model.train) the model's Transform -> Trainer -> Evaluator -> ServingPusher."""
     example_gen = ETRMExampleGen(
         dataset=data.dataset, span=data.span, records_per_span=data.records_per_span,
         seed=data.seed, history_start=data.history_start, period_days=data.period_days,
@@ -44,6 +47,15 @@ def create_pipeline(pipeline_name: str,
         fail_on_anomalies=int(validation.fail_on_anomalies))
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate]
+    if model.train:
+        if serving is None:
+            raise ValueError("serving settings are required when model.train is set")
+        if data.dataset != "trades":
+            raise ValueError(f"no model is trained on dataset {data.dataset!r} yet")
+        from pipeline.risk_nodes import risk_model_nodes
+
+        components += risk_model_nodes(example_gen.outputs["examples"], schema_gen.outputs["schema"],
+                                       validation_gate, model, serving)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -9,7 +9,7 @@ import time
 from typing import Dict, List, Optional
 
 from pipeline import metadata_queries, progress, run_summary
-from pipeline.config import DataSettings, ValidationSettings
+from pipeline.config import DataSettings, ModelSettings, ServingSettings, ValidationSettings
 
 PIPELINE_NAMES = {"trades": "etrm_risk_pipeline", "reports": "etrm_report_lm_pipeline"}
 
@@ -35,6 +35,11 @@ class HomeLayout:
     def pipeline_root(self, pipeline_name: str) -> pathlib.Path:
         return self.pipelines_root / pipeline_name
 
+    @property
+    def serving(self) -> ServingSettings:
+        return ServingSettings(serving_base_dir=str(self.home / "serving_models"),
+                               models_config_path=str(self.home / "serving_config" / "models.config"))
+
 
 def beam_args(workers: int) -> List[str]:
     """DirectRunner on all cores (multi-processing) or in-process for one worker."""
@@ -53,6 +58,7 @@ def resolve_span(layout: HomeLayout, pipeline_name: str, requested: Optional[int
 
 def run_pipeline(layout: HomeLayout, data: DataSettings,
                  validation: ValidationSettings = ValidationSettings(),
+                 model: ModelSettings = ModelSettings(train=False),
                  runner: str = "local", beam_workers: int = 2, verbose: bool = False) -> Dict:
     """Runs one pipeline and writes runs/latest.json; returns that summary (raises on failure)."""
     from pipeline.create import create_pipeline
@@ -65,7 +71,7 @@ def run_pipeline(layout: HomeLayout, data: DataSettings,
     tfx_pipeline = create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(layout.pipeline_root(pipeline_name)),
-        data=data, validation=validation,
+        data=data, validation=validation, model=model, serving=layout.serving,
         metadata_connection_config=connection,
         beam_pipeline_args=beam_args(beam_workers))
 

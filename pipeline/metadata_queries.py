@@ -70,10 +70,31 @@ def executions_since(store, pipeline_name: str, since_ms: int) -> List[Dict]:
 
 def output_artifacts(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
     """Artifacts an execution produced, by output key."""
+    return _artifacts_by_event(store, execution_id, metadata_store_pb2.Event.OUTPUT)
+
+
+def input_artifacts(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
+    """Artifacts an execution read, by input key."""
+    return _artifacts_by_event(store, execution_id, metadata_store_pb2.Event.INPUT)
+
+
+def _artifacts_by_event(store, execution_id: int, event_type) -> Dict[str, List[metadata_store_pb2.Artifact]]:
     by_key: Dict[str, List[int]] = {}
     for event in store.get_events_by_execution_ids([execution_id]):
-        if event.type != metadata_store_pb2.Event.OUTPUT:
+        if event.type != event_type:
             continue
         key = event.path.steps[0].key if event.path.steps else ""
         by_key.setdefault(key, []).append(event.artifact_id)
     return {key: store.get_artifacts_by_id(ids) for key, ids in by_key.items()}
+
+
+def pushed_version_of_model(store, model_artifact_id: int) -> Optional[int]:
+    """The serving version a Model artifact was pushed as, following lineage in ML Metadata."""
+    events = store.get_events_by_artifact_ids([model_artifact_id])
+    for event in events:
+        if event.type != metadata_store_pb2.Event.INPUT:
+            continue
+        for pushed in output_artifacts(store, event.execution_id).get("pushed_model", []):
+            if pushed.custom_properties.get("pushed") and pushed.custom_properties["pushed"].int_value:
+                return int(pushed.custom_properties["pushed_version"].string_value)
+    return None

@@ -18,4 +18,20 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
         write(f"  examples: {counts}\n")
     for row in summary["components"]:
         write(f"  {row['component']:<28} {row['state']:<9} {row['duration_s']:>7.1f}s\n")
+    model = summary.get("model")
+    if model:
+        overall = model.get("metrics", {}).get("overall", {})
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in sorted(overall.items()) if isinstance(v, float))
+        write(f"  metrics: {shown}\n")
+        if "bayes_optimal_auc" in model:
+            write(f"  Bayes-optimal AUC on the same eval split: {model['bayes_optimal_auc']:.4f}\n")
+        baseline = model.get("baseline")
+        write(f"  baseline: {'serving version ' + str(baseline['serving_version']) if baseline else 'none (first model)'}\n")
+        write(f"  blessed: {model.get('blessed')}\n")
+        for failure in model.get("validation_failures", []):
+            write(f"    - {failure}\n")
+        if model.get("pushed_version"):
+            write(f"  pushed: version {model['pushed_version']} -> {model['pushed_to']}\n")
+        else:
+            write(f"  not pushed: {model.get('not_pushed_reason', 'no Pusher ran')}\n")
     write(f"  summary: {path}\n")

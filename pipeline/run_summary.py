@@ -53,6 +53,9 @@ def build(store, pipeline_name: str, since_ms: int, data, runner: str, beam_work
             summary["examples_uri"] = examples.uri
         if row["component"] == "StatisticsGen" and outputs.get("statistics"):
             summary["examples_per_split"] = _split_example_counts(outputs["statistics"][0].uri)
+    from pipeline.model_summary import add_model_results
+
+    add_model_results(store, executions, summary)
     if error is not None:
         summary["error"] = f"{type(error).__name__}: {error}"
     return summary

@@ -1,0 +1,1 @@
+"""ServingPusher: TFX's Pusher with TF Serving's integer versions, a manifest and models.config."""

@@ -1,0 +1,51 @@
+"""ServingPusher executor: pushes only blessed models, as the next integer version."""
+from __future__ import annotations
+
+import pathlib
+from typing import Any, Dict, List
+
+from absl import logging
+from tfx import types
+from tfx.components.pusher import executor as tfx_pusher_executor
+from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import json_utils
+
+from components.serving_pusher import versions
+
+MODEL_NAME_KEY = "model_name"
+MODELS_CONFIG_KEY = "models_config_path"
+SERVING_BASE_KEY = "serving_base_dir"
+NUM_VERSIONS_KEY = "num_versions"
+PREVIOUS_PUSH_KEY = "previous_push"
+
+
+class Executor(tfx_pusher_executor.Executor):
+    """TFX Pusher semantics (both blessings checked) with TF Serving's layout and config."""
+
+    def Do(self, input_dict: Dict[str, List[types.Artifact]],
+           output_dict: Dict[str, List[types.Artifact]],
+           exec_properties: Dict[str, Any]) -> None:
+        self._log_startup(input_dict, output_dict, exec_properties)
+        model_push = artifact_utils.get_single_instance(
+            output_dict[standard_component_specs.PUSHED_MODEL_KEY])
+        if not self.CheckBlessing(input_dict):
+            model_push.set_string_custom_property("not_pushed_reason", "candidate was not blessed")
+            self._MarkNotPushed(model_push)
+            return
+        config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
+        model_name = config[MODEL_NAME_KEY]
+        base_dir = pathlib.Path(config[SERVING_BASE_KEY]) / model_name
+        last_pushed = max([int(a.get_string_custom_property("pushed_version") or 0)
+                           for a in input_dict.get(PREVIOUS_PUSH_KEY, [])] + [0])
+        version = versions.next_version(base_dir, last_pushed)
+        model_path = self.GetModelPath(input_dict)
+        target = versions.publish_version(model_path, base_dir, version)
+        logging.info("Pushed %s version %d to %s", model_name, version, target)
+
+        from ml.serving.model_config import register_pushed_version
+
+        register_pushed_version(config[MODELS_CONFIG_KEY], model_name, base_dir, version,
+                                num_versions=int(config.get(NUM_VERSIONS_KEY, 2)))
+        model_push.set_string_custom_property("pushed_destination", str(target))
+        model_push.set_string_custom_property("models_config", str(config[MODELS_CONFIG_KEY]))
+        self._MarkPushed(model_push, pushed_destination=str(target), pushed_version=str(version))

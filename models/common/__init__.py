@@ -1,0 +1,1 @@
+"""Layers shared by the risk model and the report language model."""

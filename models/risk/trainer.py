@@ -1,0 +1,142 @@
+"""Trainer run_fn for etrm_risk_model: trains the FT-Transformer and exports serving signatures."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models.risk import features, signatures
+from models.risk.model import RiskHyperparameters, build_model, warm_start
+
+SHUFFLE_BUFFER = 200_000
+WARM_START_DIR = "warm_start"
+WEIGHTS_FILE = "weights.h5"
+LAYOUT_FILE = "layout.json"
+
+
+def _raw_dataset(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+                 tf_transform_output: tft.TFTransformOutput, batch_size: int, shuffle: bool) -> tf.data.Dataset:
+    return data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=batch_size, shuffle=shuffle, num_epochs=1),
+        tf_transform_output.raw_metadata.schema)
+
+
+def _transformed_dataset(raw: tf.data.Dataset, tf_transform_output: tft.TFTransformOutput,
+                         input_names: List[str]) -> tf.data.Dataset:
+    """Applies the Transform graph on the fly, as serving will, and splits off the label."""
+    tft_layer = tf_transform_output.transform_features_layer()
+
+    def transform(raw_batch):
+        transformed = tft_layer(raw_batch)
+        inputs = {name: tf.reshape(transformed[name], [-1]) for name in input_names}
+        return inputs, tf.reshape(transformed[features.LABEL_KEY], [-1])
+
+    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def _raw_sample(raw: tf.data.Dataset, max_rows: int = 50000) -> Dict[str, "np.ndarray"]:
+    """Raw training columns (up to max_rows) for the serving defaults."""
+    import numpy as np
+
+    columns: Dict[str, list] = {}
+    rows = 0
+    for batch in raw:
+        for name in features.RAW_FEATURES:
+            value = batch[name]
+            value = tf.sparse.to_dense(value) if isinstance(value, tf.sparse.SparseTensor) else value
+            columns.setdefault(name, []).append(value.numpy().reshape(-1))
+        rows += int(tf.shape(batch[features.RAW_FEATURES[0]])[0])
+        if rows >= max_rows:
+            break
+    return {name: np.concatenate(parts) for name, parts in columns.items()}
+
+
+def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
+    return {key: tf_transform_output.vocabulary_size_by_name(features.vocabulary_name(key))
+            for key in features.CATEGORICAL_DOMAINS}
+
+
+def hyperparameters_from(custom_config: Optional[Dict]) -> RiskHyperparameters:
+    """Hyperparameters from the Trainer's custom_config; unknown names are rejected."""
+    values = dict(custom_config or {}).get("hyperparameters", {})
+    known = {f.name for f in dataclasses.fields(RiskHyperparameters)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise ValueError(f"unknown risk model hyperparameters {unknown}; known: {sorted(known)}")
+    return RiskHyperparameters(**values)
+
+
+def _load_previous(base_model_uri: str, hp: RiskHyperparameters) -> Optional[tf.keras.Model]:
+    """Rebuilds the previous model from its saved layout and weights, if it left them."""
+    folder = os.path.join(base_model_uri, WARM_START_DIR)
+    if not tf.io.gfile.exists(os.path.join(folder, LAYOUT_FILE)):
+        return None
+    with tf.io.gfile.GFile(os.path.join(folder, LAYOUT_FILE)) as handle:
+        layout = json.load(handle)
+    previous_hp = RiskHyperparameters(**layout["hyperparameters"])
+    previous = build_model(layout["vocabulary_sizes"], previous_hp)
+    local_weights = os.path.join(folder, WEIGHTS_FILE)
+    previous.load_weights(local_weights)
+    return previous
+
+
+def _save_warm_start_state(model_run_or_artifact_dir: str, model: tf.keras.Model,
+                           sizes: Dict[str, int], hp: RiskHyperparameters) -> None:
+    folder = os.path.join(model_run_or_artifact_dir, WARM_START_DIR)
+    tf.io.gfile.makedirs(folder)
+    model.save_weights(os.path.join(folder, WEIGHTS_FILE))
+    with tf.io.gfile.GFile(os.path.join(folder, LAYOUT_FILE), "w") as handle:
+        json.dump({"vocabulary_sizes": sizes, "hyperparameters": dataclasses.asdict(hp)}, handle)
+
+
+def hp_seed(fn_args: tfx.components.FnArgs) -> int:
+    return int(dict(fn_args.custom_config or {}).get("seed", 42))
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains on the transformed train split, validates on eval, exports the SavedModel."""
+    hp = hyperparameters_from(fn_args.custom_config)
+    tf.keras.utils.set_random_seed(hp_seed(fn_args))
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    sizes = vocabulary_sizes(tf_transform_output)
+    model = build_model(sizes, hp)
+    input_names = [inp.name for inp in model.inputs]
+    raw_train = _raw_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, 4096, False)
+    raw_eval = _raw_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, 4096, False)
+    train = (_transformed_dataset(raw_train, tf_transform_output, input_names).unbatch().cache()
+             .shuffle(SHUFFLE_BUFFER, seed=hp_seed(fn_args), reshuffle_each_iteration=True)
+             .batch(hp.batch_size))
+    evaluation = _transformed_dataset(raw_eval, tf_transform_output, input_names).cache()
+    defaults = signatures.compute_feature_defaults(_raw_sample(raw_train))
+    warm_report = {}
+    if fn_args.base_model:
+        base_artifact_uri = os.path.dirname(os.path.normpath(fn_args.base_model))
+        previous = _load_previous(base_artifact_uri, hp)
+        if previous is not None:
+            warm_report = warm_start(model, previous)
+            logging.info("Warm start from %s: %s", base_artifact_uri, warm_report)
+    initial_eval = model.evaluate(evaluation, verbose=0, return_dict=True)
+    history = model.fit(
+        train, validation_data=evaluation, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
+        steps_per_epoch=fn_args.train_steps or None,
+        callbacks=[tf.keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+                                                    patience=hp.early_stopping_patience,
+                                                    restore_best_weights=True)])
+    model_artifact_dir = os.path.dirname(os.path.normpath(fn_args.serving_model_dir))
+    _save_warm_start_state(model_artifact_dir, model, sizes, hp)
+    signatures.export(model, tf_transform_output, hp, defaults, fn_args.serving_model_dir,
+                      training_report={
+                          "warm_start": warm_report,
+                          "initial_eval_loss": float(initial_eval["loss"]),
+                          "epochs_run": len(history.history["loss"]),
+                          "final_train_loss": float(history.history["loss"][-1]),
+                          "final_eval_auc": float(history.history["val_auc"][-1]),
+                      })

@@ -1,0 +1,126 @@
+"""Model results of a run for runs/latest.json: TFMA metrics, blessing, baseline, push, Bayes AUC."""
+from __future__ import annotations
+
+import glob
+import os
+from typing import Any, Dict, List
+
+import numpy as np
+
+from pipeline import metadata_queries
+
+OVERALL_METRICS = {"auc": "auc", "auc_precision_recall": "pr_auc", "binary_accuracy": "accuracy",
+                   "calibration": "calibration", "example_count": "example_count",
+                   "mean_label": "mean_label", "mean_prediction": "mean_prediction",
+                   "binary_crossentropy": "log_loss"}
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
+    from scipy.stats import rankdata
+
+    labels = np.asarray(labels).astype(bool)
+    positives, negatives = labels.sum(), (~labels).sum()
+    if positives == 0 or negatives == 0:
+        raise ValueError("AUC needs both classes in the labels")
+    ranks = rankdata(scores)
+    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
+
+
+def bayes_optimal_auc(examples_uri: str, split: str = "eval") -> float:
+    """AUC of the generator's true probability on the eval split: the best any model can do."""
+    import tensorflow as tf
+
+    labels, probabilities = [], []
+    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
+        example = tf.train.Example.FromString(record)
+        labels.append(example.features.feature["high_risk"].int64_list.value[0])
+        probabilities.append(example.features.feature["high_risk_probability"].float_list.value[0])
+    return roc_auc(np.array(labels), np.array(probabilities))
+
+
+def _metric_value(value) -> Any:
+    for field in ("doubleValue", "double_value"):
+        if isinstance(value, dict) and field in value:
+            return value[field]
+    return value
+
+
+def evaluation_metrics(evaluation_uri: str) -> Dict[str, Any]:
+    """Overall and per-slice metrics from TFMA's output."""
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_eval_result(evaluation_uri)
+    overall, slices = {}, {}
+    for slice_key, metrics in result.slicing_metrics:
+        values = {}
+        for output in metrics.values():
+            for sub in output.values():
+                for name, value in sub.items():
+                    if name in OVERALL_METRICS:
+                        values[OVERALL_METRICS[name]] = _metric_value(value)
+        if not slice_key:
+            overall = values
+        else:
+            slices["/".join(f"{k}={v}" for k, v in slice_key)] = values
+    return {"overall": overall, "slices": slices}
+
+
+def validation_failures(evaluation_uri: str) -> List[str]:
+    import tensorflow_model_analysis as tfma
+
+    result = tfma.load_validation_result(evaluation_uri)
+    failures = []
+    for slice_metrics in result.metric_validations_per_slice:
+        for failure in slice_metrics.failures:
+            failures.append(f"{failure.metric_key.name}: {failure.message}")
+    return failures
+
+
+def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) -> None:
+    """Fills metrics, blessing, baseline and push results in place."""
+    by_component = {row["component"]: row for row in executions}
+    model: Dict[str, Any] = {}
+    if "Evaluator" in by_component:
+        execution_id = by_component["Evaluator"]["execution_id"]
+        outputs = metadata_queries.output_artifacts(store, execution_id)
+        inputs = metadata_queries.input_artifacts(store, execution_id)
+        if outputs.get("evaluation"):
+            uri = outputs["evaluation"][0].uri
+            model["metrics"] = evaluation_metrics(uri)
+            model["validation_failures"] = validation_failures(uri)
+        if outputs.get("blessing"):
+            blessing = outputs["blessing"][0]
+            model["blessed"] = bool(blessing.custom_properties["blessed"].int_value)
+        baseline = inputs.get("baseline_model", [])
+        model["baseline"] = ({"model_artifact_id": baseline[0].id,
+                              "serving_version": metadata_queries.pushed_version_of_model(store, baseline[0].id)}
+                             if baseline else None)
+    if "ServingPusher" in by_component:
+        outputs = metadata_queries.output_artifacts(store, by_component["ServingPusher"]["execution_id"])
+        if outputs.get("pushed_model"):
+            pushed = outputs["pushed_model"][0].custom_properties
+            if pushed["pushed"].int_value:
+                model["pushed_version"] = int(pushed["pushed_version"].string_value)
+                model["pushed_to"] = pushed["pushed_destination"].string_value
+            else:
+                model["pushed_version"] = None
+                model["not_pushed_reason"] = (pushed["not_pushed_reason"].string_value
+                                              if "not_pushed_reason" in pushed else "not blessed")
+    if "Trainer" in by_component:
+        outputs = metadata_queries.output_artifacts(store, by_component["Trainer"]["execution_id"])
+        inputs = metadata_queries.input_artifacts(store, by_component["Trainer"]["execution_id"])
+        if outputs.get("model"):
+            model["model_uri"] = outputs["model"][0].uri
+        base = inputs.get("base_model", [])
+        model["warm_started_from"] = ({"model_artifact_id": base[0].id,
+                                       "serving_version": metadata_queries.pushed_version_of_model(store, base[0].id)}
+                                      if base else None)
+    if summary.get("examples_uri") and model.get("metrics"):
+        model["bayes_optimal_auc"] = bayes_optimal_auc(summary["examples_uri"])
+        auc = model["metrics"]["overall"].get("auc")
+        if auc is not None:
+            model["auc_gap_to_bayes"] = model["bayes_optimal_auc"] - auc
+    if model:
+        summary["model"] = model

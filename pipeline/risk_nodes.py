@@ -1,0 +1,76 @@
+"""The model half of the risk pipeline: Transform, Trainer, Evaluator, ServingPusher."""
+from __future__ import annotations
+
+from typing import List
+
+import tensorflow_model_analysis as tfma
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components.serving_pusher.component import ServingPusher
+from models.risk import features
+from pipeline.config import ModelSettings, ServingSettings
+
+SLICE_FEATURES = ["commodity", "region"]
+
+
+def risk_eval_config(model: ModelSettings) -> tfma.EvalConfig:
+    """AUC must reach min_auc and may not fall more than auc_tolerance below the serving model."""
+    auc_threshold = tfma.MetricThreshold(
+        value_threshold=tfma.GenericValueThreshold(lower_bound={"value": model.min_auc}),
+        change_threshold=tfma.GenericChangeThreshold(
+            direction=tfma.MetricDirection.HIGHER_IS_BETTER,
+            absolute={"value": -model.auc_tolerance}))
+    metrics = [tfma.MetricConfig(class_name=name) for name in (
+        "ExampleCount", "AUCPrecisionRecall", "BinaryAccuracy", "Calibration", "CalibrationPlot",
+        "MeanLabel", "MeanPrediction", "BinaryCrossentropy")]
+    metrics.append(tfma.MetricConfig(class_name="AUC", threshold=auc_threshold))
+    return tfma.EvalConfig(
+        model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
+                                    prediction_key="risk_score", preprocessing_function_names=[])],
+        slicing_specs=[tfma.SlicingSpec()] + [tfma.SlicingSpec(feature_keys=[f]) for f in SLICE_FEATURES],
+        metrics_specs=[tfma.MetricsSpec(metrics=metrics)])
+
+
+def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
+                     serving: ServingSettings) -> List:
+    """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate)."""
+    transform = tfx.components.Transform(
+        examples=examples, schema=schema,
+        preprocessing_fn="models.risk.preprocessing.preprocessing_fn", materialize=False)
+    transform.add_upstream_node(upstream)
+
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+    latest_push = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
+        pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
+    ).with_id("latest_push_resolver")
+
+    trainer = tfx.components.Trainer(
+        run_fn="models.risk.trainer.run_fn",
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        base_model=latest_blessed.outputs["model"],
+        train_args=tfx.proto.TrainArgs(num_steps=model.train_steps) if model.train_steps else None,
+        custom_config={"hyperparameters": dict(model.hyperparameters), "seed": model.seed})
+
+    evaluator = tfx.components.Evaluator(
+        examples=examples,
+        model=trainer.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"],
+        eval_config=risk_eval_config(model))
+
+    pusher = ServingPusher(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        previous_push=latest_push.outputs["pushed_model"],
+        model_name=model.model_name,
+        serving_base_dir=serving.serving_base_dir,
+        models_config_path=serving.models_config_path,
+        num_versions=model.num_serving_versions)
+    return [transform, latest_blessed, latest_push, trainer, evaluator, pusher]
