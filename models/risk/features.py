@@ -6,6 +6,8 @@ ids stay stable across spans, which keeps warm-started embeddings meaningful.
 """
 from __future__ import annotations
 
+from ml.synthetic import catalog
+
 LABEL_KEY = "high_risk"
 BAYES_PROBABILITY_KEY = "high_risk_probability"
 
@@ -14,12 +16,11 @@ LOG_NUMERIC_FEATURES = ["volume", "price", "notional"]
 NUMERIC_FEATURES = ["volatility", "tenor_months"]
 
 CATEGORICAL_DOMAINS = {
-    "commodity": ["power", "natural_gas", "crude_oil", "coal", "emissions", "lng"],
-    "region": [],
-    "instrument": ["future", "forward", "swap", "option"],
+    "commodity": list(catalog.DEFAULT_COMMODITIES),
+    "region": list(catalog.DEFAULT_REGIONS),
+    "instrument": list(catalog.INSTRUMENTS),
     "direction": ["buy", "sell"],
-    "counterparty_rating": ["AAA", "AA", "A", "BBB", "BB", "B", "CCC"],
-    "book": [],
+    "counterparty_rating": list(catalog.RATINGS),
 }
 OOV_BUCKETS = 1
 

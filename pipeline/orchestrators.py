@@ -1,0 +1,56 @@
+"""The same create_pipeline() for Airflow (a DAG) and Kubeflow Pipelines V2 (a compiled spec)."""
+from __future__ import annotations
+
+import datetime as dt
+import os
+import pathlib
+from typing import Optional
+
+from pipeline.config import DataSettings, ModelSettings, ValidationSettings
+from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, beam_args
+
+DEFAULT_IMAGE = "etrm-ml-platform:latest"
+
+
+def _pipeline(layout: HomeLayout, data: DataSettings, model: ModelSettings, beam_workers: int,
+              pipeline_root: Optional[str] = None, metadata: bool = True):
+    from pipeline.create import create_pipeline
+    from pipeline.metadata_queries import sqlite_config
+
+    name = PIPELINE_NAMES[data.dataset]
+    return create_pipeline(
+        pipeline_name=name,
+        pipeline_root=pipeline_root or str(layout.pipeline_root(name)),
+        data=data, validation=ValidationSettings(), model=model, serving=layout.serving,
+        metadata_connection_config=sqlite_config(str(layout.metadata_path)) if metadata else None,
+        beam_pipeline_args=beam_args(beam_workers))
+
+
+def airflow_dag(layout: HomeLayout, data: DataSettings, model: ModelSettings,
+                schedule: str = "0 2 * * 0", beam_workers: int = 2):
+    """An Airflow DAG running the pipeline weekly (Sunday 02:00, the spec's retrain schedule)."""
+    from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
+
+    config = AirflowPipelineConfig(airflow_dag_config={
+        "schedule_interval": schedule,
+        "start_date": dt.datetime(2024, 1, 1),
+        "catchup": False,
+        "max_active_runs": 1,
+    })
+    return AirflowDagRunner(config).run(_pipeline(layout, data, model, beam_workers))
+
+
+def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: ModelSettings,
+                     pipeline_root: str, image: str = DEFAULT_IMAGE,
+                     layout: Optional[HomeLayout] = None) -> pathlib.Path:
+    """Writes the Kubeflow Pipelines V2 spec (JSON) for the pipeline; metadata is KFP's own."""
+    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_runner
+
+    layout = layout or HomeLayout(pathlib.Path("/etrm"))
+    output_file.parent.mkdir(parents=True, exist_ok=True)
+    runner = kfp_runner.KubeflowV2DagRunner(
+        config=kfp_runner.KubeflowV2DagRunnerConfig(default_image=image),
+        output_dir=str(output_file.parent), output_filename=output_file.name)
+    runner.run(_pipeline(layout, data, model, beam_workers=1, pipeline_root=pipeline_root,
+                         metadata=False))
+    return output_file

@@ -1,0 +1,37 @@
+"""The pipeline compiles for Airflow (a real DAG) and Kubeflow Pipelines V2 (a JSON spec)."""
+import json
+
+import pytest
+
+from pipeline.config import DataSettings, ModelSettings
+from pipeline.local_runner import HomeLayout
+
+pytestmark = pytest.mark.slow
+
+EXPECTED_NODES = {"ETRMExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
+                  "ValidationGate", "Transform", "Trainer", "Evaluator", "ServingPusher",
+                  "latest_blessed_model_resolver", "latest_push_resolver"}
+
+
+def test_airflow_dag_has_a_task_per_component(tmp_path):
+    from airflow.models import DAG
+    from pipeline.orchestrators import airflow_dag
+
+    dag = airflow_dag(HomeLayout(tmp_path), DataSettings(span=3, records_per_span=100), ModelSettings())
+    assert isinstance(dag, DAG)
+    assert dag.schedule_interval == "0 2 * * 0"
+    assert EXPECTED_NODES <= set(dag.task_ids)
+    trainer = dag.get_task("Trainer")
+    assert "Transform" in trainer.upstream_task_ids
+    assert "ValidationGate" in dag.get_task("Transform").upstream_task_ids
+
+
+def test_kubeflow_v2_spec_lists_every_component(tmp_path):
+    from pipeline.orchestrators import compile_kubeflow
+
+    out = compile_kubeflow(tmp_path / "etrm_pipeline.json", DataSettings(span=3, records_per_span=100),
+                           ModelSettings(), pipeline_root="gs://bucket/etrm")
+    spec = json.loads(out.read_text())
+    tasks = spec["pipelineSpec"]["root"]["dag"]["tasks"]
+    assert EXPECTED_NODES <= set(tasks)
+    assert "Transform" in tasks["Trainer"]["dependentTasks"]
