@@ -1,0 +1,103 @@
+"""`etrm serve` / `python -m ml.serving`: flags named like tensorflow_model_server's."""
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+from typing import Optional, Sequence
+
+from ml.serving.server import ServerOptions
+
+READY_EVENT = "ready"
+
+
+def _flag_bool(value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "1", "yes"):
+        return True
+    if lowered in ("false", "0", "no"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds the server flags to a parser (used by `etrm serve` and `python -m ml.serving`)."""
+    defaults = ServerOptions()
+    parser.add_argument("--home", default=None,
+                        help="ETRM home (default: $ETRM_HOME, else ./.etrm)")
+    parser.add_argument("--host", default=defaults.host,
+                        help="address to bind both APIs to (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=defaults.port,
+                        help="gRPC port (default 8500; 0 picks a free port)")
+    parser.add_argument("--rest_api_port", type=int, default=defaults.rest_api_port,
+                        help="REST port (default 8501; 0 picks a free port)")
+    parser.add_argument("--model_config_file", default=None,
+                        help="model_config_list file (default <home>/serving_config/models.config)")
+    parser.add_argument("--model_config_file_poll_wait_seconds", type=float,
+                        default=defaults.model_config_file_poll_wait_seconds,
+                        help="re-read the model config this often (0: never)")
+    parser.add_argument("--file_system_poll_wait_seconds", type=float,
+                        default=defaults.file_system_poll_wait_seconds,
+                        help="look for new model versions this often (0: only at start)")
+    parser.add_argument("--enable_batching", type=_flag_bool, nargs="?", const=True,
+                        default=False, help="merge concurrent requests into batches")
+    parser.add_argument("--batching_parameters_file", default=None,
+                        help="BatchingParameters text file (serving_config/batching.config)")
+    parser.add_argument("--monitoring_config_file", default=None,
+                        help="MonitoringConfig text file enabling Prometheus metrics")
+    parser.add_argument("--request_log_sampling_rate", type=float, default=0.1,
+                        help="fraction of requests logged to <home>/serving_logs (0 disables)")
+    parser.add_argument("--request_log_max_records_per_file", type=int,
+                        default=defaults.request_log_max_records_per_file)
+    parser.add_argument("--request_log_max_file_age_seconds", type=float,
+                        default=defaults.request_log_max_file_age_seconds)
+    parser.add_argument("--max_request_bytes", type=int, default=defaults.max_request_bytes,
+                        help="largest accepted REST body or gRPC message")
+    parser.add_argument("--shutdown_grace_seconds", type=float, default=10.0,
+                        help="how long in-flight requests may take to finish on SIGTERM")
+    parser.add_argument("--log_level", default="INFO")
+    return parser
+
+
+def options_from_args(args: argparse.Namespace) -> ServerOptions:
+    return ServerOptions(
+        home=args.home, host=args.host, port=args.port, rest_api_port=args.rest_api_port,
+        model_config_file=args.model_config_file,
+        model_config_file_poll_wait_seconds=args.model_config_file_poll_wait_seconds,
+        file_system_poll_wait_seconds=args.file_system_poll_wait_seconds,
+        enable_batching=args.enable_batching, batching_parameters_file=args.batching_parameters_file,
+        monitoring_config_file=args.monitoring_config_file,
+        request_log_sampling_rate=args.request_log_sampling_rate,
+        request_log_max_records_per_file=args.request_log_max_records_per_file,
+        request_log_max_file_age_seconds=args.request_log_max_file_age_seconds,
+        max_request_bytes=args.max_request_bytes)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Runs the server until SIGTERM or SIGINT, then shuts down gracefully. Returns 0."""
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    from ml.serving.server import ModelServer  # imports TensorFlow: only when serving
+
+    stop_requested = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop_requested.set())
+                for sig in (signal.SIGTERM, signal.SIGINT)}
+    server = ModelServer(options_from_args(args))
+    try:
+        server.start()
+        print(json.dumps({"event": READY_EVENT, "grpc_port": server.grpc_port,
+                          "rest_api_port": server.rest_api_port, "host": args.host}), flush=True)
+        while not stop_requested.wait(0.5):
+            pass
+    finally:
+        server.stop(args.shutdown_grace_seconds)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 0
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m ml.serving", description=__doc__)
+    add_serve_arguments(parser)
+    return run_serve(parser.parse_args(argv))

@@ -1,0 +1,284 @@
+"""Model store and loader: which versions are loaded, their states, and label resolution.
+
+Mirrors TF Serving's aspired-versions manager: versions wanted by the policy are loaded in the
+background (manifest check, load, warmup) and only then served; a version that is no longer
+wanted is unloaded once a wanted version is available, so the old one answers until then.
+Labels only ever point at available versions; a label whose target is not available yet stays
+where it was and is applied as soon as the target becomes available.
+"""
+import concurrent.futures
+import dataclasses
+import logging
+import pathlib
+import threading
+from typing import Callable, Dict, List, Optional
+
+import grpc
+from tensorflow_serving.config import model_server_config_pb2
+
+from ml.serving.errors import ServingError, failed_precondition, not_found, unavailable
+from ml.serving.manifest import verify_manifest
+from ml.serving.servable import Servable
+from ml.serving.version_policy import aspired_versions, list_version_dirs
+from ml.serving.warmup import warm_up
+
+LOGGER = logging.getLogger(__name__)
+
+START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
+DOCKER_MODELS_ROOT = "/models/"
+
+
+@dataclasses.dataclass
+class VersionStatus:
+    """What GetModelStatus reports for one version."""
+    version: int
+    state: str
+    error_code: grpc.StatusCode = grpc.StatusCode.OK
+    error_message: str = ""
+
+
+@dataclasses.dataclass
+class _Version:
+    version: int
+    path: pathlib.Path
+    state: str = START
+    servable: Optional[Servable] = None
+    error: Optional[ServingError] = None
+
+
+@dataclasses.dataclass
+class _Model:
+    config: model_server_config_pb2.ModelConfig
+    base_path: pathlib.Path
+    versions: Dict[int, _Version] = dataclasses.field(default_factory=dict)
+    labels: Dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def resolve_base_path(base_path: str, home: pathlib.Path) -> pathlib.Path:
+    """A config base_path on this machine: /models/<name> (the docker mount) maps to
+    <home>/serving_models/<name> when it does not exist locally."""
+    path = pathlib.Path(base_path)
+    if not path.exists() and base_path.startswith(DOCKER_MODELS_ROOT):
+        return home / "serving_models" / base_path[len(DOCKER_MODELS_ROOT):]
+    return path.resolve()
+
+
+def load_version(model_name: str, version: int, path: pathlib.Path) -> Servable:
+    """Checks the integrity manifest, loads the SavedModel and warms it up."""
+    problems = verify_manifest(path)
+    if problems:
+        raise ServingError(grpc.StatusCode.DATA_LOSS,
+                           f"Refused version {version} of model {model_name}: integrity manifest "
+                           f"check failed: {'; '.join(problems[:5])}")
+    servable = Servable(model_name, version, path)
+    warm_up(servable)
+    return servable
+
+
+class ModelManager:
+    """Holds every configured model's versions and answers which servable serves a request."""
+
+    def __init__(self, home: pathlib.Path, load_threads: int = 1,
+                 on_unload: Optional[Callable[[str, int], None]] = None,
+                 loader: Callable[[str, int, pathlib.Path], Servable] = load_version):
+        self._home = pathlib.Path(home)
+        self._on_unload = on_unload
+        self._loader = loader
+        self._models: Dict[str, _Model] = {}
+        self._desired_labels: Dict[str, Dict[str, int]] = {}
+        self._lock = threading.RLock()
+        self._loads_done = threading.Condition(self._lock)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=load_threads, thread_name_prefix="model-loader")
+        self._closed = False
+
+    def apply_config(self, config: model_server_config_pb2.ModelServerConfig,
+                     wait_seconds: float = 300.0) -> List[str]:
+        """Applies a model_config_list; returns label assignments that could not be made yet.
+
+        Models no longer listed are unloaded; new models are waited for (bounded), so their
+        labels can be applied; labels of existing models need their target available now.
+        """
+        if config.WhichOneof("config") not in (None, "model_config_list"):
+            raise failed_precondition("Only model_config_list is supported")
+        new_configs = {model.name: model for model in config.model_config_list.config}
+        for name, model in new_configs.items():
+            if not name or not model.base_path:
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   "every model config needs a name and a base_path")
+            if model.model_platform not in ("", "tensorflow"):
+                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
+                                   f"model {name}: only the tensorflow platform is served")
+        with self._lock:
+            for name in [name for name in self._models if name not in new_configs]:
+                LOGGER.info("model %s removed from the config: unloading it", name)
+                for version in self._models[name].versions.values():
+                    self._unload(name, version)
+                del self._models[name]
+                self._desired_labels.pop(name, None)
+            added = []
+            for name, model_config in new_configs.items():
+                base_path = resolve_base_path(model_config.base_path, self._home)
+                model = self._models.get(name)
+                if model is None:
+                    model = self._models[name] = _Model(config=model_config, base_path=base_path)
+                    added.append(name)
+                else:
+                    model.config, model.base_path = model_config, base_path
+                self._desired_labels[name] = dict(model_config.version_labels)
+                self._sync(name)
+            if added:
+                self._wait_for_loads(added, wait_seconds)
+            return [problem for name in new_configs for problem in self._apply_labels(name)]
+
+    def poll_filesystem(self) -> None:
+        """Picks up new or removed version directories of every model."""
+        with self._lock:
+            for name in list(self._models):
+                self._sync(name)
+
+    def wait_until_idle(self, timeout: float) -> bool:
+        """Waits until no version is loading; True when that happened within timeout."""
+        with self._lock:
+            return self._wait_for_loads(list(self._models), timeout)
+
+    def model_names(self) -> List[str]:
+        with self._lock:
+            return sorted(self._models)
+
+    def resolve(self, model_name: str, version: Optional[int] = None,
+                label: Optional[str] = None) -> Servable:
+        """The servable for a request addressed by latest, version or label."""
+        with self._lock:
+            model = self._models.get(model_name)
+            if model is None:
+                raise not_found(f"Servable not found for request: Latest({model_name})")
+            if label:
+                if label not in model.labels:
+                    raise not_found(f"Unrecognized servable version label: {label} "
+                                    f"(model {model_name} has labels {sorted(model.labels)})")
+                version = model.labels[label]
+            if version is not None:
+                entry = model.versions.get(version)
+                if entry is not None and entry.state == AVAILABLE:
+                    return entry.servable
+                if entry is not None and entry.state in (START, LOADING):
+                    raise unavailable(f"Servable {model_name} version {version} is still loading")
+                raise not_found(f"Servable not found for request: Specific({model_name}, {version})")
+            available = [entry for entry in model.versions.values() if entry.state == AVAILABLE]
+            if available:
+                return max(available, key=lambda entry: entry.version).servable
+            if any(entry.state in (START, LOADING) for entry in model.versions.values()):
+                raise unavailable(f"Model {model_name} is loading; no version is available yet")
+            refused = [entry for entry in model.versions.values() if entry.error is not None]
+            detail = f": {refused[-1].error.message}" if refused else ""
+            raise not_found(f"Servable not found for request: Latest({model_name}){detail}")
+
+    def status(self, model_name: str, version: Optional[int] = None,
+               label: Optional[str] = None) -> List[VersionStatus]:
+        """Version states like GetModelStatus: one version when addressed, else all known."""
+        with self._lock:
+            model = self._models.get(model_name)
+            if model is None:
+                raise not_found(f"Could not find any versions of model {model_name}")
+            if label:
+                if label not in model.labels:
+                    raise not_found(f"Unrecognized servable version label: {label}")
+                version = model.labels[label]
+            entries = sorted(model.versions.values(), key=lambda entry: entry.version)
+            if version is not None:
+                entries = [entry for entry in entries if entry.version == version]
+                if not entries:
+                    raise not_found(f"Could not find version {version} of model {model_name}")
+            return [VersionStatus(version=entry.version, state=entry.state,
+                                  error_code=entry.error.code if entry.error else grpc.StatusCode.OK,
+                                  error_message=entry.error.message if entry.error else "")
+                    for entry in entries]
+
+    def labels(self, model_name: str) -> Dict[str, int]:
+        with self._lock:
+            model = self._models.get(model_name)
+            return dict(model.labels) if model else {}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+        self._executor.shutdown(wait=True, cancel_futures=True)
+
+    def _wait_for_loads(self, names: List[str], timeout: float) -> bool:
+        def loading() -> bool:
+            return any(entry.state in (START, LOADING) for name in names if name in self._models
+                       for entry in self._models[name].versions.values())
+        return self._loads_done.wait_for(lambda: not loading(), timeout=timeout)
+
+    def _sync(self, name: str) -> None:
+        """Starts loads of wanted versions and unloads unwanted ones without losing availability."""
+        model = self._models[name]
+        wanted = set(aspired_versions(model.config, list_version_dirs(model.base_path)))
+        for version in sorted(wanted):
+            entry = model.versions.get(version)
+            if entry is None or (entry.state == END and entry.error is None):
+                entry = model.versions[version] = _Version(version, model.base_path / str(version))
+                self._schedule_load(name, entry)
+        wanted_available = any(entry.state == AVAILABLE and version in wanted
+                               for version, entry in model.versions.items())
+        for version, entry in model.versions.items():
+            if version not in wanted and entry.state == AVAILABLE and wanted_available:
+                self._unload(name, entry)
+
+    def _schedule_load(self, name: str, entry: _Version) -> None:
+        if self._closed:
+            return
+        entry.state = LOADING
+        LOGGER.info("loading version %d of model %s from %s", entry.version, name, entry.path)
+        self._executor.submit(self._load, name, entry)
+
+    def _load(self, name: str, entry: _Version) -> None:
+        servable, error = None, None
+        try:
+            servable = self._loader(name, entry.version, entry.path)
+        except ServingError as serving_error:
+            error = serving_error
+        except Exception as load_error:  # noqa: BLE001 - any load failure must become a status
+            error = ServingError(grpc.StatusCode.UNKNOWN,
+                                 f"Failed to load version {entry.version} of model {name}: "
+                                 f"{type(load_error).__name__}: {load_error}")
+        with self._lock:
+            if error is not None:
+                entry.state, entry.error = END, error
+                LOGGER.error("%s", error.message)
+            else:
+                entry.state, entry.servable = AVAILABLE, servable
+                LOGGER.info("version %d of model %s is available", entry.version, name)
+            if name in self._models and self._models[name].versions.get(entry.version) is entry:
+                self._sync(name)
+                self._apply_labels(name)
+            self._loads_done.notify_all()
+
+    def _unload(self, name: str, entry: _Version) -> None:
+        entry.state = UNLOADING
+        entry.servable = None
+        entry.state = END
+        LOGGER.info("unloaded version %d of model %s", entry.version, name)
+        if self._on_unload is not None:
+            self._on_unload(name, entry.version)
+
+    def _apply_labels(self, name: str) -> List[str]:
+        """Points each desired label at its version if available; returns what had to wait."""
+        model = self._models[name]
+        desired = self._desired_labels.get(name, {})
+        for label in [label for label in model.labels if label not in desired]:
+            del model.labels[label]
+        problems = []
+        for label, version in desired.items():
+            entry = model.versions.get(version)
+            if entry is not None and entry.state == AVAILABLE:
+                if model.labels.get(label) != version:
+                    LOGGER.info("label %s of model %s now points at version %d", label, name, version)
+                model.labels[label] = version
+            elif model.labels.get(label) != version:
+                problems.append(
+                    f"Request to assign label {label} to version {version} of model {name}, which "
+                    f"is not currently available. Label assignment may only be made to available "
+                    f"model versions")
+        return problems

@@ -1,0 +1,57 @@
+"""A loaded model version: runs its signatures on numpy inputs."""
+import logging
+import pathlib
+from typing import Dict, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from ml.serving.errors import ServingError, failed_precondition, invalid_argument
+from ml.serving.signatures import SERVE_TAG, SignatureSpec, read_serving_meta_graph, signature_specs
+
+import grpc
+
+LOGGER = logging.getLogger(__name__)
+
+
+def numpy_dtype(dtype_enum: int) -> np.dtype:
+    """The numpy dtype used for a DataType enum (strings are numpy object arrays of bytes)."""
+    dtype = tf.dtypes.as_dtype(dtype_enum)
+    return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
+
+
+class Servable:
+    """One model version held in memory, with its signature contracts."""
+
+    def __init__(self, model_name: str, version: int, path: pathlib.Path):
+        self.model_name = model_name
+        self.version = version
+        self.path = pathlib.Path(path)
+        self.meta_graph = read_serving_meta_graph(self.path)
+        self.signatures: Dict[str, SignatureSpec] = signature_specs(self.meta_graph)
+        self._loaded = tf.saved_model.load(str(self.path), tags=[SERVE_TAG])
+        self._functions = {name: self._loaded.signatures[name] for name in self.signatures
+                           if name in self._loaded.signatures}
+
+    def signature(self, signature_name: str) -> SignatureSpec:
+        """The named signature; FAILED_PRECONDITION like TF Serving when it does not exist."""
+        spec = self.signatures.get(signature_name)
+        if spec is None or signature_name not in self._functions:
+            raise failed_precondition(f'Serving signature key "{signature_name}" not found.')
+        return spec
+
+    def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """Runs a signature on already validated inputs; model errors become ServingErrors."""
+        spec = self.signature(signature_name)
+        function = self._functions[signature_name]
+        try:
+            tensors = {alias: tf.convert_to_tensor(value, dtype=tf.dtypes.as_dtype(
+                spec.inputs[alias].dtype)) for alias, value in inputs.items()}
+            outputs = function(**tensors)
+        except tf.errors.InvalidArgumentError as error:
+            raise invalid_argument(error.message) from error
+        except (TypeError, ValueError) as error:
+            raise invalid_argument(str(error)) from error
+        except tf.errors.OpError as error:
+            raise ServingError(grpc.StatusCode.INTERNAL, error.message) from error
+        return {alias: value.numpy() for alias, value in outputs.items()}

@@ -1,0 +1,188 @@
+"""The local model server: model manager, batching, metrics, request log, REST and gRPC."""
+import dataclasses
+import logging
+import pathlib
+import threading
+from typing import List, Optional
+
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from ml.home import resolve_home
+from ml.serving.batching import BatchingOptions, BatchScheduler
+from ml.serving.config_protos import (BatchingParameters, DEFAULT_PROMETHEUS_PATH,
+                                      read_batching_parameters, read_monitoring_config)
+from ml.serving.grpc_server import build_grpc_server
+from ml.serving.inference import InferenceService
+from ml.serving.metrics import ServingMetrics
+from ml.serving.model_config import parse_model_server_config
+from ml.serving.model_manager import ModelManager
+from ml.serving.request_log import RequestLogger
+from ml.serving.rest_server import RestApi, RestServer
+
+LOGGER = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """Settings of one server; names follow tensorflow_model_server's flags."""
+    home: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8500
+    rest_api_port: int = 8501
+    model_config_file: Optional[str] = None
+    model_config_file_poll_wait_seconds: float = 0.0
+    file_system_poll_wait_seconds: float = 1.0
+    enable_batching: bool = False
+    batching_parameters_file: Optional[str] = None
+    monitoring_config_file: Optional[str] = None
+    request_log_sampling_rate: float = 0.0
+    request_log_max_records_per_file: int = 10000
+    request_log_max_file_age_seconds: float = 300.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    grpc_max_workers: int = 64
+    model_load_wait_seconds: float = 300.0
+
+    def resolved_home(self) -> pathlib.Path:
+        return resolve_home(self.home)
+
+    def config_path(self) -> pathlib.Path:
+        if self.model_config_file:
+            return pathlib.Path(self.model_config_file)
+        return self.resolved_home() / "serving_config" / "models.config"
+
+
+class ModelServer:
+    """Starts, reloads and gracefully stops every part of the local model server."""
+
+    def __init__(self, options: ServerOptions):
+        self.options = options
+        self.home = options.resolved_home()
+        self.metrics = ServingMetrics()
+        self.batcher = self._build_batcher()
+        self.manager = ModelManager(self.home, on_unload=self._forget_batches)
+        self.request_logger = None
+        if options.request_log_sampling_rate > 0:
+            self.request_logger = RequestLogger(
+                self.home / "serving_logs", options.request_log_sampling_rate,
+                options.request_log_max_records_per_file,
+                options.request_log_max_file_age_seconds, metrics=self.metrics)
+        self.service = InferenceService(self.manager, self.metrics, self.batcher,
+                                        self.request_logger)
+        self._config_text: Optional[str] = None
+        self._config_lock = threading.Lock()
+        self._stopping = threading.Event()
+        self._pollers: List[threading.Thread] = []
+        self._grpc = None
+        self._rest: Optional[RestServer] = None
+        self.grpc_port = None
+        self.rest_api_port = None
+
+    def _build_batcher(self) -> Optional[BatchScheduler]:
+        if not self.options.enable_batching:
+            return None
+        params = (read_batching_parameters(self.options.batching_parameters_file)
+                  if self.options.batching_parameters_file else BatchingParameters())
+        options = BatchingOptions.from_proto(params)
+        LOGGER.info("batching enabled: %s", options)
+
+        def on_batch(key, rows: int, padded: int) -> None:
+            model_name, version = key[0], key[1]
+            self.metrics.record_batch(model_name, version, rows, padded)
+        return BatchScheduler(options, on_batch=on_batch)
+
+    def _forget_batches(self, model_name: str, version: int) -> None:
+        if self.batcher is not None:
+            self.batcher.forget(lambda key: key[:2] == (model_name, version))
+
+    def _metrics_path(self) -> Optional[str]:
+        if not self.options.monitoring_config_file:
+            return None
+        prometheus = read_monitoring_config(self.options.monitoring_config_file).prometheus_config
+        if not prometheus.enable:
+            return None
+        return prometheus.path or DEFAULT_PROMETHEUS_PATH
+
+    def start(self) -> "ModelServer":
+        """Loads the configured models (like TF Serving, before serving), then opens the ports."""
+        metrics_path = self._metrics_path()
+        problems = self.reload_from_file(force=True)
+        for problem in problems:
+            LOGGER.warning("%s", problem)
+        self._grpc, self.grpc_port = build_grpc_server(
+            self.service, self.reload_config, self.options.host, self.options.port,
+            self.options.max_request_bytes, self.options.grpc_max_workers)
+        self._rest = RestServer((self.options.host, self.options.rest_api_port),
+                                RestApi(self.service, metrics_path), self.options.max_request_bytes)
+        self.rest_api_port = self._rest.port
+        self._grpc.start()
+        self._rest.start()
+        self._start_poller("file-system-poll", self.options.file_system_poll_wait_seconds,
+                           self.manager.poll_filesystem)
+        self._start_poller("model-config-poll", self.options.model_config_file_poll_wait_seconds,
+                           self._poll_config)
+        LOGGER.info("serving gRPC on %s:%d and REST on %s:%d", self.options.host, self.grpc_port,
+                    self.options.host, self.rest_api_port)
+        return self
+
+    def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> List[str]:
+        """Applies a config (HandleReloadConfigRequest); returns labels not applied yet."""
+        with self._config_lock:
+            return self.manager.apply_config(config, self.options.model_load_wait_seconds)
+
+    def reload_from_file(self, force: bool = False) -> List[str]:
+        """Re-reads models.config when it changed; a malformed file keeps the current config."""
+        path = self.options.config_path()
+        try:
+            text = path.read_text(encoding="utf-8") if path.exists() else ""
+        except OSError as error:
+            LOGGER.error("cannot read model config %s: %s", path, error)
+            return []
+        if not force and text == self._config_text:
+            return []
+        try:
+            config = parse_model_server_config(text)
+        except text_format.ParseError as error:
+            LOGGER.error("model config %s is malformed, keeping the current one: %s", path, error)
+            self._config_text = text
+            return []
+        self._config_text = text
+        LOGGER.info("applying model config %s", path)
+        problems = self.reload_config(config)
+        for problem in problems:
+            LOGGER.warning("%s (will apply once it is available)", problem)
+        return problems
+
+    def _poll_config(self) -> None:
+        self.reload_from_file()
+
+    def _start_poller(self, name: str, period: float, action) -> None:
+        if not period or period <= 0:
+            return
+
+        def loop() -> None:
+            while not self._stopping.wait(period):
+                action()
+        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread.start()
+        self._pollers.append(thread)
+
+    def stop(self, grace_seconds: float = 10.0) -> None:
+        """Stops accepting requests, finishes in-flight ones, then releases everything."""
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        LOGGER.info("shutting down: finishing in-flight requests")
+        grpc_stopped = self._grpc.stop(grace_seconds) if self._grpc is not None else None
+        if self._rest is not None:
+            self._rest.stop(grace_seconds)
+        if grpc_stopped is not None:
+            grpc_stopped.wait(grace_seconds)
+        for thread in self._pollers:
+            thread.join(timeout=5)
+        if self.batcher is not None:
+            self.batcher.stop()
+        if self.request_logger is not None:
+            self.request_logger.close()
+        self.manager.close()
+        LOGGER.info("model server stopped")

@@ -1,0 +1,203 @@
+"""Tiny SavedModels following the serving contract, and helpers to push and serve them.
+
+Models are built once per test process (lru_cache) and copied into each test's ETRM home,
+exactly where the Pusher puts them: <home>/serving_models/<model>/<version>/ with a manifest.
+"""
+import functools
+import json
+import os
+import pathlib
+import shutil
+import tempfile
+from typing import Dict, Optional
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tensorflow as tf  # noqa: E402
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # noqa: E402
+
+from ml.serving.manifest import write_manifest  # noqa: E402
+from ml.serving.model_config import register_pushed_version  # noqa: E402
+from ml.serving.signatures import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME,  # noqa: E402
+                                   set_signature_methods)
+
+RISK_MODEL = "etrm_risk_model"
+REPORT_LM = "etrm_report_lm"
+FEATURE_DEFAULTS = {
+    "volume": {"dtype": "float", "default": 0.0},
+    "price": {"dtype": "float", "default": 0.0},
+    "volatility": {"dtype": "float", "default": 0.2},
+    "tenor_days": {"dtype": "int", "default": 30},
+    "commodity": {"dtype": "bytes", "default": "power"},
+    "region": {"dtype": "bytes", "default": "EU"},
+    "instrument": {"dtype": "bytes", "default": "forward"},
+}
+_TF_DTYPES = {"float": tf.float32, "int": tf.int64, "bytes": tf.string}
+RISK_CLASSES = ("NOT_HIGH", "HIGH")
+
+
+def _feature_spec():
+    spec = {}
+    for name, entry in FEATURE_DEFAULTS.items():
+        default = entry["default"]
+        if entry["dtype"] == "bytes":
+            default = default.encode()
+        spec[name] = tf.io.FixedLenFeature([], _TF_DTYPES[entry["dtype"]], default_value=default)
+    return spec
+
+
+class RiskModel(tf.Module):
+    """Risk score from raw trade features; `depth` extra dense layers make calls costlier."""
+
+    def __init__(self, defaults_path: str, depth: int = 0, width: int = 64):
+        super().__init__()
+        self.feature_defaults_asset = tf.saved_model.Asset(defaults_path)
+        self.weights = tf.Variable([0.9, 2.5, 0.8, 0.4, 0.2], name="weights")
+        self.bias = tf.Variable(-2.0, name="bias")
+        self.hidden = [tf.Variable(tf.random.stateless_normal([5 if i == 0 else width, width],
+                                                              seed=[i, 7]) * 0.05)
+                       for i in range(depth)]
+        self.readout = tf.Variable(tf.zeros([width if depth else 5]), name="readout")
+        self._spec = _feature_spec()
+
+    def _features(self, serialized):
+        return tf.io.parse_example(serialized, self._spec)
+
+    def _score(self, features):
+        notional = tf.math.log1p(tf.abs(features["volume"] * features["price"])) / 10.0
+        columns = tf.stack([
+            notional, features["volatility"] * 4.0,
+            tf.cast(features["tenor_days"], tf.float32) / 365.0,
+            tf.cast(tf.equal(features["commodity"], b"power"), tf.float32),
+            tf.cast(tf.equal(features["instrument"], b"option"), tf.float32)], axis=1)
+        hidden = columns
+        for layer in self.hidden:
+            hidden = tf.nn.relu(tf.matmul(hidden, layer))
+        extra = tf.reduce_sum(hidden * self.readout, axis=1)
+        return tf.sigmoid(tf.reduce_sum(columns * self.weights, axis=1) + self.bias + extra)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def serve(self, examples):
+        score = self._score(self._features(examples))
+        level = tf.where(score < 0.33, "LOW", tf.where(score < 0.66, "MEDIUM", "HIGH"))
+        return {"risk_score": score, "risk_level": level}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def classify(self, inputs):
+        score = self._score(self._features(inputs))
+        classes = tf.tile(tf.constant([list(RISK_CLASSES)]), [tf.shape(inputs)[0], 1])
+        return {"classes": classes, "scores": tf.stack([1.0 - score, score], axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
+    def regress(self, inputs):
+        return {"outputs": self._score(self._features(inputs))}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def feature_defaults(self, examples):
+        return self._features(examples)
+
+
+class ReportLM(tf.Module):
+    """A trivial stand-in for the report language model, with its two signatures."""
+
+    def __init__(self):
+        super().__init__()
+        self.token_log_prob = tf.Variable(-0.5, name="token_log_prob")
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="prompt"),
+                                  tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+                                  tf.TensorSpec([], tf.float32, name="temperature"),
+                                  tf.TensorSpec([], tf.int32, name="top_k")])
+    def generate(self, prompt, max_new_tokens, temperature, top_k):
+        suffix = tf.strings.join([" -- risk summary (", tf.strings.as_string(max_new_tokens),
+                                  " tokens, T=", tf.strings.as_string(temperature, precision=2),
+                                  ", k=", tf.strings.as_string(top_k), ")"])
+        return {"text": tf.strings.join([prompt, suffix])}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def score(self, text):
+        tokens = tf.cast(tf.strings.split(text).row_lengths(), tf.int32)
+        return {"log_likelihood": tf.cast(tokens, tf.float32) * self.token_log_prob,
+                "num_tokens": tokens}
+
+
+def trade_example(**features) -> tf.train.Example:
+    example = tf.train.Example()
+    for name, value in features.items():
+        feature = example.features.feature[name]
+        if isinstance(value, (bytes, str)):
+            feature.bytes_list.value.append(value.encode() if isinstance(value, str) else value)
+        elif isinstance(value, int):
+            feature.int64_list.value.append(value)
+        else:
+            feature.float_list.value.append(value)
+    return example
+
+
+def serialized_trade(**features) -> bytes:
+    return trade_example(**features).SerializeToString()
+
+
+def _write_warmup_file(export_dir: pathlib.Path) -> None:
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = RISK_MODEL
+    request.model_spec.signature_name = "serving_default"
+    request.inputs["examples"].CopyFrom(tf.make_tensor_proto(
+        [serialized_trade(volume=10.0, price=50.0)], dtype=tf.string))
+    record = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
+    target = export_dir / "assets.extra" / "tf_serving_warmup_requests"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tf.io.TFRecordWriter(str(target)) as writer:
+        writer.write(record.SerializeToString())
+
+
+def build_risk_model(export_dir, depth: int = 0, warmup_file: bool = False) -> pathlib.Path:
+    """Exports the risk model contract: four signatures, feature_defaults asset, manifest."""
+    export_dir = pathlib.Path(export_dir)
+    with tempfile.TemporaryDirectory() as scratch:
+        defaults_path = pathlib.Path(scratch) / "feature_defaults.json"
+        defaults_path.write_text(json.dumps(FEATURE_DEFAULTS, indent=2))
+        module = RiskModel(str(defaults_path), depth=depth)
+        tf.saved_model.save(module, str(export_dir), signatures={
+            "serving_default": module.serve, "classification": module.classify,
+            "regression": module.regress, "feature_defaults": module.feature_defaults})
+    set_signature_methods(export_dir, {"classification": CLASSIFY_METHOD_NAME,
+                                       "regression": REGRESS_METHOD_NAME})
+    if warmup_file:
+        _write_warmup_file(export_dir)
+    write_manifest(export_dir)
+    return export_dir
+
+
+def build_report_lm(export_dir) -> pathlib.Path:
+    export_dir = pathlib.Path(export_dir)
+    module = ReportLM()
+    tf.saved_model.save(module, str(export_dir),
+                        signatures={"generate": module.generate, "score": module.score})
+    write_manifest(export_dir)
+    return export_dir
+
+
+@functools.lru_cache(maxsize=None)
+def pristine_models() -> Dict[str, pathlib.Path]:
+    """Built once per process: the risk model (with a warmup file) and the report LM."""
+    root = pathlib.Path(tempfile.mkdtemp(prefix="etrm-serving-models-"))
+    return {RISK_MODEL: build_risk_model(root / "risk", warmup_file=True),
+            REPORT_LM: build_report_lm(root / "lm")}
+
+
+def push_version(home, model_name: str, version: int, source: Optional[pathlib.Path] = None,
+                 register: bool = True, num_versions: int = 2) -> pathlib.Path:
+    """Copies a built model to <home>/serving_models/<model>/<version> the way a Pusher should:
+    into a hidden temp folder first, then one rename, then the config update."""
+    home = pathlib.Path(home)
+    base = home / "serving_models" / model_name
+    base.mkdir(parents=True, exist_ok=True)
+    staging = base / f".staging-{version}"
+    shutil.copytree(source or pristine_models()[model_name], staging)
+    target = base / str(version)
+    os.rename(staging, target)
+    if register:
+        register_pushed_version(home / "serving_config" / "models.config", model_name, base,
+                                version, num_versions=num_versions)
+    return target
