@@ -23,16 +23,17 @@ from ml.serving.signatures import (CLASSIFY_METHOD_NAME, REGRESS_METHOD_NAME,  #
 
 RISK_MODEL = "etrm_risk_model"
 REPORT_LM = "etrm_report_lm"
+# Same format as models/risk/signatures.py writes: {"feature": {"type": ..., "default": ...}}.
 FEATURE_DEFAULTS = {
-    "volume": {"dtype": "float", "default": 0.0},
-    "price": {"dtype": "float", "default": 0.0},
-    "volatility": {"dtype": "float", "default": 0.2},
-    "tenor_days": {"dtype": "int", "default": 30},
-    "commodity": {"dtype": "bytes", "default": "power"},
-    "region": {"dtype": "bytes", "default": "EU"},
-    "instrument": {"dtype": "bytes", "default": "forward"},
+    "volume": {"type": "float", "default": 0.0},
+    "price": {"type": "float", "default": 0.0},
+    "volatility": {"type": "float", "default": 0.2},
+    "tenor_days": {"type": "int", "default": 30},
+    "commodity": {"type": "string", "default": "power"},
+    "region": {"type": "string", "default": "EU"},
+    "instrument": {"type": "string", "default": "forward"},
 }
-_TF_DTYPES = {"float": tf.float32, "int": tf.int64, "bytes": tf.string}
+_TF_DTYPES = {"float": tf.float32, "int": tf.int64, "string": tf.string}
 RISK_CLASSES = ("NOT_HIGH", "HIGH")
 
 
@@ -40,9 +41,9 @@ def _feature_spec():
     spec = {}
     for name, entry in FEATURE_DEFAULTS.items():
         default = entry["default"]
-        if entry["dtype"] == "bytes":
+        if entry["type"] == "string":
             default = default.encode()
-        spec[name] = tf.io.FixedLenFeature([], _TF_DTYPES[entry["dtype"]], default_value=default)
+        spec[name] = tf.io.FixedLenFeature([], _TF_DTYPES[entry["type"]], default_value=default)
     return spec
 
 
