@@ -11,7 +11,7 @@ from typing import Dict, List, Optional
 from pipeline import metadata_queries, progress, run_summary
 from pipeline.config import DataSettings, ModelSettings, ServingSettings, ValidationSettings
 
-PIPELINE_NAMES = {"trades": "etrm_risk_pipeline", "reports": "etrm_report_lm_pipeline"}
+PIPELINE_NAMES = {"trades": "etrm-risk-pipeline", "reports": "etrm-report-lm-pipeline"}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,4 @@
 """ValidationGate: a small glue step between ExampleValidator and Transform."""
-from __future__ import annotations
 
 from absl import logging
 from tfx.dsl.component.experimental.annotations import InputArtifact, Parameter
