@@ -202,3 +202,30 @@ def push_version(home, model_name: str, version: int, source: Optional[pathlib.P
         register_pushed_version(home / "serving_config" / "models.config", model_name, base,
                                 version, num_versions=num_versions)
     return target
+
+
+SERVING_CONFIG_DIR = pathlib.Path(__file__).resolve().parents[1] / "serving_config"
+
+
+def start_server(home, **overrides):
+    """An in-process model server on free ports (real sockets, real protocols)."""
+    from ml.serving.server import ModelServer, ServerOptions
+
+    options = dict(home=str(home), port=0, rest_api_port=0, file_system_poll_wait_seconds=0.2,
+                   monitoring_config_file=str(SERVING_CONFIG_DIR / "monitoring.config"),
+                   request_log_sampling_rate=0.0, model_load_wait_seconds=120.0)
+    options.update(overrides)
+    return ModelServer(ServerOptions(**options)).start()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
+    """Polls predicate until it returns a truthy value; fails the test on timeout."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"condition not met within {timeout}s")
