@@ -150,7 +150,7 @@ def test_rest_classify_and_regress_with_context(rest):
 
 
 @pytest.mark.parametrize("path, status, message", [
-    ("/v1/models/unknown_model", 404, "Servable not found"),
+    ("/v1/models/unknown_model", 404, "Could not find any versions"),
     (f"/v1/models/{RISK_MODEL}/versions/9", 404, "Could not find version 9"),
     (f"/v1/models/{RISK_MODEL}/labels/nope", 404, "Unrecognized servable version label"),
 ])
