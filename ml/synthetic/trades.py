@@ -1,0 +1,270 @@
+"""Vectorised trade sampling: one numpy draw per column, no per-trade Python loop.
+
+Randomness comes from (seed, start_date), so a window is regenerated exactly from its config.
+Every random array is drawn whatever the drift scenarios, so the trades before a scenario's
+start date are identical to those of the same config without it (a clean reference window).
+String columns are built from categorical codes through small lookup arrays; ids and
+timestamps are assembled as fixed-width byte matrices.
+"""
+from typing import Dict, List, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, INSTRUMENTS, RATINGS,
+                                  REGION_CATALOG, TENOR_SCALE_AND_MAX,
+                                  commodity_region_affinity, region_currency)
+from ml.synthetic.config import ETRMDataConfig, as_day, trading_days
+from ml.synthetic.prices import PriceSeries
+from ml.synthetic.risk_label import RiskFeatures, high_risk_probability
+from ml.synthetic.universe import Universe
+
+MARKET_OPEN_SECONDS = 8 * 3600
+MARKET_CLOSE_SECONDS = 18 * 3600
+PRICE_NOISE = 0.002
+BUY_PROBABILITY = 0.5
+_STREAM_NAMESPACE = 3
+
+TRADE_COLUMNS: Tuple[str, ...] = (
+    "trade_id", "trade_date", "timestamp", "commodity", "region", "instrument", "direction",
+    "volume", "unit", "price", "currency", "delivery_start", "delivery_end", "delivery_period",
+    "tenor_months", "counterparty", "counterparty_rating", "trader", "book", "volatility",
+    "notional", "high_risk", "high_risk_probability", "notional_usd",
+    "counterparty_exposure_share")
+
+
+def window_stream(config: ETRMDataConfig, namespace: int) -> np.random.Generator:
+    """Random generator for one component of one window: (seed, component, start_date)."""
+    start = int(as_day(config.start_date).astype(np.int64))
+    return np.random.default_rng(np.random.SeedSequence([config.seed, namespace, start]))
+
+
+def _strings(values) -> np.ndarray:
+    return np.array(list(values), dtype=object)
+
+
+def _byte_rows_to_strings(rows: np.ndarray) -> np.ndarray:
+    """(n, width) uint8 ASCII matrix -> object array of n Python strings.
+
+    One decode and one split in C: much faster than numpy's per-element unicode conversion.
+    """
+    separated = np.hstack([rows, np.full((len(rows), 1), ord("\n"), dtype=np.uint8)])
+    text = separated.tobytes().decode("ascii")
+    strings = np.empty(len(rows), dtype=object)
+    strings[:] = text.split("\n")[:-1]
+    return strings
+
+
+def _ascii_matrix(strings: np.ndarray, width: int) -> np.ndarray:
+    return np.frombuffer(np.asarray(strings, dtype=f"S{width}").tobytes(),
+                         dtype=np.uint8).reshape(-1, width)
+
+
+def _digits(values: np.ndarray, width: int) -> np.ndarray:
+    """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII matrix."""
+    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
+    return ((values[:, None] // powers) % 10 + ord("0")).astype(np.uint8)
+
+
+def _categorical(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
+    cdf = np.cumsum(weights / weights.sum())
+    return np.minimum(np.searchsorted(cdf, rng.random(size), side="right"), len(cdf) - 1)
+
+
+def _mix_regimes(config: ETRMDataConfig, pairs: List[Tuple[str, str]]
+                 ) -> List[Tuple[np.datetime64, np.ndarray]]:
+    """(first day, pair weights) of the baseline mix and of each mix_change scenario."""
+    commodities = list(dict.fromkeys(c for c, _ in pairs))
+    regions = list(dict.fromkeys(r for _, r in pairs))
+    base_c = {c: COMMODITY_CATALOG[c].mix_weight if c in config.commodities else 0.0
+              for c in commodities}
+    base_r = {r: REGION_CATALOG[r].mix_weight if r in config.regions else 0.0 for r in regions}
+
+    def pair_weights(cw: Dict[str, float], rw: Dict[str, float]) -> np.ndarray:
+        return np.array([cw[c] * rw[r] * commodity_region_affinity(c, r) for c, r in pairs])
+
+    def normalised(weights: Dict[str, float]) -> Dict[str, float]:
+        total = sum(weights.values())
+        return {k: v / total for k, v in weights.items()}
+
+    def reversed_ranking(weights: Dict[str, float]) -> Dict[str, float]:
+        active = [k for k, v in weights.items() if v > 0]
+        ordered = sorted(active, key=lambda k: weights[k])
+        target = dict.fromkeys(weights, 0.0)
+        target.update(zip(ordered, sorted((weights[k] for k in active), reverse=True)))
+        return target
+
+    regimes = [(np.datetime64("1970-01-01"), pair_weights(base_c, base_r))]
+    for scenario in sorted(config.scenarios("mix_change"), key=lambda s: s.start_date):
+        given = scenario.target_mix or {}
+        target_c = ({c: given.get(c, 0.0) for c in commodities}
+                    if any(c in given for c in commodities) else reversed_ranking(base_c))
+        target_r = ({r: given.get(r, 0.0) for r in regions}
+                    if any(r in given for r in regions) else reversed_ranking(base_r))
+        m = scenario.magnitude
+        blend_c = {c: (1 - m) * w + m * t for (c, w), t in
+                   zip(normalised(base_c).items(), normalised(target_c).values())}
+        blend_r = {r: (1 - m) * w + m * t for (r, w), t in
+                   zip(normalised(base_r).items(), normalised(target_r).values())}
+        regimes.append((as_day(scenario.start_date), pair_weights(blend_c, blend_r)))
+    return regimes
+
+
+def _latest_magnitude(days: np.ndarray, scenarios) -> np.ndarray:
+    """Per day, the magnitude of the latest scenario already started (0 before any)."""
+    magnitude = np.zeros(len(days))
+    for scenario in sorted(scenarios, key=lambda s: s.start_date):
+        magnitude = np.where(days >= as_day(scenario.start_date), scenario.magnitude, magnitude)
+    return magnitude
+
+
+def _tenor_cdfs() -> List[np.ndarray]:
+    cdfs = []
+    for instrument in INSTRUMENTS:
+        scale, maximum = TENOR_SCALE_AND_MAX[instrument]
+        weights = np.exp(-np.arange(maximum + 1) / scale)
+        cdfs.append(np.cumsum(weights) / weights.sum())
+    return cdfs
+
+
+def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Universe
+                  ) -> pd.DataFrame:
+    """The trades table of one window, labels included (see TRADE_COLUMNS)."""
+    rng = window_stream(config, _STREAM_NAMESPACE)
+    n = config.num_trades
+    pairs = list(zip(prices.commodities, prices.regions))
+    commodity_names = list(dict.fromkeys(prices.commodities))
+    region_names = list(dict.fromkeys(prices.regions))
+    window = trading_days(config.start_date, config.end_date)
+
+    # Draw order is fixed: every array is drawn whatever the configuration's drift scenarios.
+    clock = np.sort(rng.integers(len(window), size=n) * 86400
+                    + rng.integers(MARKET_OPEN_SECONDS, MARKET_CLOSE_SECONDS, size=n))
+    pair_u = rng.random(n)
+    new_category_u = rng.random(n)
+    instrument_u = rng.random(n)
+    tenor_u = rng.random(n)
+    buy = rng.random(n) < BUY_PROBABILITY
+    volume_z = rng.standard_normal(n)
+    price_noise = rng.standard_normal(n)
+    counterparty = _categorical(rng, universe.counterparty_shares, n)
+    trader = rng.integers(len(universe.trader_names), size=n)
+    label_u = rng.random(n)
+
+    day_in_window, second_of_day = np.divmod(clock, 86400)
+    days = window[day_in_window]
+
+    pair = np.empty(n, dtype=np.int64)
+    regimes = _mix_regimes(config, pairs)
+    regime_of_trade = np.searchsorted([start for start, _ in regimes], days, side="right") - 1
+    for regime, (_, weights) in enumerate(regimes):
+        chosen = regime_of_trade == regime
+        cdf = np.cumsum(weights / weights.sum())
+        pair[chosen] = np.minimum(np.searchsorted(cdf, pair_u[chosen], side="right"),
+                                  len(pairs) - 1)
+    commodity = np.array([commodity_names.index(c) for c, _ in pairs])[pair]
+    region = np.array([region_names.index(r) for _, r in pairs])[pair]
+    for scenario in config.scenarios("new_category"):
+        switched = (days >= as_day(scenario.start_date)) & (new_category_u < scenario.magnitude)
+        if scenario.category_field == "commodity":
+            commodity[switched] = commodity_names.index(scenario.category_name)
+        else:
+            region[switched] = region_names.index(scenario.category_name)
+    pair = commodity * len(region_names) + region
+    specs = [COMMODITY_CATALOG[c] for c in commodity_names]
+
+    instrument_cdf = np.cumsum([s.instrument_weights for s in specs], axis=1)
+    instrument_cdf /= instrument_cdf[:, -1:]
+    instrument = (instrument_u[:, None] > instrument_cdf[commodity, :-1]).sum(axis=1)
+    tenor = np.empty(n, dtype=np.int64)
+    for code, cdf in enumerate(_tenor_cdfs()):
+        chosen = instrument == code
+        tenor[chosen] = np.minimum(np.searchsorted(cdf, tenor_u[chosen], side="right"),
+                                   len(cdf) - 1)
+
+    lot = np.array([s.lot_size for s in specs])[commodity]
+    median_lots = np.array([s.median_volume / s.lot_size for s in specs])[commodity]
+    sigma = np.array([s.volume_log_sigma for s in specs])[commodity]
+    volume = np.maximum(np.rint(median_lots * np.exp(sigma * volume_z)), 1.0) * lot
+
+    history_row = prices.day_index(window)[day_in_window]
+    mid = prices.prices[history_row, pair]
+    direction_sign = np.where(buy, 1.0, -1.0)
+    half_spread = np.array([s.half_spread for s in specs])[commodity]
+    tick = 10.0 ** -np.array([s.price_decimals for s in specs], dtype=float)[commodity]
+    quoted = mid * (1.0 + direction_sign * half_spread + PRICE_NOISE * price_noise)
+    decimals = np.array([s.price_decimals for s in specs])[commodity]
+    price = np.maximum(np.where(decimals == 2, np.round(quoted, 2), np.round(quoted, 3)), tick)
+    notional = volume * price
+    currency_codes = [region_currency(r) for r in region_names]
+    notional_usd = notional * np.array([FX_USD_PER_UNIT[c] for c in currency_codes])[region]
+    volatility = prices.volatility[history_row, pair]
+
+    rating_score = universe.counterparty_rating_scores[counterparty]
+    features = RiskFeatures(
+        notional_usd=notional_usd, volatility=volatility, tenor_months=tenor.astype(float),
+        rating_score=rating_score.astype(float), is_option=(instrument == 3).astype(float),
+        is_power=(np.array([c == "power" for c in commodity_names])[commodity]).astype(float),
+        is_emissions=(np.array([c == "emissions" for c in commodity_names])[commodity]
+                      ).astype(float),
+        is_sell=(~buy).astype(float), counterparty_share=universe.counterparty_shares[counterparty])
+    probability = high_risk_probability(
+        features, _latest_magnitude(days, config.scenarios("concept_change")))
+    high_risk = (label_u < probability).astype(np.int64)
+    if config.shuffle_labels:
+        high_risk = rng.permutation(high_risk)
+
+    trade_month = days.astype("datetime64[M]")
+    delivery_month = trade_month + tenor
+    first_month = delivery_month.min()
+    month_table = np.arange(first_month, delivery_month.max() + 1)
+    month_offset = (delivery_month - first_month).astype(np.int64)
+    month_end = (month_table + 1).astype("datetime64[D]") - 1
+    next_day = np.minimum(window + 1, (window.astype("datetime64[M]") + 1)
+                          .astype("datetime64[D]") - 1)
+    delivery_start_text = np.where(
+        tenor == 0, _strings(np.datetime_as_string(next_day, unit="D"))[day_in_window],
+        _strings(np.datetime_as_string(month_table.astype("datetime64[D]"), unit="D")
+                 )[month_offset])
+
+    day_text = np.datetime_as_string(window, unit="D")
+    hours, remainder = np.divmod(second_of_day, 3600)
+    minutes, seconds = np.divmod(remainder, 60)
+    colon = np.full((n, 1), ord(":"), dtype=np.uint8)
+    timestamp = _byte_rows_to_strings(np.hstack([
+        _ascii_matrix(day_text, 10)[day_in_window], np.full((n, 1), ord("T"), dtype=np.uint8),
+        _digits(hours, 2), colon, _digits(minutes, 2), colon, _digits(seconds, 2)]))
+    id_width = max(7, len(str(n)))
+    prefix = f"TRD-{as_day(config.start_date).astype(object):%Y%m%d}-"
+    trade_id = _byte_rows_to_strings(np.hstack([
+        np.tile(np.frombuffer(prefix.encode(), dtype=np.uint8), (n, 1)),
+        _digits(np.arange(1, n + 1, dtype=np.int64), id_width)]))
+
+    units = _strings(s.unit for s in specs)
+    return pd.DataFrame({
+        "trade_id": trade_id,
+        "trade_date": _strings(day_text)[day_in_window],
+        "timestamp": timestamp,
+        "commodity": _strings(commodity_names)[commodity],
+        "region": _strings(region_names)[region],
+        "instrument": _strings(INSTRUMENTS)[instrument],
+        "direction": _strings(("sell", "buy"))[buy.astype(np.int64)],
+        "volume": volume,
+        "unit": units[commodity],
+        "price": price,
+        "currency": _strings(currency_codes)[region],
+        "delivery_start": delivery_start_text,
+        "delivery_end": _strings(np.datetime_as_string(month_end, unit="D"))[month_offset],
+        "delivery_period": _strings(np.datetime_as_string(month_table, unit="M"))[month_offset],
+        "tenor_months": tenor,
+        "counterparty": universe.counterparty_names[counterparty],
+        "counterparty_rating": _strings(RATINGS)[rating_score],
+        "trader": universe.trader_names[trader],
+        "book": universe.book_names[universe.trader_books[trader]],
+        "volatility": volatility,
+        "notional": notional,
+        "high_risk": high_risk,
+        "high_risk_probability": probability,
+        "notional_usd": notional_usd,
+        "counterparty_exposure_share": universe.counterparty_shares[counterparty],
+    }, copy=False)
