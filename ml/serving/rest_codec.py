@@ -55,10 +55,12 @@ def json_to_array(value: Any, dtype_enum: int, alias: str) -> np.ndarray:
         array = np.empty(len(leaves), dtype=object)
         array[:] = leaves
         return array.reshape(shape)
-    try:
-        return np.array(leaves, dtype=dtype).reshape(shape)
-    except OverflowError as error:
-        raise invalid_argument(f"Input '{alias}': value out of range for {dtype}") from error
+    if dtype.kind in "iu":
+        bounds = np.iinfo(dtype)
+        for leaf in leaves:
+            if not bounds.min <= leaf <= bounds.max:
+                raise invalid_argument(f"Input '{alias}': value {leaf} is out of range for {dtype}")
+    return np.array(leaves, dtype=dtype).reshape(shape)
 
 
 def decode_instances(instances: Any, spec: SignatureSpec) -> Dict[str, np.ndarray]:

@@ -3,13 +3,12 @@ import logging
 import pathlib
 from typing import Dict, Mapping
 
+import grpc
 import numpy as np
 import tensorflow as tf
 
 from ml.serving.errors import ServingError, failed_precondition, invalid_argument
 from ml.serving.signatures import SERVE_TAG, SignatureSpec, read_serving_meta_graph, signature_specs
-
-import grpc
 
 LOGGER = logging.getLogger(__name__)
 
@@ -50,6 +49,10 @@ class Servable:
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
             raise invalid_argument(error.message) from error
+        except UnicodeDecodeError as error:
+            # TF quotes undecodable input bytes in its message; the inputs are what is wrong.
+            raise invalid_argument(f"Could not parse the inputs of signature {signature_name} "
+                                   f"(for example a malformed serialized tf.Example): {error}") from error
         except (TypeError, ValueError) as error:
             raise invalid_argument(str(error)) from error
         except tf.errors.OpError as error:
