@@ -46,22 +46,26 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
     signed_volume, signed_notional = signed_trade_volumes(trades)
     is_buy = signed_volume > 0
     volume = trades["volume"].to_numpy(float)
+    dates = {name: pd.to_datetime(trades[name], format="%Y-%m-%d")
+             for name in ("trade_date", "delivery_start")}
     frame = trades[POSITION_KEYS + ["trade_id", "volume", "notional", "unit", "currency",
-                                    "delivery_start", "delivery_end", "trade_date"]].assign(
+                                    "delivery_end"]].assign(
         net_volume=signed_volume, net_notional=signed_notional,
-        buy_volume=np.where(is_buy, volume, 0.0), sell_volume=np.where(is_buy, 0.0, volume))
+        buy_volume=np.where(is_buy, volume, 0.0), sell_volume=np.where(is_buy, 0.0, volume),
+        trade_day=dates["trade_date"], delivery_day=dates["delivery_start"])
     positions = frame.groupby(POSITION_KEYS, sort=True).agg(
         num_trades=("trade_id", "size"), net_volume=("net_volume", "sum"),
         buy_volume=("buy_volume", "sum"), sell_volume=("sell_volume", "sum"),
         gross_volume=("volume", "sum"), net_notional=("net_notional", "sum"),
         gross_notional=("notional", "sum"), unit=("unit", "first"),
-        currency=("currency", "first"), delivery_start=("delivery_start", "min"),
-        delivery_end=("delivery_end", "max"), first_trade_date=("trade_date", "min"),
-        last_trade_date=("trade_date", "max")).reset_index()
+        currency=("currency", "first"), delivery_start=("delivery_day", "min"),
+        delivery_end=("delivery_end", "first"), first_trade_date=("trade_day", "min"),
+        last_trade_date=("trade_day", "max")).reset_index()
+    for name in ("delivery_start", "first_trade_date", "last_trade_date"):
+        positions[name] = positions[name].dt.strftime("%Y-%m-%d").astype(object)
     valuation_day = as_day(valuation_date)
     row = prices.day_index([valuation_day])[0]
-    columns = [prices.column(c, r) for c, r in zip(positions["commodity"], positions["region"])]
-    mark = prices.prices[row, columns] if len(columns) else np.zeros(0)
+    mark = prices.prices[row, prices.columns_of(positions["commodity"], positions["region"])]
     fx = positions["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
     positions.insert(0, "position_id", [f"{id_prefix}-{i:06d}" for i in range(1, len(positions) + 1)])
     positions["average_price"] = positions["gross_notional"] / positions["gross_volume"]
@@ -117,7 +121,7 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
     trade_day = trades["trade_date"].to_numpy().astype("datetime64[D]")
     delivery_end = trades["delivery_end"].to_numpy().astype("datetime64[D]")
     signed_volume, _ = signed_trade_volumes(trades)
-    series_of_trade = _series_index(prices, trades["commodity"], trades["region"])
+    series_of_trade = prices.columns_of(trades["commodity"], trades["region"])
     book_of_trade = trades["book"].map(book_index).to_numpy(np.int64)
     slot = book_of_trade * n_series + series_of_trade
     fx = np.array([FX_USD_PER_UNIT[region_currency(r)] for r in prices.regions])
@@ -161,11 +165,6 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
     reports = _apply_limits(reports, universe, book_index)
     reports.insert(0, "report_id", [f"{id_prefix}-{i:05d}" for i in range(1, len(reports) + 1)])
     return reports
-
-
-def _series_index(prices: PriceSeries, commodities: pd.Series, regions: pd.Series) -> np.ndarray:
-    lookup = {name: j for j, name in enumerate(prices.names)}
-    return (commodities.astype(str) + "/" + regions.astype(str)).map(lookup).to_numpy(np.int64)
 
 
 def _apply_limits(reports: pd.DataFrame, universe: Universe, book_index) -> pd.DataFrame:

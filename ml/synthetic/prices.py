@@ -83,6 +83,16 @@ class PriceSeries:
         except ValueError:
             raise KeyError(f"no price series for {commodity}/{region}") from None
 
+    def columns_of(self, commodities, regions) -> np.ndarray:
+        """Column indices for parallel sequences of commodities and regions."""
+        lookup = {name: j for j, name in enumerate(self.names)}
+        keys = pd.Series(commodities, dtype=object).astype(str) + "/" + pd.Series(
+            regions, dtype=object).astype(str).to_numpy()
+        index = keys.map(lookup)
+        if index.isna().any():
+            raise KeyError(f"no price series for {keys[index.isna()].iloc[0]}")
+        return index.to_numpy(np.int64)
+
     def day_index(self, days) -> np.ndarray:
         """Row indices of trading days (datetime64[D] or 'YYYY-MM-DD' strings)."""
         wanted = np.asarray(days, dtype="datetime64[D]")
@@ -154,6 +164,19 @@ def _factor_loadings(pairs: List[Tuple[str, str]]) -> np.ndarray:
     return loadings
 
 
+def _combine_factors(draws: np.ndarray, loadings: np.ndarray) -> np.ndarray:
+    """draws @ loadings.T, summed term by term in a fixed order.
+
+    A BLAS matrix product may block differently for different row counts, which changes the
+    last bits; element-wise sums keep day t identical whatever the history length.
+    """
+    shocks = np.zeros((len(draws), len(loadings)))
+    for j, row in enumerate(loadings):
+        for k in np.flatnonzero(row):
+            shocks[:, j] += row[k] * draws[:, k]
+    return shocks
+
+
 def _ar1(innovations: np.ndarray, phi: float, stationary_scale: np.ndarray) -> np.ndarray:
     """x[t] = phi x[t-1] + innovations[t], started from the stationary distribution."""
     start = innovations[:1] * stationary_scale
@@ -201,10 +224,10 @@ def simulate_catalog_prices(config: ETRMDataConfig) -> PriceSeries:
     shock_volatility, log_shift = _drift_effects(config, dates, pairs)
 
     loadings = _factor_loadings(pairs)
-    short_shocks = _stream(config.seed, _STREAM_SHORT).standard_normal(
-        (n_days, loadings.shape[1])) @ loadings.T
-    long_shocks = _stream(config.seed, _STREAM_LONG).standard_normal(
-        (n_days, loadings.shape[1])) @ loadings.T
+    short_shocks = _combine_factors(_stream(config.seed, _STREAM_SHORT).standard_normal(
+        (n_days, loadings.shape[1])), loadings)
+    long_shocks = _combine_factors(_stream(config.seed, _STREAM_LONG).standard_normal(
+        (n_days, loadings.shape[1])), loadings)
 
     persistence = STOCHASTIC_VOL_PERSISTENCE
     vol_state = _ar1(np.sqrt(1 - persistence ** 2) * _stream(config.seed, _STREAM_VOL)

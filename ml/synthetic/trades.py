@@ -40,7 +40,11 @@ def window_stream(config: ETRMDataConfig, namespace: int) -> np.random.Generator
 
 
 def _strings(values) -> np.ndarray:
-    return np.array(list(values), dtype=object)
+    """Small lookup array of Python str (not numpy.str_) for categorical codes."""
+    strings = [str(value) for value in values]
+    array = np.empty(len(strings), dtype=object)
+    array[:] = strings
+    return array
 
 
 def _byte_rows_to_strings(rows: np.ndarray) -> np.ndarray:
