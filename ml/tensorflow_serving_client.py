@@ -292,8 +292,8 @@ class TensorFlowServingClient:
             if signature is None:
                 raise TensorFlowServingError(f'Serving signature key "{signature_name}" not found.',
                                              "FAILED_PRECONDITION")
-            import tensorflow as tf
-            self._input_dtypes[key] = {alias: tf.dtypes.as_dtype(spec["dtype"]).as_datatype_enum
+            from tensorflow.core.framework import types_pb2
+            self._input_dtypes[key] = {alias: types_pb2.DataType.Value(spec["dtype"])
                                        for alias, spec in signature["inputs"].items()}
         return self._input_dtypes[key]
 
