@@ -27,7 +27,6 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
-from scipy.signal import lfilter
 
 from ml.synthetic.catalog import (COMMODITY_CATALOG, REGION_CATALOG, TRADING_DAYS_PER_YEAR,
                                   local_base_price, region_currency)
@@ -177,11 +176,18 @@ def _combine_factors(draws: np.ndarray, loadings: np.ndarray) -> np.ndarray:
     return shocks
 
 
-def _ar1(innovations: np.ndarray, phi: float, stationary_scale: np.ndarray) -> np.ndarray:
-    """x[t] = phi x[t-1] + innovations[t], started from the stationary distribution."""
-    start = innovations[:1] * stationary_scale
-    filtered = lfilter([1.0], [1.0, -phi], np.concatenate([start, innovations[1:]]), axis=0)
-    return filtered
+def _ar1(innovations: np.ndarray, phi, start_scale=1.0) -> np.ndarray:
+    """x[t] = phi x[t-1] + innovations[t] per column (phi scalar or per column).
+
+    x[0] = start_scale x innovations[0]: with 1 / sqrt(1 - phi^2) the process starts in its
+    stationary distribution. One vector step per day, in day order.
+    """
+    phi = np.broadcast_to(np.asarray(phi, dtype=float), innovations.shape[1:])
+    out = np.empty_like(innovations)
+    out[0] = innovations[0] * start_scale
+    for t in range(1, len(innovations)):
+        out[t] = phi * out[t - 1] + innovations[t]
+    return out
 
 
 def _seasonal_cycles(dates: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -238,12 +244,9 @@ def simulate_catalog_prices(config: ETRMDataConfig) -> PriceSeries:
     vol_multiplier = (stochastic_vol[:, commodity_of] * (1 + boost * winter[:, None])
                       * shock_volatility)
 
-    short_term = np.empty((n_days, n_series))
-    innovations = sigma * np.sqrt(dt) * vol_multiplier * short_shocks
-    for value in np.unique(kappa):
-        cols = kappa == value
-        phi = np.exp(-value * dt)
-        short_term[:, cols] = _ar1(innovations[:, cols], phi, 1.0 / np.sqrt(1 - phi ** 2))
+    phi = np.exp(-kappa * dt)
+    short_term = _ar1(sigma * np.sqrt(dt) * vol_multiplier * short_shocks, phi,
+                      1.0 / np.sqrt(1 - phi ** 2))
     phi_long = np.exp(-LONG_TERM_MEAN_REVERSION * dt)
     long_term = _ar1(LONG_TERM_VOLATILITY * np.sqrt(dt) * long_shocks, phi_long,
                      1.0 / np.sqrt(1 - phi_long ** 2))
@@ -256,10 +259,7 @@ def simulate_catalog_prices(config: ETRMDataConfig) -> PriceSeries:
     jumps = np.where(spike_arrivals < spike_probability,
                      spike_sizes * np.array([s.spike_mean_log_size for s in specs])
                      * shock_volatility, 0.0)
-    spikes = np.empty((n_days, n_series))
-    for value in np.unique([s.spike_decay_per_day for s in specs]):
-        cols = np.array([s.spike_decay_per_day == value for s in specs])
-        spikes[:, cols] = lfilter([1.0], [1.0, -value], jumps[:, cols], axis=0)
+    spikes = _ar1(jumps, [s.spike_decay_per_day for s in specs])
 
     season = (np.array([s.winter_amplitude for s in specs]) * winter[:, None]
               + np.array([s.semiannual_amplitude for s in specs]) * semiannual[:, None])

@@ -10,8 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit
-from scipy.stats import rankdata
 
 from ml.synthetic.catalog import RATINGS
 
@@ -53,6 +51,11 @@ def risk_features_from_trades(trades: pd.DataFrame) -> RiskFeatures:
     )
 
 
+def sigmoid(x):
+    """Logistic function, overflow-free for large |x|."""
+    return np.exp(-np.logaddexp(0.0, -np.asarray(x, dtype=float)))
+
+
 def _size(f: RiskFeatures) -> np.ndarray:
     return (np.log(f.notional_usd) - NOTIONAL_LOG_CENTER) / NOTIONAL_LOG_SCALE
 
@@ -73,7 +76,7 @@ def baseline_log_odds(f: RiskFeatures) -> np.ndarray:
             + 0.35 * long_tenor
             + 0.5 * f.is_power
             + 0.3 * f.is_option
-            + 1.8 * f.is_option * expit((f.volatility - 0.6) / 0.08)
+            + 1.8 * f.is_option * sigmoid((f.volatility - 0.6) / 0.08)
             + 0.35 * np.maximum(f.rating_score - 3.0, 0.0) * long_tenor
             + 0.8 * f.is_option * f.is_sell
             + 0.9 * concentration)
@@ -99,7 +102,7 @@ def high_risk_probability(features: RiskFeatures, concept_weight=0.0) -> np.ndar
     log_odds = baseline_log_odds(features)
     if np.any(weight != 0):
         log_odds = (1.0 - weight) * log_odds + weight * alternative_log_odds(features)
-    return expit(log_odds)
+    return sigmoid(log_odds)
 
 
 def roc_auc(scores, labels) -> float:
@@ -108,6 +111,6 @@ def roc_auc(scores, labels) -> float:
     positives, negatives = labels.sum(), (~labels).sum()
     if positives == 0 or negatives == 0:
         return float("nan")
-    ranks = rankdata(np.asarray(scores, dtype=float))
+    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
     return float((ranks[labels].sum() - positives * (positives + 1) / 2)
                  / (positives * negatives))
