@@ -119,6 +119,11 @@ class BatchScheduler:
             raise task.error
         return task.outputs
 
+    def pending_rows(self) -> int:
+        """Rows waiting in queues (not yet running)."""
+        with self._condition:
+            return sum(queue.rows for queue in self._queues.values())
+
     def forget(self, matches: Callable[[object], bool]) -> None:
         """Drops idle queues whose submit key matches (their model version was unloaded)."""
         with self._condition:

@@ -7,7 +7,7 @@ import sys
 import threading
 from typing import Optional, Sequence
 
-from ml.serving.server import ServerOptions
+from ml.serving.options import ServerOptions
 
 READY_EVENT = "ready"
 

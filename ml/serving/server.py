@@ -1,14 +1,11 @@
 """The local model server: model manager, batching, metrics, request log, REST and gRPC."""
-import dataclasses
 import logging
-import pathlib
 import threading
 from typing import List, Optional
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from ml.home import resolve_home
 from ml.serving.batching import BatchingOptions, BatchScheduler
 from ml.serving.config_protos import (BatchingParameters, DEFAULT_PROMETHEUS_PATH,
                                       read_batching_parameters, read_monitoring_config)
@@ -18,38 +15,10 @@ from ml.serving.metrics import ServingMetrics
 from ml.serving.model_config import parse_model_server_config
 from ml.serving.model_manager import ModelManager
 from ml.serving.request_log import RequestLogger
+from ml.serving.options import ServerOptions
 from ml.serving.rest_server import RestApi, RestServer
 
 LOGGER = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class ServerOptions:
-    """Settings of one server; names follow tensorflow_model_server's flags."""
-    home: Optional[str] = None
-    host: str = "127.0.0.1"
-    port: int = 8500
-    rest_api_port: int = 8501
-    model_config_file: Optional[str] = None
-    model_config_file_poll_wait_seconds: float = 0.0
-    file_system_poll_wait_seconds: float = 1.0
-    enable_batching: bool = False
-    batching_parameters_file: Optional[str] = None
-    monitoring_config_file: Optional[str] = None
-    request_log_sampling_rate: float = 0.0
-    request_log_max_records_per_file: int = 10000
-    request_log_max_file_age_seconds: float = 300.0
-    max_request_bytes: int = 32 * 1024 * 1024
-    grpc_max_workers: int = 64
-    model_load_wait_seconds: float = 300.0
-
-    def resolved_home(self) -> pathlib.Path:
-        return resolve_home(self.home)
-
-    def config_path(self) -> pathlib.Path:
-        if self.model_config_file:
-            return pathlib.Path(self.model_config_file)
-        return self.resolved_home() / "serving_config" / "models.config"
 
 
 class ModelServer:

@@ -1,0 +1,35 @@
+"""Settings of the local model server (importable without TensorFlow, for CLIs)."""
+import dataclasses
+import pathlib
+from typing import Optional
+
+from ml.home import resolve_home
+
+
+@dataclasses.dataclass
+class ServerOptions:
+    """Settings of one server; names follow tensorflow_model_server's flags."""
+    home: Optional[str] = None
+    host: str = "127.0.0.1"
+    port: int = 8500
+    rest_api_port: int = 8501
+    model_config_file: Optional[str] = None
+    model_config_file_poll_wait_seconds: float = 0.0
+    file_system_poll_wait_seconds: float = 1.0
+    enable_batching: bool = False
+    batching_parameters_file: Optional[str] = None
+    monitoring_config_file: Optional[str] = None
+    request_log_sampling_rate: float = 0.0
+    request_log_max_records_per_file: int = 10000
+    request_log_max_file_age_seconds: float = 300.0
+    max_request_bytes: int = 32 * 1024 * 1024
+    grpc_max_workers: int = 64
+    model_load_wait_seconds: float = 300.0
+
+    def resolved_home(self) -> pathlib.Path:
+        return resolve_home(self.home)
+
+    def config_path(self) -> pathlib.Path:
+        if self.model_config_file:
+            return pathlib.Path(self.model_config_file)
+        return self.resolved_home() / "serving_config" / "models.config"
