@@ -1,0 +1,161 @@
+"""Per-feature drift table: one test per feature, PSI and JS, adjusted p-values, drifted flag.
+
+A feature counts as drifted only when both kinds of evidence the thresholds describe agree:
+the change is statistically significant after correcting for the number of features tested
+(KS for numeric, chi-square for categorical columns), and it is material (PSI above its
+threshold). Requiring both keeps chance alarms rare without missing large shifts.
+"""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import List, Mapping, Optional
+
+import numpy as np
+import pandas as pd
+
+from ml.monitoring.multiple_testing import adjust_p_values, normalise_correction
+from ml.monitoring.statistics import (bin_counts_sorted, chi_square_homogeneity,
+                                      jensen_shannon_distance, ks_p_values,
+                                      ks_statistic_and_bin_counts, population_stability_index,
+                                      quantile_bin_edges)
+from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
+
+DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05}
+DEFAULT_BINS = 10
+RESULT_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "adjusted_p_value",
+                  "psi", "js_distance", "significant", "material", "drifted"]
+# Below this many values per check, threads cost more than they save.
+_PARALLEL_MIN_VALUES = 2_000_000
+
+
+@dataclass(frozen=True)
+class ReferenceProfile:
+    """What later checks need from a reference: sorted numeric columns, bins and counts."""
+
+    table: FeatureTable
+    sorted_numeric: np.ndarray
+    bin_edges: List[np.ndarray]
+    numeric_bin_counts: List[np.ndarray]
+    categories: List[np.ndarray]
+    category_counts: List[np.ndarray]
+
+    @classmethod
+    def build(cls, table: FeatureTable, n_bins: int = DEFAULT_BINS) -> "ReferenceProfile":
+        sorted_numeric = np.sort(np.ascontiguousarray(table.numeric.T), axis=1)
+        edges = [quantile_bin_edges(column, n_bins) for column in sorted_numeric]
+        counts = [bin_counts_sorted(column, e) for column, e in zip(sorted_numeric, edges)]
+        categories, category_counts = [], []
+        for column in table.categorical.T:
+            values, value_counts = np.unique(column, return_counts=True)
+            categories.append(values)
+            category_counts.append(value_counts)
+        return cls(table, sorted_numeric, edges, counts, categories, category_counts)
+
+
+def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]] = None,
+                   correction: str = "holm", n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
+    """Per-feature drift table of current against reference (DataFrames or 2-D arrays).
+
+    thresholds: {'psi': 0.25, 'ks_p_value': 0.05} by default. Columns: feature, kind, test
+    ('ks' or 'chi2'), statistic, p_value, adjusted_p_value, psi, js_distance, significant
+    (adjusted p below ks_p_value), material (psi above psi) and drifted (both).
+    """
+    reference_table = as_feature_table(reference, "reference")
+    current_table = as_feature_table(current, "current", like=reference_table)
+    profile = ReferenceProfile.build(reference_table, n_bins)
+    return compare_to_profile(profile, current_table, thresholds, correction)
+
+
+def compare_to_profile(profile: ReferenceProfile, current: FeatureTable,
+                       thresholds: Optional[Mapping[str, float]] = None,
+                       correction: str = "holm") -> pd.DataFrame:
+    """The per-feature drift table for a validated current table against a built profile."""
+    limits = feature_thresholds(thresholds)
+    correction = normalise_correction(correction)
+    numeric = _numeric_rows(profile, current)
+    categorical = _categorical_rows(profile, current)
+    table = pd.DataFrame(numeric + categorical, columns=["feature", "kind", "test", "statistic",
+                                                          "p_value", "psi", "js_distance"])
+    order = {name: i for i, name in enumerate(profile.table.names)}
+    table = table.sort_values("feature", key=lambda s: s.map(order)).reset_index(drop=True)
+    table["adjusted_p_value"] = adjust_p_values(table["p_value"].to_numpy(), correction)
+    table["significant"] = table["adjusted_p_value"] < limits["ks_p_value"]
+    table["material"] = table["psi"] > limits["psi"]
+    table["drifted"] = table["significant"] & table["material"]
+    return table[RESULT_COLUMNS]
+
+
+def feature_thresholds(thresholds: Optional[Mapping[str, float]]) -> dict:
+    """Defaults overlaid with thresholds; unknown keys and out-of-range values are rejected."""
+    merged = dict(DEFAULT_FEATURE_THRESHOLDS)
+    for key, value in (thresholds or {}).items():
+        if key not in merged:
+            raise ValueError(f"unknown feature threshold {key!r}; known: {sorted(merged)}")
+        merged[key] = float(value)
+    if not 0.0 < merged["ks_p_value"] < 1.0:
+        raise ValueError(f"ks_p_value must lie in (0, 1), got {merged['ks_p_value']}")
+    if merged["psi"] < 0.0:
+        raise ValueError(f"psi threshold must be non-negative, got {merged['psi']}")
+    return merged
+
+
+def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
+    names = current.numeric_names
+    if not names:
+        return []
+    columns = np.ascontiguousarray(current.numeric.T)
+    jobs = list(zip(profile.sorted_numeric, columns, profile.bin_edges))
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers > 1 and columns.size >= _PARALLEL_MIN_VALUES:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(lambda job: ks_statistic_and_bin_counts(*job), jobs))
+    else:
+        results = [ks_statistic_and_bin_counts(*job) for job in jobs]
+    statistics = np.array([r[0] for r in results])
+    p_values = ks_p_values(statistics, profile.sorted_numeric.shape[1], current.n_rows)
+    reference_counts, current_counts, valid = _padded(profile.numeric_bin_counts,
+                                                      [r[1] for r in results])
+    psi = population_stability_index(reference_counts, current_counts, valid)
+    js = jensen_shannon_distance(reference_counts, current_counts)
+    return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i])
+            for i, name in enumerate(names)]
+
+
+def _categorical_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
+    names = current.categorical_names
+    if not names:
+        return []
+    reference_counts, current_counts = [], []
+    for column, known, known_counts in zip(current.categorical.T, profile.categories,
+                                           profile.category_counts):
+        values, counts = np.unique(column, return_counts=True)
+        every = np.union1d(known, values)
+        reference_counts.append(_counts_over(every, known, known_counts))
+        current_counts.append(_counts_over(every, values, counts))
+    reference_matrix, current_matrix, valid = _padded(reference_counts, current_counts)
+    statistic, p_values, _ = chi_square_homogeneity(reference_matrix, current_matrix, valid)
+    psi = population_stability_index(reference_matrix, current_matrix, valid)
+    js = jensen_shannon_distance(reference_matrix, current_matrix)
+    return [(name, CATEGORICAL, "chi2", statistic[i], p_values[i], psi[i], js[i])
+            for i, name in enumerate(names)]
+
+
+def _counts_over(every: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    result = np.zeros(every.size, dtype=np.int64)
+    result[np.searchsorted(every, values)] = counts
+    return result
+
+
+def _padded(reference_counts: List[np.ndarray], current_counts: List[np.ndarray]):
+    """Stack per-feature count vectors of different lengths; padding bins are masked out."""
+    width = max(len(c) for c in reference_counts)
+    shape = (len(reference_counts), width)
+    reference, current = np.zeros(shape), np.zeros(shape)
+    valid = np.zeros(shape, dtype=bool)
+    for row, (r, c) in enumerate(zip(reference_counts, current_counts)):
+        reference[row, :len(r)] = r
+        current[row, :len(c)] = c
+        valid[row, :len(r)] = True
+    return reference, current, valid
