@@ -53,14 +53,14 @@ def bin_counts_sorted(sorted_values: np.ndarray, bin_edges: np.ndarray) -> np.nd
 
 
 def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int) -> np.ndarray:
-    """Interior bin edges at the reference quantiles, without duplicates.
+    """Interior bin edges at reference values (empirical quantiles), without duplicates.
 
     Ties (discrete or rounded data) collapse equal quantiles into one edge, and an edge at the
     reference maximum is dropped because the bin above it would hold no reference mass.
     """
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-    quantiles = np.quantile(reference_sorted, np.arange(1, n_bins) / n_bins)
+    quantiles = np.quantile(reference_sorted, np.arange(1, n_bins) / n_bins, method="inverted_cdf")
     edges = np.unique(quantiles)
     return edges[edges < reference_sorted[-1]]
 

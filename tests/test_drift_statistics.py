@@ -1,0 +1,147 @@
+"""Each drift statistic against scipy on the same data."""
+import numpy as np
+import pytest
+from scipy import stats
+from scipy.spatial.distance import jensenshannon
+
+from ml.monitoring import statistics as S
+
+
+def _ks(reference, current, method):
+    statistic, _ = S.ks_statistic_and_bin_counts(np.sort(reference), current, np.array([0.0]))
+    p_value = S.ks_p_values(np.array([statistic]), len(reference), len(current), method)[0]
+    return statistic, p_value
+
+
+@pytest.mark.parametrize("n, m", [(1000, 200), (30, 17), (50, 50), (7, 300), (200, 1000)])
+@pytest.mark.parametrize("shift", [0.0, 0.3, 1.0])
+def test_ks_exact_matches_scipy(n, m, shift):
+    rng = np.random.default_rng(n * 7 + m)
+    reference, current = rng.normal(size=n), rng.normal(shift, 1.0, size=m)
+    expected = stats.ks_2samp(reference, current, method="exact")
+    statistic, p_value = _ks(reference, current, "exact")
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+
+
+@pytest.mark.parametrize("n, m", [(20000, 5000), (3000, 3000), (100, 40)])
+def test_ks_asymptotic_matches_scipy(n, m):
+    rng = np.random.default_rng(n + m)
+    reference, current = rng.normal(size=n), rng.normal(0.05, 1.0, size=m)
+    expected = stats.ks_2samp(reference, current, method="asymp")
+    statistic, p_value = _ks(reference, current, "asymp")
+    assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+    assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-15)
+
+
+def test_ks_statistic_with_ties_within_and_across_samples_matches_scipy():
+    rng = np.random.default_rng(3)
+    for _ in range(50):
+        reference = rng.integers(0, 6, size=rng.integers(5, 80)).astype(float)
+        current = rng.integers(0, 7, size=rng.integers(5, 80)).astype(float)
+        statistic, p_value = _ks(reference, current, "exact")
+        expected = stats.ks_2samp(reference, current, method="exact")
+        assert statistic == pytest.approx(expected.statistic, abs=1e-12)
+        assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+
+
+def test_lattice_fallback_matches_scipy_exact():
+    rng = np.random.default_rng(11)
+    for n, m in [(40, 25), (60, 60), (9, 120)]:
+        reference, current = rng.normal(size=n), rng.normal(0.4, 1.0, size=m)
+        expected = stats.ks_2samp(reference, current, method="exact")
+        p_value = S.lattice_p_values(np.array([expected.statistic]), n, m)[0]
+        assert p_value == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+
+
+def test_auto_method_uses_exact_for_small_and_asymptotic_for_large_samples():
+    d = np.array([0.1])
+    assert S.ks_p_values(d, 1000, 200)[0] == S.ks_p_values(d, 1000, 200, "exact")[0]
+    assert S.ks_p_values(d, 100000, 100000)[0] == S.ks_p_values(d, 100000, 100000, "asymp")[0]
+
+
+def test_ks_p_values_reject_bad_arguments():
+    with pytest.raises(ValueError, match="method"):
+        S.ks_p_values(np.array([0.1]), 10, 10, "approx")
+    with pytest.raises(ValueError, match="at least one"):
+        S.ks_p_values(np.array([0.1]), 0, 10)
+
+
+def test_quantile_bins_follow_reference_deciles_and_collapse_ties():
+    reference = np.sort(np.arange(1000.0))
+    edges = S.quantile_bin_edges(reference, 10)
+    assert len(edges) == 9
+    counts = S.bin_counts_sorted(reference, edges)
+    assert counts.tolist() == [100] * 10
+    discrete = np.sort(np.repeat([0.0, 1.0, 2.0], [500, 300, 200]))
+    edges = S.quantile_bin_edges(discrete, 10)
+    assert edges.tolist() == [0.0, 1.0]  # no bin above the maximum, no duplicate edges
+    assert S.bin_counts_sorted(discrete, edges).tolist() == [500, 300, 200]
+
+
+def test_psi_matches_the_formula_and_stays_finite_with_empty_bins():
+    reference = np.array([[100.0, 300.0, 600.0]])
+    current = np.array([[50.0, 50.0, 100.0]])
+    p = (reference + 0.5) / (reference + 0.5).sum()
+    q = (current + 0.5) / (current + 0.5).sum()
+    expected = np.sum((q - p) * np.log(q / p))
+    assert S.population_stability_index(reference, current)[0] == pytest.approx(expected)
+    empty = S.population_stability_index(np.array([[100.0, 0.0]]), np.array([[0.0, 100.0]]))
+    assert np.isfinite(empty).all() and empty[0] > 5
+    assert S.population_stability_index(reference, reference)[0] == pytest.approx(0.0)
+
+
+def test_psi_ignores_padding_bins():
+    reference = np.array([[10.0, 20.0, 0.0], [5.0, 5.0, 5.0]])
+    current = np.array([[12.0, 18.0, 0.0], [1.0, 9.0, 5.0]])
+    valid = np.array([[True, True, False], [True, True, True]])
+    padded = S.population_stability_index(reference, current, valid)
+    assert padded[0] == pytest.approx(S.population_stability_index(reference[:1, :2],
+                                                                   current[:1, :2])[0])
+
+
+def test_chi_square_matches_scipy_contingency_and_goodness_of_fit():
+    rng = np.random.default_rng(5)
+    reference = rng.integers(1, 50, size=(4, 6)).astype(float)
+    current = rng.integers(1, 50, size=(4, 6)).astype(float)
+    reference[0, 2] = current[0, 2] = 0  # a category absent from both is not a degree of freedom
+    statistic, p_value, dof = S.chi_square_homogeneity(reference, current)
+    for row in range(4):
+        table = np.array([reference[row], current[row]])
+        table = table[:, table.sum(axis=0) > 0]
+        chi2, p, expected_dof, _ = stats.chi2_contingency(table, correction=False)
+        assert statistic[row] == pytest.approx(chi2)
+        assert p_value[row] == pytest.approx(p)
+        assert dof[row] == expected_dof
+    # The contingency statistic equals scipy.chisquare of both rows against pooled expectations.
+    table = np.array([reference[1], current[1]])
+    expected = table.sum(axis=1, keepdims=True) * table.sum(axis=0) / table.sum()
+    assert statistic[1] == pytest.approx(stats.chisquare(table.ravel(), expected.ravel()).statistic)
+
+
+def test_jensen_shannon_matches_scipy():
+    rng = np.random.default_rng(9)
+    reference = rng.integers(0, 30, size=(5, 8)).astype(float)
+    current = rng.integers(0, 30, size=(5, 8)).astype(float)
+    reference[1, 3] = 0
+    result = S.jensen_shannon_distance(reference, current)
+    expected = [jensenshannon(reference[i], current[i], base=2) for i in range(5)]
+    np.testing.assert_allclose(result, expected, atol=1e-12)
+    assert S.jensen_shannon_distance(np.array([[1.0, 0.0]]), np.array([[0.0, 1.0]]))[0] == pytest.approx(1.0)
+
+
+def test_vectorised_results_equal_one_feature_at_a_time():
+    from ml.monitoring.feature_drift import compare_tables
+    rng = np.random.default_rng(2)
+    reference = rng.normal(size=(500, 6))
+    current = rng.normal(size=(120, 6)) + np.linspace(0, 0.6, 6)
+    table = compare_tables(reference, current, correction="none")
+    for i in range(6):
+        single = compare_tables(reference[:, [i]], current[:, [i]], correction="none").iloc[0]
+        row = table.iloc[i]
+        assert row["statistic"] == pytest.approx(single["statistic"])
+        assert row["p_value"] == pytest.approx(single["p_value"])
+        assert row["psi"] == pytest.approx(single["psi"])
+        expected = stats.ks_2samp(reference[:, i], current[:, i])
+        assert row["statistic"] == pytest.approx(expected.statistic)
+        assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
