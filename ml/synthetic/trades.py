@@ -47,15 +47,22 @@ def _strings(values) -> np.ndarray:
     return array
 
 
-def _byte_rows_to_strings(rows: np.ndarray) -> np.ndarray:
-    """(n, width) uint8 ASCII matrix -> object array of n Python strings.
+def _fixed_width_strings(parts) -> np.ndarray:
+    """Concatenate (n, k) uint8 ASCII blocks column-wise into an object array of n str.
 
-    One decode and one split in C: much faster than numpy's per-element unicode conversion.
+    The rows are laid out in one byte buffer with newline separators, then decoded and split in
+    C: much faster than numpy's per-element unicode conversion.
     """
-    separated = np.hstack([rows, np.full((len(rows), 1), ord("\n"), dtype=np.uint8)])
-    text = separated.tobytes().decode("ascii")
-    strings = np.empty(len(rows), dtype=object)
-    strings[:] = text.split("\n")[:-1]
+    n = len(parts[0])
+    width = sum(part.shape[1] for part in parts)
+    rows = np.empty((n, width + 1), dtype=np.uint8)
+    offset = 0
+    for part in parts:
+        rows[:, offset:offset + part.shape[1]] = part
+        offset += part.shape[1]
+    rows[:, width] = ord("\n")
+    strings = np.empty(n, dtype=object)
+    strings[:] = rows.tobytes().decode("ascii").split("\n")[:-1]
     return strings
 
 
@@ -64,10 +71,28 @@ def _ascii_matrix(strings: np.ndarray, width: int) -> np.ndarray:
                          dtype=np.uint8).reshape(-1, width)
 
 
-def _digits(values: np.ndarray, width: int) -> np.ndarray:
-    """Zero-padded decimal digits of non-negative integers as an (n, width) ASCII matrix."""
-    powers = 10 ** np.arange(width - 1, -1, -1, dtype=np.int64)
-    return ((values[:, None] // powers) % 10 + ord("0")).astype(np.uint8)
+_TWO_DIGITS = _ascii_matrix(np.array([f"{i:02d}" for i in range(100)]), 2)
+
+
+def _constant(text: str, n: int) -> np.ndarray:
+    return np.broadcast_to(np.frombuffer(text.encode("ascii"), dtype=np.uint8), (n, len(text)))
+
+
+def _sequence_digits(n: int, width: int) -> np.ndarray:
+    """Zero-padded digits of 1..n as an (n, width) ASCII matrix, without integer division.
+
+    Digit k (from the right) of consecutive integers repeats each value 10**k times in a cycle
+    of 10**(k+1), so every column is a tiled, repeated arange(10).
+    """
+    digits = np.empty((n, width), dtype=np.uint8)
+    ascii_digits = np.arange(ord("0"), ord("9") + 1, dtype=np.uint8)
+    for k in range(width):
+        run = 10 ** k
+        if run > n:
+            digits[:, width - 1 - k] = ord("0")
+            continue
+        digits[:, width - 1 - k] = np.resize(np.repeat(ascii_digits, run), n + 1)[1:]
+    return digits
 
 
 def _categorical(rng: np.random.Generator, weights: np.ndarray, size: int) -> np.ndarray:
@@ -232,17 +257,14 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
                  )[month_offset])
 
     day_text = np.datetime_as_string(window, unit="D")
-    hours, remainder = np.divmod(second_of_day, 3600)
+    hours, remainder = np.divmod(second_of_day.astype(np.int32), 3600)
     minutes, seconds = np.divmod(remainder, 60)
-    colon = np.full((n, 1), ord(":"), dtype=np.uint8)
-    timestamp = _byte_rows_to_strings(np.hstack([
-        _ascii_matrix(day_text, 10)[day_in_window], np.full((n, 1), ord("T"), dtype=np.uint8),
-        _digits(hours, 2), colon, _digits(minutes, 2), colon, _digits(seconds, 2)]))
-    id_width = max(7, len(str(n)))
+    timestamp = _fixed_width_strings([
+        _ascii_matrix(day_text, 10)[day_in_window], _constant("T", n), _TWO_DIGITS[hours],
+        _constant(":", n), _TWO_DIGITS[minutes], _constant(":", n), _TWO_DIGITS[seconds]])
     prefix = f"TRD-{as_day(config.start_date).astype(object):%Y%m%d}-"
-    trade_id = _byte_rows_to_strings(np.hstack([
-        np.tile(np.frombuffer(prefix.encode(), dtype=np.uint8), (n, 1)),
-        _digits(np.arange(1, n + 1, dtype=np.int64), id_width)]))
+    trade_id = _fixed_width_strings([_constant(prefix, n),
+                                     _sequence_digits(n, max(7, len(str(n))))])
 
     units = _strings(s.unit for s in specs)
     return pd.DataFrame({
