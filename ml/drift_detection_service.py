@@ -124,12 +124,16 @@ class ModelMonitoringService:
         self.dispatch_pending()
 
     def _check_channels_configured(self) -> None:
-        wanted = {c: "default_channels" for c in self.default_channels}
-        wanted.update({c: f"alert rule {r.name!r}" for r in self.alert_rules for c in r.channels})
-        missing = {c: who for c, who in wanted.items() if c not in self.dispatcher.notifiers}
+        users: Dict[str, List[str]] = {}
+        for channel in self.default_channels:
+            users.setdefault(channel, []).append("default_channels")
+        for rule in self.alert_rules:
+            for channel in rule.channels:
+                users.setdefault(channel, []).append(f"alert rule {rule.name!r}")
+        missing = {c: u for c, u in users.items() if c not in self.dispatcher.notifiers}
         if missing:
-            raise ValueError("no notifier configured for channels " + ", ".join(
-                f"{c!r} (used by {who})" for c, who in sorted(missing.items())))
+            raise ValueError("no notifier configured for channels " + "; ".join(
+                f"{c!r} (used by {', '.join(u)})" for c, u in sorted(missing.items())))
 
     # Registration -----------------------------------------------------------------------
 
@@ -317,6 +321,8 @@ class ModelMonitoringService:
         for drift_type, feature, context in _rule_contexts(features, joint, prediction_table,
                                                            performance, n_rows):
             for rule in matching_rules(self.alert_rules, context):
+                if feature is not None and rule.drift_type in _COLUMN_TYPES - {drift_type}:
+                    continue
                 kind = rule.drift_type_for(drift_type)
                 metric, value, threshold = rule.observed(context)
                 index = _matching_alert(alerts, kind, feature, metric)
@@ -358,6 +364,9 @@ class ModelMonitoringService:
             self._model(model_name).stored.table, result.current, result.features,
             joint=result.joint, alerts=self.alert_history(model_name),
             title=title or f"Drift report: {model_name}", path=path)
+
+
+_COLUMN_TYPES = {DriftType.DATA_DRIFT, DriftType.PREDICTION_DRIFT}
 
 
 def _feature_limits(limits: Mapping[str, float]) -> dict:
