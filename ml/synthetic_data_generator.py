@@ -64,7 +64,6 @@ checking that a bad model is refused.
 from datetime import datetime
 from typing import Dict, Optional
 
-import numpy as np
 import pandas as pd
 
 from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, REGION_CATALOG,

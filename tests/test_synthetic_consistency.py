@@ -321,9 +321,10 @@ def test_every_number_in_a_trade_confirmation_equals_its_trade(dataset, texts):
     for record in confirmations.itertuples():
         trade = trades[record.record_id]
         assert record.date == trade["trade_date"]
+        price = f"{trade['price']:,.{decimals[trade['commodity']]}f}"
         required = [record.record_id, trade["trade_date"], trade["timestamp"][11:],
-                    f"{trade['volume']:,.0f}", f"{trade['price']:,.{decimals[trade['commodity']]}f}",
-                    f"{trade['notional']:,.2f}", trade["delivery_period"]]
+                    f"{trade['volume']:,.0f}", price, f"{trade['notional']:,.2f}",
+                    trade["delivery_period"]]
         optional = [f"{trade['tenor_months']} month", _percent(trade["volatility"]),
                     trade["unit"]]
         _assert_numbers_come_from(record.text, required + optional, required)

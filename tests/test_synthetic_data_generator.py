@@ -109,19 +109,22 @@ def test_trades_have_the_contract_columns_and_dtypes(small_dataset):
     assert trades["high_risk_probability"].between(0, 1, inclusive="neither").all()
 
 
-def test_text_records_table_matches_the_dataset_texts():
-    generator = SyntheticETRMDataGenerator(ETRMDataConfig(**SMALL))
-    records = generator.generate_text_records()
+@pytest.fixture(scope="module")
+def small_text_records():
+    return SyntheticETRMDataGenerator(ETRMDataConfig(**SMALL)).generate_text_records()
+
+
+def test_text_records_table_matches_the_dataset_texts(small_text_records, small_dataset):
+    records = small_text_records
     assert list(records.columns) == ["text", "kind", "record_id", "date"]
     assert set(records["kind"]) == {"trade_confirmation", "risk_summary", "compliance_note"}
     assert records["date"].str.fullmatch(r"\d{4}-\d{2}-\d{2}").all()
-    dataset = generator.generate_complete_dataset()
-    assert records["text"].tolist() == dataset["text_descriptions"]
+    assert records["date"].is_monotonic_increasing
+    assert records["text"].tolist() == small_dataset["text_descriptions"]
 
 
-def test_every_risk_summary_has_every_section_in_order(small_dataset):
-    generator = SyntheticETRMDataGenerator(ETRMDataConfig(**SMALL))
-    summaries = generator.generate_text_records().query("kind == 'risk_summary'")["text"]
+def test_every_risk_summary_has_every_section_in_order(small_text_records):
+    summaries = small_text_records.query("kind == 'risk_summary'")["text"]
     assert len(summaries) == SMALL["num_risk_reports"]
     assert RISK_SUMMARY_SECTIONS == ("Portfolio overview", "VaR", "Limits", "Breaches")
     for text in summaries:
@@ -129,9 +132,8 @@ def test_every_risk_summary_has_every_section_in_order(small_dataset):
         assert min(positions) >= 0 and positions == sorted(positions), text
 
 
-def test_phrasing_varies_between_records():
-    records = SyntheticETRMDataGenerator(ETRMDataConfig(**SMALL)).generate_text_records()
-    confirmations = records.query("kind == 'trade_confirmation'")["text"]
+def test_phrasing_varies_between_records(small_text_records):
+    confirmations = small_text_records.query("kind == 'trade_confirmation'")["text"]
     openings = {text.split(" ")[0] for text in confirmations}
     assert {"Trade", "We"} <= openings and len(openings) > 3
 

@@ -5,7 +5,7 @@ fails fast with a ValueError that names the field and the values it accepts.
 """
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from numbers import Integral, Real
 from typing import Dict, List, Optional

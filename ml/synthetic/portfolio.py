@@ -67,7 +67,8 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
     row = prices.day_index([valuation_day])[0]
     mark = prices.prices[row, prices.columns_of(positions["commodity"], positions["region"])]
     fx = positions["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
-    positions.insert(0, "position_id", [f"{id_prefix}-{i:06d}" for i in range(1, len(positions) + 1)])
+    positions.insert(0, "position_id",
+                     [f"{id_prefix}-{i:06d}" for i in range(1, len(positions) + 1)])
     positions["average_price"] = positions["gross_notional"] / positions["gross_volume"]
     positions["valuation_date"] = str(valuation_day)
     positions["mark_price"] = mark

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, INSTRUMENTS, RATINGS,
-                                  REGION_CATALOG, TENOR_SCALE_AND_MAX,
+                                  REGION_CATALOG, TENOR_SCALE_AND_MAX, CommoditySpec,
                                   commodity_region_affinity, region_currency)
 from ml.synthetic.config import ETRMDataConfig, as_day, trading_days
 from ml.synthetic.prices import PriceSeries
@@ -156,12 +156,94 @@ def _tenor_cdfs() -> List[np.ndarray]:
     return cdfs
 
 
+def _delivery_columns(window: np.ndarray, day_in_window: np.ndarray, tenor: np.ndarray
+                      ) -> Dict[str, np.ndarray]:
+    """delivery_start/end/period strings: the month `tenor` months after the trade month.
+
+    Prompt trades (tenor 0) deliver from the next calendar day to the end of the month.
+    """
+    delivery_month = window[day_in_window].astype("datetime64[M]") + tenor
+    first_month = delivery_month.min()
+    months = np.arange(first_month, delivery_month.max() + 1)
+    month_index = (delivery_month - first_month).astype(np.int64)
+    month_start = months.astype("datetime64[D]")
+    month_end = (months + 1).astype("datetime64[D]") - 1
+    next_day = np.minimum(window + 1, (window.astype("datetime64[M]") + 1)
+                          .astype("datetime64[D]") - 1)
+    return {
+        "delivery_start": np.where(
+            tenor == 0, _strings(np.datetime_as_string(next_day, unit="D"))[day_in_window],
+            _strings(np.datetime_as_string(month_start, unit="D"))[month_index]),
+        "delivery_end": _strings(np.datetime_as_string(month_end, unit="D"))[month_index],
+        "delivery_period": _strings(np.datetime_as_string(months, unit="M"))[month_index],
+    }
+
+
+def _timestamps(window: np.ndarray, day_in_window: np.ndarray, second_of_day: np.ndarray
+                ) -> np.ndarray:
+    """'YYYY-MM-DDTHH:MM:SS' strings assembled from byte blocks."""
+    n = len(day_in_window)
+    hours, remainder = np.divmod(second_of_day.astype(np.int32), 3600)
+    minutes, seconds = np.divmod(remainder, 60)
+    day_text = np.datetime_as_string(window, unit="D")
+    return _fixed_width_strings([
+        _ascii_matrix(day_text, 10)[day_in_window], _constant("T", n), _TWO_DIGITS[hours],
+        _constant(":", n), _TWO_DIGITS[minutes], _constant(":", n), _TWO_DIGITS[seconds]])
+
+
+def _trade_ids(config: ETRMDataConfig, n: int) -> np.ndarray:
+    """'TRD-<window start YYYYMMDD>-<sequence>': unique within and across windows."""
+    prefix = f"TRD-{as_day(config.start_date).astype(object):%Y%m%d}-"
+    return _fixed_width_strings([_constant(prefix, n), _sequence_digits(n, max(7, len(str(n))))])
+
+
+def _sample_commodity_and_region(config: ETRMDataConfig, commodity_names: List[str],
+                                 region_names: List[str], days: np.ndarray, pair_u: np.ndarray,
+                                 new_category_u: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Commodity and region codes per trade, following the mix regimes and new categories."""
+    pairs = [(c, r) for c in commodity_names for r in region_names]
+    pair = np.empty(len(days), dtype=np.int64)
+    regimes = _mix_regimes(config, pairs)
+    regime_of_trade = np.searchsorted([start for start, _ in regimes], days, side="right") - 1
+    for regime, (_, weights) in enumerate(regimes):
+        chosen = regime_of_trade == regime
+        cdf = np.cumsum(weights / weights.sum())
+        pair[chosen] = np.minimum(np.searchsorted(cdf, pair_u[chosen], side="right"),
+                                  len(pairs) - 1)
+    commodity, region = np.divmod(pair, len(region_names))
+    band_start = {"commodity": 0.0, "region": 0.0}
+    for scenario in config.scenarios("new_category"):
+        low = band_start[scenario.category_field]
+        band_start[scenario.category_field] = low + scenario.magnitude
+        switched = ((days >= as_day(scenario.start_date)) & (new_category_u >= low)
+                    & (new_category_u < low + scenario.magnitude))
+        if scenario.category_field == "commodity":
+            commodity[switched] = commodity_names.index(scenario.category_name)
+        else:
+            region[switched] = region_names.index(scenario.category_name)
+    return commodity, region
+
+
+def _sample_instrument_and_tenor(specs: List[CommoditySpec], commodity: np.ndarray,
+                                 instrument_u: np.ndarray, tenor_u: np.ndarray
+                                 ) -> Tuple[np.ndarray, np.ndarray]:
+    """Instrument by the commodity's instrument mix; tenor by the instrument's tenor curve."""
+    instrument_cdf = np.cumsum([s.instrument_weights for s in specs], axis=1)
+    instrument_cdf /= instrument_cdf[:, -1:]
+    instrument = (instrument_u[:, None] > instrument_cdf[commodity, :-1]).sum(axis=1)
+    tenor = np.empty(len(commodity), dtype=np.int64)
+    for code, cdf in enumerate(_tenor_cdfs()):
+        chosen = instrument == code
+        tenor[chosen] = np.minimum(np.searchsorted(cdf, tenor_u[chosen], side="right"),
+                                   len(cdf) - 1)
+    return instrument, tenor
+
+
 def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Universe
                   ) -> pd.DataFrame:
     """The trades table of one window, labels included (see TRADE_COLUMNS)."""
     rng = window_stream(config, _STREAM_NAMESPACE)
     n = config.num_trades
-    pairs = list(zip(prices.commodities, prices.regions))
     commodity_names = list(dict.fromkeys(prices.commodities))
     region_names = list(dict.fromkeys(prices.regions))
     window = trading_days(config.start_date, config.end_date)
@@ -182,60 +264,40 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
 
     day_in_window, second_of_day = np.divmod(clock, 86400)
     days = window[day_in_window]
-
-    pair = np.empty(n, dtype=np.int64)
-    regimes = _mix_regimes(config, pairs)
-    regime_of_trade = np.searchsorted([start for start, _ in regimes], days, side="right") - 1
-    for regime, (_, weights) in enumerate(regimes):
-        chosen = regime_of_trade == regime
-        cdf = np.cumsum(weights / weights.sum())
-        pair[chosen] = np.minimum(np.searchsorted(cdf, pair_u[chosen], side="right"),
-                                  len(pairs) - 1)
-    commodity = np.array([commodity_names.index(c) for c, _ in pairs])[pair]
-    region = np.array([region_names.index(r) for _, r in pairs])[pair]
-    for scenario in config.scenarios("new_category"):
-        switched = (days >= as_day(scenario.start_date)) & (new_category_u < scenario.magnitude)
-        if scenario.category_field == "commodity":
-            commodity[switched] = commodity_names.index(scenario.category_name)
-        else:
-            region[switched] = region_names.index(scenario.category_name)
-    pair = commodity * len(region_names) + region
+    commodity, region = _sample_commodity_and_region(
+        config, commodity_names, region_names, days, pair_u, new_category_u)
     specs = [COMMODITY_CATALOG[c] for c in commodity_names]
+    instrument, tenor = _sample_instrument_and_tenor(specs, commodity, instrument_u, tenor_u)
 
-    instrument_cdf = np.cumsum([s.instrument_weights for s in specs], axis=1)
-    instrument_cdf /= instrument_cdf[:, -1:]
-    instrument = (instrument_u[:, None] > instrument_cdf[commodity, :-1]).sum(axis=1)
-    tenor = np.empty(n, dtype=np.int64)
-    for code, cdf in enumerate(_tenor_cdfs()):
-        chosen = instrument == code
-        tenor[chosen] = np.minimum(np.searchsorted(cdf, tenor_u[chosen], side="right"),
-                                   len(cdf) - 1)
+    def per_commodity(values):
+        return np.array(values)[commodity]
 
-    lot = np.array([s.lot_size for s in specs])[commodity]
-    median_lots = np.array([s.median_volume / s.lot_size for s in specs])[commodity]
-    sigma = np.array([s.volume_log_sigma for s in specs])[commodity]
-    volume = np.maximum(np.rint(median_lots * np.exp(sigma * volume_z)), 1.0) * lot
+    lot = per_commodity([s.lot_size for s in specs])
+    median_lots = per_commodity([s.median_volume / s.lot_size for s in specs])
+    volume = np.maximum(np.rint(median_lots * np.exp(
+        per_commodity([s.volume_log_sigma for s in specs]) * volume_z)), 1.0) * lot
 
+    series = np.array([[prices.column(c, r) for r in region_names] for c in commodity_names]
+                      )[commodity, region]
     history_row = prices.day_index(window)[day_in_window]
-    mid = prices.prices[history_row, pair]
-    direction_sign = np.where(buy, 1.0, -1.0)
-    half_spread = np.array([s.half_spread for s in specs])[commodity]
-    tick = 10.0 ** -np.array([s.price_decimals for s in specs], dtype=float)[commodity]
-    quoted = mid * (1.0 + direction_sign * half_spread + PRICE_NOISE * price_noise)
-    decimals = np.array([s.price_decimals for s in specs])[commodity]
-    price = np.maximum(np.where(decimals == 2, np.round(quoted, 2), np.round(quoted, 3)), tick)
+    mid = prices.prices[history_row, series]
+    quoted = mid * (1.0 + np.where(buy, 1.0, -1.0) * per_commodity([s.half_spread for s in specs])
+                    + PRICE_NOISE * price_noise)
+    decimals = per_commodity([s.price_decimals for s in specs])
+    price = np.maximum(np.where(decimals == 2, np.round(quoted, 2), np.round(quoted, 3)),
+                       10.0 ** -decimals.astype(float))
     notional = volume * price
     currency_codes = [region_currency(r) for r in region_names]
     notional_usd = notional * np.array([FX_USD_PER_UNIT[c] for c in currency_codes])[region]
-    volatility = prices.volatility[history_row, pair]
+    volatility = prices.volatility[history_row, series]
 
     rating_score = universe.counterparty_rating_scores[counterparty]
     features = RiskFeatures(
         notional_usd=notional_usd, volatility=volatility, tenor_months=tenor.astype(float),
-        rating_score=rating_score.astype(float), is_option=(instrument == 3).astype(float),
-        is_power=(np.array([c == "power" for c in commodity_names])[commodity]).astype(float),
-        is_emissions=(np.array([c == "emissions" for c in commodity_names])[commodity]
-                      ).astype(float),
+        rating_score=rating_score.astype(float),
+        is_option=(instrument == INSTRUMENTS.index("option")).astype(float),
+        is_power=per_commodity([c == "power" for c in commodity_names]).astype(float),
+        is_emissions=per_commodity([c == "emissions" for c in commodity_names]).astype(float),
         is_sell=(~buy).astype(float), counterparty_share=universe.counterparty_shares[counterparty])
     probability = high_risk_probability(
         features, _latest_magnitude(days, config.scenarios("concept_change")))
@@ -243,45 +305,22 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
     if config.shuffle_labels:
         high_risk = rng.permutation(high_risk)
 
-    trade_month = days.astype("datetime64[M]")
-    delivery_month = trade_month + tenor
-    first_month = delivery_month.min()
-    month_table = np.arange(first_month, delivery_month.max() + 1)
-    month_offset = (delivery_month - first_month).astype(np.int64)
-    month_end = (month_table + 1).astype("datetime64[D]") - 1
-    next_day = np.minimum(window + 1, (window.astype("datetime64[M]") + 1)
-                          .astype("datetime64[D]") - 1)
-    delivery_start_text = np.where(
-        tenor == 0, _strings(np.datetime_as_string(next_day, unit="D"))[day_in_window],
-        _strings(np.datetime_as_string(month_table.astype("datetime64[D]"), unit="D")
-                 )[month_offset])
-
-    day_text = np.datetime_as_string(window, unit="D")
-    hours, remainder = np.divmod(second_of_day.astype(np.int32), 3600)
-    minutes, seconds = np.divmod(remainder, 60)
-    timestamp = _fixed_width_strings([
-        _ascii_matrix(day_text, 10)[day_in_window], _constant("T", n), _TWO_DIGITS[hours],
-        _constant(":", n), _TWO_DIGITS[minutes], _constant(":", n), _TWO_DIGITS[seconds]])
-    prefix = f"TRD-{as_day(config.start_date).astype(object):%Y%m%d}-"
-    trade_id = _fixed_width_strings([_constant(prefix, n),
-                                     _sequence_digits(n, max(7, len(str(n))))])
-
-    units = _strings(s.unit for s in specs)
+    delivery = _delivery_columns(window, day_in_window, tenor)
     return pd.DataFrame({
-        "trade_id": trade_id,
-        "trade_date": _strings(day_text)[day_in_window],
-        "timestamp": timestamp,
+        "trade_id": _trade_ids(config, n),
+        "trade_date": _strings(np.datetime_as_string(window, unit="D"))[day_in_window],
+        "timestamp": _timestamps(window, day_in_window, second_of_day),
         "commodity": _strings(commodity_names)[commodity],
         "region": _strings(region_names)[region],
         "instrument": _strings(INSTRUMENTS)[instrument],
         "direction": _strings(("sell", "buy"))[buy.astype(np.int64)],
         "volume": volume,
-        "unit": units[commodity],
+        "unit": _strings(s.unit for s in specs)[commodity],
         "price": price,
         "currency": _strings(currency_codes)[region],
-        "delivery_start": delivery_start_text,
-        "delivery_end": _strings(np.datetime_as_string(month_end, unit="D"))[month_offset],
-        "delivery_period": _strings(np.datetime_as_string(month_table, unit="M"))[month_offset],
+        "delivery_start": delivery["delivery_start"],
+        "delivery_end": delivery["delivery_end"],
+        "delivery_period": delivery["delivery_period"],
         "tenor_months": tenor,
         "counterparty": universe.counterparty_names[counterparty],
         "counterparty_rating": _strings(RATINGS)[rating_score],

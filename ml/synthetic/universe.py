@@ -68,7 +68,8 @@ def build_universe(config: ETRMDataConfig) -> Universe:
 
     traders = _unique_combinations(rng, config.num_traders, TRADER_FIRST_NAMES, TRADER_SURNAMES)
     books = np.array(BOOK_NAMES[: config.num_books], dtype=object)
-    trader_books = (np.arange(config.num_traders) + rng.integers(config.num_books)) % config.num_books
+    first_book = rng.integers(config.num_books)
+    trader_books = (np.arange(config.num_traders) + first_book) % config.num_books
     headroom = rng.uniform(1.3, 1.8, size=config.num_books)
     return Universe(names, ratings, scores.astype(np.int64), shares, traders,
                     trader_books.astype(np.int64), books, headroom)
