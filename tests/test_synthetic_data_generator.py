@@ -296,3 +296,38 @@ def test_text_columns_hold_plain_python_strings(small_dataset):
         for column in frame.columns[frame.dtypes == object]:
             types = set(frame[column].map(type))
             assert types == {str}, (key, column, types)
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(num_trades=1, num_risk_reports=0),
+    dict(num_trades=3, num_risk_reports=1, start_date=datetime(2024, 3, 4),
+         end_date=datetime(2024, 3, 4)),
+    dict(num_trades=50, num_risk_reports=5, start_date=datetime(2020, 1, 1),
+         end_date=datetime(2020, 1, 10)),
+    dict(num_trades=300, num_risk_reports=4, commodities=["power"], regions=["uk"],
+         drift_scenarios=[DriftScenario("new_category", datetime(2024, 1, 1), 0.3),
+                          DriftScenario("new_category", datetime(2024, 6, 1), 0.3,
+                                        category_name="coal")]),
+], ids=["one-trade-no-reports", "single-day", "window-at-anchor", "one-pair-two-new"])
+def test_edge_configurations_generate_consistent_datasets(kwargs):
+    config = ETRMDataConfig(**kwargs)
+    dataset = SyntheticETRMDataGenerator(config).generate_complete_dataset()
+    trades = dataset["trades"]
+    assert len(trades) == config.num_trades
+    assert len(dataset["risk_reports"]) == config.num_risk_reports
+    assert dataset["positions"]["num_trades"].sum() == len(trades)
+    assert len(dataset["text_descriptions"]) >= len(trades) + config.num_risk_reports
+    if config.drift_scenarios:
+        late = trades[trades["trade_date"] >= "2024-06-01"]["commodity"].value_counts(
+            normalize=True)
+        assert late["hydrogen"] == pytest.approx(0.3, abs=0.15)
+        assert late["coal"] == pytest.approx(0.3, abs=0.15)
+        assert "coal" not in set(trades[trades["trade_date"] < "2024-01-01"]["commodity"])
+
+
+def test_price_series_is_shared_read_only():
+    generator = SyntheticETRMDataGenerator(ETRMDataConfig(num_trades=10))
+    prices = generator.generate_price_series()
+    assert generator.generate_price_series() is prices
+    with pytest.raises(ValueError):
+        prices.prices[0, 0] = 1.0

@@ -47,13 +47,14 @@ _STREAM_SHORT, _STREAM_LONG, _STREAM_VOL, _STREAM_SPIKE_TIMES, _STREAM_SPIKE_SIZ
 _STREAM_NAMESPACE = 1
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PriceSeries:
     """Daily mid prices (local currency per unit) and realised volatility, one column per pair.
 
     ``volatility[t, j]`` is the annualised standard deviation of the 20 daily log returns up to
     the previous trading day (what a trader knows at t); the first 21 days of the history reuse
-    the first full-window value.
+    the first full-window value. The arrays are read-only: a generator hands out the same
+    instance to every caller.
     """
 
     dates: np.ndarray
@@ -61,6 +62,10 @@ class PriceSeries:
     regions: Tuple[str, ...]
     prices: np.ndarray
     volatility: np.ndarray
+
+    def __post_init__(self):
+        for array in (self.dates, self.prices, self.volatility):
+            array.setflags(write=False)
 
     @property
     def currencies(self) -> Tuple[str, ...]:
