@@ -12,6 +12,8 @@ from typing import List, Optional
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Beam workers inherit this: Google client libraries warn about Python 3.10 on every import.
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 MODEL_DATASETS = {"risk": ["trades"], "lm": ["reports"], "all": ["trades", "reports"]}
 

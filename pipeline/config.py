@@ -36,6 +36,24 @@ class ValidationSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class LanguageModelSettings:
+    """Blessing and warm start of the report language model (see components/lm_evaluator)."""
+
+    ngram_order: int = 3
+    max_ngram_perplexity_ratio: float = 1.0
+    perplexity_tolerance: float = 0.05
+    warm_start: bool = True
+
+    def __post_init__(self):
+        if not 1 <= self.ngram_order <= 4:
+            raise ValueError(f"ngram_order must be in 1..4, got {self.ngram_order}")
+        if not self.max_ngram_perplexity_ratio > 0.0:
+            raise ValueError(f"max_ngram_perplexity_ratio must be > 0, got {self.max_ngram_perplexity_ratio}")
+        if not self.perplexity_tolerance >= 0.0:
+            raise ValueError(f"perplexity_tolerance must be >= 0, got {self.perplexity_tolerance}")
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelSettings:
     """Training, blessing and pushing of one model; train=False stops after validation."""
 
@@ -47,6 +65,7 @@ class ModelSettings:
     hyperparameters: Dict[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 42
     num_serving_versions: int = 2
+    lm: LanguageModelSettings = LanguageModelSettings()
 
     def __post_init__(self):
         if not 0.0 < self.min_auc < 1.0:

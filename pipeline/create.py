@@ -50,12 +50,15 @@ def create_pipeline(pipeline_name: str,
     if model.train:
         if serving is None:
             raise ValueError("serving settings are required when model.train is set")
-        if data.dataset != "trades":
+        if data.dataset == "reports":
+            from pipeline.lm_nodes import lm_model_nodes as model_nodes
+        elif data.dataset == "trades":
+            from pipeline.risk_nodes import risk_model_nodes as model_nodes
+        else:
             raise ValueError(f"no model is trained on dataset {data.dataset!r} yet")
-        from pipeline.risk_nodes import risk_model_nodes
 
-        components += risk_model_nodes(example_gen.outputs["examples"], schema_gen.outputs["schema"],
-                                       validation_gate, model, serving)
+        components += model_nodes(example_gen.outputs["examples"], schema_gen.outputs["schema"],
+                                  validation_gate, model, serving)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,

@@ -45,10 +45,6 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         model=tfx.dsl.Channel(type=standard_artifacts.Model),
         model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
     ).with_id("latest_blessed_model_resolver")
-    latest_push = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestArtifactStrategy,
-        pushed_model=tfx.dsl.Channel(type=standard_artifacts.PushedModel),
-    ).with_id("latest_push_resolver")
 
     trainer = tfx.components.Trainer(
         run_fn="models.risk.trainer.run_fn",
@@ -68,9 +64,8 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        previous_push=latest_push.outputs["pushed_model"],
         model_name=model.model_name,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions)
-    return [transform, latest_blessed, latest_push, trainer, evaluator, pusher]
+    return [transform, latest_blessed, trainer, evaluator, pusher]

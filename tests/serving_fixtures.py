@@ -48,21 +48,32 @@ def _feature_spec():
 
 
 class RiskModel(tf.Module):
-    """Risk score from raw trade features; `depth` extra dense layers make calls costlier."""
+    """Risk score from raw trade features. `depth` adds self-attention blocks over feature
+    tokens (FT-Transformer style) so a call costs what a real model's call costs."""
 
-    def __init__(self, defaults_path: str, depth: int = 0, width: int = 64):
+    def __init__(self, defaults_path: str, depth: int = 0, width: int = 32):
         super().__init__()
         self.feature_defaults_asset = tf.saved_model.Asset(defaults_path)
         self.weights = tf.Variable([0.9, 2.5, 0.8, 0.4, 0.2], name="weights")
         self.bias = tf.Variable(-2.0, name="bias")
-        self.hidden = [tf.Variable(tf.random.stateless_normal([5 if i == 0 else width, width],
-                                                              seed=[i, 7]) * 0.05)
-                       for i in range(depth)]
-        self.readout = tf.Variable(tf.zeros([width if depth else 5]), name="readout")
+        self.width = width
+
+        def init(shape, seed):
+            return tf.Variable(tf.random.stateless_normal(shape, seed=[seed, 7]) * 0.05)
+        self.embedding = init([5, width], 0)
+        self.blocks = [{name: init([width, width], 10 * index + offset)
+                        for offset, name in enumerate(("query", "key", "value", "mix", "up", "down"))}
+                       for index in range(depth)]
+        self.readout = tf.Variable(tf.zeros([width]), name="readout")
         self._spec = _feature_spec()
 
     def _features(self, serialized):
         return tf.io.parse_example(serialized, self._spec)
+
+    @staticmethod
+    def _normalize(tokens):
+        mean, variance = tf.nn.moments(tokens, axes=[-1], keepdims=True)
+        return (tokens - mean) * tf.math.rsqrt(variance + 1e-6)
 
     def _score(self, features):
         notional = tf.math.log1p(tf.abs(features["volume"] * features["price"])) / 10.0
@@ -71,10 +82,18 @@ class RiskModel(tf.Module):
             tf.cast(features["tenor_days"], tf.float32) / 365.0,
             tf.cast(tf.equal(features["commodity"], b"power"), tf.float32),
             tf.cast(tf.equal(features["instrument"], b"option"), tf.float32)], axis=1)
-        hidden = columns
-        for layer in self.hidden:
-            hidden = tf.nn.relu(tf.matmul(hidden, layer))
-        extra = tf.reduce_sum(hidden * self.readout, axis=1)
+        tokens = columns[:, :, None] * self.embedding[None]
+        for block in self.blocks:
+            query = tf.einsum("bfd,de->bfe", tokens, block["query"])
+            key = tf.einsum("bfd,de->bfe", tokens, block["key"])
+            value = tf.einsum("bfd,de->bfe", tokens, block["value"])
+            attention = tf.nn.softmax(tf.einsum("bfe,bge->bfg", query, key)
+                                      / float(self.width) ** 0.5)
+            mixed = tf.einsum("bfg,bge->bfe", attention, value)
+            tokens = self._normalize(tokens + tf.einsum("bfe,ed->bfd", mixed, block["mix"]))
+            hidden = tf.nn.relu(tf.einsum("bfd,de->bfe", tokens, block["up"]))
+            tokens = self._normalize(tokens + tf.einsum("bfe,ed->bfd", hidden, block["down"]))
+        extra = tf.reduce_sum(tf.reduce_mean(tokens, axis=1) * self.readout, axis=1)
         return tf.sigmoid(tf.reduce_sum(columns * self.weights, axis=1) + self.bias + extra)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])

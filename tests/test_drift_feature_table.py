@@ -71,3 +71,13 @@ def test_arrays_must_be_two_dimensional_and_match_in_width():
         compare_tables(np.random.default_rng(0).normal(size=(10, 2)), np.zeros((10, 3)))
     with pytest.raises(ValueError, match="unknown feature threshold"):
         compare_tables(np.ones((5, 1)), np.ones((5, 1)), thresholds={"psi_score": 0.2})
+
+
+def test_building_a_profile_leaves_the_reference_rows_untouched():
+    from ml.monitoring.feature_drift import ReferenceProfile
+    from ml.monitoring.tables import as_feature_table
+    rng = np.random.default_rng(5)
+    table = as_feature_table(pd.DataFrame(rng.normal(size=(50, 3))), "reference")
+    before = table.numeric.copy()
+    ReferenceProfile.build(table)
+    np.testing.assert_array_equal(table.numeric, before)

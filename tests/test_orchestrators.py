@@ -10,7 +10,7 @@ pytestmark = pytest.mark.slow
 
 EXPECTED_NODES = {"ETRMExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
                   "ValidationGate", "Transform", "Trainer", "Evaluator", "ServingPusher",
-                  "latest_blessed_model_resolver", "latest_push_resolver"}
+                  "latest_blessed_model_resolver"}
 
 
 def test_airflow_dag_has_a_task_per_component(tmp_path):

@@ -15,13 +15,14 @@ def _saved_model(tmp_path):
     return model
 
 
-def test_versions_increase_from_folder_and_metadata(tmp_path):
+def test_versions_increase_from_the_serving_folder(tmp_path):
     base = tmp_path / "etrm_risk_model"
     assert versions.next_version(base) == 1
     (base / "1").mkdir(parents=True)
     (base / ".staging-9-1").mkdir()
     assert versions.next_version(base) == 2
-    assert versions.next_version(base, last_pushed=5) == 6
+    (base / "7").mkdir()
+    assert versions.next_version(base) == 8
 
 
 def test_publish_copies_with_a_verifiable_manifest(tmp_path):

@@ -1,4 +1,4 @@
-"""ServingPusher component: TFX Pusher's spec plus the previous push, for version numbering."""
+"""ServingPusher component: TFX Pusher's spec and blessing rules, TF Serving's layout."""
 from __future__ import annotations
 
 from typing import Optional
@@ -7,36 +7,26 @@ from tfx import types
 from tfx.components.pusher import component as tfx_pusher_component
 from tfx.dsl.components.base import executor_spec
 from tfx.types import standard_artifacts, standard_component_specs
-from tfx.types.component_spec import ChannelParameter
 from tfx.utils import json_utils
 
 from components.serving_pusher import executor
 
 
-class ServingPusherSpec(standard_component_specs.PusherSpec):
-    INPUTS = {
-        **standard_component_specs.PusherSpec.INPUTS,
-        executor.PREVIOUS_PUSH_KEY: ChannelParameter(type=standard_artifacts.PushedModel, optional=True),
-    }
-
-
 class ServingPusher(tfx_pusher_component.Pusher):
     """Pushes to <serving_base_dir>/<model_name>/<version>/ and updates models.config."""
 
-    SPEC_CLASS = ServingPusherSpec
+    SPEC_CLASS = standard_component_specs.PusherSpec
     EXECUTOR_SPEC = executor_spec.ExecutorClassSpec(executor.Executor)
 
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                  model_name: str, serving_base_dir: str, models_config_path: str,
-                 infra_blessing: Optional[types.BaseChannel] = None,
-                 previous_push: Optional[types.BaseChannel] = None, num_versions: int = 2):
+                 infra_blessing: Optional[types.BaseChannel] = None, num_versions: int = 2):
         custom_config = {executor.MODEL_NAME_KEY: model_name,
                          executor.SERVING_BASE_KEY: serving_base_dir,
                          executor.MODELS_CONFIG_KEY: models_config_path,
                          executor.NUM_VERSIONS_KEY: num_versions}
-        spec = ServingPusherSpec(
+        spec = standard_component_specs.PusherSpec(
             model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
-            previous_push=previous_push,
             push_destination=None,
             custom_config=json_utils.dumps(custom_config),
             pushed_model=types.Channel(type=standard_artifacts.PushedModel))

@@ -16,7 +16,6 @@ MODEL_NAME_KEY = "model_name"
 MODELS_CONFIG_KEY = "models_config_path"
 SERVING_BASE_KEY = "serving_base_dir"
 NUM_VERSIONS_KEY = "num_versions"
-PREVIOUS_PUSH_KEY = "previous_push"
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -35,9 +34,7 @@ class Executor(tfx_pusher_executor.Executor):
         config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
         model_name = config[MODEL_NAME_KEY]
         base_dir = pathlib.Path(config[SERVING_BASE_KEY]) / model_name
-        last_pushed = max([int(a.get_string_custom_property("pushed_version") or 0)
-                           for a in input_dict.get(PREVIOUS_PUSH_KEY, [])] + [0])
-        version = versions.next_version(base_dir, last_pushed)
+        version = versions.next_version(base_dir)
         model_path = self.GetModelPath(input_dict)
         target = versions.publish_version(model_path, base_dir, version)
         logging.info("Pushed %s version %d to %s", model_name, version, target)

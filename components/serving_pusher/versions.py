@@ -14,9 +14,9 @@ def existing_versions(base_dir: pathlib.Path) -> List[int]:
     return sorted(int(p.name) for p in base_dir.iterdir() if p.is_dir() and p.name.isdigit())
 
 
-def next_version(base_dir: pathlib.Path, last_pushed: int = 0) -> int:
-    """One above both the newest folder and the newest version ML Metadata recorded."""
-    return max(existing_versions(base_dir) + [last_pushed, 0]) + 1
+def next_version(base_dir: pathlib.Path) -> int:
+    """One above the newest version folder: TF Serving serves by these numbers, so they decide."""
+    return max(existing_versions(base_dir) + [0]) + 1
 
 
 def publish_version(model_dir: str, base_dir: pathlib.Path, version: int) -> pathlib.Path:

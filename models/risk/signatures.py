@@ -18,6 +18,7 @@ import tensorflow_transform as tft
 from tensorflow.core.protobuf import saved_model_pb2
 
 from models.risk import features
+from models.risk.calibration import EPSILON, PlattScaling
 from models.risk.model import RiskHyperparameters, numeric_keys
 
 FEATURE_DEFAULTS_ASSET = "feature_defaults.json"
@@ -56,11 +57,14 @@ class RiskServingModule(tf.Module):
     """Holds the model, the TFT layer and the assets so they are saved together."""
 
     def __init__(self, model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput,
-                 hp: RiskHyperparameters, defaults: Dict[str, Dict], asset_dir: str):
+                 hp: RiskHyperparameters, defaults: Dict[str, Dict], platt: PlattScaling,
+                 asset_dir: str):
         super().__init__()
         self.model = model
         self.tft_layer = tf_transform_output.transform_features_layer()
         self.spec = serving_feature_spec(defaults)
+        self.calibration_slope = tf.constant(platt.slope, tf.float32)
+        self.calibration_intercept = tf.constant(platt.intercept, tf.float32)
         self.low_cutoff = tf.constant(hp.low_risk_cutoff, tf.float32)
         self.high_cutoff = tf.constant(hp.high_risk_cutoff, tf.float32)
         self.feature_defaults = tf.saved_model.Asset(os.path.join(asset_dir, FEATURE_DEFAULTS_ASSET))
@@ -71,7 +75,10 @@ class RiskServingModule(tf.Module):
         raw = tf.io.parse_example(examples, self.spec)
         transformed = self.tft_layer(raw)
         inputs = {name: tf.reshape(transformed[name], [-1]) for name in self.input_names}
-        return tf.reshape(self.model(inputs, training=False), [-1])
+        raw_score = tf.clip_by_value(tf.reshape(self.model(inputs, training=False), [-1]),
+                                     EPSILON, 1.0 - EPSILON)
+        logits = tf.math.log(raw_score / (1.0 - raw_score))
+        return tf.sigmoid(self.calibration_slope * logits + self.calibration_intercept)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
     def serve(self, examples):
@@ -101,14 +108,15 @@ def _set_method_name(export_dir: str, signature: str, method_name: str) -> None:
 
 
 def export(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, hp: RiskHyperparameters,
-           defaults: Dict[str, Dict], export_dir: str, training_report: Dict) -> None:
+           defaults: Dict[str, Dict], platt: PlattScaling, export_dir: str,
+           training_report: Dict) -> None:
     """Writes the SavedModel with both signatures and its assets."""
     with tempfile.TemporaryDirectory() as asset_dir:
         with open(os.path.join(asset_dir, FEATURE_DEFAULTS_ASSET), "w") as handle:
             json.dump(defaults, handle, indent=2, sort_keys=True)
         with open(os.path.join(asset_dir, TRAINING_REPORT_ASSET), "w") as handle:
             json.dump(training_report, handle, indent=2, sort_keys=True)
-        module = RiskServingModule(model, tf_transform_output, hp, defaults, asset_dir)
+        module = RiskServingModule(model, tf_transform_output, hp, defaults, platt, asset_dir)
         tf.saved_model.save(module, export_dir, signatures={
             "serving_default": module.serve.get_concrete_function(),
             "classification": module.classify.get_concrete_function(),

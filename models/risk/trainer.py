@@ -13,9 +13,13 @@ from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
 from models.risk import features, signatures
+from models.risk.calibration import PlattScaling, fit_platt
 from models.risk.model import RiskHyperparameters, build_model, warm_start
 
 SHUFFLE_BUFFER = 200_000
+# Every 10th training row is held out for early stopping and calibration; the eval split stays
+# unseen until TFMA compares the candidate with the serving model.
+HOLDOUT_EVERY = 10
 WARM_START_DIR = "warm_start"
 WEIGHTS_FILE = "weights.h5"
 LAYOUT_FILE = "layout.json"
@@ -97,6 +101,16 @@ def _save_warm_start_state(model_run_or_artifact_dir: str, model: tf.keras.Model
         json.dump({"vocabulary_sizes": sizes, "hyperparameters": dataclasses.asdict(hp)}, handle)
 
 
+def _fit_calibration(model: tf.keras.Model, holdout: tf.data.Dataset) -> PlattScaling:
+    import numpy as np
+
+    scores, labels = [], []
+    for inputs, label in holdout:
+        scores.append(model(inputs, training=False).numpy().reshape(-1))
+        labels.append(label.numpy().reshape(-1))
+    return fit_platt(np.concatenate(scores), np.concatenate(labels))
+
+
 def hp_seed(fn_args: tfx.components.FnArgs) -> int:
     return int(dict(fn_args.custom_config or {}).get("seed", 42))
 
@@ -110,11 +124,11 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     model = build_model(sizes, hp)
     input_names = [inp.name for inp in model.inputs]
     raw_train = _raw_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, 4096, False)
-    raw_eval = _raw_dataset(fn_args.eval_files, fn_args.data_accessor, tf_transform_output, 4096, False)
-    train = (_transformed_dataset(raw_train, tf_transform_output, input_names).unbatch().cache()
+    rows = _transformed_dataset(raw_train, tf_transform_output, input_names).unbatch().enumerate().cache()
+    train = (rows.filter(lambda i, _: i % HOLDOUT_EVERY != 0).map(lambda _, row: row)
              .shuffle(SHUFFLE_BUFFER, seed=hp_seed(fn_args), reshuffle_each_iteration=True)
              .batch(hp.batch_size))
-    evaluation = _transformed_dataset(raw_eval, tf_transform_output, input_names).cache()
+    holdout = rows.filter(lambda i, _: i % HOLDOUT_EVERY == 0).map(lambda _, row: row).batch(4096)
     defaults = signatures.compute_feature_defaults(_raw_sample(raw_train))
     warm_report = {}
     if fn_args.base_model:
@@ -123,17 +137,19 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         if previous is not None:
             warm_report = warm_start(model, previous)
             logging.info("Warm start from %s: %s", base_artifact_uri, warm_report)
-    initial_eval = model.evaluate(evaluation, verbose=0, return_dict=True)
+    initial_eval = model.evaluate(holdout, verbose=0, return_dict=True)
     history = model.fit(
-        train, validation_data=evaluation, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
+        train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
         steps_per_epoch=fn_args.train_steps or None,
         callbacks=[tf.keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
                                                     patience=hp.early_stopping_patience,
                                                     restore_best_weights=True)])
+    platt = _fit_calibration(model, holdout)
     model_artifact_dir = os.path.dirname(os.path.normpath(fn_args.serving_model_dir))
     _save_warm_start_state(model_artifact_dir, model, sizes, hp)
-    signatures.export(model, tf_transform_output, hp, defaults, fn_args.serving_model_dir,
+    signatures.export(model, tf_transform_output, hp, defaults, platt, fn_args.serving_model_dir,
                       training_report={
+                          "calibration": dataclasses.asdict(platt),
                           "warm_start": warm_report,
                           "initial_eval_loss": float(initial_eval["loss"]),
                           "epochs_run": len(history.history["loss"]),

@@ -1,0 +1,1 @@
+"""LMEvaluator: blesses the report language model against an n-gram baseline and the serving LM."""

@@ -1,0 +1,130 @@
+"""Decoder-only transformer: token + position embeddings, causal blocks, tied output projection.
+
+Inputs are token ids [batch, time] padded on the right with <pad>; because attention is
+causal, padding after a token never changes that token's logits, so no padding mask is needed.
+"""
+from __future__ import annotations
+
+from typing import Dict
+
+import tensorflow as tf
+
+from models.common.transformer import TransformerBlock
+from models.lm.config import ModelConfig
+from models.lm.tokenizer import PAD_ID
+
+INPUT_NAME = "token_ids"
+EMBEDDING_STDDEV = 0.02
+
+
+class TiedTokenEmbedding(tf.keras.layers.Layer):
+    """One matrix both embeds tokens (mode="embed") and scores them (mode="logits")."""
+
+    def __init__(self, vocabulary_size: int, embed_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.vocabulary_size, self.embed_dim = vocabulary_size, embed_dim
+
+    def build(self, input_shape):
+        self.embeddings = self.add_weight(
+            "embeddings", (self.vocabulary_size, self.embed_dim),
+            initializer=tf.keras.initializers.RandomNormal(stddev=EMBEDDING_STDDEV))
+        self.output_bias = self.add_weight("output_bias", (self.vocabulary_size,),
+                                           initializer="zeros")
+
+    def call(self, inputs, mode: str = "embed"):
+        if mode == "embed":
+            return tf.gather(self.embeddings, tf.cast(inputs, tf.int32))
+        if mode == "logits":
+            return tf.matmul(inputs, self.embeddings, transpose_b=True) + self.output_bias
+        raise ValueError(f"mode must be 'embed' or 'logits', got {mode!r}")
+
+    def get_config(self):
+        return {**super().get_config(), "vocabulary_size": self.vocabulary_size,
+                "embed_dim": self.embed_dim}
+
+
+class PositionEmbedding(tf.keras.layers.Layer):
+    """Adds a learned vector per absolute position (up to max_length)."""
+
+    def __init__(self, max_length: int, embed_dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.max_length, self.embed_dim = max_length, embed_dim
+
+    def build(self, input_shape):
+        self.positions = self.add_weight(
+            "positions", (self.max_length, self.embed_dim),
+            initializer=tf.keras.initializers.RandomNormal(stddev=EMBEDDING_STDDEV))
+
+    def call(self, token_vectors):
+        length = tf.shape(token_vectors)[1]
+        return token_vectors + self.positions[tf.newaxis, :length, :]
+
+    def get_config(self):
+        return {**super().get_config(), "max_length": self.max_length, "embed_dim": self.embed_dim}
+
+
+def masked_token_cross_entropy(targets, logits):
+    """Mean next-token negative log-likelihood over non-padding targets."""
+    targets = tf.cast(targets, tf.int32)
+    mask = tf.cast(tf.not_equal(targets, PAD_ID), logits.dtype)
+    losses = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=targets, logits=logits)
+    return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
+
+
+class MaskedTokenAccuracy(tf.keras.metrics.Metric):
+    """Share of non-padding targets whose most likely next token is the right one."""
+
+    def __init__(self, name: str = "token_accuracy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.correct = self.add_weight("correct", initializer="zeros")
+        self.total = self.add_weight("total", initializer="zeros")
+
+    def update_state(self, targets, logits, sample_weight=None):
+        targets = tf.cast(targets, tf.int32)
+        mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
+        hits = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets), tf.float32)
+        self.correct.assign_add(tf.reduce_sum(hits * mask))
+        self.total.assign_add(tf.reduce_sum(mask))
+
+    def result(self):
+        return tf.math.divide_no_nan(self.correct, self.total)
+
+    def reset_state(self):
+        self.correct.assign(0.0)
+        self.total.assign(0.0)
+
+
+def build_model(config: ModelConfig, vocabulary_size: int) -> tf.keras.Model:
+    """token_ids [batch, time] -> next-token logits [batch, time, vocabulary_size], compiled."""
+    token_ids = tf.keras.Input(shape=(None,), dtype=tf.int64, name=INPUT_NAME)
+    embedding = TiedTokenEmbedding(vocabulary_size, config.embedding_dim, name="token_embedding")
+    x = embedding(token_ids, mode="embed")
+    x = PositionEmbedding(config.max_length, config.embedding_dim, name="position_embedding")(x)
+    x = tf.keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
+    for index in range(config.num_layers):
+        x = TransformerBlock(config.embedding_dim, config.num_heads, config.hidden_dim,
+                             config.dropout, causal=True, name=f"decoder_{index}")(x)
+    x = tf.keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
+    logits = embedding(x, mode="logits")
+    model = tf.keras.Model(inputs=token_ids, outputs=logits, name="etrm_report_lm")
+    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate, clipnorm=1.0),
+                  loss=masked_token_cross_entropy, metrics=[MaskedTokenAccuracy()])
+    return model
+
+
+def warm_start(model: tf.keras.Model, previous: tf.keras.Model) -> Dict[str, str]:
+    """Copies weights layer by layer where names and shapes match; reports what happened."""
+    previous_layers = {layer.name: layer for layer in previous.layers}
+    report = {}
+    for layer in model.layers:
+        if not layer.weights:
+            continue
+        source = previous_layers.get(layer.name)
+        if source is None or len(source.weights) != len(layer.weights):
+            report[layer.name] = "fresh"
+        elif all(a.shape == b.shape for a, b in zip(layer.weights, source.weights)):
+            layer.set_weights(source.get_weights())
+            report[layer.name] = "warm"
+        else:
+            report[layer.name] = "fresh (shape changed)"
+    return report

@@ -1,0 +1,148 @@
+"""Serving signatures of etrm_report_lm: pure TensorFlow graphs that TF Serving can run.
+
+- generate(prompt [None] string, max_new_tokens int32, temperature float32, top_k int32)
+  -> text [None] string: the prompt followed by its continuation. The decoding loop is a
+  tf.while_loop in the graph; temperature 0 picks the most likely token (deterministic),
+  top_k <= 0 samples from the whole vocabulary.
+- score(text [None] string) -> log_likelihood [None] float32 (natural log, summed over the
+  predicted tokens, end token included), num_tokens [None] int32.
+
+`token_statistics` and `tokenize` are saved as plain functions (not signatures) for the
+evaluator, so it measures exactly what is served.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Dict, Optional
+
+import tensorflow as tf
+
+from models.lm import sequences
+from models.lm.config import ModelConfig
+from models.lm.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+
+TRAINING_REPORT_ASSET = "training_report.json"
+NEG_INF = -1e9
+NEVER_GENERATED = (PAD_ID, BOS_ID, UNK_ID)
+
+
+def next_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
+    """[batch, vocab] logits -> [batch] int64 ids: argmax at temperature 0, else top-k sampling."""
+    vocabulary_size = tf.shape(logits)[-1]
+    banned = tf.scatter_nd(tf.constant([[i] for i in NEVER_GENERATED]),
+                           tf.ones([len(NEVER_GENERATED)], tf.bool), [vocabulary_size])
+    logits = tf.where(banned[tf.newaxis, :], NEG_INF, logits)
+
+    def sample():
+        k = tf.where(top_k > 0, tf.minimum(top_k, vocabulary_size), vocabulary_size)
+        kth_best = tf.math.top_k(logits, k=k).values[:, -1:]
+        filtered = tf.where(logits < kth_best, NEG_INF, logits)
+        return tf.random.categorical(filtered / temperature, 1, dtype=tf.int64)[:, 0]
+
+    def greedy():
+        return tf.argmax(logits, axis=-1, output_type=tf.int64)
+
+    return tf.cond(temperature > 0.0, sample, greedy)
+
+
+class ReportLMServingModule(tf.Module):
+    """Holds the Keras model and the tokenizer (with its vocabulary asset) for export."""
+
+    def __init__(self, model: tf.keras.Model, tokenizer: Tokenizer, config: ModelConfig,
+                 training_report_file: Optional[str] = None):
+        super().__init__()
+        self.model = model
+        self.tokenizer = tokenizer
+        self.max_length = config.max_length
+        self.vocabulary_size = tf.Variable(tokenizer.vocabulary_size, dtype=tf.int32,
+                                           trainable=False, name="vocabulary_size")
+        if training_report_file:
+            self.training_report = tf.saved_model.Asset(training_report_file)
+
+    def _logits(self, token_ids: tf.Tensor) -> tf.Tensor:
+        return self.model(token_ids, training=False)
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def token_statistics(self, text):
+        """Per text: summed log-likelihood, predicted tokens, and how many were the argmax."""
+        inputs, targets = sequences.padded_pairs(self.tokenizer, text, self.max_length)
+        logits = self._logits(inputs)
+        log_probs = tf.nn.log_softmax(logits, axis=-1)
+        target_log_probs = tf.gather(log_probs, targets, batch_dims=2)
+        mask = tf.not_equal(targets, PAD_ID)
+        hits = tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int64), targets) & mask
+        return {"log_likelihood": tf.reduce_sum(tf.where(mask, target_log_probs, 0.0), axis=1),
+                "num_tokens": tf.reduce_sum(tf.cast(mask, tf.int32), axis=1),
+                "num_correct": tf.reduce_sum(tf.cast(hits, tf.int32), axis=1)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def tokenize(self, text):
+        """Token ids with start and end tokens, padded, and each text's length."""
+        ids = sequences.token_sequences(self.tokenizer, text, self.max_length)
+        return {"token_ids": ids.to_tensor(PAD_ID), "lengths": tf.cast(ids.row_lengths(), tf.int32)}
+
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    def score(self, text):
+        statistics = self.token_statistics(text)
+        return {"log_likelihood": statistics["log_likelihood"],
+                "num_tokens": statistics["num_tokens"]}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="prompt"),
+        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int32, name="top_k")])
+    def generate(self, prompt, max_new_tokens, temperature, top_k):
+        prompt_ids = self.tokenizer.encode(prompt)
+        batch = prompt_ids.nrows()
+        bos = tf.fill([batch, 1], tf.constant(BOS_ID, tf.int64))
+        # The newest max_length - 1 prompt tokens fit the window with room for one new token.
+        context = tf.concat([bos, prompt_ids[:, -(self.max_length - 1):]], axis=1)
+        prompt_lengths = context.row_lengths()
+        buffer = context.to_tensor(PAD_ID, shape=[None, self.max_length])
+        lengths = prompt_lengths
+        done = tf.zeros([batch], tf.bool) | tf.greater_equal(lengths, self.max_length)
+        rows = tf.range(batch, dtype=tf.int64)
+
+        def keep_going(step, buffer, lengths, done):
+            return (step < max_new_tokens) & tf.logical_not(tf.reduce_all(done))
+
+        def decode_step(step, buffer, lengths, done):
+            window = buffer[:, :tf.reduce_max(lengths)]
+            logits = self._logits(window)
+            last = tf.gather(logits, tf.maximum(lengths - 1, 0), batch_dims=1)
+            chosen = next_token(last, temperature, top_k)
+            write_at = tf.minimum(lengths, self.max_length - 1)
+            current = tf.gather_nd(buffer, tf.stack([rows, write_at], axis=1))
+            buffer = tf.tensor_scatter_nd_update(
+                buffer, tf.stack([rows, write_at], axis=1), tf.where(done, current, chosen))
+            grew = tf.logical_not(done)
+            lengths = lengths + tf.cast(grew, tf.int64)
+            done = done | (grew & tf.equal(chosen, EOS_ID)) | tf.greater_equal(lengths, self.max_length)
+            return step + 1, buffer, lengths, done
+
+        _, buffer, lengths, _ = tf.while_loop(
+            keep_going, decode_step, [tf.constant(0, tf.int32), buffer, lengths, done],
+            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, self.max_length]),
+                              tf.TensorShape([None]), tf.TensorShape([None])])
+        generated = tf.RaggedTensor.from_tensor(buffer, lengths=lengths)
+        positions = tf.ragged.range(lengths)
+        continuation = tf.ragged.boolean_mask(
+            generated, positions >= tf.expand_dims(prompt_lengths, 1))
+        return {"text": tf.strings.join([prompt, self.tokenizer.decode(continuation)])}
+
+
+def export(model: tf.keras.Model, tokenizer: Tokenizer, config: ModelConfig, export_dir: str,
+           training_report: Dict) -> None:
+    """Writes the SavedModel with the `generate` and `score` signatures and its assets."""
+    with tempfile.TemporaryDirectory() as asset_dir:
+        report_file = os.path.join(asset_dir, TRAINING_REPORT_ASSET)
+        with open(report_file, "w") as handle:
+            json.dump(training_report, handle, indent=2, sort_keys=True)
+        module = ReportLMServingModule(model, tokenizer, config, report_file)
+        tf.saved_model.save(module, export_dir, signatures={
+            "generate": module.generate.get_concrete_function(),
+            "score": module.score.get_concrete_function(),
+        })

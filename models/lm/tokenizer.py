@@ -1,0 +1,142 @@
+"""The report tokenizer: domain words from a vocabulary, digits one by one, characters as fallback.
+
+Pure TensorFlow ops, so the same code runs inside Transform's preprocessing_fn, the Trainer's
+input pipeline and the served SavedModel (TF Serving needs no extra op library).
+
+- Text is cut into pieces: a word (ASCII letters), a single digit, a single other character,
+  each optionally carrying the space before it (" risk", " 7", " ("), or a lone whitespace
+  character. Newline, tab and carriage return are written as visible symbols so every
+  vocabulary entry fits on one line of the vocabulary file.
+- Numbers, prices and dates are digit and punctuation pieces ("2,484.50" -> 2 , 4 8 4 . 5 0),
+  so they never grow the vocabulary.
+- Ids: the reserved tokens first (special tokens, then every printable ASCII character and
+  the space-prefixed digits and punctuation), then words learned by Transform by frequency.
+- A piece outside the vocabulary is spelt out in reserved characters; only characters outside
+  printable ASCII become <unk>. ASCII text therefore round-trips exactly, and a new word never
+  needs a new id: that is what keeps the vocabulary stable when a model is fine-tuned.
+"""
+from __future__ import annotations
+
+import string
+from typing import Callable, List, Sequence, Tuple
+
+import tensorflow as tf
+
+PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
+PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
+SPECIAL_TOKENS: Tuple[str, ...] = (PAD, BOS, EOS, UNK)
+
+# Whitespace that cannot live on one line of a vocabulary file, and its visible stand-in.
+WHITESPACE_ESCAPES: Tuple[Tuple[str, str], ...] = (("\n", "\u2424"), ("\t", "\u2409"),
+                                                   ("\r", "\u240d"))
+PIECE_PATTERN = r"( ?[A-Za-z]+| ?[0-9]| ?[^A-Za-z0-9\s]|\s)"
+_PIECE_MARK = "\x01"
+UNKNOWN_TEXT = "\ufffd"
+
+
+def reserved_tokens() -> List[str]:
+    """Tokens with fixed ids whatever the data: specials, characters, space-prefixed symbols."""
+    printable = [c for c in string.printable if c not in string.whitespace or c == " "]
+    escapes = [symbol for _, symbol in WHITESPACE_ESCAPES]
+    spaced = [" " + c for c in string.digits + string.punctuation]
+    return list(SPECIAL_TOKENS) + printable + escapes + spaced
+
+
+RESERVED_TOKENS: Tuple[str, ...] = tuple(reserved_tokens())
+
+
+def escape_whitespace(texts: tf.Tensor) -> tf.Tensor:
+    texts = tf.strings.regex_replace(texts, _PIECE_MARK, "")
+    for raw, symbol in WHITESPACE_ESCAPES:
+        texts = tf.strings.regex_replace(texts, raw, symbol)
+    return texts
+
+
+def unescape_whitespace(texts: tf.Tensor) -> tf.Tensor:
+    for raw, symbol in WHITESPACE_ESCAPES:
+        texts = tf.strings.regex_replace(texts, symbol, raw)
+    return texts
+
+
+def pretokenize(texts: tf.Tensor) -> tf.RaggedTensor:
+    """[batch] strings -> [batch, (pieces)] strings; joining a row gives back the text."""
+    marked = tf.strings.regex_replace(escape_whitespace(texts), PIECE_PATTERN, _PIECE_MARK + r"\1")
+    pieces = tf.strings.split(marked, _PIECE_MARK)
+    return tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+
+
+def encode_pieces(pieces: tf.RaggedTensor, lookup: Callable[[tf.Tensor], tf.Tensor]) -> tf.RaggedTensor:
+    """Pieces -> ids. `lookup` maps strings to vocabulary ids, -1 when absent; an absent piece
+    is spelt out character by character (characters are reserved tokens, or else <unk>)."""
+    flat = pieces.flat_values
+    candidates = tf.concat([tf.expand_dims(flat, 1), tf.strings.unicode_split(flat, "UTF-8")],
+                           axis=1)
+    candidate_ids = candidates.with_flat_values(tf.cast(lookup(candidates.flat_values), tf.int64))
+    known = tf.gather(candidate_ids.flat_values, candidate_ids.row_starts()) >= 0
+    is_whole_piece = tf.equal(tf.ragged.range(candidates.row_lengths()), 0)
+    chosen = tf.ragged.boolean_mask(candidate_ids, tf.equal(is_whole_piece, tf.expand_dims(known, 1)))
+    ids = chosen.with_flat_values(tf.where(chosen.flat_values >= 0, chosen.flat_values,
+                                           tf.constant(UNK_ID, tf.int64)))
+    return pieces.with_flat_values(ids).merge_dims(1, 2)
+
+
+def with_boundaries(ids: tf.RaggedTensor, max_tokens: int) -> tf.RaggedTensor:
+    """<s> ids </s>, cut to at most max_tokens (the end token is dropped first)."""
+    batch = ids.nrows()
+    bos = tf.fill([batch, 1], tf.constant(BOS_ID, tf.int64))
+    eos = tf.fill([batch, 1], tf.constant(EOS_ID, tf.int64))
+    full = tf.concat([bos, ids, eos], axis=1)
+    return full[:, :max_tokens]
+
+
+class Tokenizer(tf.Module):
+    """Encodes and decodes with a vocabulary file (one token per line, id = line number).
+
+    Tracked as a SavedModel asset: a model exported with this tokenizer carries its vocabulary.
+    """
+
+    def __init__(self, vocabulary_file: str, name: str = "tokenizer"):
+        super().__init__(name=name)
+        self.vocabulary_asset = tf.saved_model.Asset(vocabulary_file)
+        self.token_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.vocabulary_asset, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER),
+            default_value=-1)
+        self.id_to_token = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                self.vocabulary_asset, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE),
+            default_value=UNKNOWN_TEXT)
+        self.vocabulary_size = int(self.token_to_id.size().numpy())
+        check_reserved_prefix(read_vocabulary(vocabulary_file))
+
+    def encode(self, texts: tf.Tensor) -> tf.RaggedTensor:
+        """[batch] strings -> [batch, (tokens)] int64 ids, without start or end tokens."""
+        return encode_pieces(pretokenize(texts), self.token_to_id.lookup)
+
+    def decode(self, ids) -> tf.Tensor:
+        """[batch, (tokens)] ids (dense or ragged) -> [batch] strings; special tokens vanish."""
+        if not isinstance(ids, tf.RaggedTensor):
+            ids = tf.RaggedTensor.from_tensor(ids)
+        ids = tf.cast(ids, tf.int64)
+        tokens = ids.with_flat_values(self.id_to_token.lookup(ids.flat_values))
+        is_special = ids.with_flat_values(ids.flat_values < len(SPECIAL_TOKENS))
+        unknown = ids.with_flat_values(tf.equal(ids.flat_values, UNK_ID))
+        tokens = tokens.with_flat_values(tf.where(
+            unknown.flat_values, UNKNOWN_TEXT,
+            tf.where(is_special.flat_values, "", tokens.flat_values)))
+        return unescape_whitespace(tf.strings.reduce_join(tokens, axis=-1))
+
+
+def read_vocabulary(vocabulary_file: str) -> List[str]:
+    """The tokens of a vocabulary file, in id order."""
+    with tf.io.gfile.GFile(vocabulary_file, "rb") as handle:
+        return [line.decode("utf-8") for line in handle.read().split(b"\n")[:-1]]
+
+
+def check_reserved_prefix(vocabulary: Sequence[str]) -> None:
+    """Ids of reserved tokens are fixed: refuse a vocabulary that does not start with them."""
+    if tuple(vocabulary[:len(RESERVED_TOKENS)]) != RESERVED_TOKENS:
+        raise ValueError("vocabulary does not start with the tokenizer's reserved tokens; "
+                         "it was not built by models.lm.preprocessing or models.lm.vocabulary")

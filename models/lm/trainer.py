@@ -1,0 +1,158 @@
+"""Trainer run_fn for etrm_report_lm: trains (or fine-tunes) the LM and exports it for serving.
+
+Cold start: the vocabulary Transform built on this span's training split. Warm start (the
+Trainer got the latest blessed model as base_model): that model's weights *and vocabulary*,
+so token ids keep their meaning; words new in this span are spelt out by the tokenizer.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from typing import Dict, List, Optional
+
+import tensorflow as tf
+import tensorflow_transform as tft
+from absl import logging
+from tfx import v1 as tfx
+from tfx_bsl.public import tfxio
+
+from models.lm import sequences, serving
+from models.lm.config import ModelConfig
+from models.lm.model import build_model, warm_start
+from models.lm.preprocessing import TEXT_KEY, dense_text
+from models.lm.tokenizer import Tokenizer
+from models.lm.vocabulary import VOCABULARY_NAME
+
+WARM_START_DIR = "warm_start"
+WEIGHTS_PREFIX = "weights"
+LAYOUT_FILE = "layout.json"
+VOCABULARY_FILE = "vocabulary.txt"
+READ_BATCH_SIZE = 512
+HYPERPARAMETERS_KEY = "hyperparameters"
+SEED_KEY = "seed"
+WARM_START_KEY = "warm_start"
+
+
+@dataclasses.dataclass
+class PreviousModel:
+    """A blessed model rebuilt for warm start: its Keras model, config and vocabulary."""
+
+    model: tf.keras.Model
+    config: ModelConfig
+    vocabulary_file: str
+    artifact_uri: str
+
+
+def config_from(custom_config: Optional[Dict]) -> ModelConfig:
+    return ModelConfig.from_dict(dict(custom_config or {}).get(HYPERPARAMETERS_KEY, {}))
+
+
+def save_warm_start_state(model_artifact_dir: str, model: tf.keras.Model, config: ModelConfig,
+                          vocabulary_file: str) -> str:
+    """Weights, config and vocabulary beside the SavedModel, for the next run's warm start."""
+    folder = os.path.join(model_artifact_dir, WARM_START_DIR)
+    tf.io.gfile.makedirs(folder)
+    model.save_weights(os.path.join(folder, WEIGHTS_PREFIX))
+    tf.io.gfile.copy(vocabulary_file, os.path.join(folder, VOCABULARY_FILE), overwrite=True)
+    with tf.io.gfile.GFile(os.path.join(folder, LAYOUT_FILE), "w") as handle:
+        json.dump({"config": config.to_dict(),
+                   "vocabulary_size": int(model.get_layer("token_embedding").vocabulary_size)},
+                  handle, indent=2, sort_keys=True)
+    return folder
+
+
+def load_previous(model_artifact_dir: str) -> Optional[PreviousModel]:
+    """Rebuilds the model a previous run saved; None when it left no warm-start state."""
+    folder = os.path.join(model_artifact_dir, WARM_START_DIR)
+    if not tf.io.gfile.exists(os.path.join(folder, LAYOUT_FILE)):
+        return None
+    with tf.io.gfile.GFile(os.path.join(folder, LAYOUT_FILE)) as handle:
+        layout = json.load(handle)
+    config = ModelConfig.from_dict(layout["config"])
+    previous = build_model(config, int(layout["vocabulary_size"]))
+    previous.load_weights(os.path.join(folder, WEIGHTS_PREFIX)).expect_partial()
+    return PreviousModel(previous, config, os.path.join(folder, VOCABULARY_FILE), model_artifact_dir)
+
+
+def text_batches(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
+                 tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
+    """The `text` feature of a split, in batches of [batch] strings (one pass, file order)."""
+    raw = data_accessor.tf_dataset_factory(
+        file_pattern,
+        tfxio.TensorFlowDatasetOptions(batch_size=READ_BATCH_SIZE, shuffle=False, num_epochs=1),
+        tf_transform_output.raw_metadata.schema)
+    return raw.map(lambda batch: dense_text(batch[TEXT_KEY]))
+
+
+def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences: tf.data.Dataset,
+        config: ModelConfig, seed: int, train_steps: Optional[int] = None) -> Dict:
+    """Trains with early stopping on eval loss; returns what happened (losses, steps, time).
+
+    `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
+    otherwise `config.epochs` epochs of `config.steps_per_epoch` batches (None: a full pass).
+    """
+    train = sequences.training_batches(train_sequences, config.batch_size, config.max_length,
+                                       shuffle_seed=seed)
+    evaluation = sequences.training_batches(eval_sequences, config.batch_size, config.max_length)
+    epochs, steps = config.epochs, config.steps_per_epoch
+    if train_steps:
+        epochs, steps = 1, train_steps
+    if steps:
+        train = train.repeat()
+    initial = model.evaluate(evaluation, verbose=0, return_dict=True)
+    started = time.monotonic()
+    history = model.fit(
+        train, validation_data=evaluation, epochs=epochs, steps_per_epoch=steps, verbose=2,
+        callbacks=[tf.keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=config.early_stopping_patience,
+            restore_best_weights=True)])
+    losses = history.history["val_loss"]
+    return {
+        "initial_eval_loss": float(initial["loss"]),
+        "initial_eval_token_accuracy": float(initial["token_accuracy"]),
+        "epochs_run": len(history.history["loss"]),
+        "final_train_loss": float(history.history["loss"][-1]),
+        "best_eval_loss": float(min(losses)),
+        "train_seconds": round(time.monotonic() - started, 2),
+    }
+
+
+def run_fn(fn_args: tfx.components.FnArgs) -> None:
+    """Trains on the train split, early-stops on eval, exports the SavedModel and the
+    warm-start state for the next run."""
+    custom_config = dict(fn_args.custom_config or {})
+    config = config_from(custom_config)
+    seed = int(custom_config.get(SEED_KEY, 42))
+    tf.keras.utils.set_random_seed(seed)
+    tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
+    previous = None
+    if fn_args.base_model and custom_config.get(WARM_START_KEY, True):
+        previous = load_previous(os.path.dirname(os.path.normpath(fn_args.base_model)))
+    vocabulary_file = (previous.vocabulary_file if previous is not None
+                       else tf_transform_output.vocabulary_file_by_name(VOCABULARY_NAME))
+    tokenizer = Tokenizer(vocabulary_file)
+    model = build_model(config, tokenizer.vocabulary_size)
+    warm_report = warm_start(model, previous.model) if previous is not None else {}
+    if previous is not None:
+        logging.info("Warm start from %s: %s", previous.artifact_uri, warm_report)
+
+    def split(files):
+        return sequences.sequence_dataset(
+            text_batches(files, fn_args.data_accessor, tf_transform_output), tokenizer,
+            config.max_length).cache()
+
+    report = fit(model, split(fn_args.train_files), split(fn_args.eval_files), config, seed,
+                 fn_args.train_steps)
+    report.update({
+        "warm_start": warm_report,
+        "warm_started_from": previous.artifact_uri if previous is not None else None,
+        "vocabulary_source": "base_model" if previous is not None else "transform",
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "config": config.to_dict(),
+    })
+    logging.info("Training report: %s", report)
+    model_artifact_dir = os.path.dirname(os.path.normpath(fn_args.serving_model_dir))
+    save_warm_start_state(model_artifact_dir, model, config, vocabulary_file)
+    serving.export(model, tokenizer, config, fn_args.serving_model_dir, report)

@@ -1,0 +1,64 @@
+"""The model half of the report-LM pipeline: Transform, Trainer, LMEvaluator, ServingPusher.
+
+Same shape as risk_nodes: Transform builds the tokenizer's vocabulary, the Trainer warm-starts
+from the latest blessed LM, the evaluator blesses it (against an n-gram baseline and the
+serving LM), and the ServingPusher publishes blessed models as `model.model_name`.
+"""
+from __future__ import annotations
+
+from typing import List
+
+from tfx import v1 as tfx
+from tfx.types import standard_artifacts
+
+from components.lm_evaluator.blessing import BlessingThresholds
+from components.lm_evaluator.component import LMEvaluator
+from components.serving_pusher.component import ServingPusher
+from models.lm import preprocessing, trainer
+from models.lm.config import ModelConfig
+from pipeline.config import ModelSettings, ServingSettings
+
+
+def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
+                   serving: ServingSettings) -> List:
+    """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate)."""
+    config = ModelConfig.from_dict(model.hyperparameters)
+    transform = tfx.components.Transform(
+        examples=examples, schema=schema,
+        preprocessing_fn="models.lm.preprocessing.preprocessing_fn", materialize=False,
+        custom_config={preprocessing.VOCAB_SIZE_CONFIG_KEY: config.vocab_size})
+    transform.add_upstream_node(upstream)
+
+    latest_blessed = tfx.dsl.Resolver(
+        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
+        model=tfx.dsl.Channel(type=standard_artifacts.Model),
+        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
+    ).with_id("latest_blessed_model_resolver")
+
+    model_trainer = tfx.components.Trainer(
+        run_fn="models.lm.trainer.run_fn",
+        examples=examples,
+        transform_graph=transform.outputs["transform_graph"],
+        schema=schema,
+        base_model=latest_blessed.outputs["model"],
+        train_args=tfx.proto.TrainArgs(num_steps=model.train_steps) if model.train_steps else None,
+        custom_config={trainer.HYPERPARAMETERS_KEY: config.to_dict(), trainer.SEED_KEY: model.seed,
+                       trainer.WARM_START_KEY: model.lm.warm_start})
+
+    evaluator = LMEvaluator(
+        examples=examples,
+        model=model_trainer.outputs["model"],
+        baseline_model=latest_blessed.outputs["model"],
+        ngram_order=model.lm.ngram_order,
+        thresholds=BlessingThresholds(
+            max_ngram_perplexity_ratio=model.lm.max_ngram_perplexity_ratio,
+            perplexity_tolerance=model.lm.perplexity_tolerance))
+
+    pusher = ServingPusher(
+        model=model_trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        model_name=model.model_name,
+        serving_base_dir=serving.serving_base_dir,
+        models_config_path=serving.models_config_path,
+        num_versions=model.num_serving_versions)
+    return [transform, latest_blessed, model_trainer, evaluator, pusher]

@@ -1,0 +1,123 @@
+"""Issue 3 end to end: blessing against the serving model, refusal of a bad candidate, warm start.
+
+One module, three runs in order on one home: a first model is blessed and pushed as version 1;
+a candidate trained on shuffled labels is refused with version 1 as baseline; a good candidate
+warm-starts from version 1 and is pushed as version 2.
+"""
+import json
+
+import pytest
+import tensorflow as tf
+from google.protobuf import text_format
+from tensorflow_serving.config import model_server_config_pb2
+
+from ml.serving.manifest import verify_manifest
+from tests.pipeline_helpers import run_small, store_for
+
+pytestmark = pytest.mark.e2e
+MODEL = "etrm_risk_model"
+
+
+@pytest.fixture(scope="module")
+def home(tmp_path_factory):
+    return tmp_path_factory.mktemp("risk_home")
+
+
+@pytest.fixture(scope="module")
+def first_run(home):
+    return run_small(home, train=True)
+
+
+def _models_config(home):
+    text = (home / "serving_config" / "models.config").read_text()
+    return text_format.Parse(text, model_server_config_pb2.ModelServerConfig())
+
+
+def _version_dirs(home):
+    return sorted(int(p.name) for p in (home / "serving_models" / MODEL).iterdir() if p.name.isdigit())
+
+
+def test_first_model_is_blessed_and_pushed_as_version_1(home, first_run):
+    model = first_run["model"]
+    assert model["baseline"] is None
+    assert model["blessed"] is True and model["pushed_version"] == 1
+    assert 0.5 < model["bayes_optimal_auc"] <= 1.0
+    assert model["metrics"]["overall"]["auc"] > 0.65
+    assert {"commodity", "region"} == {key.split("=")[0] for key in model["metrics"]["slices"]}
+    assert _version_dirs(home) == [1]
+    assert verify_manifest(home / "serving_models" / MODEL / "1") == []
+    config = _models_config(home).model_config_list.config
+    assert [c.name for c in config] == [MODEL]
+    assert dict(config[0].version_labels) == {"stable": 1, "canary": 1}
+
+
+def test_candidate_on_shuffled_labels_is_refused_against_version_1(home, first_run):
+    summary = run_small(home, train=True, shuffle_labels=True)
+    model = summary["model"]
+    assert model["blessed"] is False and model["pushed_version"] is None
+    assert model["baseline"]["serving_version"] == 1
+    assert any("auc" in failure.lower() for failure in model["validation_failures"])
+    assert _version_dirs(home) == [1]
+    store = store_for(home)
+    evaluator_runs = [row for row in summary["components"] if row["component"] == "Evaluator"]
+    inputs = store.get_events_by_execution_ids([evaluator_runs[0]["execution_id"]])
+    baseline_ids = [e.artifact_id for e in inputs
+                    if e.path.steps and e.path.steps[0].key == "baseline_model"]
+    assert baseline_ids == [first_run_model_id(store, 1)]
+
+
+def first_run_model_id(store, version):
+    for pushed in store.get_artifacts_by_type("PushedModel"):
+        if pushed.custom_properties["pushed_version"].string_value == str(version):
+            events = store.get_events_by_artifact_ids([pushed.id])
+            execution_id = events[0].execution_id
+            inputs = store.get_events_by_execution_ids([execution_id])
+            return [e.artifact_id for e in inputs if e.path.steps[0].key == "model"][0]
+    raise AssertionError(f"no PushedModel for version {version}")
+
+
+def test_good_candidate_warm_starts_from_version_1_and_is_pushed_as_version_2(home, first_run):
+    summary = run_small(home, train=True)
+    model = summary["model"]
+    assert model["warm_started_from"]["serving_version"] == 1
+    assert model["blessed"] is True and model["pushed_version"] == 2
+    assert _version_dirs(home) == [1, 2]
+    report = json.loads((home / "serving_models" / MODEL / "2" / "assets" / "training_report.json").read_text())
+    assert report["warm_start"] and all(state == "warm" for state in report["warm_start"].values())
+    labels = dict(_models_config(home).model_config_list.config[0].version_labels)
+    assert labels == {"stable": 1, "canary": 2}
+
+
+def _example(**features) -> bytes:
+    feature = {}
+    for name, value in features.items():
+        if isinstance(value, str):
+            feature[name] = tf.train.Feature(bytes_list=tf.train.BytesList(value=[value.encode()]))
+        elif isinstance(value, int):
+            feature[name] = tf.train.Feature(int64_list=tf.train.Int64List(value=[value]))
+        else:
+            feature[name] = tf.train.Feature(float_list=tf.train.FloatList(value=[value]))
+    return tf.train.Example(features=tf.train.Features(feature=feature)).SerializeToString()
+
+
+def test_saved_model_answers_partial_examples_and_unseen_categories(home, first_run):
+    version_dir = home / "serving_models" / MODEL / "1"
+    loaded = tf.saved_model.load(str(version_dir))
+    serve = loaded.signatures["serving_default"]
+    examples = tf.constant([
+        _example(volume=1000.0, price=75.5),
+        _example(volume=1000.0, price=75.5, volatility=0.25, commodity="hydrogen", region="mars"),
+    ])
+    out = serve(examples=examples)
+    scores = out["risk_score"].numpy()
+    assert scores.shape == (2,) and ((0 < scores) & (scores < 1)).all()
+    assert set(out["risk_level"].numpy()) <= {b"LOW", b"MEDIUM", b"HIGH"}
+    classified = loaded.signatures["classification"](inputs=examples)
+    assert classified["scores"].numpy() == pytest.approx(
+        tf.stack([1 - scores, scores], axis=1).numpy(), abs=1e-6)
+    defaults = json.loads((version_dir / "assets" / "feature_defaults.json").read_text())
+    assert {"volume", "price", "volatility", "commodity", "region"} <= set(defaults)
+
+    from tensorflow.core.protobuf import saved_model_pb2
+    saved = saved_model_pb2.SavedModel.FromString((version_dir / "saved_model.pb").read_bytes())
+    assert saved.meta_graphs[0].signature_def["classification"].method_name == "tensorflow/serving/classify"
