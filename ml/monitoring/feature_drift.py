@@ -43,7 +43,8 @@ class ReferenceProfile:
 
     @classmethod
     def build(cls, table: FeatureTable, n_bins: int = DEFAULT_BINS) -> "ReferenceProfile":
-        sorted_numeric = np.sort(np.ascontiguousarray(table.numeric.T), axis=1)
+        sorted_numeric = np.array(table.numeric.T, order="C", copy=True)  # never sort caller rows
+        _in_parallel(lambda row: row.sort(), list(sorted_numeric), sorted_numeric.size)
         edges = [quantile_bin_edges(column, n_bins) for column in sorted_numeric]
         counts = [bin_counts_sorted(column, e) for column, e in zip(sorted_numeric, edges)]
         categories, category_counts = [], []
@@ -107,12 +108,7 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
         return []
     columns = np.ascontiguousarray(current.numeric.T)
     jobs = list(zip(profile.sorted_numeric, columns, profile.bin_edges))
-    workers = min(os.cpu_count() or 1, len(jobs))
-    if workers > 1 and columns.size >= _PARALLEL_MIN_VALUES:
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(lambda job: ks_statistic_and_bin_counts(*job), jobs))
-    else:
-        results = [ks_statistic_and_bin_counts(*job) for job in jobs]
+    results = _in_parallel(lambda job: ks_statistic_and_bin_counts(*job), jobs, columns.size)
     statistics = np.array([r[0] for r in results])
     p_values = ks_p_values(statistics, profile.sorted_numeric.shape[1], current.n_rows)
     reference_counts, current_counts, valid = _padded(profile.numeric_bin_counts,
@@ -121,6 +117,15 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
     js = jensen_shannon_distance(reference_counts, current_counts)
     return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i])
             for i, name in enumerate(names)]
+
+
+def _in_parallel(function, jobs: list, total_values: int) -> list:
+    """Map over columns, on threads when the data is large (numpy sorts release the GIL)."""
+    workers = min(os.cpu_count() or 1, len(jobs))
+    if workers < 2 or total_values < _PARALLEL_MIN_VALUES:
+        return [function(job) for job in jobs]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        return list(pool.map(function, jobs))
 
 
 def _categorical_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
