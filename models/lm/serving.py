@@ -48,12 +48,17 @@ def next_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor) -> t
 
 
 class ReportLMServingModule(tf.Module):
-    """Holds the Keras model and the tokenizer (with its vocabulary asset) for export."""
+    """Holds the model's variables and call, and the tokenizer (with its vocabulary asset).
+
+    Only the variables are tracked, not the Keras model: tracking it would make the export
+    trace every layer again for Keras metadata that serving never reads.
+    """
 
     def __init__(self, model: tf.keras.Model, tokenizer: Tokenizer, config: ModelConfig,
                  training_report_file: Optional[str] = None):
         super().__init__()
-        self.model = model
+        self._call_model = model.__call__
+        self.model_variables = list(model.variables)
         self.tokenizer = tokenizer
         self.max_length = config.max_length
         self.vocabulary_size = tf.Variable(tokenizer.vocabulary_size, dtype=tf.int32,
@@ -62,7 +67,7 @@ class ReportLMServingModule(tf.Module):
             self.training_report = tf.saved_model.Asset(training_report_file)
 
     def _logits(self, token_ids: tf.Tensor) -> tf.Tensor:
-        return self.model(token_ids, training=False)
+        return self._call_model(token_ids, training=False)
 
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
     def token_statistics(self, text):
