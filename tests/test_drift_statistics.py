@@ -145,3 +145,63 @@ def test_vectorised_results_equal_one_feature_at_a_time():
         expected = stats.ks_2samp(reference[:, i], current[:, i])
         assert row["statistic"] == pytest.approx(expected.statistic)
         assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-14)
+
+
+@pytest.mark.parametrize("make", [
+    lambda rng, size: rng.normal(size=size),
+    lambda rng, size: rng.lognormal(0, 2, size=size),
+    lambda rng, size: np.round(rng.normal(size=size), 4),
+    lambda rng, size: rng.standard_t(1, size=size),
+])
+def test_grid_ks_statistic_equals_scipy_without_sorting(make):
+    rng = np.random.default_rng(21)
+    reference, current = make(rng, 60_000), make(rng, 30_000)
+    current[:5] = reference[:5]  # values present in both samples
+    grid = S.ValueGrid(reference)
+    statistic = S.ks_statistic_on_grid(grid, current)
+    assert statistic == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-12)
+    shifted = current + 0.02
+    assert S.ks_statistic_on_grid(grid, shifted) == pytest.approx(
+        stats.ks_2samp(reference, shifted).statistic, abs=1e-12)
+    outside = np.concatenate([current, [reference.min() - 5, reference.max() + 5]])
+    assert S.ks_statistic_on_grid(grid, outside) == pytest.approx(
+        stats.ks_2samp(reference, outside).statistic, abs=1e-12)
+
+
+def test_grid_declines_heavily_tied_data_and_the_table_still_matches_scipy():
+    from ml.monitoring.feature_drift import compare_tables
+    rng = np.random.default_rng(22)
+    reference = rng.integers(0, 5, size=(60_000, 1)).astype(float)
+    current = rng.integers(0, 5, size=(60_000, 1)).astype(float)
+    assert S.ks_statistic_on_grid(S.ValueGrid(reference[:, 0]), current[:, 0]) is None
+    row = compare_tables(reference, current).iloc[0]
+    expected = stats.ks_2samp(reference[:, 0], current[:, 0])
+    assert row["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
+    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+
+
+def test_grid_order_statistics_and_bin_edges_equal_sorting():
+    rng = np.random.default_rng(23)
+    reference = np.round(rng.lognormal(size=70_001), 3)
+    grid = S.ValueGrid(reference)
+    ranks = np.array([0, 1, 7000, 35000, 70000])
+    np.testing.assert_array_equal(grid.order_statistics(ranks), np.sort(reference)[ranks])
+    np.testing.assert_array_equal(S.quantile_bin_edges(reference, 10, grid),
+                                  S.quantile_bin_edges(np.sort(reference), 10))
+    edges = S.quantile_bin_edges(np.sort(reference), 10)
+    np.testing.assert_array_equal(S.bin_counts(reference, edges),
+                                  S.bin_counts_sorted(np.sort(reference), edges))
+
+
+def test_large_tables_use_the_grid_and_match_scipy_per_feature():
+    from ml.monitoring.feature_drift import ReferenceProfile, compare_tables
+    from ml.monitoring.tables import as_feature_table
+    rng = np.random.default_rng(24)
+    reference = rng.normal(size=(60_000, 3))
+    current = rng.normal(size=(1_000, 3)) + [0.0, 0.05, 0.3]
+    assert all(g is not None for g in ReferenceProfile.build(as_feature_table(reference, "r")).grids)
+    table = compare_tables(reference, current)
+    for i in range(3):
+        expected = stats.ks_2samp(reference[:, i], current[:, i])
+        assert table["statistic"][i] == pytest.approx(expected.statistic, abs=1e-12)
+        assert table["p_value"][i] == pytest.approx(expected.pvalue, rel=1e-9, abs=1e-15)

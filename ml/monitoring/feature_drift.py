@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from typing import List, Mapping, Optional
+from dataclasses import dataclass, field
+from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import pandas as pd
 
 from ml.monitoring.multiple_testing import adjust_p_values, normalise_correction
-from ml.monitoring.statistics import (bin_counts_sorted, chi_square_homogeneity,
-                                      jensen_shannon_distance, ks_p_values,
-                                      ks_statistic_and_bin_counts, population_stability_index,
+from ml.monitoring.statistics import (ValueGrid, bin_counts, bin_counts_sorted,
+                                      chi_square_homogeneity, jensen_shannon_distance,
+                                      ks_p_values, ks_statistic_and_bin_counts,
+                                      ks_statistic_on_grid, population_stability_index,
                                       quantile_bin_edges)
 from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
 
@@ -28,31 +29,54 @@ RESULT_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "adjusted_p
                   "psi", "js_distance", "significant", "material", "drifted"]
 # Below this many values per check, threads cost more than they save.
 _PARALLEL_MIN_VALUES = 2_000_000
+# From this many reference rows on, KS uses bucket bounds instead of sorting columns.
+GRID_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """What later checks need from a reference: sorted numeric columns, bins and counts."""
+    """What later checks need from a reference: columns, PSI bins and counts, categories.
+
+    Small references keep each numeric column sorted. Large ones (GRID_MIN_ROWS rows or more)
+    keep it unsorted with a ValueGrid instead, which answers KS without sorting; a sorted copy
+    is made only if a column turns out to be too tied for the grid.
+    """
 
     table: FeatureTable
-    sorted_numeric: np.ndarray
+    columns: np.ndarray
     bin_edges: List[np.ndarray]
     numeric_bin_counts: List[np.ndarray]
     categories: List[np.ndarray]
     category_counts: List[np.ndarray]
+    grids: List[Optional[ValueGrid]]
+    _sorted: Dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, table: FeatureTable, n_bins: int = DEFAULT_BINS) -> "ReferenceProfile":
-        sorted_numeric = np.array(table.numeric.T, order="C", copy=True)  # never sort caller rows
-        _in_parallel(lambda row: row.sort(), list(sorted_numeric), sorted_numeric.size)
-        edges = [quantile_bin_edges(column, n_bins) for column in sorted_numeric]
-        counts = [bin_counts_sorted(column, e) for column, e in zip(sorted_numeric, edges)]
+        large = table.n_rows >= GRID_MIN_ROWS
+        if large:
+            columns = np.ascontiguousarray(table.numeric.T)
+            grids = _in_parallel(ValueGrid, list(columns), columns.size)
+        else:
+            columns = np.array(table.numeric.T, order="C", copy=True)  # sorted below, so a copy
+            grids = [None] * len(columns)
+            _in_parallel(lambda column: column.sort(), list(columns), columns.size)
+        edges = [quantile_bin_edges(column, n_bins, grid) for column, grid in zip(columns, grids)]
+        count = bin_counts if large else bin_counts_sorted
+        counts = [count(column, e) for column, e in zip(columns, edges)]
         categories, category_counts = [], []
         for column in table.categorical.T:
             values, value_counts = np.unique(column, return_counts=True)
             categories.append(values)
             category_counts.append(value_counts)
-        return cls(table, sorted_numeric, edges, counts, categories, category_counts)
+        return cls(table, columns, edges, counts, categories, category_counts, grids)
+
+    def sorted_column(self, index: int) -> np.ndarray:
+        if self.grids[index] is None:
+            return self.columns[index]
+        if index not in self._sorted:
+            self._sorted[index] = np.sort(self.columns[index])
+        return self._sorted[index]
 
 
 def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]] = None,
@@ -107,16 +131,27 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
     if not names:
         return []
     columns = np.ascontiguousarray(current.numeric.T)
-    jobs = list(zip(profile.sorted_numeric, columns, profile.bin_edges))
-    results = _in_parallel(lambda job: ks_statistic_and_bin_counts(*job), jobs, columns.size)
+    jobs = [(profile, index, column) for index, column in enumerate(columns)]
+    results = _in_parallel(_column_statistic, jobs, columns.size)
     statistics = np.array([r[0] for r in results])
-    p_values = ks_p_values(statistics, profile.sorted_numeric.shape[1], current.n_rows)
+    p_values = ks_p_values(statistics, profile.table.n_rows, current.n_rows)
     reference_counts, current_counts, valid = _padded(profile.numeric_bin_counts,
                                                       [r[1] for r in results])
     psi = population_stability_index(reference_counts, current_counts, valid)
     js = jensen_shannon_distance(reference_counts, current_counts)
     return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i])
             for i, name in enumerate(names)]
+
+
+def _column_statistic(job) -> tuple:
+    """KS statistic and PSI bin counts of one column, on the grid when the reference has one."""
+    profile, index, current = job
+    edges, grid = profile.bin_edges[index], profile.grids[index]
+    if grid is not None:
+        statistic = ks_statistic_on_grid(grid, current)
+        if statistic is not None:
+            return statistic, bin_counts(current, edges)
+    return ks_statistic_and_bin_counts(profile.sorted_column(index), current, edges)
 
 
 def _in_parallel(function, jobs: list, total_values: int) -> list:

@@ -7,7 +7,7 @@ operations.
 from __future__ import annotations
 
 import math
-from typing import Tuple
+from typing import Optional, Tuple
 
 import numpy as np
 from scipy import stats
@@ -38,12 +38,129 @@ def ks_statistic_and_bin_counts(reference_sorted: np.ndarray, current: np.ndarra
     current_sorted = np.sort(current)
     n, m = reference_sorted.size, current_sorted.size
     reference_at_or_below = np.searchsorted(reference_sorted, current_sorted, side="right")
-    reference_below = np.searchsorted(reference_sorted, current_sorted, side="left")
+    reference_below = _reference_below(reference_sorted, current_sorted, reference_at_or_below)
     rank = np.arange(m, dtype=np.float64)
     d_plus = np.max((rank + 1.0) / m - reference_at_or_below / n)
     d_minus = np.max(reference_below / n - rank / m)
     statistic = float(max(d_plus, d_minus, 0.0))
     return statistic, bin_counts_sorted(current_sorted, bin_edges)
+
+
+class ValueGrid:
+    """An exactly monotone map from values to fine buckets, fitted to one reference column.
+
+    Buckets let KS on large data skip sorting whole columns: bucket counts bound the ECDF
+    difference inside each bucket, and only the few buckets whose bound could beat the best
+    difference already attained are sorted and examined value by value. The map is quantile
+    segments (found by comparisons) split into equal-width buckets (found by subtraction and
+    multiplication), so rounding can never put two values in the wrong order.
+    """
+
+    SEGMENTS = 8
+    BUCKETS_PER_SEGMENT = 8192
+    _KNOT_SAMPLE = 20_000
+
+    def __init__(self, reference: np.ndarray):
+        self.reference = reference
+        # Knots only shape the buckets (any increasing knots keep the map monotone), so the
+        # quantiles of an evenly spaced sample are good enough and far cheaper than exact ones.
+        sample = reference[::max(1, reference.size // self._KNOT_SAMPLE)]
+        probabilities = np.arange(1, self.SEGMENTS) / self.SEGMENTS
+        self.knots = np.unique(np.quantile(sample, probabilities))
+        lower = np.concatenate(([reference.min()], self.knots))
+        upper = np.concatenate((self.knots, [reference.max()]))
+        width = np.where(upper > lower, upper - lower, 1.0)
+        self.starts = lower
+        self.scales = np.where(upper > lower, self.BUCKETS_PER_SEGMENT / width, 0.0)
+        self.size = len(lower) * self.BUCKETS_PER_SEGMENT
+        self.reference_buckets = self.buckets(reference).astype(np.int32)
+        self.reference_counts = np.bincount(self.reference_buckets, minlength=self.size)
+        self.reference_cumulative = np.cumsum(self.reference_counts)
+
+    def order_statistics(self, ranks: np.ndarray) -> np.ndarray:
+        """The reference values at 0-based sorted positions ranks, without a full sort."""
+        ranks = np.asarray(ranks, dtype=np.int64)
+        wanted = np.searchsorted(self.reference_cumulative, ranks, side="right")
+        selected = np.zeros(self.size, dtype=bool)
+        selected[wanted] = True
+        values = np.sort(self.reference[selected[self.reference_buckets]])
+        first = np.searchsorted(self.buckets(values), wanted, side="left")
+        before = self.reference_cumulative[wanted] - self.reference_counts[wanted]
+        return values[first + ranks - before]
+
+    def buckets(self, values: np.ndarray) -> np.ndarray:
+        segment = np.zeros(values.size, dtype=np.uint8)
+        for knot in self.knots:
+            segment += (values > knot).view(np.uint8)
+        segment = segment.astype(np.intp)
+        offset = values - self.starts.take(segment)
+        offset *= self.scales.take(segment)
+        np.maximum(offset, 0.0, out=offset)
+        np.minimum(offset, self.BUCKETS_PER_SEGMENT - 1, out=offset)
+        buckets = offset.astype(np.intp)
+        buckets += segment * self.BUCKETS_PER_SEGMENT
+        return buckets
+
+
+def ks_statistic_on_grid(grid: ValueGrid, current: np.ndarray) -> Optional[float]:
+    """Exact two-sample KS statistic without sorting either sample, or None if not worth it.
+
+    The difference at the last value of every bucket is attained, so its maximum is a lower
+    bound; inside a bucket the difference cannot exceed what the bucket's end counts allow.
+    Only values in buckets whose bound beats the lower bound are sorted and checked exactly.
+    When that is a large share (heavily tied data), None tells the caller to sort instead.
+    """
+    n, m = grid.reference.size, current.size
+    buckets = grid.buckets(current)
+    counts = np.bincount(buckets, minlength=grid.size)
+    current_cumulative = np.cumsum(counts)
+    reference_cumulative = grid.reference_cumulative
+    attained = np.max(np.abs(current_cumulative / m - reference_cumulative / n))
+    current_before = current_cumulative - counts
+    reference_before = np.concatenate(([0], reference_cumulative[:-1]))
+    bound = np.maximum(current_cumulative / m - reference_before / n,
+                       reference_cumulative / n - current_before / m)
+    candidate = (bound > attained) & (counts > 0)
+    reference_in_candidates = (reference_cumulative - reference_before)[candidate].sum()
+    if counts[candidate].sum() > m // 4 or reference_in_candidates > n // 4:
+        return None
+    points = np.sort(current[candidate[buckets]])
+    if points.size == 0:
+        return float(attained)
+    point_buckets = grid.buckets(points)
+    references = np.sort(grid.reference[candidate[grid.reference_buckets]])
+    reference_buckets = grid.buckets(references)
+    first_reference = np.searchsorted(reference_buckets, point_buckets, side="left")
+    offset = reference_before[point_buckets] - first_reference
+    at_or_below = offset + np.searchsorted(references, points, side="right")
+    below = offset + np.searchsorted(references, points, side="left")
+    first_point = np.searchsorted(point_buckets, point_buckets, side="left")
+    rank = (current_before[point_buckets] + np.arange(points.size) - first_point).astype(np.float64)
+    d_plus = np.max((rank + 1.0) / m - at_or_below / n)
+    d_minus = np.max(below / n - rank / m)
+    return float(max(attained, d_plus, d_minus))
+
+
+def bin_counts(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
+    """Counts per right-closed bin of unsorted values: one comparison pass per edge."""
+    at_or_below = np.array([np.count_nonzero(values <= edge) for edge in bin_edges], dtype=np.int64)
+    return np.diff(at_or_below, prepend=0, append=values.size)
+
+
+def _reference_below(reference_sorted: np.ndarray, current_sorted: np.ndarray,
+                     at_or_below: np.ndarray) -> np.ndarray:
+    """Count of reference values strictly below each current value.
+
+    Equal to at_or_below except where a current value also occurs in the reference, which is
+    rare for continuous data, so only those values get a second (left) search.
+    """
+    below = at_or_below
+    previous = reference_sorted[np.maximum(at_or_below - 1, 0)]
+    tied = (at_or_below > 0) & (previous == current_sorted)
+    if tied.any():
+        below = at_or_below.copy()
+        below[tied] = np.searchsorted(reference_sorted, current_sorted[tied], side="left")
+    return below
 
 
 def bin_counts_sorted(sorted_values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
@@ -52,17 +169,26 @@ def bin_counts_sorted(sorted_values: np.ndarray, bin_edges: np.ndarray) -> np.nd
     return np.diff(cumulative, prepend=0, append=sorted_values.size)
 
 
-def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int) -> np.ndarray:
+def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int,
+                       grid: Optional[ValueGrid] = None) -> np.ndarray:
     """Interior bin edges at reference values (empirical quantiles), without duplicates.
 
-    Ties (discrete or rounded data) collapse equal quantiles into one edge, and an edge at the
-    reference maximum is dropped because the bin above it would hold no reference mass.
+    The k-th edge is the reference value at sorted position ceil(k n / n_bins) - 1 (the
+    inverted-CDF quantile, in integer arithmetic). With a grid the reference need not be
+    sorted. Ties (discrete or rounded data) collapse equal quantiles into one edge, and an
+    edge at the reference maximum is dropped because the bin above it would hold no mass.
     """
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-    quantiles = np.quantile(reference_sorted, np.arange(1, n_bins) / n_bins, method="inverted_cdf")
+    n = reference_sorted.size
+    positions = (np.arange(1, n_bins, dtype=np.int64) * n + n_bins - 1) // n_bins - 1
+    if grid is None:
+        quantiles, maximum = reference_sorted[positions], reference_sorted[-1]
+    else:
+        values = grid.order_statistics(np.append(positions, n - 1))
+        quantiles, maximum = values[:-1], values[-1]
     edges = np.unique(quantiles)
-    return edges[edges < reference_sorted[-1]]
+    return edges[edges < maximum]
 
 
 def ks_p_values(statistics: np.ndarray, n: int, m: int, method: str = "auto") -> np.ndarray:

@@ -18,7 +18,11 @@ CATEGORICAL = "categorical"
 
 @dataclass(frozen=True)
 class FeatureTable:
-    """Rows of named features split by kind; numeric is float64, categorical is str."""
+    """Rows of named features split by kind; numeric is column-major float64, categorical str.
+
+    Column-major storage makes every feature a contiguous vector, which is what the
+    per-feature sorts and searches read.
+    """
 
     names: Tuple[str, ...]
     kinds: Tuple[str, ...]
@@ -79,6 +83,8 @@ def _from_array(data, what: str, like: Optional[FeatureTable]) -> FeatureTable:
         raise ValueError(f"{what} has {array.shape[1]} feature columns, the reference has "
                          f"{len(like.names)} ({list(like.names)})")
     names = like.names if like is not None else tuple(f"feature_{i}" for i in range(array.shape[1]))
+    if array.dtype.kind in "iuf":
+        return _numeric_table(np.array(array, dtype=np.float64, order="F"), names, what)
     frame = pd.DataFrame(array, columns=list(names))
     if array.dtype.kind == "O":
         frame = frame.infer_objects()
@@ -96,12 +102,8 @@ def _from_frame(frame: pd.DataFrame, what: str) -> FeatureTable:
     numeric_columns = [i for i, k in enumerate(kinds) if k == NUMERIC]
     categorical_columns = [i for i, k in enumerate(kinds) if k == CATEGORICAL]
     numeric = frame.iloc[:, numeric_columns].to_numpy(dtype=np.float64, copy=True)
-    numeric = numeric.reshape(frame.shape[0], len(numeric_columns))
-    for position, column in enumerate(numeric_columns):
-        bad = ~np.isfinite(numeric[:, position])
-        if bad.any():
-            raise ValueError(f"{what} column {names[column]!r} has {int(bad.sum())} NaN or "
-                             "infinite values; drop or impute them before drift detection")
+    numeric = np.asfortranarray(numeric.reshape(frame.shape[0], len(numeric_columns)))
+    _check_finite(numeric, [names[c] for c in numeric_columns], what)
     categorical_frame = frame.iloc[:, categorical_columns]
     for column in categorical_columns:
         missing = int(frame.iloc[:, column].isna().sum())
@@ -111,6 +113,22 @@ def _from_frame(frame: pd.DataFrame, what: str) -> FeatureTable:
     categorical = categorical_frame.astype(str).to_numpy(dtype=str).reshape(
         frame.shape[0], len(categorical_columns))
     return FeatureTable(names=names, kinds=kinds, numeric=numeric, categorical=categorical)
+
+
+def _numeric_table(numeric: np.ndarray, names: Tuple[str, ...], what: str) -> FeatureTable:
+    """Fast path for numeric arrays: no DataFrame, one column-major copy."""
+    _check_finite(numeric, names, what)
+    return FeatureTable(names=names, kinds=(NUMERIC,) * len(names), numeric=numeric,
+                        categorical=np.empty((numeric.shape[0], 0), dtype=str))
+
+
+def _check_finite(numeric: np.ndarray, names: Sequence[str], what: str) -> None:
+    if np.isfinite(numeric).all():
+        return
+    bad = (~np.isfinite(numeric)).sum(axis=0)
+    column = int(np.flatnonzero(bad)[0])
+    raise ValueError(f"{what} column {names[column]!r} has {int(bad[column])} NaN or infinite "
+                     "values; drop or impute them before drift detection")
 
 
 def _column_kind(column: pd.Series) -> str:
