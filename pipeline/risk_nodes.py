@@ -37,7 +37,9 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
     """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate)."""
     transform = tfx.components.Transform(
         examples=examples, schema=schema,
-        preprocessing_fn="models.risk.preprocessing.preprocessing_fn", materialize=False)
+        preprocessing_fn="models.risk.preprocessing.preprocessing_fn", materialize=False,
+        # StatisticsGen already describes the raw data; Transform's own statistics would double the cost.
+        disable_statistics=True)
     transform.add_upstream_node(upstream)
 
     latest_blessed = tfx.dsl.Resolver(

@@ -49,3 +49,13 @@ def test_missing_values_are_refused_before_encoding():
     table = pd.DataFrame({"price": [1.0, np.nan]})
     with pytest.raises(ValueError, match=r"missing values in columns \['price'\]"):
         list(span_data.table_to_record_batches(table))
+
+
+def test_split_assignment_follows_the_id_and_the_ratios():
+    ids = pd.Series([f"TRD-{i:07d}" for i in range(20000)])
+    first = span_data.split_assignments(ids, [4, 1])
+    assert (first == span_data.split_assignments(ids.sample(frac=1, random_state=1).sort_index(), [4, 1])).all()
+    assert set(np.unique(first)) == {0, 1}
+    assert abs((first == 1).mean() - 0.2) < 0.02
+    three = span_data.split_assignments(ids, [1, 1, 2])
+    assert abs((three == 2).mean() - 0.5) < 0.02

@@ -35,9 +35,14 @@ def span_request(exec_properties: Dict[str, Any], dataset: str) -> span_data.Spa
     )
 
 
-def _generate_record_batches(request: span_data.SpanRequest):
+def _generate_split_batches(request: span_data.SpanRequest, split_buckets: List[int]):
+    """(split index, record batch) pairs: the span is generated once and split by record id."""
     table = span_data.generate_table(request)
-    yield from span_data.table_to_record_batches(table, ENCODE_BATCH_SIZE)
+    assignments = span_data.split_assignments(table[span_data.ID_COLUMNS[request.dataset]], split_buckets)
+    for index in range(len(split_buckets)):
+        part = table[assignments == index]
+        for batch in span_data.table_to_record_batches(part, ENCODE_BATCH_SIZE):
+            yield index, batch
 
 
 @beam.ptransform_fn
@@ -45,11 +50,12 @@ def _generate_record_batches(request: span_data.SpanRequest):
 @beam.typehints.with_output_types(bytes)
 def _GenerateSpanExamples(pipeline: beam.Pipeline, exec_properties: Dict[str, Any],
                           split_pattern: str) -> beam.pvalue.PCollection:
-    """Generates the span once, then spreads encoding over the Beam workers."""
+    """All of a span's examples, unsplit (TFX's contract for input-to-record transforms)."""
     request = span_request(exec_properties, split_pattern.strip())
     return (pipeline
             | "SpanRequest" >> beam.Create([request])
-            | "GenerateRecordBatches" >> beam.FlatMap(_generate_record_batches)
+            | "GenerateRecordBatches" >> beam.FlatMap(_generate_split_batches, [1])
+            | "DropSplitIndex" >> beam.Map(lambda pair: pair[1])
             | "Distribute" >> beam.Reshuffle()
             | "EncodeExamples" >> beam.FlatMap(span_data.encode_record_batch))
 
@@ -59,6 +65,30 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
         return _GenerateSpanExamples
+
+    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
+                               exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
+        """Splits by a stable hash of the record id before encoding, then encodes in parallel."""
+        from tfx.proto import example_gen_pb2
+        from tfx.utils import proto_utils
+
+        output_config = example_gen_pb2.Output()
+        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+                                  output_config)
+        splits = list(output_config.split_config.splits)
+        if not splits:
+            raise ValueError("ETRMExampleGen needs output_config.split_config with hash buckets")
+        request = span_request(exec_properties, _single_split_pattern(exec_properties))
+        batches = (pipeline
+                   | "SpanRequest" >> beam.Create([request])
+                   | "GenerateSplitBatches" >> beam.FlatMap(
+                       _generate_split_batches, [split.hash_buckets for split in splits])
+                   | "Distribute" >> beam.Reshuffle())
+        return {split.name: (batches
+                             | f"Select[{split.name}]" >> beam.Filter(lambda pair, i=index: pair[0] == i)
+                             | f"Encode[{split.name}]" >> beam.FlatMap(
+                                 lambda pair: span_data.encode_record_batch(pair[1])))
+                for index, split in enumerate(splits)}
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],

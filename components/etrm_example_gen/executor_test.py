@@ -4,46 +4,16 @@ import os
 
 import pytest
 import tensorflow as tf
-from tfx.components.example_gen import utils as example_gen_utils
-from tfx.proto import example_gen_pb2
-from tfx.types import artifact_utils, standard_artifacts, standard_component_specs
-from tfx.utils import proto_utils
+from tfx.types import artifact_utils
 
-from components.etrm_example_gen import executor
+from components.etrm_example_gen import span_data, standalone
 
 pytestmark = pytest.mark.slow
 
 
-def _exec_properties(dataset: str, span: int, records: int) -> dict:
-    input_config = example_gen_pb2.Input(
-        splits=[example_gen_pb2.Input.Split(name="single_split", pattern=dataset)])
-    output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
-        example_gen_pb2.SplitConfig.Split(name="train", hash_buckets=4),
-        example_gen_pb2.SplitConfig.Split(name="eval", hash_buckets=1)]))
-    return {
-        standard_component_specs.INPUT_CONFIG_KEY: proto_utils.proto_to_json(input_config),
-        standard_component_specs.OUTPUT_CONFIG_KEY: proto_utils.proto_to_json(output_config),
-        standard_component_specs.OUTPUT_DATA_FORMAT_KEY: example_gen_pb2.FORMAT_TF_EXAMPLE,
-        standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
-        example_gen_utils.SPAN_PROPERTY_NAME: span,
-        example_gen_utils.VERSION_PROPERTY_NAME: None,
-        executor.RECORDS_PER_SPAN_KEY: records,
-        executor.SEED_KEY: 7,
-        executor.HISTORY_START_KEY: "2024-01-01",
-        executor.PERIOD_DAYS_KEY: 7,
-        executor.DRIFT_SCENARIOS_KEY: "",
-        executor.SHUFFLE_LABELS_KEY: 0,
-    }
-
-
 def _run(tmp_path, name: str, dataset: str = "trades", span: int = 2, records: int = 600):
-    examples = standard_artifacts.Examples()
-    examples.uri = str(tmp_path / name)
-    output_dict = {standard_component_specs.EXAMPLES_KEY: [examples]}
-    executor.Executor(executor.Executor.Context(
-        beam_pipeline_args=["--direct_running_mode=in_memory", "--direct_num_workers=1"],
-        tmp_dir=str(tmp_path / "tmp"))).Do({}, output_dict, _exec_properties(dataset, span, records))
-    return examples
+    request = span_data.SpanRequest(dataset=dataset, span=span, records_per_span=records, seed=7)
+    return standalone.run_executor(request, str(tmp_path / name))
 
 
 def _read_split(examples, split: str):

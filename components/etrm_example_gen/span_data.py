@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 
 DATASETS = ("trades", "reports")
+ID_COLUMNS = {"trades": "trade_id", "reports": "record_id"}
 DRIFT_SPEC_HELP = "KIND@YYYY-MM-DD:MAGNITUDE[,KIND@YYYY-MM-DD:MAGNITUDE...]"
 
 
@@ -50,9 +51,15 @@ class SpanRequest:
         """The ETRMDataConfig that produces this span's records."""
         from ml.synthetic_data_generator import ETRMDataConfig
 
+        from ml.synthetic.config import trading_days
+
         start, end = self.window()
+        books = ETRMDataConfig.num_books
         return ETRMDataConfig(
             num_trades=self.records_per_span,
+            # One daily risk report per book and trading day of the span.
+            num_risk_reports=len(trading_days(start, end)) * books,
+            num_books=books,
             start_date=start,
             end_date=end,
             seed=self.seed,
@@ -110,6 +117,17 @@ def generate_table(request: SpanRequest) -> pd.DataFrame:
     if request.dataset == "trades":
         return generator.generate_trades()
     return generator.generate_text_records()
+
+
+def split_assignments(ids: pd.Series, split_buckets: List[int]) -> np.ndarray:
+    """Split index per record from a stable hash of its id (same id, same split, every run).
+
+    Hashing the serialized example instead (TFX's default) is not stable: the encoder's field
+    order may differ between runs. pandas' hash uses a fixed key, so it is.
+    """
+    cumulative = np.cumsum(split_buckets)
+    hashes = pd.util.hash_pandas_object(ids.astype(str), index=False).to_numpy()
+    return np.searchsorted(cumulative, hashes % np.uint64(cumulative[-1]), side="right")
 
 
 def _column_to_list_array(values: pd.Series) -> pa.Array:

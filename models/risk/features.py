@@ -12,8 +12,8 @@ LABEL_KEY = "high_risk"
 BAYES_PROBABILITY_KEY = "high_risk_probability"
 
 # Heavy-tailed and positive: log1p before z-scoring.
-LOG_NUMERIC_FEATURES = ["volume", "price", "notional"]
-NUMERIC_FEATURES = ["volatility", "tenor_months"]
+LOG_NUMERIC_FEATURES = ["volume", "price", "notional", "notional_usd"]
+NUMERIC_FEATURES = ["volatility", "tenor_months", "counterparty_exposure_share"]
 
 CATEGORICAL_DOMAINS = {
     "commodity": list(catalog.DEFAULT_COMMODITIES),

@@ -115,8 +115,24 @@ def hp_seed(fn_args: tfx.components.FnArgs) -> int:
     return int(dict(fn_args.custom_config or {}).get("seed", 42))
 
 
+class _PhaseTimer:
+    """Logs how long each phase of run_fn took (visible with --verbose)."""
+
+    def __init__(self):
+        import time
+
+        self._clock = time.monotonic
+        self._last = self._clock()
+
+    def done(self, phase: str) -> None:
+        now = self._clock()
+        logging.info("Trainer phase %s took %.1fs", phase, now - self._last)
+        self._last = now
+
+
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains on the transformed train split, validates on eval, exports the SavedModel."""
+    timer = _PhaseTimer()
     hp = hyperparameters_from(fn_args.custom_config)
     tf.keras.utils.set_random_seed(hp_seed(fn_args))
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
@@ -130,6 +146,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
              .batch(hp.batch_size))
     holdout = rows.filter(lambda i, _: i % HOLDOUT_EVERY == 0).map(lambda _, row: row).batch(4096)
     defaults = signatures.compute_feature_defaults(_raw_sample(raw_train))
+    timer.done("input pipeline and serving defaults")
     warm_report = {}
     if fn_args.base_model:
         base_artifact_uri = os.path.dirname(os.path.normpath(fn_args.base_model))
@@ -138,12 +155,14 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             warm_report = warm_start(model, previous)
             logging.info("Warm start from %s: %s", base_artifact_uri, warm_report)
     initial_eval = model.evaluate(holdout, verbose=0, return_dict=True)
+    timer.done("warm start and initial evaluation")
     history = model.fit(
         train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
         steps_per_epoch=fn_args.train_steps or None,
         callbacks=[tf.keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
                                                     patience=hp.early_stopping_patience,
                                                     restore_best_weights=True)])
+    timer.done("fit")
     platt = _fit_calibration(model, holdout)
     model_artifact_dir = os.path.dirname(os.path.normpath(fn_args.serving_model_dir))
     _save_warm_start_state(model_artifact_dir, model, sizes, hp)
@@ -156,3 +175,4 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                           "final_train_loss": float(history.history["loss"][-1]),
                           "final_eval_auc": float(history.history["val_auc"][-1]),
                       })
+    timer.done("calibration and export")
