@@ -16,6 +16,7 @@ from ml.serving.examples import input_to_serialized_examples
 from ml.serving.inference import InferenceService, ModelAddress
 from ml.serving.responses import SIGNATURE_DEF_FIELD, model_metadata_response, model_status_response
 from ml.serving.signatures import CLASSIFY_METHOD_NAME, DEFAULT_SIGNATURE, REGRESS_METHOD_NAME
+from ml.serving.tensor_codec import array_to_tensor_proto, tensor_proto_to_array
 
 LOGGER = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def _tensor_to_array(alias: str, proto, expected_dtype: Optional[int]) -> np.nda
             f"Expects arg[{alias}] to be {tf.dtypes.as_dtype(expected_dtype).name} but "
             f"{tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else 'invalid'} is provided")
     try:
-        return tf.make_ndarray(proto)
+        return tensor_proto_to_array(proto)
     except (TypeError, ValueError) as error:
         raise invalid_argument(f"Input '{alias}' is not a valid TensorProto: {error}") from error
 
@@ -73,8 +74,8 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             response = predict_pb2.PredictResponse()
             self._fill_spec(response.model_spec, servable, signature_name)
             for alias, value in outputs.items():
-                response.outputs[alias].CopyFrom(tf.make_tensor_proto(
-                    value, dtype=spec.outputs[alias].dtype))
+                response.outputs[alias].CopyFrom(array_to_tensor_proto(
+                    value, spec.outputs[alias].dtype))
             return response
         return self._call(context, request.model_spec, "predict", run)
 

@@ -53,6 +53,7 @@ def write_manifest(version_dir: Union[str, os.PathLike]) -> pathlib.Path:
             json.dump(manifest, out, indent=2, sort_keys=True)
             out.flush()
             os.fsync(out.fileno())
+        os.chmod(temp_path, 0o644)  # mkstemp makes it private; a server user must read it
         os.replace(temp_path, target)
     except BaseException:
         if os.path.exists(temp_path):
