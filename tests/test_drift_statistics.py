@@ -60,6 +60,14 @@ def test_auto_method_uses_exact_for_small_and_asymptotic_for_large_samples():
     assert S.ks_p_values(d, 100000, 100000)[0] == S.ks_p_values(d, 100000, 100000, "asymp")[0]
 
 
+def test_auto_method_uses_the_limiting_distribution_for_huge_samples_within_2_percent_of_scipy():
+    n = 400_000  # effective n 200,000
+    d = np.array([0.8, 1.0, 1.2]) / np.sqrt(n / 2)
+    limit = S.ks_p_values(d, n, n)
+    np.testing.assert_allclose(limit, stats.kstwobign.sf(d * np.sqrt(n / 2)))
+    np.testing.assert_allclose(limit, S.ks_p_values(d, n, n, "asymp"), rtol=0.02)
+
+
 def test_ks_p_values_reject_bad_arguments():
     with pytest.raises(ValueError, match="method"):
         S.ks_p_values(np.array([0.1]), 10, 10, "approx")
