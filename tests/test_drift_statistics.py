@@ -78,13 +78,22 @@ def test_ks_p_values_reject_bad_arguments():
 def test_quantile_bins_follow_reference_deciles_and_collapse_ties():
     reference = np.sort(np.arange(1000.0))
     edges = S.quantile_bin_edges(reference, 10)
-    assert len(edges) == 9
+    assert edges[1:].tolist() == [99.0 + 100 * k for k in range(10)]
     counts = S.bin_counts_sorted(reference, edges)
-    assert counts.tolist() == [100] * 10
+    assert counts.tolist() == [0] + [100] * 10 + [0]  # outer bins: below and above the range
     discrete = np.sort(np.repeat([0.0, 1.0, 2.0], [500, 300, 200]))
     edges = S.quantile_bin_edges(discrete, 10)
-    assert edges.tolist() == [0.0, 1.0]  # no bin above the maximum, no duplicate edges
-    assert S.bin_counts_sorted(discrete, edges).tolist() == [500, 300, 200]
+    assert edges[1:].tolist() == [0.0, 1.0, 2.0] and edges[0] < 0.0  # no duplicate edges
+    assert S.bin_counts_sorted(discrete, edges).tolist() == [0, 500, 300, 200, 0]
+
+
+def test_psi_sees_a_constant_feature_move_and_values_leave_the_range():
+    from ml.monitoring.feature_drift import compare_tables
+    reference = np.c_[np.full(500, 3.0), np.random.default_rng(0).uniform(size=500)]
+    current = np.c_[np.full(100, 4.0), np.random.default_rng(1).uniform(-1, 0, size=100)]
+    table = compare_tables(reference, current)
+    assert table["drifted"].tolist() == [True, True]
+    assert (table["psi"] > 1).all()
 
 
 def test_psi_matches_the_formula_and_stays_finite_with_empty_bins():

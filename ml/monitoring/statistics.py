@@ -175,24 +175,22 @@ def bin_counts_sorted(sorted_values: np.ndarray, bin_edges: np.ndarray) -> np.nd
 
 def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int,
                        grid: Optional[ValueGrid] = None) -> np.ndarray:
-    """Interior bin edges at reference values (empirical quantiles), without duplicates.
+    """Bin edges at the reference's quantiles, plus one bin below and one above its range.
 
-    The k-th edge is the reference value at sorted position ceil(k n / n_bins) - 1 (the
-    inverted-CDF quantile, in integer arithmetic). With a grid the reference need not be
-    sorted. Ties (discrete or rounded data) collapse equal quantiles into one edge, and an
-    edge at the reference maximum is dropped because the bin above it would hold no mass.
+    The k-th quantile edge is the reference value at sorted position ceil(k n / n_bins) - 1
+    (the inverted-CDF quantile, in integer arithmetic). Ties (discrete or rounded data)
+    collapse equal edges into one. The outer bins, empty in the reference, are where values
+    outside the reference range land, so PSI sees a constant column moving or a feature
+    leaving its old range. With a grid the reference need not be sorted.
     """
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2, got {n_bins}")
     n = reference_sorted.size
     positions = (np.arange(1, n_bins, dtype=np.int64) * n + n_bins - 1) // n_bins - 1
-    if grid is None:
-        quantiles, maximum = reference_sorted[positions], reference_sorted[-1]
-    else:
-        values = grid.order_statistics(np.append(positions, n - 1))
-        quantiles, maximum = values[:-1], values[-1]
-    edges = np.unique(quantiles)
-    return edges[edges < maximum]
+    positions = np.concatenate(([0], positions, [n - 1]))
+    values = reference_sorted[positions] if grid is None else grid.order_statistics(positions)
+    below_minimum = np.nextafter(values[0], -np.inf)
+    return np.unique(np.concatenate(([below_minimum], values[1:])))
 
 
 def ks_p_values(statistics: np.ndarray, n: int, m: int, method: str = "auto") -> np.ndarray:
