@@ -56,3 +56,22 @@ def test_store_survives_reopening_and_history_is_newest_first(tmp_path):
     assert reopened.history("other") == []
     assert reopened.delivery_counts()[("log", SENT)] == 1
     assert len(reopened.pending()) == 3
+
+
+def test_a_channel_that_is_down_costs_one_retry_sequence_per_round(tmp_path):
+    from ml.monitoring.notifications import DeliveryError, Dispatcher, RetryPolicy
+
+    class Down:
+        channel = "slack"
+        calls = 0
+
+        def send(self, alert):
+            Down.calls += 1
+            raise DeliveryError("connection refused")
+
+    store = AlertStore(tmp_path / "alerts.sqlite")
+    store.record_all([_alert("a"), _alert("b"), _alert("c")], cooldown_seconds=0)
+    dispatcher = Dispatcher(store, {"slack": Down()}, RetryPolicy(attempts=3), sleep=lambda s: None)
+    assert dispatcher.dispatch_pending() == 3  # the three log deliveries
+    assert Down.calls == 3
+    assert [d.channel for d in store.pending()] == ["slack"] * 3

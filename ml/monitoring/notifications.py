@@ -196,9 +196,16 @@ class Dispatcher:
         self.policy, self.sleep = policy, sleep
 
     def dispatch_pending(self) -> int:
-        """Try every pending delivery whose channel is configured; returns how many were sent."""
+        """Try every pending delivery whose channel is configured; returns how many were sent.
+
+        A channel that exhausts its retries is skipped for the rest of the round, so an outage
+        costs one retry sequence per check instead of one per waiting alert.
+        """
         sent = 0
+        down = set()
         for delivery in self.store.pending(self.notifiers):
+            if delivery.channel in down:
+                continue
             notifier = self.notifiers[delivery.channel]
             try:
                 attempts = send_with_retry(notifier, delivery.alert, self.policy, self.sleep)
@@ -207,6 +214,7 @@ class Dispatcher:
                              delivery.alert_id, delivery.channel, error)
                 self.store.mark_attempt_failed(delivery.delivery_id, self.policy.attempts,
                                                str(error))
+                down.add(delivery.channel)
                 continue
             self.store.mark_sent(delivery.delivery_id, attempts)
             sent += 1
