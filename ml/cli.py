@@ -43,6 +43,12 @@ def _run(args: argparse.Namespace) -> int:
     return run_local.run_from_args(args)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    from ml.serving.cli import run_serve
+
+    return run_serve(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etrm", description="ETRM ML platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -62,6 +68,13 @@ def build_parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="run the TFX pipeline locally (same flags as run_local.py)")
     run_local.build_parser(run)
     run.set_defaults(handler=_run)
+
+    from ml.serving.cli import add_serve_arguments
+
+    serve = commands.add_parser(
+        "serve", help="serve pushed models over TF Serving's REST and gRPC protocols")
+    add_serve_arguments(serve)
+    serve.set_defaults(handler=_serve)
     return parser
 
 

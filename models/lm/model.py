@@ -31,7 +31,8 @@ class TiedTokenEmbedding(tf.keras.layers.Layer):
         self.output_bias = self.add_weight("output_bias", (self.vocabulary_size,),
                                            initializer="zeros")
 
-    def call(self, inputs, mode: str = "embed"):
+    @tf.autograph.experimental.do_not_convert
+    def call(self, inputs, mode: str = "embed", training=None):
         if mode == "embed":
             return tf.gather(self.embeddings, tf.cast(inputs, tf.int32))
         if mode == "logits":
@@ -55,12 +56,30 @@ class PositionEmbedding(tf.keras.layers.Layer):
             "positions", (self.max_length, self.embed_dim),
             initializer=tf.keras.initializers.RandomNormal(stddev=EMBEDDING_STDDEV))
 
-    def call(self, token_vectors):
+    @tf.autograph.experimental.do_not_convert
+    def call(self, token_vectors, training=None):
         length = tf.shape(token_vectors)[1]
         return token_vectors + self.positions[tf.newaxis, :length, :]
 
     def get_config(self):
         return {**super().get_config(), "max_length": self.max_length, "embed_dim": self.embed_dim}
+
+
+class CausalDecoderBlock(TransformerBlock):
+    """The shared TransformerBlock with causal self-attention.
+
+    Its call has no tensor-dependent Python control flow, so AutoGraph is skipped: converting
+    it would also convert every tf-keras layer inside (tf-keras is not on AutoGraph's
+    do-not-convert list), which costs tens of seconds per model build and trace on two cores.
+    """
+
+    def __init__(self, embed_dim: int, num_heads: int, ff_dim: int, dropout: float = 0.0, **kwargs):
+        kwargs.pop("causal", None)
+        super().__init__(embed_dim, num_heads, ff_dim, dropout, causal=True, **kwargs)
+
+    @tf.autograph.experimental.do_not_convert
+    def call(self, x, training=None, attention_mask=None):
+        return super().call(x, training=training, attention_mask=attention_mask)
 
 
 def masked_token_cross_entropy(targets, logits):
@@ -71,45 +90,19 @@ def masked_token_cross_entropy(targets, logits):
     return tf.reduce_sum(losses * mask) / tf.maximum(tf.reduce_sum(mask), 1.0)
 
 
-class MaskedTokenAccuracy(tf.keras.metrics.Metric):
-    """Share of non-padding targets whose most likely next token is the right one."""
-
-    def __init__(self, name: str = "token_accuracy", **kwargs):
-        super().__init__(name=name, **kwargs)
-        self.correct = self.add_weight("correct", initializer="zeros")
-        self.total = self.add_weight("total", initializer="zeros")
-
-    def update_state(self, targets, logits, sample_weight=None):
-        targets = tf.cast(targets, tf.int32)
-        mask = tf.cast(tf.not_equal(targets, PAD_ID), tf.float32)
-        hits = tf.cast(tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets), tf.float32)
-        self.correct.assign_add(tf.reduce_sum(hits * mask))
-        self.total.assign_add(tf.reduce_sum(mask))
-
-    def result(self):
-        return tf.math.divide_no_nan(self.correct, self.total)
-
-    def reset_state(self):
-        self.correct.assign(0.0)
-        self.total.assign(0.0)
-
-
 def build_model(config: ModelConfig, vocabulary_size: int) -> tf.keras.Model:
-    """token_ids [batch, time] -> next-token logits [batch, time, vocabulary_size], compiled."""
+    """token_ids [batch, time] -> next-token logits [batch, time, vocabulary_size]."""
     token_ids = tf.keras.Input(shape=(None,), dtype=tf.int64, name=INPUT_NAME)
     embedding = TiedTokenEmbedding(vocabulary_size, config.embedding_dim, name="token_embedding")
     x = embedding(token_ids, mode="embed")
     x = PositionEmbedding(config.max_length, config.embedding_dim, name="position_embedding")(x)
     x = tf.keras.layers.Dropout(config.dropout, name="embedding_dropout")(x)
     for index in range(config.num_layers):
-        x = TransformerBlock(config.embedding_dim, config.num_heads, config.hidden_dim,
-                             config.dropout, causal=True, name=f"decoder_{index}")(x)
+        x = CausalDecoderBlock(config.embedding_dim, config.num_heads, config.hidden_dim,
+                               config.dropout, name=f"decoder_{index}")(x)
     x = tf.keras.layers.LayerNormalization(epsilon=1e-6, name="final_norm")(x)
     logits = embedding(x, mode="logits")
-    model = tf.keras.Model(inputs=token_ids, outputs=logits, name="etrm_report_lm")
-    model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate, clipnorm=1.0),
-                  loss=masked_token_cross_entropy, metrics=[MaskedTokenAccuracy()])
-    return model
+    return tf.keras.Model(inputs=token_ids, outputs=logits, name="etrm_report_lm")
 
 
 def warm_start(model: tf.keras.Model, previous: tf.keras.Model) -> Dict[str, str]:

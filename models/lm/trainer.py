@@ -9,7 +9,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import time
 from typing import Dict, List, Optional
 
 import tensorflow as tf
@@ -18,7 +17,7 @@ from absl import logging
 from tfx import v1 as tfx
 from tfx_bsl.public import tfxio
 
-from models.lm import sequences, serving
+from models.lm import sequences, serving, training
 from models.lm.config import ModelConfig
 from models.lm.model import build_model, warm_start
 from models.lm.preprocessing import TEXT_KEY, dense_text
@@ -86,39 +85,6 @@ def text_batches(file_pattern: List[str], data_accessor: tfx.components.DataAcce
     return raw.map(lambda batch: dense_text(batch[TEXT_KEY]))
 
 
-def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences: tf.data.Dataset,
-        config: ModelConfig, seed: int, train_steps: Optional[int] = None) -> Dict:
-    """Trains with early stopping on eval loss; returns what happened (losses, steps, time).
-
-    `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
-    otherwise `config.epochs` epochs of `config.steps_per_epoch` batches (None: a full pass).
-    """
-    train = sequences.training_batches(train_sequences, config.batch_size, config.max_length,
-                                       shuffle_seed=seed)
-    evaluation = sequences.training_batches(eval_sequences, config.batch_size, config.max_length)
-    epochs, steps = config.epochs, config.steps_per_epoch
-    if train_steps:
-        epochs, steps = 1, train_steps
-    if steps:
-        train = train.repeat()
-    initial = model.evaluate(evaluation, verbose=0, return_dict=True)
-    started = time.monotonic()
-    history = model.fit(
-        train, validation_data=evaluation, epochs=epochs, steps_per_epoch=steps, verbose=2,
-        callbacks=[tf.keras.callbacks.EarlyStopping(
-            monitor="val_loss", patience=config.early_stopping_patience,
-            restore_best_weights=True)])
-    losses = history.history["val_loss"]
-    return {
-        "initial_eval_loss": float(initial["loss"]),
-        "initial_eval_token_accuracy": float(initial["token_accuracy"]),
-        "epochs_run": len(history.history["loss"]),
-        "final_train_loss": float(history.history["loss"][-1]),
-        "best_eval_loss": float(min(losses)),
-        "train_seconds": round(time.monotonic() - started, 2),
-    }
-
-
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
     """Trains on the train split, early-stops on eval, exports the SavedModel and the
     warm-start state for the next run."""
@@ -143,7 +109,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
             text_batches(files, fn_args.data_accessor, tf_transform_output), tokenizer,
             config.max_length).cache()
 
-    report = fit(model, split(fn_args.train_files), split(fn_args.eval_files), config, seed,
+    report = training.fit(model, split(fn_args.train_files), split(fn_args.eval_files), config, seed,
                  fn_args.train_steps)
     report.update({
         "warm_start": warm_report,

@@ -23,7 +23,7 @@ class RiskHyperparameters:
     dropout: float = 0.1
     learning_rate: float = 2e-3
     batch_size: int = 256
-    epochs: int = 12
+    epochs: int = 20
     early_stopping_patience: int = 3
     low_risk_cutoff: float = 0.2
     high_risk_cutoff: float = 0.5

@@ -4,7 +4,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -16,7 +18,6 @@ from models.risk import features, signatures
 from models.risk.calibration import PlattScaling, fit_platt
 from models.risk.model import RiskHyperparameters, build_model, warm_start
 
-SHUFFLE_BUFFER = 200_000
 # Every 10th training row is held out for early stopping and calibration; the eval split stays
 # unseen until TFMA compares the candidate with the serving model.
 HOLDOUT_EVERY = 10
@@ -33,34 +34,27 @@ def _raw_dataset(file_pattern: List[str], data_accessor: tfx.components.DataAcce
         tf_transform_output.raw_metadata.schema)
 
 
-def _transformed_dataset(raw: tf.data.Dataset, tf_transform_output: tft.TFTransformOutput,
-                         input_names: List[str]) -> tf.data.Dataset:
-    """Applies the Transform graph on the fly, as serving will, and splits off the label."""
+def load_transformed(raw: tf.data.Dataset, tf_transform_output: tft.TFTransformOutput,
+                     input_names: List[str]) -> Tuple[Dict[str, np.ndarray], np.ndarray, Dict[str, np.ndarray]]:
+    """One pass over the raw split: model inputs, labels, and the raw columns serving defaults need.
+
+    Applies the Transform graph in large batches, as serving will; the result fits in memory
+    (16 numbers per trade), so training epochs never re-parse or re-transform.
+    """
     tft_layer = tf_transform_output.transform_features_layer()
-
-    def transform(raw_batch):
+    inputs: Dict[str, list] = {name: [] for name in input_names}
+    labels, raw_columns = [], {name: [] for name in features.RAW_FEATURES}
+    for raw_batch in raw:
         transformed = tft_layer(raw_batch)
-        inputs = {name: tf.reshape(transformed[name], [-1]) for name in input_names}
-        return inputs, tf.reshape(transformed[features.LABEL_KEY], [-1])
-
-    return raw.map(transform, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
-
-
-def _raw_sample(raw: tf.data.Dataset, max_rows: int = 50000) -> Dict[str, "np.ndarray"]:
-    """Raw training columns (up to max_rows) for the serving defaults."""
-    import numpy as np
-
-    columns: Dict[str, list] = {}
-    rows = 0
-    for batch in raw:
+        for name in input_names:
+            inputs[name].append(tf.reshape(transformed[name], [-1]).numpy())
+        labels.append(tf.reshape(transformed[features.LABEL_KEY], [-1]).numpy())
         for name in features.RAW_FEATURES:
-            value = batch[name]
+            value = raw_batch[name]
             value = tf.sparse.to_dense(value) if isinstance(value, tf.sparse.SparseTensor) else value
-            columns.setdefault(name, []).append(value.numpy().reshape(-1))
-        rows += int(tf.shape(batch[features.RAW_FEATURES[0]])[0])
-        if rows >= max_rows:
-            break
-    return {name: np.concatenate(parts) for name, parts in columns.items()}
+            raw_columns[name].append(value.numpy().reshape(-1))
+    join = lambda parts: {name: np.concatenate(chunks) for name, chunks in parts.items()}
+    return join(inputs), np.concatenate(labels), join(raw_columns)
 
 
 def vocabulary_sizes(tf_transform_output: tft.TFTransformOutput) -> Dict[str, int]:
@@ -102,8 +96,6 @@ def _save_warm_start_state(model_run_or_artifact_dir: str, model: tf.keras.Model
 
 
 def _fit_calibration(model: tf.keras.Model, holdout: tf.data.Dataset) -> PlattScaling:
-    import numpy as np
-
     scores, labels = [], []
     for inputs, label in holdout:
         scores.append(model(inputs, training=False).numpy().reshape(-1))
@@ -139,13 +131,15 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     sizes = vocabulary_sizes(tf_transform_output)
     model = build_model(sizes, hp)
     input_names = [inp.name for inp in model.inputs]
-    raw_train = _raw_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, 4096, False)
-    rows = _transformed_dataset(raw_train, tf_transform_output, input_names).unbatch().enumerate().cache()
-    train = (rows.filter(lambda i, _: i % HOLDOUT_EVERY != 0).map(lambda _, row: row)
-             .shuffle(SHUFFLE_BUFFER, seed=hp_seed(fn_args), reshuffle_each_iteration=True)
-             .batch(hp.batch_size))
-    holdout = rows.filter(lambda i, _: i % HOLDOUT_EVERY == 0).map(lambda _, row: row).batch(4096)
-    defaults = signatures.compute_feature_defaults(_raw_sample(raw_train))
+    raw_train = _raw_dataset(fn_args.train_files, fn_args.data_accessor, tf_transform_output, 8192, False)
+    inputs, labels, raw_columns = load_transformed(raw_train, tf_transform_output, input_names)
+    is_holdout = np.arange(len(labels)) % HOLDOUT_EVERY == 0
+    pick = lambda mask: ({name: values[mask] for name, values in inputs.items()}, labels[mask])
+    train = (tf.data.Dataset.from_tensor_slices(pick(~is_holdout))
+             .shuffle(len(labels), seed=hp_seed(fn_args), reshuffle_each_iteration=True)
+             .batch(hp.batch_size).prefetch(tf.data.AUTOTUNE))
+    holdout = tf.data.Dataset.from_tensor_slices(pick(is_holdout)).batch(8192)
+    defaults = signatures.compute_feature_defaults(raw_columns)
     timer.done("input pipeline and serving defaults")
     warm_report = {}
     if fn_args.base_model:
@@ -159,7 +153,9 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     history = model.fit(
         train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
         steps_per_epoch=fn_args.train_steps or None,
-        callbacks=[tf.keras.callbacks.EarlyStopping(monitor="val_auc", mode="max",
+        callbacks=[tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+                                                        min_lr=hp.learning_rate / 32),
+                   tf.keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
                                                     patience=hp.early_stopping_patience,
                                                     restore_best_weights=True)])
     timer.done("fit")
