@@ -45,8 +45,10 @@ def joint_drift_test(reference: np.ndarray, current: np.ndarray, alpha: float,
                      max_rows: int = DEFAULT_MAX_ROWS, seed: int = 0) -> JointDriftResult:
     """Permutation test of 'same joint distribution' for two numeric matrices.
 
-    Columns are standardised with the reference mean and spread (constant columns dropped).
-    Each side is subsampled to max_rows to bound the O(N^2) kernel cost. Permutations run in
+    Columns are standardised with the pooled mean and spread (constant columns dropped) and
+    the bandwidth comes from a random subset of pooled rows: both are symmetric in the two
+    samples, which keeps the rows exchangeable and the permutation p-value exact. Each side
+    is subsampled to max_rows to bound the O(N^2) kernel cost. Permutations run in
     chunks and stop once the p-value can no longer reach alpha, which makes the common
     no-drift case cheap without changing any decision.
     """
@@ -62,8 +64,8 @@ def joint_drift_test(reference: np.ndarray, current: np.ndarray, alpha: float,
     rng = np.random.default_rng(seed)
     reference = _subsample(reference, max_rows, rng)
     current = _subsample(current, max_rows, rng)
-    pooled = _standardised(reference, current)
-    kernels = _kernel_matrices(pooled)
+    pooled = _standardised(np.vstack([reference, current]))
+    kernels = _kernel_matrices(pooled, rng)
     n, m = len(reference), len(current)
     observed_weights = np.concatenate([np.full(n, -1.0 / n, dtype=np.float32),
                                        np.full(m, 1.0 / m, dtype=np.float32)])[:, None]
@@ -98,25 +100,24 @@ def _subsample(rows: np.ndarray, max_rows: int, rng: np.random.Generator) -> np.
     return rows[rng.choice(len(rows), size=max_rows, replace=False)]
 
 
-def _standardised(reference: np.ndarray, current: np.ndarray) -> np.ndarray:
-    centre = reference.mean(axis=0)
-    spread = reference.std(axis=0)
+def _standardised(pooled: np.ndarray) -> np.ndarray:
+    spread = pooled.std(axis=0)
     keep = spread > 0
     if not keep.any():
-        raise ValueError("every reference column is constant; the joint test needs variation")
-    pooled = np.vstack([reference, current])[:, keep]
-    return (pooled - centre[keep]) / spread[keep]
+        raise ValueError("every column is constant in both samples; the joint test needs variation")
+    return (pooled[:, keep] - pooled[:, keep].mean(axis=0)) / spread[keep]
 
 
-def _kernel_matrices(pooled: np.ndarray):
+def _kernel_matrices(pooled: np.ndarray, rng: np.random.Generator):
     pooled = pooled.astype(np.float32)
     gram = pooled @ pooled.T
     norms = np.diag(gram).copy()
     squared_distances = norms[:, None] + norms[None, :]
     squared_distances -= 2.0 * gram
     np.maximum(squared_distances, 0.0, out=squared_distances)
-    sample = squared_distances[:_BANDWIDTH_SAMPLE, :_BANDWIDTH_SAMPLE]
-    bandwidth = float(np.median(sample[np.triu_indices(len(sample), 1)]))
+    rows = rng.choice(len(pooled), size=min(_BANDWIDTH_SAMPLE, len(pooled)), replace=False)
+    sample = squared_distances[np.ix_(rows, rows)]
+    bandwidth = float(np.median(sample[np.triu_indices(len(rows), 1)]))
     if not bandwidth > 0:
         bandwidth = 1.0
     squared_distances *= -1.0 / bandwidth
