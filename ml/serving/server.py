@@ -102,6 +102,9 @@ class ModelServer:
     def reload_from_file(self, force: bool = False) -> List[str]:
         """Re-reads models.config when it changed; a malformed file keeps the current config."""
         path = self.options.config_path()
+        if not path.exists() and not force:
+            LOGGER.warning("model config %s is missing; keeping the current config", path)
+            return []
         try:
             text = path.read_text(encoding="utf-8") if path.exists() else ""
         except OSError as error:
