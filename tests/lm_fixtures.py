@@ -75,7 +75,7 @@ def trained_model() -> TrainedModel:
     """The tiny LM trained for a few epochs, exported as the Trainer exports it."""
     import tensorflow as tf
 
-    from models.lm import serving, trainer
+    from models.lm import serving, trainer, training
     from models.lm.model import build_model
     from models.lm.tokenizer import Tokenizer
 
@@ -83,7 +83,7 @@ def trained_model() -> TrainedModel:
     tokenizer = Tokenizer(vocabulary_file())
     model = build_model(TINY_CONFIG, tokenizer.vocabulary_size)
     data = corpus()
-    report = trainer.fit(model, text_sequences(tokenizer, data.train, TINY_CONFIG),
+    report = training.fit(model, text_sequences(tokenizer, data.train, TINY_CONFIG),
                          text_sequences(tokenizer, data.eval, TINY_CONFIG), TINY_CONFIG, seed=3)
     artifact_dir = os.path.join(workdir(), "model")
     export_dir = os.path.join(artifact_dir, "Format-Serving")

@@ -69,7 +69,7 @@ class ReportLMServingModule(tf.Module):
     def _logits(self, token_ids: tf.Tensor) -> tf.Tensor:
         return self._call_model(token_ids, training=False)
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
     def token_statistics(self, text):
         """Per text: summed log-likelihood, predicted tokens, and how many were the argmax."""
         inputs, targets = sequences.padded_pairs(self.tokenizer, text, self.max_length)
@@ -82,13 +82,13 @@ class ReportLMServingModule(tf.Module):
                 "num_tokens": tf.reduce_sum(tf.cast(mask, tf.int32), axis=1),
                 "num_correct": tf.reduce_sum(tf.cast(hits, tf.int32), axis=1)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
     def tokenize(self, text):
         """Token ids with start and end tokens, padded, and each text's length."""
         ids = sequences.token_sequences(self.tokenizer, text, self.max_length)
         return {"token_ids": ids.to_tensor(PAD_ID), "lengths": tf.cast(ids.row_lengths(), tf.int32)}
 
-    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")], autograph=False)
     def score(self, text):
         statistics = self.token_statistics(text)
         return {"log_likelihood": statistics["log_likelihood"],
@@ -98,7 +98,7 @@ class ReportLMServingModule(tf.Module):
         tf.TensorSpec([None], tf.string, name="prompt"),
         tf.TensorSpec([], tf.int32, name="max_new_tokens"),
         tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k")])
+        tf.TensorSpec([], tf.int32, name="top_k")], autograph=False)
     def generate(self, prompt, max_new_tokens, temperature, top_k):
         prompt_ids = self.tokenizer.encode(prompt)
         batch = prompt_ids.nrows()
