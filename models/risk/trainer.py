@@ -148,8 +148,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         if previous is not None:
             warm_report = warm_start(model, previous)
             logging.info("Warm start from %s: %s", base_artifact_uri, warm_report)
-    initial_eval = model.evaluate(holdout, verbose=0, return_dict=True)
-    timer.done("warm start and initial evaluation")
+    initial_eval_loss = None
+    if warm_report:
+        initial_eval_loss = float(model.evaluate(holdout, verbose=0, return_dict=True)["loss"])
+    timer.done("warm start")
     history = model.fit(
         train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
         steps_per_epoch=fn_args.train_steps or None,
@@ -166,7 +168,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                       training_report={
                           "calibration": dataclasses.asdict(platt),
                           "warm_start": warm_report,
-                          "initial_eval_loss": float(initial_eval["loss"]),
+                          "initial_eval_loss": initial_eval_loss,
                           "epochs_run": len(history.history["loss"]),
                           "final_train_loss": float(history.history["loss"][-1]),
                           "final_eval_auc": float(history.history["val_auc"][-1]),
