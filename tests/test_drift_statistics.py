@@ -1,5 +1,6 @@
 """Each drift statistic against scipy on the same data."""
 import numpy as np
+import pandas as pd
 import pytest
 from scipy import stats
 from scipy.spatial.distance import jensenshannon
@@ -175,14 +176,13 @@ def test_grid_ks_statistic_equals_scipy_without_sorting(make):
     reference, current = make(rng, 60_000), make(rng, 30_000)
     current[:5] = reference[:5]  # values present in both samples
     grid = S.ValueGrid(reference)
-    statistic = S.ks_statistic_on_grid(grid, current)
-    assert statistic == pytest.approx(stats.ks_2samp(reference, current).statistic, abs=1e-12)
+    edges = S.quantile_bin_edges(np.sort(reference), 10)
     shifted = current + 0.02
-    assert S.ks_statistic_on_grid(grid, shifted) == pytest.approx(
-        stats.ks_2samp(reference, shifted).statistic, abs=1e-12)
     outside = np.concatenate([current, [reference.min() - 5, reference.max() + 5]])
-    assert S.ks_statistic_on_grid(grid, outside) == pytest.approx(
-        stats.ks_2samp(reference, outside).statistic, abs=1e-12)
+    for sample in (current, shifted, outside):
+        statistic, counts = S.ks_statistic_and_bin_counts_on_grid(grid, sample, edges)
+        assert statistic == pytest.approx(stats.ks_2samp(reference, sample).statistic, abs=1e-12)
+        np.testing.assert_array_equal(counts, S.bin_counts_sorted(np.sort(sample), edges))
 
 
 def test_grid_declines_heavily_tied_data_and_the_table_still_matches_scipy():
@@ -190,7 +190,8 @@ def test_grid_declines_heavily_tied_data_and_the_table_still_matches_scipy():
     rng = np.random.default_rng(22)
     reference = rng.integers(0, 5, size=(60_000, 1)).astype(float)
     current = rng.integers(0, 5, size=(60_000, 1)).astype(float)
-    assert S.ks_statistic_on_grid(S.ValueGrid(reference[:, 0]), current[:, 0]) is None
+    grid = S.ValueGrid(reference[:, 0])
+    assert S.ks_statistic_and_bin_counts_on_grid(grid, current[:, 0], np.array([1.0])) is None
     row = compare_tables(reference, current).iloc[0]
     expected = stats.ks_2samp(reference[:, 0], current[:, 0])
     assert row["statistic"] == pytest.approx(expected.statistic, abs=1e-12)
@@ -206,8 +207,20 @@ def test_grid_order_statistics_and_bin_edges_equal_sorting():
     np.testing.assert_array_equal(S.quantile_bin_edges(reference, 10, grid),
                                   S.quantile_bin_edges(np.sort(reference), 10))
     edges = S.quantile_bin_edges(np.sort(reference), 10)
-    np.testing.assert_array_equal(S.bin_counts(reference, edges),
-                                  S.bin_counts_sorted(np.sort(reference), edges))
+    counts = grid.bin_counts(reference, grid.reference_buckets, grid.reference_cumulative, edges)
+    np.testing.assert_array_equal(counts, S.bin_counts_sorted(np.sort(reference), edges))
+
+
+def test_grid_and_sorting_give_the_same_table(monkeypatch):
+    import ml.monitoring.feature_drift as feature_drift
+    rng = np.random.default_rng(25)
+    reference = np.c_[rng.normal(size=60_000), rng.lognormal(size=60_000),
+                      np.round(rng.normal(size=60_000), 1)]
+    current = np.c_[rng.normal(0.1, 1, size=3_000), rng.lognormal(size=3_000),
+                    np.round(rng.normal(size=3_000), 1)]
+    with_grid = feature_drift.compare_tables(reference, current)
+    monkeypatch.setattr(feature_drift, "GRID_MIN_ROWS", 10 ** 9)
+    pd.testing.assert_frame_equal(with_grid, feature_drift.compare_tables(reference, current))
 
 
 def test_large_tables_use_the_grid_and_match_scipy_per_feature():

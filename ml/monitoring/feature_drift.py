@@ -16,10 +16,11 @@ import numpy as np
 import pandas as pd
 
 from ml.monitoring.multiple_testing import adjust_p_values, normalise_correction
-from ml.monitoring.statistics import (ValueGrid, bin_counts, bin_counts_sorted,
+from ml.monitoring.statistics import (ValueGrid, bin_counts_sorted,
                                       chi_square_homogeneity, jensen_shannon_distance,
                                       ks_p_values, ks_statistic_and_bin_counts,
-                                      ks_statistic_on_grid, population_stability_index,
+                                      ks_statistic_and_bin_counts_on_grid,
+                                      population_stability_index,
                                       quantile_bin_edges)
 from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
 
@@ -62,8 +63,11 @@ class ReferenceProfile:
             grids = [None] * len(columns)
             _in_parallel(lambda column: column.sort(), list(columns), columns.size)
         edges = [quantile_bin_edges(column, n_bins, grid) for column, grid in zip(columns, grids)]
-        count = bin_counts if large else bin_counts_sorted
-        counts = [count(column, e) for column, e in zip(columns, edges)]
+        if large:
+            counts = [g.bin_counts(column, g.reference_buckets, g.reference_cumulative, e)
+                      for column, g, e in zip(columns, grids, edges)]
+        else:
+            counts = [bin_counts_sorted(column, e) for column, e in zip(columns, edges)]
         categories, category_counts = [], []
         for column in table.categorical.T:
             values, value_counts = np.unique(column, return_counts=True)
@@ -148,9 +152,9 @@ def _column_statistic(job) -> tuple:
     profile, index, current = job
     edges, grid = profile.bin_edges[index], profile.grids[index]
     if grid is not None:
-        statistic = ks_statistic_on_grid(grid, current)
-        if statistic is not None:
-            return statistic, bin_counts(current, edges)
+        result = ks_statistic_and_bin_counts_on_grid(grid, current, edges)
+        if result is not None:
+            return result
     return ks_statistic_and_bin_counts(profile.sorted_column(index), current, edges)
 
 

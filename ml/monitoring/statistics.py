@@ -92,6 +92,24 @@ class ValueGrid:
         before = self.reference_cumulative[wanted] - self.reference_counts[wanted]
         return values[first + ranks - before]
 
+    def bin_counts(self, values: np.ndarray, buckets: np.ndarray, cumulative: np.ndarray,
+                   bin_edges: np.ndarray) -> np.ndarray:
+        """Counts per right-closed bin of values whose buckets are known, in one pass.
+
+        Values in buckets below an edge's bucket are below the edge; only the values sharing a
+        bucket with some edge need comparing.
+        """
+        edge_buckets = self.buckets(bin_edges)
+        selected = np.zeros(self.size, dtype=bool)
+        selected[edge_buckets] = True
+        shared = values[selected[buckets]]
+        shared_buckets = self.buckets(shared)
+        before = np.concatenate(([0], cumulative[:-1]))[edge_buckets]
+        within = [np.count_nonzero((shared_buckets == bucket) & (shared <= edge))
+                  for bucket, edge in zip(edge_buckets, bin_edges)]
+        at_or_below = before + np.asarray(within, dtype=np.int64)
+        return np.diff(at_or_below, prepend=0, append=values.size)
+
     def buckets(self, values: np.ndarray) -> np.ndarray:
         segment = np.zeros(values.size, dtype=np.uint8)
         for knot in self.knots:
@@ -106,8 +124,9 @@ class ValueGrid:
         return buckets
 
 
-def ks_statistic_on_grid(grid: ValueGrid, current: np.ndarray) -> Optional[float]:
-    """Exact two-sample KS statistic without sorting either sample, or None if not worth it.
+def ks_statistic_and_bin_counts_on_grid(grid: ValueGrid, current: np.ndarray,
+                                        bin_edges: np.ndarray) -> Optional[Tuple[float, np.ndarray]]:
+    """Exact KS statistic and PSI bin counts without sorting either sample, or None.
 
     The difference at the last value of every bucket is attained, so its maximum is a lower
     bound; inside a bucket the difference cannot exceed what the bucket's end counts allow.
@@ -128,9 +147,10 @@ def ks_statistic_on_grid(grid: ValueGrid, current: np.ndarray) -> Optional[float
     reference_in_candidates = (reference_cumulative - reference_before)[candidate].sum()
     if counts[candidate].sum() > m // 4 or reference_in_candidates > n // 4:
         return None
+    counts_per_bin = grid.bin_counts(current, buckets, current_cumulative, bin_edges)
     points = np.sort(current[candidate[buckets]])
     if points.size == 0:
-        return float(attained)
+        return float(attained), counts_per_bin
     point_buckets = grid.buckets(points)
     references = np.sort(grid.reference[candidate[grid.reference_buckets]])
     reference_buckets = grid.buckets(references)
@@ -142,13 +162,7 @@ def ks_statistic_on_grid(grid: ValueGrid, current: np.ndarray) -> Optional[float
     rank = (current_before[point_buckets] + np.arange(points.size) - first_point).astype(np.float64)
     d_plus = np.max((rank + 1.0) / m - at_or_below / n)
     d_minus = np.max(below / n - rank / m)
-    return float(max(attained, d_plus, d_minus))
-
-
-def bin_counts(values: np.ndarray, bin_edges: np.ndarray) -> np.ndarray:
-    """Counts per right-closed bin of unsorted values: one comparison pass per edge."""
-    at_or_below = np.array([np.count_nonzero(values <= edge) for edge in bin_edges], dtype=np.int64)
-    return np.diff(at_or_below, prepend=0, append=values.size)
+    return float(max(attained, d_plus, d_minus)), counts_per_bin
 
 
 def _reference_below(reference_sorted: np.ndarray, current_sorted: np.ndarray,
