@@ -65,6 +65,8 @@ class ModelSettings:
     hyperparameters: Dict[str, Any] = dataclasses.field(default_factory=dict)
     seed: int = 42
     num_serving_versions: int = 2
+    canary_requests: int = 50
+    canary_latency_budget_ms: float = 250.0
     lm: LanguageModelSettings = LanguageModelSettings()
 
     def __post_init__(self):
@@ -72,6 +74,8 @@ class ModelSettings:
             raise ValueError(f"min_auc must be in (0, 1), got {self.min_auc}")
         if not 0.0 <= self.auc_tolerance < 1.0:
             raise ValueError(f"auc_tolerance must be in [0, 1), got {self.auc_tolerance}")
+        if self.canary_requests <= 0 or self.canary_latency_budget_ms <= 0:
+            raise ValueError("canary_requests and canary_latency_budget_ms must be > 0")
         if self.train_steps is not None and self.train_steps <= 0:
             raise ValueError(f"train_steps must be > 0, got {self.train_steps}")
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 from typing import Any, Dict, List
 
@@ -97,6 +98,17 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["baseline"] = ({"model_artifact_id": baseline[0].id,
                               "serving_version": metadata_queries.pushed_version_of_model(store, baseline[0].id)}
                              if baseline else None)
+    if "CanaryValidator" in by_component:
+        outputs = metadata_queries.output_artifacts(store, by_component["CanaryValidator"]["execution_id"])
+        if outputs.get("blessing"):
+            canary = outputs["blessing"][0]
+            result_path = os.path.join(canary.uri, "canary_result.json")
+            model["canary"] = {"blessed": bool(canary.custom_properties["blessed"].int_value)}
+            if os.path.exists(result_path):
+                with open(result_path) as handle:
+                    details = json.load(handle)
+                model["canary"].update({key: details.get(key) for key in (
+                    "reason", "latency_p50_ms", "latency_p99_ms", "latency_budget_ms", "requests", "errors")})
     if "ServingPusher" in by_component:
         outputs = metadata_queries.output_artifacts(store, by_component["ServingPusher"]["execution_id"])
         if outputs.get("pushed_model"):

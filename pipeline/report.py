@@ -30,6 +30,10 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
         write(f"  blessed: {model.get('blessed')}\n")
         for failure in model.get("validation_failures", []):
             write(f"    - {failure}\n")
+        canary = model.get("canary")
+        if canary:
+            detail = canary.get("reason") or f"p99 {canary.get('latency_p99_ms') or 0:.1f} ms"
+            write(f"  canary: {'passed' if canary['blessed'] else 'failed'} ({detail})\n")
         if model.get("pushed_version"):
             write(f"  pushed: version {model['pushed_version']} -> {model['pushed_to']}\n")
         else:

@@ -7,6 +7,7 @@ import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
 from tfx.types import standard_artifacts
 
+from components.canary_validator.component import CanaryValidator
 from components.serving_pusher.component import ServingPusher
 from models.risk import features
 from pipeline.config import ModelSettings, ServingSettings
@@ -63,11 +64,21 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         baseline_model=latest_blessed.outputs["model"],
         eval_config=risk_eval_config(model))
 
+    canary = CanaryValidator(
+        model=trainer.outputs["model"],
+        model_blessing=evaluator.outputs["blessing"],
+        examples=examples,
+        model_name=model.model_name,
+        num_requests=model.canary_requests,
+        latency_budget_ms=model.canary_latency_budget_ms,
+        label_features=",".join(features.NOT_FEATURES))
+
     pusher = ServingPusher(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
+        infra_blessing=canary.outputs["blessing"],
         model_name=model.model_name,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions)
-    return [transform, latest_blessed, trainer, evaluator, pusher]
+    return [transform, latest_blessed, trainer, evaluator, canary, pusher]

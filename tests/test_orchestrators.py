@@ -9,7 +9,7 @@ from pipeline.local_runner import HomeLayout
 pytestmark = pytest.mark.slow
 
 EXPECTED_NODES = {"ETRMExampleGen", "StatisticsGen", "ImportSchemaGen", "ExampleValidator",
-                  "ValidationGate", "Transform", "Trainer", "Evaluator", "ServingPusher",
+                  "ValidationGate", "Transform", "Trainer", "Evaluator", "CanaryValidator", "ServingPusher",
                   "latest_blessed_model_resolver"}
 
 

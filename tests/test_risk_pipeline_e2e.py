@@ -41,6 +41,8 @@ def test_first_model_is_blessed_and_pushed_as_version_1(home, first_run):
     model = first_run["model"]
     assert model["baseline"] is None
     assert model["blessed"] is True and model["pushed_version"] == 1
+    assert model["canary"]["blessed"] is True and model["canary"]["errors"] == []
+    assert model["canary"]["latency_p99_ms"] <= model["canary"]["latency_budget_ms"]
     assert 0.5 < model["bayes_optimal_auc"] <= 1.0
     assert model["metrics"]["overall"]["auc"] > 0.65
     assert {"commodity", "region"} == {key.split("=")[0] for key in model["metrics"]["slices"]}
@@ -55,6 +57,7 @@ def test_candidate_on_shuffled_labels_is_refused_against_version_1(home, first_r
     summary = run_small(home, train=True, shuffle_labels=True)
     model = summary["model"]
     assert model["blessed"] is False and model["pushed_version"] is None
+    assert model["canary"]["blessed"] is False and "not bless" in model["canary"]["reason"]
     assert model["baseline"]["serving_version"] == 1
     assert any("auc" in failure.lower() for failure in model["validation_failures"])
     assert _version_dirs(home) == [1]

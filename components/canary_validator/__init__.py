@@ -1,0 +1,1 @@
+"""CanaryValidator: InfraValidator's job without Docker, on the project's local model server."""

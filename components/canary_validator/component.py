@@ -1,0 +1,53 @@
+"""CanaryValidator: serves a blessed candidate in a local model server and sends it requests.
+
+Placed between Evaluator and Pusher. TFX's InfraValidator needs Docker to start TF Serving;
+this starts the project's TF-Serving-compatible server in its own process, sends requests built
+from the eval split over REST and gRPC, and writes an InfraBlessing in InfraValidator's format,
+so TFX's Pusher logic accepts or refuses the push on it.
+"""
+import json
+import os
+
+from absl import logging
+from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
+from tfx.dsl.component.experimental.decorators import component
+from tfx.types import standard_artifacts
+from tfx.utils import path_utils
+
+BLESSED_KEY = "blessed"
+RESULT_FILE = "canary_result.json"
+
+
+@component
+def CanaryValidator(model: InputArtifact[standard_artifacts.Model],
+                    model_blessing: InputArtifact[standard_artifacts.ModelBlessing],
+                    examples: InputArtifact[standard_artifacts.Examples],
+                    blessing: OutputArtifact[standard_artifacts.InfraBlessing],
+                    model_name: Parameter[str],
+                    num_requests: Parameter[int] = 50,
+                    latency_budget_ms: Parameter[float] = 250.0,
+                    label_features: Parameter[str] = "high_risk,high_risk_probability",
+                    eval_split: Parameter[str] = "eval") -> None:
+    """Blesses the candidate only if every canary request succeeds within the latency budget."""
+    from components.canary_validator.requests import eval_request_examples
+    from ml.serving.canary import validate_candidate
+
+    if not model_blessing.get_int_custom_property(BLESSED_KEY):
+        result = {"blessed": False, "reason": "the Evaluator did not bless the candidate; not served"}
+    else:
+        requests = eval_request_examples(examples.uri, eval_split, num_requests,
+                                         [f for f in label_features.split(",") if f])
+        result = validate_candidate(path_utils.serving_model_path(model.uri), model_name,
+                                    requests, latency_budget_ms)
+    os.makedirs(blessing.uri, exist_ok=True)
+    with open(os.path.join(blessing.uri, RESULT_FILE), "w") as handle:
+        json.dump(result, handle, indent=2, default=str)
+    marker = "INFRA_BLESSED" if result["blessed"] else "INFRA_NOT_BLESSED"
+    open(os.path.join(blessing.uri, marker), "w").close()
+    blessing.set_int_custom_property(BLESSED_KEY, int(result["blessed"]))
+    for key in ("latency_p50_ms", "latency_p99_ms"):
+        if result.get(key) is not None:
+            blessing.set_float_custom_property(key, float(result[key]))
+    if result.get("reason"):
+        blessing.set_string_custom_property("reason", str(result["reason"]))
+    logging.info("Canary result for %s: %s", model_name, result.get("reason") or "blessed")
