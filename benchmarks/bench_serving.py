@@ -3,8 +3,10 @@ each against calling the same SavedModel in-process in the same run.
 
     TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.bench_serving
 
-Servers run as separate `python -m ml.serving` processes (as in production); the clients are
-threads of this process. Every figure is the median of --repeats runs of --seconds each.
+Both servers (batching off and on) run side by side as `python -m ml.serving` processes, as in
+production. REST clients are threads with keep-alive connections; gRPC clients are requests
+kept in flight with futures. The paths are measured in turn, repeat after repeat, and every
+figure is the median of --repeats runs of --seconds each (the machine is shared and noisy).
 Targets: REST p50 at most 2 ms above the in-process call for one trade; gRPC with batching at
 32 clients at least 3x the throughput without batching.
 """
@@ -173,36 +175,37 @@ def _start_server(home: pathlib.Path, batching: bool) -> subprocess.Popen:
 
 
 def run(seconds: float, repeats: int, depth: int) -> Dict:
+    """Both servers run side by side and every path is measured in turn, repeat after repeat,
+    so background load on a shared machine hits all of them alike."""
     work = pathlib.Path(tempfile.mkdtemp(prefix="etrm-bench-serving-"))
     model_dir = build_risk_model(work / "model", depth=depth)
     push_version(work / "home", RISK_MODEL, 1, source=model_dir)
-    results: Dict = {}
-    in_process = _in_process_call(model_dir)
-    for clients in CONCURRENCY:
-        results[("in-process", "-", clients)] = _median(
-            [_measure(in_process, clients, seconds) for _ in range(repeats)])
-        print("in-process", clients, results[("in-process", "-", clients)], flush=True)
-    for batching in (False, True):
-        process = _start_server(work / "home", batching)
-        try:
-            ready = _read_ready_line(process, 300)
+    servers = {batching: _start_server(work / "home", batching == "on") for batching in ("off", "on")}
+    try:
+        ready = {batching: _read_ready_line(process, 300) for batching, process in servers.items()}
+        in_process = _in_process_call(model_dir)
+        paths = {("in-process", "-"): lambda clients: _measure(in_process, clients, seconds)}
+        for batching, ports in ready.items():
+            paths[("REST", batching)] = (lambda clients, port=ports["rest_api_port"]:
+                                         _measure(_rest_call(port), clients, seconds))
+            paths[("gRPC", batching)] = (lambda clients, port=ports["grpc_port"]:
+                                         _measure_grpc(port, clients, seconds))
+        runs: Dict = {(path, batching, clients): [] for (path, batching) in paths
+                      for clients in CONCURRENCY}
+        for repeat in range(repeats):
             for clients in CONCURRENCY:
-                key = ("REST", "on" if batching else "off", clients)
-                results[key] = _median([_measure(_rest_call(ready["rest_api_port"]), clients,
-                                                 seconds) for _ in range(repeats)])
-                print(*key, results[key], flush=True)
-            for clients in CONCURRENCY:
-                key = ("gRPC", "on" if batching else "off", clients)
-                results[key] = _median([_measure_grpc(ready["grpc_port"], clients, seconds)
-                                        for _ in range(repeats)])
-                print(*key, results[key], flush=True)
-        finally:
+                for (path, batching), measure in paths.items():
+                    runs[(path, batching, clients)].append(measure(clients))
+            print(f"repeat {repeat + 1}/{repeats} done", flush=True)
+    finally:
+        for process in servers.values():
             process.send_signal(signal.SIGTERM)
+        for process in servers.values():
             process.wait(timeout=60)
-    return results
+    return {key: _median(values) for key, values in runs.items()}
 
 
-def _report(results: Dict, args, started: str, load: str) -> str:
+def _report(results: Dict, args, started: str, load: str, end_load: str) -> str:
     rest_gap = results[("REST", "off", 1)]["p50_ms"] - results[("in-process", "-", 1)]["p50_ms"]
     grpc_gain = results[("gRPC", "on", 32)]["rps"] / results[("gRPC", "off", 32)]["rps"]
     lines = [
@@ -211,9 +214,11 @@ def _report(results: Dict, args, started: str, load: str) -> str:
         f"--seconds {args.seconds:g} --repeats {args.repeats} --depth {args.depth}`  ",
         f"Machine: {os.cpu_count()} cores (shared; 1-min load average at start {load}). Model: "
         f"fixture risk model with {args.depth} attention blocks over feature tokens, one trade "
-        f"per request. Servers are `python -m ml.serving` processes; clients are threads of the "
-        f"benchmark process; batching uses serving_config/batching.config. Median of "
-        f"{args.repeats} runs of {args.seconds:g} s.", "",
+        f"per request. Both servers run as `python -m ml.serving` processes; REST clients are "
+        f"threads with keep-alive connections, gRPC clients are requests kept in flight with "
+        f"futures; batching uses serving_config/batching.config. Paths measured in turn; median "
+        f"of {args.repeats} runs of {args.seconds:g} s. 1-min load average at the end {end_load}.",
+        "",
         "| path | batching | clients | p50 ms | p99 ms | requests/s | errors |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: |"]
     for (path, batching, clients), figures in results.items():
@@ -229,14 +234,15 @@ def _report(results: Dict, args, started: str, load: str) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=2.0, help="length of one run")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--seconds", type=float, default=1.5, help="length of one run")
+    parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--depth", type=int, default=4, help="attention blocks in the model")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = f"{os.getloadavg()[0]:.1f}"
-    report = _report(run(args.seconds, args.repeats, args.depth), args, started, load)
+    results = run(args.seconds, args.repeats, args.depth)
+    report = _report(results, args, started, load, f"{os.getloadavg()[0]:.1f}")
     print(report)
     if not args.no_append:
         with open(REPO_ROOT / "BENCHMARKS.md", "a", encoding="utf-8") as out:

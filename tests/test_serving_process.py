@@ -97,3 +97,14 @@ def test_canary_blesses_a_healthy_candidate_and_stops_its_server():
     assert result["server_exit_code"] == 0
     with pytest.raises(requests.ConnectionError):
         requests.get(f"http://127.0.0.1:{result['rest_api_port']}/v1/models/{RISK_MODEL}", timeout=5)
+
+
+def test_canary_does_not_bless_a_candidate_that_cannot_load(tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
+    result = validate_candidate(broken, RISK_MODEL, [TRADE], latency_budget_ms=5000)
+    assert not result["blessed"]
+    assert result["model_status"][0]["state"] == "END"
+    assert result["errors"] and "version 1" in result["errors"][0]
+    assert result["server_exit_code"] == 0

@@ -59,6 +59,14 @@ def _read_ready_line(process: subprocess.Popen, timeout_seconds: float) -> Dict[
     raise TimeoutError(f"model server not ready after {timeout_seconds}s")
 
 
+def _log_tail(path: pathlib.Path, lines: int = 20) -> List[str]:
+    """The last lines the server wrote to stderr, to explain a failed start."""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:]
+    except OSError:
+        return []
+
+
 def _stop(process: subprocess.Popen, grace_seconds: float = 20.0) -> None:
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
@@ -113,13 +121,15 @@ def validate_candidate(saved_model_dir, model_name: str, request_examples: List[
         register_pushed_version(config_path, model_name, version_dir.parent, CANDIDATE_VERSION,
                                 num_versions=1)
         env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
+        server_log = open(work / "server.log", "w", encoding="utf-8")
         process = subprocess.Popen(
             [python_executable or sys.executable, "-m", "ml.serving", "--home", str(work),
              "--port", "0", "--rest_api_port", "0", "--model_config_file", str(config_path),
              "--file_system_poll_wait_seconds", "0", "--request_log_sampling_rate", "0",
              "--log_level", "WARNING"],
-            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=server_log, text=True, env=env,
             cwd=str(pathlib.Path(__file__).resolve().parents[2]))
+        server_log.close()
         ready = _read_ready_line(process, startup_timeout_seconds)
         result.update(grpc_port=ready["grpc_port"], rest_api_port=ready["rest_api_port"])
         clients = {protocol: TensorFlowServingClient(
@@ -153,6 +163,7 @@ def validate_candidate(saved_model_dir, model_name: str, request_examples: List[
     except (RuntimeError, TimeoutError, OSError) as error:
         result["errors"].append(f"{type(error).__name__}: {error}")
         result["reason"] = "the candidate could not be served"
+        result["server_log_tail"] = _log_tail(work / "server.log")
         return result
     finally:
         if process is not None:
