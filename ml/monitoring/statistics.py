@@ -187,7 +187,7 @@ def bin_counts_sorted(sorted_values: np.ndarray, bin_edges: np.ndarray) -> np.nd
     return np.diff(cumulative, prepend=0, append=sorted_values.size)
 
 
-def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int,
+def quantile_bin_edges(reference: np.ndarray, n_bins: int,
                        grid: Optional[ValueGrid] = None) -> np.ndarray:
     """Bin edges at the reference's quantiles, plus one bin below and one above its range.
 
@@ -195,14 +195,14 @@ def quantile_bin_edges(reference_sorted: np.ndarray, n_bins: int,
     (the inverted-CDF quantile, in integer arithmetic). Ties (discrete or rounded data)
     collapse equal edges into one. The outer bins, empty in the reference, are where values
     outside the reference range land, so PSI sees a constant column moving or a feature
-    leaving its old range. With a grid the reference need not be sorted.
+    leaving its old range. reference must be sorted unless its grid is given.
     """
     if n_bins < 2:
         raise ValueError(f"n_bins must be at least 2, got {n_bins}")
-    n = reference_sorted.size
+    n = reference.size
     positions = (np.arange(1, n_bins, dtype=np.int64) * n + n_bins - 1) // n_bins - 1
     positions = np.concatenate(([0], positions, [n - 1]))
-    values = reference_sorted[positions] if grid is None else grid.order_statistics(positions)
+    values = reference[positions] if grid is None else grid.order_statistics(positions)
     below_minimum = np.nextafter(values[0], -np.inf)
     return np.unique(np.concatenate(([below_minimum], values[1:])))
 
