@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -27,7 +27,7 @@ from ml.monitoring.feature_drift import DEFAULT_BINS, ReferenceProfile, compare_
 from ml.monitoring.multiple_testing import normalise_correction
 from ml.monitoring.multivariate import DEFAULT_PERMUTATIONS, JointDriftResult, joint_drift_test
 from ml.monitoring.notifications import Dispatcher, RetryPolicy
-from ml.monitoring.performance import (METRICS, confusion_matrix, performance_drop_tests,
+from ml.monitoring.performance import (confusion_matrix, performance_drop_tests,
                                        positive_class, relation_change_tests)
 from ml.monitoring.reference_store import ReferenceStore, StoredReference, check_model_name
 from ml.monitoring.report import render_drift_report
