@@ -39,8 +39,9 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="generate useless labels (to check that a bad model is refused)")
     parser.add_argument("--warn-on-anomalies", action="store_true",
                         help="log data anomalies instead of stopping the run")
-    parser.add_argument("--beam-workers", type=int, default=os.cpu_count() or 2,
-                        help="DirectRunner workers (default: all cores; 1 = in-process)")
+    parser.add_argument("--beam-workers", type=int, default=None,
+                        help="DirectRunner workers: 1 = in-process, N = multi-processing "
+                             "(default: all cores from 250,000 records per span, else 1)")
     parser.add_argument("--no-train", action="store_true",
                         help="stop after data validation (no Transform/Trainer/Evaluator/Pusher)")
     parser.add_argument("--min-auc", type=float, default=0.70,

@@ -41,6 +41,16 @@ class HomeLayout:
                                models_config_path=str(self.home / "serving_config" / "models.config"))
 
 
+# Below this many records per span, DirectRunner's multi-processing mode loses: each worker
+# process re-imports TensorFlow (tens of seconds) before it does any work (see BENCHMARKS.md).
+MULTI_PROCESSING_MIN_RECORDS = 250_000
+
+
+def default_beam_workers(records_per_span: int) -> int:
+    """All cores for big spans, in-process otherwise."""
+    return (os.cpu_count() or 2) if records_per_span >= MULTI_PROCESSING_MIN_RECORDS else 1
+
+
 def beam_args(workers: int) -> List[str]:
     """DirectRunner on all cores (multi-processing) or in-process for one worker."""
     if workers <= 1:
@@ -59,13 +69,16 @@ def resolve_span(layout: HomeLayout, pipeline_name: str, requested: Optional[int
 def run_pipeline(layout: HomeLayout, data: DataSettings,
                  validation: ValidationSettings = ValidationSettings(),
                  model: ModelSettings = ModelSettings(train=False),
-                 runner: str = "local", beam_workers: int = 2, verbose: bool = False) -> Dict:
+                 runner: str = "local", beam_workers: Optional[int] = None,
+                 verbose: bool = False) -> Dict:
     """Runs one pipeline and writes runs/latest.json; returns that summary (raises on failure)."""
     from pipeline.create import create_pipeline
 
     if runner not in ("local", "beam"):
         raise ValueError(f"runner must be 'local' or 'beam', got {runner!r}")
     pipeline_name = PIPELINE_NAMES[data.dataset]
+    if beam_workers is None:
+        beam_workers = default_beam_workers(data.records_per_span)
     layout.home.mkdir(parents=True, exist_ok=True)
     connection = metadata_queries.sqlite_config(str(layout.metadata_path))
     tfx_pipeline = create_pipeline(
