@@ -10,6 +10,10 @@ import numpy as np
 
 from pipeline import metadata_queries
 
+LM_EVALUATOR_NODE = "LMEvaluator"
+LM_METRICS = ("perplexity", "cross_entropy", "token_accuracy", "bits_per_character")
+LM_TRAINING_FIELDS = ("initial_eval_loss", "best_eval_loss", "epochs_run", "train_steps_run",
+                      "train_tokens", "train_tokens_per_second", "vocabulary_source", "vocabulary_size")
 OVERALL_METRICS = {"auc": "auc", "auc_precision_recall": "pr_auc", "binary_accuracy": "accuracy",
                    "calibration": "calibration", "example_count": "example_count",
                    "mean_label": "mean_label", "mean_prediction": "mean_prediction",
@@ -75,8 +79,66 @@ def validation_failures(evaluation_uri: str) -> List[str]:
     failures = []
     for slice_metrics in result.metric_validations_per_slice:
         for failure in slice_metrics.failures:
-            failures.append(f"{failure.metric_key.name}: {failure.message}")
+            failures.append(describe_failure(failure))
     return failures
+
+
+def describe_failure(failure) -> str:
+    """E.g. "auc 0.5298 is below the lower bound 0.65" or "auc change -0.0486 vs serving model ..."."""
+    name = failure.metric_key.name
+    value = failure.metric_value.double_value.value
+    threshold = failure.metric_threshold
+    if failure.metric_key.is_diff:
+        allowed = threshold.change_threshold.absolute.value
+        return (f"{name} is {value:+.4f} against the serving model; "
+                f"allowed change is {allowed:+.4f} or better")
+    bounds = threshold.value_threshold
+    if bounds.HasField("lower_bound") and value < bounds.lower_bound.value:
+        return f"{name} {value:.4f} is below the lower bound {bounds.lower_bound.value}"
+    if bounds.HasField("upper_bound") and value > bounds.upper_bound.value:
+        return f"{name} {value:.4f} is above the upper bound {bounds.upper_bound.value}"
+    return f"{name} {value:.4f} failed its threshold"
+
+
+def lm_evaluation_metrics(metrics: Dict[str, Any]) -> Dict[str, Any]:
+    """The report LM's evaluator metrics in the summary's shape: overall (with the n-gram
+    baseline and the serving model beside the candidate) and per report kind."""
+    overall = {name: metrics["candidate"][name] for name in LM_METRICS}
+    overall["ngram_perplexity"] = metrics["ngram"]["perplexity"]
+    overall["perplexity_ratio_to_ngram"] = metrics["perplexity_ratio_to_ngram"]
+    if metrics.get("baseline"):
+        overall["serving_model_perplexity"] = metrics["baseline"]["perplexity"]
+        overall["perplexity_ratio_to_serving_model"] = metrics["perplexity_ratio_to_baseline"]
+    slices = {name: {key: values[key] for key in LM_METRICS}
+              for name, values in metrics.get("slices", {}).items()}
+    return {"overall": overall, "slices": slices}
+
+
+def _add_lm_evaluation(store, execution_id: int, model: Dict[str, Any]) -> None:
+    from tfx.utils import path_utils
+
+    from components.lm_evaluator.executor import METRICS_FILE, load_metrics
+    from models.lm.serving import TRAINING_REPORT_ASSET
+
+    outputs = metadata_queries.output_artifacts(store, execution_id)
+    inputs = metadata_queries.input_artifacts(store, execution_id)
+    if outputs.get("evaluation") and os.path.exists(os.path.join(outputs["evaluation"][0].uri, METRICS_FILE)):
+        metrics = load_metrics(outputs["evaluation"][0].uri)
+        model["metrics"] = lm_evaluation_metrics(metrics)
+        model["validation_failures"] = [check["message"] for check in metrics.get("checks", [])
+                                        if not check["passed"]]
+    if outputs.get("blessing") and "blessed" in outputs["blessing"][0].custom_properties:
+        model["blessed"] = bool(outputs["blessing"][0].custom_properties["blessed"].int_value)
+    baseline = inputs.get("baseline_model", [])
+    model["baseline"] = ({"model_artifact_id": baseline[0].id,
+                          "serving_version": metadata_queries.pushed_version_of_model(store, baseline[0].id)}
+                         if baseline else None)
+    report_path = (os.path.join(path_utils.serving_model_path(inputs["model"][0].uri), "assets",
+                                TRAINING_REPORT_ASSET) if inputs.get("model") else "")
+    if os.path.exists(report_path):
+        with open(report_path) as handle:
+            report = json.load(handle)
+        model["training"] = {key: report.get(key) for key in LM_TRAINING_FIELDS}
 
 
 def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) -> None:
@@ -98,6 +160,8 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["baseline"] = ({"model_artifact_id": baseline[0].id,
                               "serving_version": metadata_queries.pushed_version_of_model(store, baseline[0].id)}
                              if baseline else None)
+    if LM_EVALUATOR_NODE in by_component:
+        _add_lm_evaluation(store, by_component[LM_EVALUATOR_NODE]["execution_id"], model)
     if "CanaryValidator" in by_component:
         outputs = metadata_queries.output_artifacts(store, by_component["CanaryValidator"]["execution_id"])
         if outputs.get("blessing"):
@@ -129,7 +193,7 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["warm_started_from"] = ({"model_artifact_id": base[0].id,
                                        "serving_version": metadata_queries.pushed_version_of_model(store, base[0].id)}
                                       if base else None)
-    if summary.get("examples_uri") and model.get("metrics"):
+    if summary.get("examples_uri") and model.get("metrics") and "Evaluator" in by_component:
         model["bayes_optimal_auc"] = bayes_optimal_auc(summary["examples_uri"])
         auc = model["metrics"]["overall"].get("auc")
         if auc is not None:

@@ -25,7 +25,10 @@ def risk_eval_config(model: ModelSettings) -> tfma.EvalConfig:
     metrics = [tfma.MetricConfig(class_name=name) for name in (
         "ExampleCount", "AUCPrecisionRecall", "BinaryAccuracy", "Calibration", "CalibrationPlot",
         "MeanLabel", "MeanPrediction", "BinaryCrossentropy")]
-    metrics.append(tfma.MetricConfig(class_name="AUC", threshold=auc_threshold))
+    # Judged on the overall slice only: per-commodity slices hold a few hundred trades and their
+    # AUC noise would refuse good candidates; they are still computed and reported.
+    metrics.append(tfma.MetricConfig(class_name="AUC", per_slice_thresholds=[
+        tfma.PerSliceMetricThreshold(slicing_specs=[tfma.SlicingSpec()], threshold=auc_threshold)]))
     return tfma.EvalConfig(
         model_specs=[tfma.ModelSpec(signature_name="serving_default", label_key=features.LABEL_KEY,
                                     prediction_key="risk_score", preprocessing_function_names=[])],

@@ -18,3 +18,21 @@ def test_roc_auc_matches_the_mann_whitney_statistic():
 def test_roc_auc_needs_both_classes():
     with pytest.raises(ValueError, match="both classes"):
         roc_auc(np.ones(4), np.arange(4))
+
+
+def test_validation_failures_read_like_sentences():
+    from tensorflow_model_analysis.proto import validation_result_pb2
+
+    from pipeline.model_summary import describe_failure
+
+    failure = validation_result_pb2.ValidationFailure()
+    failure.metric_key.name = "auc"
+    failure.metric_value.double_value.value = 0.5298
+    failure.metric_threshold.value_threshold.lower_bound.value = 0.65
+    assert describe_failure(failure) == "auc 0.5298 is below the lower bound 0.65"
+    failure.metric_key.is_diff = True
+    failure.metric_value.double_value.value = -0.0486
+    failure.metric_threshold.ClearField("value_threshold")
+    failure.metric_threshold.change_threshold.absolute.value = -0.01
+    assert describe_failure(failure) == (
+        "auc is -0.0486 against the serving model; allowed change is -0.0100 or better")
