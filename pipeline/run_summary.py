@@ -6,9 +6,9 @@ import datetime as dt
 import json
 import os
 import pathlib
-import tempfile
 from typing import Any, Dict, Optional
 
+from ml.atomic_files import atomic_write_text
 from pipeline import metadata_queries
 
 STATISTICS_FILE = "FeatureStats.pb"
@@ -69,16 +69,3 @@ def write(runs_dir: pathlib.Path, summary: Dict[str, Any]) -> pathlib.Path:
     for name in (f"run-{stamp}.json", "latest.json"):
         atomic_write_text(runs_dir / name, text)
     return runs_dir / "latest.json"
-
-
-def atomic_write_text(path: pathlib.Path, text: str) -> None:
-    """Write then rename, so a reader never sees half a file."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

@@ -7,15 +7,14 @@ crash mid-write never leaves a half-written reference.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Dict, Optional
 
 import numpy as np
 
+from ml.atomic_files import atomic_write
 from ml.monitoring.tables import FeatureTable
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
@@ -60,16 +59,7 @@ class ReferenceStore:
         if reference.labels is not None:
             arrays["labels"] = reference.labels
         target = self.path_for(name)
-        handle, temporary = tempfile.mkstemp(dir=self.directory, prefix=f".{name}.", suffix=".tmp")
-        try:
-            with os.fdopen(handle, "wb") as stream:
-                np.savez(stream, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, target)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
+        atomic_write(target, lambda stream: np.savez(stream, **arrays), binary=True)
         return target
 
     def load(self, name: str) -> StoredReference:

@@ -7,8 +7,9 @@ import hashlib
 import json
 import os
 import pathlib
-import tempfile
 from typing import Dict, List, Union
+
+from ml.atomic_files import atomic_write_text
 
 MANIFEST_NAME = "etrm_manifest.json"
 ALGORITHM = "sha256"
@@ -47,19 +48,7 @@ def write_manifest(version_dir: Union[str, os.PathLike]) -> pathlib.Path:
         raise FileNotFoundError(f"model version directory {version_dir} does not exist")
     manifest = {"algorithm": ALGORITHM, "files": compute_digests(version_dir)}
     target = version_dir / MANIFEST_NAME
-    handle, temp_path = tempfile.mkstemp(prefix=".etrm_manifest.", suffix=".tmp", dir=version_dir)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            json.dump(manifest, out, indent=2, sort_keys=True)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(temp_path, 0o644)  # mkstemp makes it private; a server user must read it
-        os.replace(temp_path, target)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
-    return target
+    return atomic_write_text(target, json.dumps(manifest, indent=2, sort_keys=True))
 
 
 def verify_manifest(version_dir: Union[str, os.PathLike]) -> List[str]:

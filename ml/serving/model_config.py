@@ -5,12 +5,12 @@ Both keep TF Serving's rule that a label may only point at a version the policy 
 """
 import os
 import pathlib
-import tempfile
 from typing import Union
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from ml.atomic_files import atomic_write_text
 from ml.serving.version_policy import aspired_versions, list_version_dirs
 
 CANARY_LABEL = "canary"
@@ -36,20 +36,7 @@ def read_model_server_config(config_path: PathLike) -> model_server_config_pb2.M
 def write_model_server_config(config_path: PathLike,
                               config: model_server_config_pb2.ModelServerConfig) -> pathlib.Path:
     """Writes models.config atomically so a polling server never reads half a file."""
-    path = pathlib.Path(config_path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_path = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8") as out:
-            out.write(text_format.MessageToString(config))
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temp_path, path)
-    except BaseException:
-        if os.path.exists(temp_path):
-            os.unlink(temp_path)
-        raise
-    return path
+    return atomic_write_text(config_path, text_format.MessageToString(config))
 
 
 def find_model_config(config: model_server_config_pb2.ModelServerConfig,

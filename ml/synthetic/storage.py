@@ -6,12 +6,12 @@ the writer is interrupted.
 """
 import json
 import os
-import tempfile
 from typing import Callable, Dict
 
 import numpy as np
 import pandas as pd
 
+from ml.atomic_files import atomic_write
 from ml.synthetic.prices import PriceSeries
 
 TABLE_FILES = {"trades": "trades.csv", "positions": "positions.csv",
@@ -22,19 +22,7 @@ METADATA_FILE = "metadata.json"
 
 
 def _write_atomically(path: str, write: Callable, binary: bool = False) -> None:
-    folder, name = os.path.split(path)
-    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".tmp")
-    try:
-        with os.fdopen(descriptor, "wb" if binary else "w",
-                       **({} if binary else {"encoding": "utf-8", "newline": ""})) as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
+    atomic_write(path, write, binary=binary)
 
 
 def save_dataset(dataset: dict, out_dir: str) -> Dict[str, str]:
