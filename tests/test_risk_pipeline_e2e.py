@@ -121,6 +121,11 @@ def test_saved_model_answers_partial_examples_and_unseen_categories(home, first_
         tf.stack([1 - scores, scores], axis=1).numpy(), abs=1e-6)
     defaults = json.loads((version_dir / "assets" / "feature_defaults.json").read_text())
     assert {"volume", "price", "volatility", "commodity", "region"} <= set(defaults)
+    filled = loaded.signatures["feature_defaults"](examples=tf.constant([_example(volume=5.0)]))
+    assert filled["volume"].numpy()[0] == 5.0
+    assert filled["tenor_months"].dtype == tf.int64
+    assert filled["tenor_months"].numpy()[0] == defaults["tenor_months"]["default"]
+    assert filled["commodity"].numpy()[0].decode() == defaults["commodity"]["default"]
 
     from tensorflow.core.protobuf import saved_model_pb2
     saved = saved_model_pb2.SavedModel.FromString((version_dir / "saved_model.pb").read_bytes())

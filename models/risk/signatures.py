@@ -2,8 +2,9 @@
 
 - serving_default (predict): serialized tf.Examples -> risk_score, risk_level.
 - classification (tensorflow/serving/classify): for TF Serving's Classify API.
-- assets/feature_defaults.json: default of every optional raw feature, so a client may send only
-  some features and learn which were filled in.
+- feature_defaults: the parsed raw features of the given examples, defaults filled in, so a
+  client learns over the serving protocol which features exist, their types and defaults.
+- assets/feature_defaults.json: the same defaults as a file, for people and tools.
 """
 from __future__ import annotations
 
@@ -15,15 +16,14 @@ from typing import Dict
 import numpy as np
 import tensorflow as tf
 import tensorflow_transform as tft
-from tensorflow.core.protobuf import saved_model_pb2
 
+from ml.serving.signatures import CLASSIFY_METHOD_NAME, set_signature_methods
 from models.risk import features
 from models.risk.calibration import EPSILON, PlattScaling
 from models.risk.model import RiskHyperparameters, numeric_keys
 
 FEATURE_DEFAULTS_ASSET = "feature_defaults.json"
 TRAINING_REPORT_ASSET = "training_report.json"
-CLASSIFY_METHOD = "tensorflow/serving/classify"
 RISK_LEVELS = ("LOW", "MEDIUM", "HIGH")
 
 
@@ -87,24 +87,17 @@ class RiskServingModule(tf.Module):
                          tf.where(score >= self.low_cutoff, RISK_LEVELS[1], RISK_LEVELS[0]))
         return {"risk_score": score, "risk_level": level}
 
+    @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="examples")])
+    def feature_values(self, examples):
+        raw = tf.io.parse_example(examples, self.spec)
+        return {name: tf.reshape(value, [-1]) for name, value in raw.items()}
+
     @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="inputs")])
     def classify(self, inputs):
         score = self._scores(inputs)
         scores = tf.stack([1.0 - score, score], axis=1)
         classes = tf.tile(tf.constant([["0", "1"]]), [tf.shape(score)[0], 1])
         return {"classes": classes, "scores": scores}
-
-
-def _set_method_name(export_dir: str, signature: str, method_name: str) -> None:
-    """TF2 saves every signature as 'predict'; TF Serving's Classify API needs 'classify'."""
-    path = os.path.join(export_dir, "saved_model.pb")
-    saved_model = saved_model_pb2.SavedModel.FromString(tf.io.gfile.GFile(path, "rb").read())
-    for meta_graph in saved_model.meta_graphs:
-        meta_graph.signature_def[signature].method_name = method_name
-    tmp = path + ".tmp"
-    with tf.io.gfile.GFile(tmp, "wb") as handle:
-        handle.write(saved_model.SerializeToString())
-    tf.io.gfile.rename(tmp, path, overwrite=True)
 
 
 def export(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, hp: RiskHyperparameters,
@@ -120,5 +113,6 @@ def export(model: tf.keras.Model, tf_transform_output: tft.TFTransformOutput, hp
         tf.saved_model.save(module, export_dir, signatures={
             "serving_default": module.serve.get_concrete_function(),
             "classification": module.classify.get_concrete_function(),
+            "feature_defaults": module.feature_values.get_concrete_function(),
         })
-    _set_method_name(export_dir, "classification", CLASSIFY_METHOD)
+    set_signature_methods(export_dir, {"classification": CLASSIFY_METHOD_NAME})
