@@ -36,6 +36,40 @@ class ValidationSettings:
 
 
 @dataclasses.dataclass(frozen=True)
+class DriftSettings:
+    """The DriftGate's checks (components/drift_gate): each blocks training or only warns.
+
+    The PSI default sits above the week-to-week movement of unchanged spans (price and
+    volatility reach PSI 0.6 between consecutive weeks of the generator's markets).
+    """
+
+    enabled: bool = True
+    drift_action: str = "block"
+    skew_action: str = "warn"
+    psi_threshold: float = 1.0
+    ks_p_value: float = 0.05
+    js_threshold: float = 0.4
+    linf_threshold: float = 0.1
+    skew_js_threshold: float = 0.4
+    skew_linf_threshold: float = 0.1
+    sample_rows: int = 20000
+    serving_log_dir: str = ""
+
+    def __post_init__(self):
+        for name in ("drift_action", "skew_action"):
+            if getattr(self, name) not in ("block", "warn"):
+                raise ValueError(f"{name} must be 'block' or 'warn', got {getattr(self, name)!r}")
+        for name in ("psi_threshold", "js_threshold", "linf_threshold", "skew_js_threshold",
+                     "skew_linf_threshold"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0.0 < self.ks_p_value < 1.0:
+            raise ValueError(f"ks_p_value must be in (0, 1), got {self.ks_p_value}")
+        if self.sample_rows <= 0:
+            raise ValueError(f"sample_rows must be > 0, got {self.sample_rows}")
+
+
+@dataclasses.dataclass(frozen=True)
 class LanguageModelSettings:
     """Blessing and warm start of the report language model (see components/lm_evaluator)."""
 

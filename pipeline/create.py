@@ -7,9 +7,12 @@ from typing import List, Optional
 from tfx import v1 as tfx
 from ml_metadata.proto import metadata_store_pb2
 
+from components.drift_gate.component import DriftCheck, DriftGate
+from components.drift_gate.previous_span import PreviousSpanStrategy
 from components.etrm_example_gen.component import ETRMExampleGen
 from components.validation_gate.component import ValidationGate
-from pipeline.config import DataSettings, ModelSettings, ServingSettings, ValidationSettings
+from pipeline.config import (DataSettings, DriftSettings, ModelSettings, ServingSettings,
+                             ValidationSettings)
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_DIRS = {"trades": os.path.join(REPO_ROOT, "data", "schema", "trades"),
@@ -29,9 +32,11 @@ def create_pipeline(pipeline_name: str,
                     serving: Optional[ServingSettings] = None,
                     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
                     beam_pipeline_args: Optional[List[str]] = None,
-                    enable_cache: bool = False) -> tfx.dsl.Pipeline:
-    """ETRMExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> ValidationGate,
-    then (model.train) the model's Transform -> Trainer -> Evaluator -> ServingPusher."""
+                    enable_cache: bool = False,
+                    drift: DriftSettings = DriftSettings()) -> tfx.dsl.Pipeline:
+    """ETRMExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> ValidationGate
+    -> DriftGate (trades, when drift.enabled), then (model.train) the model's Transform ->
+    Trainer -> Evaluator -> ServingPusher."""
     example_gen = ETRMExampleGen(
         dataset=data.dataset, span=data.span, records_per_span=data.records_per_span,
         seed=data.seed, history_start=data.history_start, period_days=data.period_days,
@@ -47,6 +52,12 @@ def create_pipeline(pipeline_name: str,
         fail_on_anomalies=int(validation.fail_on_anomalies))
 
     components = [example_gen, statistics_gen, schema_gen, example_validator, validation_gate]
+    gate = validation_gate
+    if drift.enabled and data.dataset == "trades":
+        drift_nodes = drift_gate_nodes(example_gen, statistics_gen, schema_gen, data.span, drift)
+        drift_nodes[-1].add_upstream_node(validation_gate)
+        components += drift_nodes
+        gate = drift_nodes[-1]
     if model.train:
         if serving is None:
             raise ValueError("serving settings are required when model.train is set")
@@ -58,7 +69,7 @@ def create_pipeline(pipeline_name: str,
             raise ValueError(f"no model is trained on dataset {data.dataset!r} yet")
 
         components += model_nodes(example_gen.outputs["examples"], schema_gen.outputs["schema"],
-                                  validation_gate, model, serving)
+                                  gate, model, serving)
     return tfx.dsl.Pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=pipeline_root,
@@ -67,3 +78,34 @@ def create_pipeline(pipeline_name: str,
         metadata_connection_config=metadata_connection_config,
         beam_pipeline_args=beam_pipeline_args or [],
     )
+
+
+def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
+                     drift: DriftSettings) -> List:
+    """The previous span's Examples and statistics (resolved from ML Metadata), DriftCheck
+    (publishes the result and reports) and DriftGate (stops the run when a blocking check fired).
+
+    The resolver's channels name no producer: a channel from a node of this pipeline would only
+    see the current run's artifacts, and the previous span was ingested by an earlier run."""
+    from models.risk import features
+
+    previous = tfx.dsl.Resolver(
+        strategy_class=PreviousSpanStrategy,
+        config={"current_span": span},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+        statistics=tfx.dsl.Channel(type=tfx.types.standard_artifacts.ExampleStatistics),
+    ).with_id("previous_span_resolver")
+    drift_check = DriftCheck(
+        examples=example_gen.outputs["examples"],
+        statistics=statistics_gen.outputs["statistics"],
+        schema=schema_gen.outputs["schema"],
+        previous_examples=previous.outputs["examples"],
+        previous_statistics=previous.outputs["statistics"],
+        feature_names=",".join(features.RAW_FEATURES + [features.LABEL_KEY]),
+        drift_action=drift.drift_action, skew_action=drift.skew_action,
+        psi_threshold=drift.psi_threshold, ks_p_value=drift.ks_p_value,
+        js_threshold=drift.js_threshold, linf_threshold=drift.linf_threshold,
+        skew_js_threshold=drift.skew_js_threshold, skew_linf_threshold=drift.skew_linf_threshold,
+        sample_rows=drift.sample_rows, serving_log_dir=drift.serving_log_dir)
+    drift_gate = DriftGate(drift_result=drift_check.outputs["drift_result"])
+    return [previous, drift_check, drift_gate]

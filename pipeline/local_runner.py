@@ -8,8 +8,10 @@ import pathlib
 import time
 from typing import Dict, List, Optional
 
+from components.drift_gate.summary import drift_gate_summary
 from pipeline import metadata_queries, progress, run_summary
-from pipeline.config import DataSettings, ModelSettings, ServingSettings, ValidationSettings
+from pipeline.config import (DataSettings, DriftSettings, ModelSettings, ServingSettings,
+                             ValidationSettings)
 
 PIPELINE_NAMES = {"trades": "etrm-risk-pipeline", "reports": "etrm-report-lm-pipeline"}
 
@@ -31,6 +33,10 @@ class HomeLayout:
     @property
     def runs_dir(self) -> pathlib.Path:
         return self.home / "runs"
+
+    def serving_log_dir(self, model_name: str) -> pathlib.Path:
+        """Where the model server writes the model's sampled requests (ml/serving/request_log)."""
+        return self.home / "serving_logs" / model_name
 
     def pipeline_root(self, pipeline_name: str) -> pathlib.Path:
         return self.pipelines_root / pipeline_name
@@ -70,7 +76,7 @@ def run_pipeline(layout: HomeLayout, data: DataSettings,
                  validation: ValidationSettings = ValidationSettings(),
                  model: ModelSettings = ModelSettings(train=False),
                  runner: str = "local", beam_workers: Optional[int] = None,
-                 verbose: bool = False) -> Dict:
+                 verbose: bool = False, drift: DriftSettings = DriftSettings()) -> Dict:
     """Runs one pipeline and writes runs/latest.json; returns that summary (raises on failure)."""
     from pipeline.create import create_pipeline
 
@@ -81,12 +87,15 @@ def run_pipeline(layout: HomeLayout, data: DataSettings,
         beam_workers = default_beam_workers(data.records_per_span)
     layout.home.mkdir(parents=True, exist_ok=True)
     connection = metadata_queries.sqlite_config(str(layout.metadata_path))
+    if not drift.serving_log_dir:
+        drift = dataclasses.replace(
+            drift, serving_log_dir=str(layout.serving_log_dir(model.model_name)))
     tfx_pipeline = create_pipeline(
         pipeline_name=pipeline_name,
         pipeline_root=str(layout.pipeline_root(pipeline_name)),
         data=data, validation=validation, model=model, serving=layout.serving,
         metadata_connection_config=connection,
-        beam_pipeline_args=beam_args(beam_workers))
+        beam_pipeline_args=beam_args(beam_workers), drift=drift)
 
     started_ms = int(time.time() * 1000)
     started = time.monotonic()
@@ -102,6 +111,7 @@ def run_pipeline(layout: HomeLayout, data: DataSettings,
         store=metadata_queries.open_store(connection), pipeline_name=pipeline_name,
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=layout.home, error=error)
+    summary.update(drift_gate_summary(metadata_queries.open_store(connection), summary["components"]))
     run_summary.write(layout.runs_dir, summary)
     if error is not None:
         raise error

@@ -1,0 +1,1 @@
+"""DriftGate: span-to-span drift and training/serving skew checks between validation and Transform."""
