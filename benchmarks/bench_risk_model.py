@@ -45,7 +45,10 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
     machine = machine_line()
-    rows = [run_size(size, args.beam_workers) for size in args.sizes]
+    rows = []
+    for size in args.sizes:
+        rows.append(run_size(size, args.beam_workers))
+        print(f"measured: {rows[-1]}", flush=True)
     lines = [heading("Risk model AUC against the Bayes-optimal AUC"), "",
              f"- Command: `.venv/bin/python -m benchmarks.bench_risk_model --sizes {' '.join(map(str, args.sizes))}`",
              f"- Machine: {machine}",
