@@ -49,6 +49,12 @@ def _serve(args: argparse.Namespace) -> int:
     return run_serve(args)
 
 
+def _monitor(args: argparse.Namespace) -> int:
+    from ml.monitor_cli import run_monitor
+
+    return run_monitor(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="etrm", description="ETRM ML platform")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -75,6 +81,13 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve pushed models over TF Serving's REST and gRPC protocols")
     add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
+
+    from ml.monitor_cli import add_monitor_arguments
+
+    monitor = commands.add_parser(
+        "monitor", help="check the served model's request logs for drift, skew and performance")
+    add_monitor_arguments(monitor)
+    monitor.set_defaults(handler=_monitor)
     return parser
 
 
