@@ -50,6 +50,18 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="how far below the serving model's AUC a candidate may be (default: 0.01)")
     parser.add_argument("--train-steps", type=int, default=None,
                         help="cap training at this many steps (default: full epochs)")
+    parser.add_argument("--drift-action", choices=["block", "warn"], default="block",
+                        help="span-to-span drift stops the run (default) or only warns")
+    parser.add_argument("--skew-action", choices=["block", "warn"], default="warn",
+                        help="training/serving skew stops the run or only warns (default)")
+    parser.add_argument("--drift-psi", type=float, default=1.0,
+                        help="PSI above which a significant change counts as drift (default: 1.0)")
+    parser.add_argument("--drift-linf", type=float, default=0.1,
+                        help="TFDV L-infinity threshold for categorical features (default: 0.1)")
+    parser.add_argument("--drift-js", type=float, default=0.4,
+                        help="TFDV Jensen-Shannon threshold for numeric features (default: 0.4)")
+    parser.add_argument("--no-drift-check", action="store_true",
+                        help="skip the drift and skew checks (DriftCheck/DriftGate)")
     parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
     return parser
 
@@ -61,7 +73,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 def run_from_args(args: argparse.Namespace) -> int:
     from ml.home import resolve_home
-    from pipeline.config import DataSettings, ModelSettings, ValidationSettings
+    from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, resolve_span, run_pipeline
     from pipeline.report import print_summary
 
@@ -77,6 +89,10 @@ def run_from_args(args: argparse.Namespace) -> int:
             model = ModelSettings(train=dataset == "trades" and not args.no_train,
                                   min_auc=args.min_auc, auc_tolerance=args.auc_tolerance,
                                   train_steps=args.train_steps, seed=args.seed)
+            drift = DriftSettings(
+                enabled=not args.no_drift_check, drift_action=args.drift_action,
+                skew_action=args.skew_action, psi_threshold=args.drift_psi,
+                js_threshold=args.drift_js, linf_threshold=args.drift_linf)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
@@ -85,7 +101,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         try:
             summary = run_pipeline(layout, data, ValidationSettings(not args.warn_on_anomalies),
                                    model=model, runner=args.runner, beam_workers=args.beam_workers,
-                                   verbose=args.verbose)
+                                   verbose=args.verbose, drift=drift)
         except Exception as exc:  # the summary is already written; show the reason, not a trace
             print(f"\nRun failed: {exc}", file=sys.stderr)
             print(f"Summary: {layout.runs_dir / 'latest.json'}", file=sys.stderr)

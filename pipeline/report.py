@@ -16,6 +16,9 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
     if "examples_per_split" in summary:
         counts = ", ".join(f"{k}={v}" for k, v in summary["examples_per_split"].items())
         write(f"  examples: {counts}\n")
+    if "drift" in summary:
+        write("  drift: {drift_status} against {against}, skew: {skew_status}; "
+              "report: {drift_report}\n".format(**summary["drift"]))
     for row in summary["components"]:
         write(f"  {row['component']:<28} {row['state']:<9} {row['duration_s']:>7.1f}s\n")
     model = summary.get("model")
