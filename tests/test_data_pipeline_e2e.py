@@ -9,7 +9,8 @@ from tests.pipeline_helpers import SMALL_TRADES, run_small, store_for
 
 pytestmark = pytest.mark.e2e
 
-DATA_NODES = ["ETRMExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "ValidationGate"]
+DATA_NODES = ["ETRMExampleGen", "ImportSchemaGen", "StatisticsGen", "ExampleValidator", "ValidationGate",
+              "previous_span_resolver", "DriftCheck", "DriftGate"]
 
 
 @pytest.fixture(scope="module")
