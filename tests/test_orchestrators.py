@@ -23,7 +23,8 @@ def test_airflow_dag_has_a_task_per_component(tmp_path):
     assert EXPECTED_NODES <= set(dag.task_ids)
     trainer = dag.get_task("Trainer")
     assert "Transform" in trainer.upstream_task_ids
-    assert "ValidationGate" in dag.get_task("Transform").upstream_task_ids
+    assert "DriftGate" in dag.get_task("Transform").upstream_task_ids
+    assert "ValidationGate" in dag.get_task("DriftGate").upstream_task_ids
 
 
 def test_kubeflow_v2_spec_lists_every_component(tmp_path):
