@@ -6,14 +6,15 @@ import os
 import pathlib
 from typing import Optional
 
-from pipeline.config import DataSettings, ModelSettings, ValidationSettings
+from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
 from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, beam_args
 
 DEFAULT_IMAGE = "etrm-ml-platform:latest"
 
 
 def _pipeline(layout: HomeLayout, data: DataSettings, model: ModelSettings, beam_workers: int,
-              pipeline_root: Optional[str] = None, metadata: bool = True):
+              pipeline_root: Optional[str] = None, metadata: bool = True,
+              drift: Optional[DriftSettings] = None):
     from pipeline.create import create_pipeline
     from pipeline.metadata_queries import sqlite_config
 
@@ -23,7 +24,7 @@ def _pipeline(layout: HomeLayout, data: DataSettings, model: ModelSettings, beam
         pipeline_root=pipeline_root or str(layout.pipeline_root(name)),
         data=data, validation=ValidationSettings(), model=model, serving=layout.serving,
         metadata_connection_config=sqlite_config(str(layout.metadata_path)) if metadata else None,
-        beam_pipeline_args=beam_args(beam_workers))
+        beam_pipeline_args=beam_args(beam_workers), drift=drift or DriftSettings())
 
 
 def airflow_dag(layout: HomeLayout, data: DataSettings, model: ModelSettings,
@@ -43,7 +44,10 @@ def airflow_dag(layout: HomeLayout, data: DataSettings, model: ModelSettings,
 def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: ModelSettings,
                      pipeline_root: str, image: str = DEFAULT_IMAGE,
                      layout: Optional[HomeLayout] = None) -> pathlib.Path:
-    """Writes the Kubeflow Pipelines V2 spec (JSON) for the pipeline; metadata is KFP's own."""
+    """Writes the Kubeflow Pipelines V2 spec (JSON) for the pipeline; metadata is KFP's own.
+
+    Without the drift gate: KFP V2 cannot compile its previous-span resolver (see README).
+    """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_runner
 
     layout = layout or HomeLayout(pathlib.Path("/etrm"))
@@ -51,6 +55,8 @@ def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: Model
     runner = kfp_runner.KubeflowV2DagRunner(
         config=kfp_runner.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=str(output_file.parent), output_filename=output_file.name)
+    # KFP V2 compiles only TFX's LatestArtifact and LatestBlessedModel resolver strategies; the
+    # drift gate resolves the previous span with its own strategy, so it is not compiled there.
     runner.run(_pipeline(layout, data, model, beam_workers=1, pipeline_root=pipeline_root,
-                         metadata=False))
+                         metadata=False, drift=DriftSettings(enabled=False)))
     return output_file

@@ -37,4 +37,5 @@ def test_kubeflow_v2_spec_lists_every_component(tmp_path):
     # KFP V2 compiles LatestBlessedModelStrategy into two resolver tasks named after the node.
     compiled_nodes = {name.split("-")[0] for name in tasks}
     assert EXPECTED_NODES <= compiled_nodes
+    assert not {"DriftCheck", "DriftGate"} & compiled_nodes
     assert "Transform" in tasks["Trainer"]["dependentTasks"]
