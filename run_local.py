@@ -15,6 +15,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # Beam workers inherit this: Google client libraries warn about Python 3.10 on every import.
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
+from models.lm.config import PRESETS  # noqa: E402  (no TensorFlow: keeps --help fast)
+
 MODEL_DATASETS = {"risk": ["trades"], "lm": ["reports"], "all": ["trades", "reports"]}
 
 
@@ -50,6 +52,9 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="how far below the serving model's AUC a candidate may be (default: 0.01)")
     parser.add_argument("--train-steps", type=int, default=None,
                         help="cap training at this many steps (default: full epochs)")
+    parser.add_argument("--lm-preset", choices=sorted(PRESETS), default="run",
+                        help="report LM size, a models.lm.config preset (default: run; spec = "
+                             "the documented ModelConfig defaults)")
     parser.add_argument("--drift-action", choices=["block", "warn"], default="block",
                         help="span-to-span drift stops the run (default) or only warns")
     parser.add_argument("--skew-action", choices=["block", "warn"], default="warn",
@@ -64,6 +69,13 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="skip the drift and skew checks (DriftCheck/DriftGate)")
     parser.add_argument("--verbose", action="store_true", help="show TFX's INFO logs")
     return parser
+
+
+def lm_settings(preset_name: str) -> dict:
+    """ModelSettings fields of the report language model: its name and ModelConfig preset."""
+    from ml.model_fine_tuning import MODEL_NAME
+
+    return {"model_name": MODEL_NAME, "hyperparameters": PRESETS[preset_name].to_dict()}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -86,9 +98,10 @@ def run_from_args(args: argparse.Namespace) -> int:
                 dataset=dataset, span=span, records_per_span=args.records_per_span,
                 seed=args.seed, history_start=args.history_start, period_days=args.period_days,
                 drift_scenarios=args.drift, shuffle_labels=args.shuffle_labels)
-            model = ModelSettings(train=dataset == "trades" and not args.no_train,
+            model = ModelSettings(train=not args.no_train,
                                   min_auc=args.min_auc, auc_tolerance=args.auc_tolerance,
-                                  train_steps=args.train_steps, seed=args.seed)
+                                  train_steps=args.train_steps, seed=args.seed,
+                                  **(lm_settings(args.lm_preset) if dataset == "reports" else {}))
             drift = DriftSettings(
                 enabled=not args.no_drift_check, drift_action=args.drift_action,
                 skew_action=args.skew_action, psi_threshold=args.drift_psi,

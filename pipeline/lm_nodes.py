@@ -40,10 +40,9 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
         examples=examples,
         transform_graph=transform.outputs["transform_graph"],
         schema=schema,
-        base_model=latest_blessed.outputs["model"],
+        base_model=latest_blessed.outputs["model"] if model.lm.warm_start else None,
         train_args=tfx.proto.TrainArgs(num_steps=model.train_steps) if model.train_steps else None,
-        custom_config={trainer.HYPERPARAMETERS_KEY: config.to_dict(), trainer.SEED_KEY: model.seed,
-                       trainer.WARM_START_KEY: model.lm.warm_start})
+        custom_config={trainer.HYPERPARAMETERS_KEY: config.to_dict(), trainer.SEED_KEY: model.seed})
 
     evaluator = LMEvaluator(
         examples=examples,

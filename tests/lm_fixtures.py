@@ -20,6 +20,7 @@ RECORDS_PER_SPAN = 250
 @dataclasses.dataclass(frozen=True)
 class Corpus:
     train: List[str]
+    train_kinds: List[str]
     eval: List[str]
     eval_kinds: List[str]
 
@@ -47,10 +48,11 @@ def corpus() -> Corpus:
 
     table = span_data.generate_table(span_data.SpanRequest(
         dataset="reports", span=0, records_per_span=RECORDS_PER_SPAN, seed=7))
-    texts, kinds = table["text"].tolist(), table["kind"].tolist()
-    train = [t for i, t in enumerate(texts) if i % 5]
-    evaluation = [(t, k) for i, (t, k) in enumerate(zip(texts, kinds)) if not i % 5]
-    return Corpus(train, [t for t, _ in evaluation], [k for _, k in evaluation])
+    rows = list(zip(table["text"].tolist(), table["kind"].tolist()))
+    train = [row for i, row in enumerate(rows) if i % 5]
+    evaluation = [row for i, row in enumerate(rows) if not i % 5]
+    return Corpus([t for t, _ in train], [k for _, k in train],
+                  [t for t, _ in evaluation], [k for _, k in evaluation])
 
 
 @functools.lru_cache(maxsize=None)
@@ -61,13 +63,15 @@ def vocabulary_file() -> str:
     return vocabulary.write_vocabulary(tokens, os.path.join(workdir(), "vocabulary.txt"))
 
 
-def text_sequences(tokenizer, texts: List[str], config: ModelConfig):
+def text_sequences(tokenizer, texts: List[str], kinds: List[str], config: ModelConfig):
+    """(ids, kind) per text, as the Trainer feeds them to training.fit."""
     import tensorflow as tf
 
     from models.lm import sequences
 
     return sequences.sequence_dataset(
-        tf.data.Dataset.from_tensor_slices(texts).batch(64), tokenizer, config.max_length).cache()
+        tf.data.Dataset.from_tensor_slices((texts, kinds)).batch(64), tokenizer,
+        config.max_length).cache()
 
 
 @functools.lru_cache(maxsize=None)
@@ -83,8 +87,9 @@ def trained_model() -> TrainedModel:
     tokenizer = Tokenizer(vocabulary_file())
     model = build_model(TINY_CONFIG, tokenizer.vocabulary_size)
     data = corpus()
-    report = training.fit(model, text_sequences(tokenizer, data.train, TINY_CONFIG),
-                         text_sequences(tokenizer, data.eval, TINY_CONFIG), TINY_CONFIG, seed=3)
+    report = training.fit(model, text_sequences(tokenizer, data.train, data.train_kinds, TINY_CONFIG),
+                          text_sequences(tokenizer, data.eval, data.eval_kinds, TINY_CONFIG),
+                          TINY_CONFIG, seed=3)
     artifact_dir = os.path.join(workdir(), "model")
     export_dir = os.path.join(artifact_dir, "Format-Serving")
     trainer.save_warm_start_state(artifact_dir, model, TINY_CONFIG, vocabulary_file())

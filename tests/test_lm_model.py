@@ -7,7 +7,9 @@ import tensorflow as tf
 
 from models.lm import sequences, trainer, training
 from models.lm.config import ModelConfig
+from models.lm.decoding import CachedDecoder
 from models.lm.model import build_model, masked_token_cross_entropy, warm_start
+from models.lm.serving import ReportLMServingModule
 from models.lm.tokenizer import EOS_ID, PAD_ID
 from tests import lm_fixtures
 
@@ -23,7 +25,9 @@ def exported(trained):
 
 
 def _generate(exported, prompts, max_new_tokens=40, temperature=0.0, top_k=0):
-    outputs = exported.signatures["generate"](
+    generate = (exported.generate if isinstance(exported, ReportLMServingModule)
+                else exported.signatures["generate"])
+    outputs = generate(
         prompt=tf.constant(prompts), max_new_tokens=tf.constant(max_new_tokens, tf.int32),
         temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k, tf.int32))
     return [text.decode("utf-8") for text in outputs["text"].numpy()]
@@ -42,6 +46,26 @@ def test_a_later_token_never_changes_an_earlier_tokens_logits():
         before, after = model(original).numpy(), model(changed).numpy()
         np.testing.assert_allclose(before[:, :changed_at], after[:, :changed_at], atol=1e-5)
         assert not np.allclose(before[:, changed_at], after[:, changed_at], atol=1e-5)
+
+
+def test_cached_decoding_computes_the_models_logits():
+    config = ModelConfig(vocab_size=200, embedding_dim=32, max_length=24, hidden_dim=64,
+                         num_heads=4, num_layers=2, dropout=0.0)
+    tf.keras.utils.set_random_seed(2)
+    model = build_model(config, vocabulary_size=200)
+    decoder = CachedDecoder(model, config.max_length)
+    ids = np.random.default_rng(1).integers(4, 200, size=(2, 12))
+    expected = model(ids).numpy()
+    prefill_logits, caches = decoder.prefill(tf.constant(ids[:, :5]))
+    np.testing.assert_allclose(prefill_logits.numpy(), expected[:, :5], atol=1e-4)
+    for position in range(5, 12):
+        step_logits, caches = decoder.step(tf.constant(ids[:, position]),
+                                           tf.constant([position, position]), caches)
+        np.testing.assert_allclose(step_logits.numpy(), expected[:, position], atol=1e-4)
+    uneven = np.stack([ids[0, :5], np.r_[ids[1, :3], PAD_ID, PAD_ID]])
+    _, caches = decoder.prefill(tf.constant(uneven))
+    step_logits, _ = decoder.step(tf.constant([ids[0, 5], ids[1, 3]]), tf.constant([5, 3]), caches)
+    np.testing.assert_allclose(step_logits.numpy(), expected[[0, 1], [5, 3]], atol=1e-4)
 
 
 def test_score_equals_the_training_loss_on_the_same_text(trained, exported):
@@ -87,10 +111,15 @@ def test_sampling_respects_top_k_and_the_token_budget(trained, exported):
     assert _generate(exported, [prompt], max_new_tokens=0) == [prompt]
 
 
-def test_generation_stops_at_the_window(trained, exported):
-    texts = _generate(exported, ["Trade"], max_new_tokens=10_000, temperature=1.0)
-    ids = trained.tokenizer.encode(tf.constant(texts)).flat_values.numpy()
-    assert len(ids) <= trained.config.max_length
+def test_generation_stops_at_the_window(trained):
+    never_ends = build_model(trained.config, trained.tokenizer.vocabulary_size)
+    never_ends.set_weights(trained.model.get_weights())
+    embedding = never_ends.get_layer("token_embedding")
+    embedding.output_bias.assign(tf.tensor_scatter_nd_update(embedding.output_bias, [[EOS_ID]], [-1e4]))
+    module = ReportLMServingModule(never_ends, trained.tokenizer, trained.config)
+    room = trained.config.max_length - 1 - len(trained.tokenizer.encode(tf.constant(["Trade"]))[0])
+    full, exact, short = (_generate(module, ["Trade"], max_new_tokens=n) for n in (10_000, room, room - 1))
+    assert full == exact != short
 
 
 def test_signatures_follow_the_serving_contract(exported):
@@ -110,8 +139,9 @@ def test_fine_tuning_starts_from_the_previous_blessed_weights(trained):
     data = lm_fixtures.corpus()
     previous = trainer.load_previous(trained.artifact_dir)
     assert previous.vocabulary_file.endswith(trainer.VOCABULARY_FILE)
-    evaluation = lm_fixtures.text_sequences(trained.tokenizer, data.eval, trained.config)
-    batches = sequences.training_batches(evaluation, trained.config.batch_size,
+    evaluation = lm_fixtures.text_sequences(trained.tokenizer, data.eval, data.eval_kinds,
+                                            trained.config)
+    batches = sequences.training_batches(sequences.ids_only(evaluation), trained.config.batch_size,
                                          trained.config.max_length)
     previous_eval_loss = training.LanguageModelTrainer(trained.model, 1e-3).evaluate(batches)["loss"]
     assert previous_eval_loss == pytest.approx(trained.report["best_eval_loss"], rel=1e-5)
@@ -119,9 +149,9 @@ def test_fine_tuning_starts_from_the_previous_blessed_weights(trained):
     fine_tuned = build_model(trained.config, trained.tokenizer.vocabulary_size)
     report = warm_start(fine_tuned, previous.model)
     assert set(report.values()) == {"warm"}
-    result = training.fit(fine_tuned, lm_fixtures.text_sequences(trained.tokenizer, data.train,
-                                                                 trained.config),
-                         evaluation, trained.config, seed=5, train_steps=1)
+    train = lm_fixtures.text_sequences(trained.tokenizer, data.train, data.train_kinds,
+                                       trained.config)
+    result = training.fit(fine_tuned, train, evaluation, trained.config, seed=5, train_steps=1)
     assert result["initial_eval_loss"] == pytest.approx(previous_eval_loss, rel=1e-4)
     cold = build_model(trained.config, trained.tokenizer.vocabulary_size)
     cold_loss = training.LanguageModelTrainer(cold, 1e-3).evaluate(batches)["loss"]

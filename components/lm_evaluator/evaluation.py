@@ -129,10 +129,24 @@ def totals(statistics: Dict[str, np.ndarray], texts: Sequence[str],
         num_characters=int(sum(len(text) for text, keep in zip(texts, mask) if keep)))
 
 
+def lm_training_texts(train_texts: Sequence[str]) -> List[str]:
+    """The texts of the train split the LM learned from: the Trainer holds one hash bucket
+    out for early stopping, so the baseline is fitted on exactly the same tokens."""
+    import tensorflow as tf
+
+    from models.lm.sequences import in_validation_holdout
+
+    if not train_texts:
+        return []
+    held_out = in_validation_holdout(tf.constant(list(train_texts), tf.string)).numpy()
+    return [text for text, held in zip(train_texts, held_out) if not held]
+
+
 def fit_ngram_baseline(model: ExportedLanguageModel, train_texts: Sequence[str],
                        order: int) -> KneserNeyLanguageModel:
-    """Kneser-Ney fitted on the training texts as the candidate's tokenizer cuts them."""
-    return KneserNeyLanguageModel(order, model.vocabulary_size).fit(model.token_sequences(train_texts))
+    """Kneser-Ney fitted on the LM's training texts as the candidate's tokenizer cuts them."""
+    sequences = model.token_sequences(lm_training_texts(train_texts))
+    return KneserNeyLanguageModel(order, model.vocabulary_size).fit(sequences)
 
 
 def evaluate(candidate_dir: str, train: ReportTexts, evaluation: ReportTexts, ngram_order: int,

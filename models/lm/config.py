@@ -26,6 +26,7 @@ class ModelConfig:
     dropout: float = 0.1              # Dropout in attention and feed-forward
     steps_per_epoch: Optional[int] = None  # None: one full pass over the training split
     early_stopping_patience: int = 2  # Epochs without eval-loss improvement before stopping
+    kind_sampling_exponent: float = 0.5  # Kinds drawn in proportion to count ** exponent
 
     def __post_init__(self):
         for name in ("vocab_size", "embedding_dim", "max_length", "batch_size", "epochs",
@@ -45,6 +46,9 @@ class ModelConfig:
                 or not math.isfinite(self.learning_rate) or self.learning_rate <= 0):
             raise ValueError(f"ModelConfig.learning_rate must be a positive number, "
                              f"got {self.learning_rate!r}")
+        if not 0.0 <= self.kind_sampling_exponent <= 1.0:
+            raise ValueError(f"ModelConfig.kind_sampling_exponent must be in [0, 1], "
+                             f"got {self.kind_sampling_exponent!r}")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"ModelConfig.dropout must be in [0, 1), got {self.dropout!r}")
         if self.max_length < 2:
@@ -68,7 +72,7 @@ PRESETS: Dict[str, ModelConfig] = {
     "spec": ModelConfig(),
     "run": ModelConfig(vocab_size=4000, embedding_dim=64, max_length=320, batch_size=32,
                        epochs=3, learning_rate=0.002, hidden_dim=128, num_heads=4,
-                       num_layers=2, dropout=0.0, steps_per_epoch=200),
+                       num_layers=2, dropout=0.0, steps_per_epoch=200, kind_sampling_exponent=0.25),
     "tiny": ModelConfig(vocab_size=600, embedding_dim=32, max_length=128, batch_size=16,
                         epochs=2, learning_rate=0.003, hidden_dim=64, num_heads=2,
                         num_layers=1, dropout=0.0),

@@ -14,6 +14,7 @@ import tensorflow_transform as tft
 from models.lm import tokenizer, vocabulary
 
 TEXT_KEY = "text"
+KIND_KEY = "kind"
 TOKEN_IDS_KEY = "token_ids"
 VOCAB_SIZE_CONFIG_KEY = "vocab_size"
 DEFAULT_VOCAB_SIZE = 10000

@@ -2,8 +2,8 @@
 
 - generate(prompt [None] string, max_new_tokens int32, temperature float32, top_k int32)
   -> text [None] string: the prompt followed by its continuation. The decoding loop is a
-  tf.while_loop in the graph; temperature 0 picks the most likely token (deterministic),
-  top_k <= 0 samples from the whole vocabulary.
+  tf.while_loop in the graph over a key/value cache (decoding.py); temperature 0 picks the
+  most likely token (deterministic), top_k <= 0 samples from the whole vocabulary.
 - score(text [None] string) -> log_likelihood [None] float32 (natural log, summed over the
   predicted tokens, end token included), num_tokens [None] int32.
 
@@ -21,6 +21,7 @@ import tensorflow as tf
 
 from models.lm import sequences
 from models.lm.config import ModelConfig
+from models.lm.decoding import CachedDecoder
 from models.lm.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
 
 TRAINING_REPORT_ASSET = "training_report.json"
@@ -58,6 +59,7 @@ class ReportLMServingModule(tf.Module):
                  training_report_file: Optional[str] = None):
         super().__init__()
         self._call_model = model.__call__
+        self.decoder = CachedDecoder(model, config.max_length)
         self.model_variables = list(model.variables)
         self.tokenizer = tokenizer
         self.max_length = config.max_length
@@ -106,32 +108,30 @@ class ReportLMServingModule(tf.Module):
         # The newest max_length - 1 prompt tokens fit the window with room for one new token.
         context = tf.concat([bos, prompt_ids[:, -(self.max_length - 1):]], axis=1)
         prompt_lengths = context.row_lengths()
+        logits, caches = self.decoder.prefill(context.to_tensor(PAD_ID))
+        last = tf.gather(logits, prompt_lengths - 1, batch_dims=1)
         buffer = context.to_tensor(PAD_ID, shape=[None, self.max_length])
-        lengths = prompt_lengths
-        done = tf.zeros([batch], tf.bool) | tf.greater_equal(lengths, self.max_length)
+        done = tf.greater_equal(prompt_lengths, self.max_length)
         rows = tf.range(batch, dtype=tf.int64)
 
-        def keep_going(step, buffer, lengths, done):
+        def keep_going(step, buffer, lengths, done, last, caches):
             return (step < max_new_tokens) & tf.logical_not(tf.reduce_all(done))
 
-        def decode_step(step, buffer, lengths, done):
-            window = buffer[:, :tf.reduce_max(lengths)]
-            logits = self._logits(window)
-            last = tf.gather(logits, tf.maximum(lengths - 1, 0), batch_dims=1)
+        def decode_step(step, buffer, lengths, done, last, caches):
             chosen = next_token(last, temperature, top_k)
-            write_at = tf.minimum(lengths, self.max_length - 1)
-            current = tf.gather_nd(buffer, tf.stack([rows, write_at], axis=1))
+            write_at = tf.stack([rows, tf.minimum(lengths, self.max_length - 1)], axis=1)
             buffer = tf.tensor_scatter_nd_update(
-                buffer, tf.stack([rows, write_at], axis=1), tf.where(done, current, chosen))
+                buffer, write_at, tf.where(done, tf.gather_nd(buffer, write_at), chosen))
             grew = tf.logical_not(done)
             lengths = lengths + tf.cast(grew, tf.int64)
             done = done | (grew & tf.equal(chosen, EOS_ID)) | tf.greater_equal(lengths, self.max_length)
-            return step + 1, buffer, lengths, done
+            newest = tf.stack([rows, lengths - 1], axis=1)
+            last, caches = self.decoder.step(tf.gather_nd(buffer, newest), lengths - 1, caches)
+            return step + 1, buffer, lengths, done, last, caches
 
-        _, buffer, lengths, _ = tf.while_loop(
-            keep_going, decode_step, [tf.constant(0, tf.int32), buffer, lengths, done],
-            shape_invariants=[tf.TensorShape([]), tf.TensorShape([None, self.max_length]),
-                              tf.TensorShape([None]), tf.TensorShape([None])])
+        _, buffer, lengths, _, _, _ = tf.while_loop(
+            keep_going, decode_step,
+            [tf.constant(0, tf.int32), buffer, prompt_lengths, done, last, caches])
         generated = tf.RaggedTensor.from_tensor(buffer, lengths=lengths)
         positions = tf.ragged.range(lengths)
         continuation = tf.ragged.boolean_mask(

@@ -20,7 +20,7 @@ from tfx_bsl.public import tfxio
 from models.lm import sequences, serving, training
 from models.lm.config import ModelConfig
 from models.lm.model import build_model, warm_start
-from models.lm.preprocessing import TEXT_KEY, dense_text
+from models.lm.preprocessing import KIND_KEY, TEXT_KEY, dense_text
 from models.lm.tokenizer import Tokenizer
 from models.lm.vocabulary import VOCABULARY_NAME
 
@@ -31,7 +31,6 @@ VOCABULARY_FILE = "vocabulary.txt"
 READ_BATCH_SIZE = 512
 HYPERPARAMETERS_KEY = "hyperparameters"
 SEED_KEY = "seed"
-WARM_START_KEY = "warm_start"
 
 
 @dataclasses.dataclass
@@ -77,24 +76,34 @@ def load_previous(model_artifact_dir: str) -> Optional[PreviousModel]:
 
 def text_batches(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
-    """The `text` feature of a split, in batches of [batch] strings (one pass, file order)."""
+    """(texts, kinds) of a split in batches of [batch] strings (one pass)."""
     raw = data_accessor.tf_dataset_factory(
         file_pattern,
         tfxio.TensorFlowDatasetOptions(batch_size=READ_BATCH_SIZE, shuffle=False, num_epochs=1),
         tf_transform_output.raw_metadata.schema)
-    return raw.map(lambda batch: dense_text(batch[TEXT_KEY]))
+    return raw.map(lambda batch: (dense_text(batch[TEXT_KEY]), dense_text(batch[KIND_KEY])))
+
+
+def holdout_split(text_batches: tf.data.Dataset, validation: bool) -> tf.data.Dataset:
+    """The texts outside (or inside) the early-stopping holdout."""
+    def select(texts, kinds):
+        keep = sequences.in_validation_holdout(texts)
+        keep = keep if validation else tf.logical_not(keep)
+        return tf.boolean_mask(texts, keep), tf.boolean_mask(kinds, keep)
+
+    return text_batches.map(select)
 
 
 def run_fn(fn_args: tfx.components.FnArgs) -> None:
-    """Trains on the train split, early-stops on eval, exports the SavedModel and the
-    warm-start state for the next run."""
+    """Trains on the train split (early stopping on a holdout of it: the eval split is left
+    to the evaluator), exports the SavedModel and the warm-start state for the next run."""
     custom_config = dict(fn_args.custom_config or {})
     config = config_from(custom_config)
     seed = int(custom_config.get(SEED_KEY, 42))
     tf.keras.utils.set_random_seed(seed)
     tf_transform_output = tft.TFTransformOutput(fn_args.transform_output)
     previous = None
-    if fn_args.base_model and custom_config.get(WARM_START_KEY, True):
+    if fn_args.base_model:
         previous = load_previous(os.path.dirname(os.path.normpath(fn_args.base_model)))
     vocabulary_file = (previous.vocabulary_file if previous is not None
                        else tf_transform_output.vocabulary_file_by_name(VOCABULARY_NAME))
@@ -104,13 +113,13 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     if previous is not None:
         logging.info("Warm start from %s: %s", previous.artifact_uri, warm_report)
 
-    def split(files):
-        return sequences.sequence_dataset(
-            text_batches(files, fn_args.data_accessor, tf_transform_output), tokenizer,
-            config.max_length).cache()
+    def train_split(validation: bool) -> tf.data.Dataset:
+        texts = text_batches(fn_args.train_files, fn_args.data_accessor, tf_transform_output)
+        return sequences.sequence_dataset(holdout_split(texts, validation), tokenizer,
+                                          config.max_length).cache()
 
-    report = training.fit(model, split(fn_args.train_files), split(fn_args.eval_files), config, seed,
-                 fn_args.train_steps)
+    report = training.fit(model, train_split(validation=False), train_split(validation=True),
+                          config, seed, fn_args.train_steps)
     report.update({
         "warm_start": warm_report,
         "warm_started_from": previous.artifact_uri if previous is not None else None,

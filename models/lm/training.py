@@ -7,9 +7,10 @@ is exactly the mean negative log-likelihood per token that `score` reports.
 """
 from __future__ import annotations
 
+import itertools
 import math
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import tensorflow as tf
 from absl import logging
@@ -65,10 +66,9 @@ class LanguageModelTrainer:
         return {"loss": loss, "token_accuracy": correct / max(tokens, 1),
                 "perplexity": math.exp(min(loss, 50.0)), "tokens": tokens}
 
-    def train_epoch(self, batches: tf.data.Dataset, steps: Optional[int]) -> Dict[str, float]:
-        """One pass (or `steps` batches); mean batch loss, steps, tokens and tokens/second."""
-        if steps:
-            batches = batches.take(steps)
+    def train_epoch(self, batches) -> Dict[str, float]:
+        """One pass over `batches` (a dataset or an iterator's next slice); mean batch loss,
+        steps, tokens and tokens per second."""
         losses, tokens = [], 0
         started = time.monotonic()
         for inputs, targets in batches:
@@ -80,26 +80,41 @@ class LanguageModelTrainer:
                 "seconds": seconds, "tokens_per_second": tokens / max(seconds, 1e-9)}
 
 
+def training_stream(train_sequences: tf.data.Dataset, config: ModelConfig, seed: int
+                    ) -> Tuple[tf.data.Dataset, bool, Dict]:
+    """Training batches, whether they are endless, and the kind mix they were drawn with."""
+    counts = sequences.kind_counts(train_sequences)
+    if config.kind_sampling_exponent < 1.0 and len(counts) > 1:
+        weights = sequences.kind_weights(counts, config.kind_sampling_exponent)
+        stream = sequences.kind_balanced(train_sequences, weights, seed)
+        batches = sequences.training_batches(stream, config.batch_size, config.max_length)
+        return batches, True, {"kind_counts": counts, "kind_weights": weights}
+    batches = sequences.training_batches(sequences.ids_only(train_sequences), config.batch_size,
+                                         config.max_length, shuffle_seed=seed)
+    return batches, False, {"kind_counts": counts, "kind_weights": None}
+
+
 def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences: tf.data.Dataset,
         config: ModelConfig, seed: int, train_steps: Optional[int] = None) -> Dict:
     """Trains with early stopping on eval loss (best weights kept); returns what happened.
 
-    `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
+    Both datasets hold (token ids, kind) per text. `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
     otherwise `config.epochs` epochs of `config.steps_per_epoch` batches (None: a full pass).
     """
     runner = LanguageModelTrainer(model, config.learning_rate)
-    train = sequences.training_batches(train_sequences, config.batch_size, config.max_length,
-                                       shuffle_seed=seed)
-    evaluation = sequences.training_batches(eval_sequences, config.batch_size, config.max_length)
+    train, endless, mix = training_stream(train_sequences, config, seed)
+    evaluation = sequences.training_batches(sequences.ids_only(eval_sequences), config.batch_size,
+                                            config.max_length)
     epochs, steps = config.epochs, config.steps_per_epoch
     if train_steps:
         epochs, steps = 1, train_steps
-    if steps:
-        train = train.repeat()
+    if endless and not steps:
+        steps = math.ceil(sum(mix["kind_counts"].values()) / config.batch_size)
+    stream = iter(train if endless else train.repeat()) if steps else None
     initial = runner.evaluate(evaluation)
     best_loss, best_weights, stale, history = initial["loss"], model.get_weights(), 0, []
     for epoch in range(epochs):
-        epoch_result = runner.train_epoch(train, steps)
+        epoch_result = runner.train_epoch(itertools.islice(stream, steps) if steps else train)
         eval_result = runner.evaluate(evaluation)
         history.append({"epoch": epoch + 1, "train_loss": epoch_result["loss"],
                         "eval_loss": eval_result["loss"],
@@ -127,4 +142,5 @@ def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences:
         "train_seconds": round(train_seconds, 2),
         "train_tokens_per_second": train_tokens / max(train_seconds, 1e-9),
         "history": history,
+        **mix,
     }

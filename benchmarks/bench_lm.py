@@ -1,0 +1,207 @@
+"""Report LM: perplexity against a Kneser-Ney trigram on held-out reports, training and
+generation speed, and whether generated daily risk summaries contain every section.
+
+    .venv/bin/python -m benchmarks.bench_lm                 # the `make run` size
+    .venv/bin/python -m benchmarks.bench_lm --records 3000 --preset tiny --summaries 20
+
+The code paths are the pipeline's: span 0 of the reports dataset (the ETRMExampleGen
+generator, --records trades per span, as `make run`) is the training data, with the Trainer's
+early-stopping holdout; the vocabulary is Transform's rule; the model is trained by the
+Trainer's loop and exported with the served signatures; the trigram is the evaluator's
+baseline, fitted on the same training tokens in the same run. Held-out reports are span 1 (the
+following week). Generation runs the exported `generate` signature. Targets: perplexity at
+most 0.8x the trigram's; at least 90 of 100 generated daily risk summaries contain every
+section of RISK_SUMMARY_SECTIONS.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from typing import Dict, List
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
+
+from benchmarks.report import append_section, heading, machine_line  # noqa: E402
+
+TARGET_PERPLEXITY_RATIO = 0.8
+TARGET_SECTION_SHARE = 0.9
+RISK_SUMMARY = "risk_summary"
+
+
+def span_texts(span: int, records: int, seed: int):
+    from components.etrm_example_gen import span_data
+
+    table = span_data.generate_table(span_data.SpanRequest(
+        dataset="reports", span=span, records_per_span=records, seed=seed))
+    return table["text"].tolist(), table["kind"].tolist()
+
+
+def summary_opening(text: str) -> str:
+    """The first sentence of a daily risk summary (book and date), used as a prompt."""
+    return text.split(". ", 1)[0] + "."
+
+
+def has_every_section(text: str, sections) -> bool:
+    """Every heading, followed by a colon, in the template's order."""
+    position = 0
+    for section in sections:
+        found = text.find(f"{section}:", position)
+        if found < 0:
+            return False
+        position = found + len(section) + 1
+    return True
+
+
+def train_and_export(texts: List[str], kinds: List[str], preset: str, seed: int, workdir: str):
+    import tensorflow as tf
+
+    from models.lm import sequences, serving, training, vocabulary
+    from models.lm.config import preset as named_preset
+    from models.lm.model import build_model
+    from models.lm.tokenizer import Tokenizer
+
+    config = named_preset(preset)
+    held = sequences.in_validation_holdout(tf.constant(texts)).numpy()
+    train = [(t, k) for t, k, h in zip(texts, kinds, held) if not h]
+    validation = [(t, k) for t, k, h in zip(texts, kinds, held) if h]
+    vocabulary_file = vocabulary.write_vocabulary(
+        vocabulary.build_vocabulary([t for t, _ in train], config.vocab_size),
+        os.path.join(workdir, "vocabulary.txt"))
+    tokenizer = Tokenizer(vocabulary_file)
+    tf.keras.utils.set_random_seed(seed)
+    model = build_model(config, tokenizer.vocabulary_size)
+
+    def dataset(rows):
+        return sequences.sequence_dataset(
+            tf.data.Dataset.from_tensor_slices(([t for t, _ in rows], [k for _, k in rows])).batch(512),
+            tokenizer, config.max_length).cache()
+
+    report = training.fit(model, dataset(train), dataset(validation), config, seed)
+    export_dir = os.path.join(workdir, "export")
+    serving.export(model, tokenizer, config, export_dir, report)
+    return config, tokenizer, report, export_dir
+
+
+def generation_run(generate, tokenizer, prompts: List[str], max_new_tokens: int,
+                   temperature: float, top_k: int):
+    import tensorflow as tf
+
+    started = time.perf_counter()
+    outputs = generate(prompt=tf.constant(prompts), max_new_tokens=tf.constant(max_new_tokens, tf.int32),
+                       temperature=tf.constant(temperature, tf.float32), top_k=tf.constant(top_k, tf.int32))
+    seconds = time.perf_counter() - started
+    texts = [text.decode("utf-8") for text in outputs["text"].numpy()]
+    continuations = [text[len(prompt):] for text, prompt in zip(texts, prompts)]
+    tokens = int(tokenizer.encode(tf.constant(continuations)).row_lengths().numpy().sum())
+    return texts, tokens, seconds
+
+
+def run(args) -> Dict:
+    import tensorflow as tf
+
+    from components.lm_evaluator import evaluation
+    from ml.synthetic_data_generator import RISK_SUMMARY_SECTIONS
+
+    workdir = tempfile.mkdtemp(prefix="bench_lm_")
+    texts, kinds = span_texts(0, args.records, args.seed)
+    held_out, held_out_kinds = span_texts(1, args.records, args.seed)
+    started = time.perf_counter()
+    config, tokenizer, report, export_dir = train_and_export(texts, kinds, args.preset, args.seed, workdir)
+    train_wall = time.perf_counter() - started
+
+    model = evaluation.ExportedLanguageModel(export_dir)
+    candidate = evaluation.totals(model.per_text_statistics(held_out), held_out)
+    ngram = evaluation.fit_ngram_baseline(model, texts, order=3)
+    ngram_perplexity = ngram.perplexity(model.token_sequences(held_out))
+
+    generate = tf.saved_model.load(export_dir).signatures["generate"]
+    openings = [summary_opening(t) for t, k in zip(held_out, held_out_kinds) if k == RISK_SUMMARY]
+    prompts = [openings[i % len(openings)] for i in range(args.summaries)]
+    generated, tokens, seconds = generation_run(generate, tokenizer, prompts, config.max_length,
+                                                args.temperature, args.top_k)
+    complete = sum(has_every_section(text, RISK_SUMMARY_SECTIONS) for text in generated)
+    single = [generation_run(generate, tokenizer, prompts[:1], 100, args.temperature, args.top_k)
+              for _ in range(args.repeats)]
+    epoch_speeds = [row["train_tokens_per_second"] for row in report["history"]]
+    return {
+        "config": config, "report": report, "train_wall_s": train_wall,
+        "vocabulary_size": tokenizer.vocabulary_size,
+        "train_texts": len(texts), "held_out_texts": len(held_out),
+        "perplexity": candidate.perplexity, "token_accuracy": candidate.token_accuracy,
+        "ngram_perplexity": ngram_perplexity, "ratio": candidate.perplexity / ngram_perplexity,
+        "train_tokens_per_s": statistics.median(epoch_speeds),
+        "batch_generation_tokens_per_s": tokens / seconds, "batch_generation_s": seconds,
+        "single_generation_tokens_per_s": statistics.median(t / s for _, t, s in single),
+        "complete": complete, "summaries": len(generated), "sections": RISK_SUMMARY_SECTIONS,
+        "example": generated[0],
+    }
+
+
+def render(args, result: Dict, machine: str) -> str:
+    config = result["config"]
+    ratio_met = result["ratio"] <= TARGET_PERPLEXITY_RATIO
+    share = result["complete"] / max(result["summaries"], 1)
+    command = ("`.venv/bin/python -m benchmarks.bench_lm --records "
+               f"{args.records} --preset {args.preset} --summaries {args.summaries}`")
+    return "\n".join([
+        heading("Report language model"), "",
+        f"- Command: {command}",
+        f"- Machine: {machine}",
+        f"- Model: preset `{args.preset}` ({config.num_layers} layers, embedding "
+        f"{config.embedding_dim}, {config.num_heads} heads, hidden {config.hidden_dim}, "
+        f"max_length {config.max_length}, batch {config.batch_size}, {config.epochs} epochs of "
+        f"{config.steps_per_epoch or 'all'} steps); vocabulary {result['vocabulary_size']} tokens "
+        f"(cap {config.vocab_size}). Trained on span 0 ({result['train_texts']} texts, one-in-ten "
+        f"holdout for early stopping), measured on span 1 ({result['held_out_texts']} texts).",
+        "",
+        "| figure | value |", "| --- | ---: |",
+        f"| perplexity on held-out reports | {result['perplexity']:.3f} |",
+        f"| Kneser-Ney trigram perplexity (same tokens, same run) | {result['ngram_perplexity']:.3f} |",
+        f"| ratio (target <= {TARGET_PERPLEXITY_RATIO}) | {result['ratio']:.3f} "
+        f"({'met' if ratio_met else 'NOT met'}) |",
+        f"| next-token accuracy on held-out reports | {result['token_accuracy']:.3f} |",
+        f"| training tokens/s (median of {len(result['report']['history'])} epochs) | "
+        f"{result['train_tokens_per_s']:.0f} |",
+        f"| training wall time incl. tokenization and export | {result['train_wall_s']:.0f} s |",
+        f"| generation tokens/s, batch of {result['summaries']} | "
+        f"{result['batch_generation_tokens_per_s']:.0f} |",
+        f"| generation tokens/s, one prompt (median of {args.repeats}) | "
+        f"{result['single_generation_tokens_per_s']:.0f} |",
+        f"| generated risk summaries with every section {list(result['sections'])} "
+        f"(target >= {TARGET_SECTION_SHARE:.0%}) | {result['complete']}/{result['summaries']} "
+        f"({'met' if share >= TARGET_SECTION_SHARE else 'NOT met'}) |",
+        "",
+        f"Sampling: temperature {args.temperature}, top_k {args.top_k}; prompts are the opening "
+        "sentences of span 1's daily risk summaries. First generated summary:",
+        "", f"> {result['example']}",
+    ])
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=20000, help="trades per span (make run: 20000)")
+    parser.add_argument("--preset", default="run", help="ModelConfig preset (make run: run)")
+    parser.add_argument("--summaries", type=int, default=100)
+    parser.add_argument("--temperature", type=float, default=0.7)
+    parser.add_argument("--top-k", type=int, default=20)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
+    args = parser.parse_args(argv)
+    machine = machine_line()
+    result = run(args)
+    text = render(args, result, machine)
+    print(text)
+    if not args.no_write:
+        append_section(text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
