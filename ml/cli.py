@@ -49,6 +49,12 @@ def _serve(args: argparse.Namespace) -> int:
     return run_serve(args)
 
 
+def _generate_report(args: argparse.Namespace) -> int:
+    from ml.report_cli import run_generate_report
+
+    return run_generate_report(args)
+
+
 def _monitor(args: argparse.Namespace) -> int:
     from ml.monitor_cli import run_monitor
 
@@ -81,6 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="serve pushed models over TF Serving's REST and gRPC protocols")
     add_serve_arguments(serve)
     serve.set_defaults(handler=_serve)
+
+    from ml.report_cli import add_generate_report_arguments
+
+    report = commands.add_parser(
+        "generate-report", help="write an ETRM report with the pushed language model")
+    add_generate_report_arguments(report)
+    report.set_defaults(handler=_generate_report)
 
     from ml.monitor_cli import add_monitor_arguments
 
