@@ -10,7 +10,7 @@ from models.lm.config import ModelConfig
 from models.lm.decoding import CachedDecoder
 from models.lm.model import build_model, masked_token_cross_entropy, warm_start
 from models.lm.serving import ReportLMServingModule
-from models.lm.tokenizer import EOS_ID, PAD_ID
+from models.lm.tokenizer import EOS_ID, PAD_ID, UNK_ID, Tokenizer, read_vocabulary
 from tests import lm_fixtures
 
 
@@ -156,6 +156,22 @@ def test_fine_tuning_starts_from_the_previous_blessed_weights(trained):
     cold = build_model(trained.config, trained.tokenizer.vocabulary_size)
     cold_loss = training.LanguageModelTrainer(cold, 1e-3).evaluate(batches)["loss"]
     assert cold_loss > previous_eval_loss + 1.0
+
+
+def test_fine_tuning_keeps_the_previous_vocabulary_and_spells_out_new_words(trained):
+    class NewSpanTransform:
+        def vocabulary_file_by_name(self, name):
+            raise AssertionError("a warm start must not use the new span's vocabulary")
+
+    previous = trainer.load_previous(trained.artifact_dir)
+    vocabulary_file, source = trainer.choose_vocabulary(previous, NewSpanTransform())
+    assert source == "base_model"
+    assert read_vocabulary(vocabulary_file) == read_vocabulary(trained.vocabulary_file)
+    new_words = "Hydrogen swap with Zephyrine Renewables Pty, rated AA-, at 1,234.5 EUR/kg."
+    reused = Tokenizer(vocabulary_file)
+    ids = reused.encode(tf.constant([new_words]))
+    assert UNK_ID not in ids.flat_values.numpy()
+    assert reused.decode(ids).numpy()[0].decode() == new_words
 
 
 def test_warm_start_reports_layers_whose_shape_changed(trained):

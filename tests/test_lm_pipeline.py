@@ -63,3 +63,22 @@ def test_run_local_trains_the_lm_with_the_make_run_preset():
     assert settings == {"model_name": "etrm_report_lm", "hyperparameters": PRESETS["run"].to_dict()}
     with pytest.raises(SystemExit):
         run_local.build_parser().parse_args(["--lm-preset", "huge"])
+
+
+def test_run_summary_shows_the_lm_beside_its_baselines():
+    from pipeline.model_summary import lm_evaluation_metrics
+
+    candidate = {"perplexity": 2.5, "cross_entropy": 0.92, "token_accuracy": 0.7,
+                 "bits_per_character": 0.6, "num_tokens": 100}
+    metrics = {"candidate": candidate, "ngram": {"order": 3, "perplexity": 4.0},
+               "perplexity_ratio_to_ngram": 0.625, "baseline": {"perplexity": 2.4},
+               "perplexity_ratio_to_baseline": 1.04,
+               "slices": {"kind=risk_summary": candidate}}
+    summary = lm_evaluation_metrics(metrics)
+    assert summary["overall"] == {"perplexity": 2.5, "cross_entropy": 0.92, "token_accuracy": 0.7,
+                                  "bits_per_character": 0.6, "ngram_perplexity": 4.0,
+                                  "perplexity_ratio_to_ngram": 0.625,
+                                  "serving_model_perplexity": 2.4,
+                                  "perplexity_ratio_to_serving_model": 1.04}
+    assert set(summary["slices"]["kind=risk_summary"]) == {
+        "perplexity", "cross_entropy", "token_accuracy", "bits_per_character"}

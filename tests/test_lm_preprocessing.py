@@ -1,4 +1,6 @@
-"""Transform builds the tokenizer: its vocabulary and ids match what the served model uses."""
+"""Transform builds the tokenizer: its vocabulary and ids match what the served model uses.
+
+Run in TFT's graph mode, as pipeline/lm_nodes.py configures the Transform component."""
 import functools
 
 import pytest
@@ -20,7 +22,7 @@ def transformed(tmp_path_factory):
         {preprocessing.TEXT_KEY: tf.io.FixedLenFeature([1], tf.string)}))
     output_dir = str(tmp_path_factory.mktemp("transform"))
     vocab_size = len(tokenizer.RESERVED_TOKENS) + 60
-    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft-tmp")), force_tf_compat_v1=False):
+    with tft_beam.Context(temp_dir=str(tmp_path_factory.mktemp("tft-tmp")), force_tf_compat_v1=True):
         (data, _), transform_fn = (
             ([{preprocessing.TEXT_KEY: [t]} for t in texts], metadata)
             | tft_beam.AnalyzeAndTransformDataset(functools.partial(

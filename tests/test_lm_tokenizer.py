@@ -35,6 +35,17 @@ def test_numbers_prices_and_dates_round_trip_digit_by_digit(report_tokenizer):
     assert "".join(p.strip() for p in digits) == "".join(c for c in text if c.isdigit())
 
 
+def test_digits_carry_their_place_in_groups_of_three():
+    pieces = tokenizer.pretokenize(tf.constant(["USD 2,484.50 on 2024-03-15"])).to_list()[0]
+    assert [p.decode() for p in pieces] == [
+        "USD", " 2", ",", "4\u2082", "8\u2081", "4", ".", "5\u2081", "0", " on",
+        " 2", "0\u2082", "2\u2081", "4", "-", "0\u2081", "3", "-", "1\u2081", "5"]
+    digit_tokens = [t for t in tokenizer.RESERVED_TOKENS if t.strip()[:1].isdigit()]
+    assert len(digit_tokens) == 10 * 3 * 2
+    surfaces = dict(zip(tokenizer.RESERVED_TOKENS, tokenizer.RESERVED_SURFACES))
+    assert surfaces[" 4\u2082"] == " 4" and surfaces[tokenizer.BOS] == ""
+
+
 def test_unknown_words_are_spelt_out_and_non_ascii_becomes_unknown(report_tokenizer):
     text = "Zyxwvutsr counterparty Qwertz AG"
     decoded, ids = _round_trip(report_tokenizer, [text, "price in \u20ac and \u00e9"])

@@ -70,9 +70,9 @@ class ModelConfig:
 
 PRESETS: Dict[str, ModelConfig] = {
     "spec": ModelConfig(),
-    "run": ModelConfig(vocab_size=4000, embedding_dim=64, max_length=320, batch_size=32,
-                       epochs=3, learning_rate=0.002, hidden_dim=128, num_heads=4,
-                       num_layers=2, dropout=0.0, steps_per_epoch=200, kind_sampling_exponent=0.25),
+    "run": ModelConfig(vocab_size=4000, embedding_dim=96, max_length=320, batch_size=32,
+                       epochs=4, learning_rate=0.003, hidden_dim=192, num_heads=4,
+                       num_layers=3, dropout=0.0, steps_per_epoch=100, kind_sampling_exponent=0.0),
     "tiny": ModelConfig(vocab_size=600, embedding_dim=32, max_length=128, batch_size=16,
                         epochs=2, learning_rate=0.003, hidden_dim=64, num_heads=2,
                         num_layers=1, dropout=0.0),

@@ -28,8 +28,13 @@ def dense_text(tensor) -> tf.Tensor:
     return tf.reshape(tensor, [-1])
 
 
+@tf.autograph.experimental.do_not_convert
 def preprocessing_fn(inputs: Dict[str, Any], custom_config: Optional[Dict[str, Any]] = None):
-    """Raw report texts -> token ids; writes the vocabulary file VOCABULARY_NAME."""
+    """Raw report texts -> token ids; writes the vocabulary file VOCABULARY_NAME.
+
+    Pure TensorFlow ops without Python control flow on tensors: AutoGraph conversion is
+    skipped, as it would otherwise convert every tensorflow_transform function it reaches.
+    """
     vocab_size = int(dict(custom_config or {}).get(VOCAB_SIZE_CONFIG_KEY, DEFAULT_VOCAB_SIZE))
     pieces = tokenizer.pretokenize(dense_text(inputs[TEXT_KEY]))
     vocabulary_path = tft.vocabulary(

@@ -3,14 +3,18 @@
 Pure TensorFlow ops, so the same code runs inside Transform's preprocessing_fn, the Trainer's
 input pipeline and the served SavedModel (TF Serving needs no extra op library).
 
-- Text is cut into pieces: a word (ASCII letters), a single digit, a single other character,
+- Text is cut into pieces: a word (ASCII letters), a run of digits, a single other character,
   each optionally carrying the space before it (" risk", " 7", " ("), or a lone whitespace
   character. Newline, tab and carriage return are written as visible symbols so every
   vocabulary entry fits on one line of the vocabulary file.
-- Numbers, prices and dates are digit and punctuation pieces ("2,484.50" -> 2 , 4 8 4 . 5 0),
-  so they never grow the vocabulary.
-- Ids: the reserved tokens first (special tokens, then every printable ASCII character and
-  the space-prefixed digits and punctuation), then words learned by Transform by frequency.
+- Numbers, prices and dates become one token per digit and punctuation tokens, so they never
+  grow the vocabulary. A digit token also says its place in its group of three counted from
+  the right ("2,484.50" -> 2 , 4₂ 8₁ 4 . 5₁ 0): a 60-token alphabet (10 digits x 3
+  places x with/without a leading space) with which a small model writes "1,234,567" without
+  counting digits. Decoding prints only the digit.
+- Ids: the reserved tokens first (special tokens, every printable ASCII character, the
+  space-prefixed digits and punctuation, the place-marked digits), then the words Transform
+  learned, by frequency.
 - A piece outside the vocabulary is spelt out in reserved characters; only characters outside
   printable ASCII become <unk>. ASCII text therefore round-trips exactly, and a new word never
   needs a new id: that is what keeps the vocabulary stable when a model is fine-tuned.
@@ -29,20 +33,36 @@ SPECIAL_TOKENS: Tuple[str, ...] = (PAD, BOS, EOS, UNK)
 # Whitespace that cannot live on one line of a vocabulary file, and its visible stand-in.
 WHITESPACE_ESCAPES: Tuple[Tuple[str, str], ...] = (("\n", "\u2424"), ("\t", "\u2409"),
                                                    ("\r", "\u240d"))
-PIECE_PATTERN = r"( ?[A-Za-z]+| ?[0-9]| ?[^A-Za-z0-9\s]|\s)"
+PIECE_PATTERN = r"( ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]|\s)"
+NUMBER_PATTERN = r" ?[0-9]+"
+# Place of a digit in its group of three, counted from the right: units carry no mark.
+PLACE_MARKS: Tuple[str, ...] = ("", "\u2081", "\u2082")
 _PIECE_MARK = "\x01"
 UNKNOWN_TEXT = "\ufffd"
 
 
 def reserved_tokens() -> List[str]:
-    """Tokens with fixed ids whatever the data: specials, characters, space-prefixed symbols."""
+    """Tokens with fixed ids whatever the data: specials, characters, space-prefixed symbols,
+    place-marked digits."""
     printable = [c for c in string.printable if c not in string.whitespace or c == " "]
     escapes = [symbol for _, symbol in WHITESPACE_ESCAPES]
     spaced = [" " + c for c in string.digits + string.punctuation]
-    return list(SPECIAL_TOKENS) + printable + escapes + spaced
+    placed = [space + digit + mark for mark in PLACE_MARKS[1:] for space in ("", " ")
+              for digit in string.digits]
+    return list(SPECIAL_TOKENS) + printable + escapes + spaced + placed
+
+
+def _surface(token: str) -> str:
+    """What a reserved token prints: nothing for control tokens, digits without their mark."""
+    if token == UNK:
+        return UNKNOWN_TEXT
+    if token in SPECIAL_TOKENS:
+        return ""
+    return token.rstrip("".join(PLACE_MARKS))
 
 
 RESERVED_TOKENS: Tuple[str, ...] = tuple(reserved_tokens())
+RESERVED_SURFACES: Tuple[str, ...] = tuple(_surface(token) for token in RESERVED_TOKENS)
 
 
 def escape_whitespace(texts: tf.Tensor) -> tf.Tensor:
@@ -58,11 +78,32 @@ def unescape_whitespace(texts: tf.Tensor) -> tf.Tensor:
     return texts
 
 
+def _place_marked_digits(pieces: tf.RaggedTensor) -> tf.RaggedTensor:
+    """Each number piece (" 2484") -> its digits marked with their place (" 2", "4₂", ...)."""
+    flat = pieces.flat_values
+    is_number = tf.strings.regex_full_match(flat, NUMBER_PATTERN)
+    spaced = tf.strings.regex_full_match(flat, r" .*")
+    characters = tf.strings.unicode_split(flat, "UTF-8")
+    position = tf.ragged.range(characters.row_lengths())
+    digits = tf.ragged.boolean_mask(
+        characters, tf.logical_not(tf.equal(position, 0) & tf.expand_dims(spaced, 1)))
+    index = tf.ragged.range(digits.row_lengths())
+    place = (tf.expand_dims(digits.row_lengths(), 1) - 1 - index) % len(PLACE_MARKS)
+    marks = tf.gather(tf.constant(PLACE_MARKS), place.flat_values)
+    spaces = tf.where(tf.equal(index.flat_values, 0) & tf.gather(spaced, digits.value_rowids()),
+                      " ", "")
+    marked = digits.with_flat_values(tf.strings.join([spaces, digits.flat_values, marks]))
+    candidates = tf.concat([tf.expand_dims(flat, 1), marked], axis=1)
+    keep = tf.equal(tf.equal(tf.ragged.range(candidates.row_lengths()), 0),
+                    tf.expand_dims(tf.logical_not(is_number), 1))
+    return pieces.with_flat_values(tf.ragged.boolean_mask(candidates, keep)).merge_dims(1, 2)
+
+
 def pretokenize(texts: tf.Tensor) -> tf.RaggedTensor:
-    """[batch] strings -> [batch, (pieces)] strings; joining a row gives back the text."""
+    """[batch] strings -> [batch, (pieces)] strings: words, symbols and place-marked digits."""
     marked = tf.strings.regex_replace(escape_whitespace(texts), PIECE_PATTERN, _PIECE_MARK + r"\1")
     pieces = tf.strings.split(marked, _PIECE_MARK)
-    return tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0)
+    return _place_marked_digits(tf.ragged.boolean_mask(pieces, tf.strings.length(pieces) > 0))
 
 
 def encode_pieces(pieces: tf.RaggedTensor, lookup: Callable[[tf.Tensor], tf.Tensor]) -> tf.RaggedTensor:
@@ -116,17 +157,16 @@ class Tokenizer(tf.Module):
         return encode_pieces(pretokenize(texts), self.token_to_id.lookup)
 
     def decode(self, ids) -> tf.Tensor:
-        """[batch, (tokens)] ids (dense or ragged) -> [batch] strings; special tokens vanish."""
+        """[batch, (tokens)] ids (dense or ragged) -> [batch] strings; control tokens vanish."""
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
-        ids = tf.cast(ids, tf.int64)
-        tokens = ids.with_flat_values(self.id_to_token.lookup(ids.flat_values))
-        is_special = ids.with_flat_values(ids.flat_values < len(SPECIAL_TOKENS))
-        unknown = ids.with_flat_values(tf.equal(ids.flat_values, UNK_ID))
-        tokens = tokens.with_flat_values(tf.where(
-            unknown.flat_values, UNKNOWN_TEXT,
-            tf.where(is_special.flat_values, "", tokens.flat_values)))
-        return unescape_whitespace(tf.strings.reduce_join(tokens, axis=-1))
+        flat = tf.cast(ids.flat_values, tf.int64)
+        reserved = len(RESERVED_SURFACES)
+        surfaces = tf.where(
+            flat < reserved,
+            tf.gather(tf.constant(RESERVED_SURFACES), tf.clip_by_value(flat, 0, reserved - 1)),
+            self.id_to_token.lookup(flat))
+        return unescape_whitespace(tf.strings.reduce_join(ids.with_flat_values(surfaces), axis=-1))
 
 
 def read_vocabulary(vocabulary_file: str) -> List[str]:

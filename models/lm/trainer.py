@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import tensorflow as tf
 import tensorflow_transform as tft
@@ -74,6 +74,14 @@ def load_previous(model_artifact_dir: str) -> Optional[PreviousModel]:
     return PreviousModel(previous, config, os.path.join(folder, VOCABULARY_FILE), model_artifact_dir)
 
 
+def choose_vocabulary(previous: Optional[PreviousModel], tf_transform_output) -> Tuple[str, str]:
+    """(vocabulary file, where it came from): the warm-start model's, so every token id keeps
+    its meaning and its embedding, else the one Transform built on this span."""
+    if previous is not None:
+        return previous.vocabulary_file, "base_model"
+    return tf_transform_output.vocabulary_file_by_name(VOCABULARY_NAME), "transform"
+
+
 def text_batches(file_pattern: List[str], data_accessor: tfx.components.DataAccessor,
                  tf_transform_output: tft.TFTransformOutput) -> tf.data.Dataset:
     """(texts, kinds) of a split in batches of [batch] strings (one pass)."""
@@ -105,8 +113,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     previous = None
     if fn_args.base_model:
         previous = load_previous(os.path.dirname(os.path.normpath(fn_args.base_model)))
-    vocabulary_file = (previous.vocabulary_file if previous is not None
-                       else tf_transform_output.vocabulary_file_by_name(VOCABULARY_NAME))
+    vocabulary_file, vocabulary_source = choose_vocabulary(previous, tf_transform_output)
     tokenizer = Tokenizer(vocabulary_file)
     model = build_model(config, tokenizer.vocabulary_size)
     warm_report = warm_start(model, previous.model) if previous is not None else {}
@@ -123,7 +130,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     report.update({
         "warm_start": warm_report,
         "warm_started_from": previous.artifact_uri if previous is not None else None,
-        "vocabulary_source": "base_model" if previous is not None else "transform",
+        "vocabulary_source": vocabulary_source,
         "vocabulary_size": tokenizer.vocabulary_size,
         "config": config.to_dict(),
     })

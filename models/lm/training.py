@@ -21,6 +21,8 @@ from models.lm.model import masked_token_cross_entropy
 from models.lm.tokenizer import PAD_ID
 
 GRADIENT_CLIP_NORM = 1.0
+WARMUP_STEPS = 50
+FINAL_LEARNING_RATE_FRACTION = 0.1
 _BATCH_SPEC = [tf.TensorSpec([None, None], tf.int64), tf.TensorSpec([None, None], tf.int64)]
 
 
@@ -28,12 +30,24 @@ def _token_count(targets: tf.Tensor) -> tf.Tensor:
     return tf.reduce_sum(tf.cast(tf.not_equal(targets, PAD_ID), tf.int64))
 
 
+def learning_rate_schedule(peak: float, total_steps: int):
+    """Linear warm-up to `peak` (a tenth of the run, at most WARMUP_STEPS), then cosine decay
+    to a tenth of it: big early steps do not wreck a warm-started model, small late steps
+    settle the fine structure of the reports."""
+    warmup = min(WARMUP_STEPS, total_steps // 10)
+    return tf.keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=peak * FINAL_LEARNING_RATE_FRACTION if warmup else peak,
+        decay_steps=max(total_steps - warmup, 1), alpha=FINAL_LEARNING_RATE_FRACTION,
+        warmup_target=peak if warmup else None, warmup_steps=warmup)
+
+
 class LanguageModelTrainer:
     """Owns the optimizer and the traced train and eval steps of one model."""
 
-    def __init__(self, model: tf.keras.Model, learning_rate: float):
+    def __init__(self, model: tf.keras.Model, learning_rate: float, total_steps: int = 1):
         self.model = model
-        self.optimizer = tf.keras.optimizers.Adam(learning_rate, clipnorm=GRADIENT_CLIP_NORM)
+        self.optimizer = tf.keras.optimizers.Adam(learning_rate_schedule(learning_rate, total_steps),
+                                                  clipnorm=GRADIENT_CLIP_NORM)
         self.train_step = tf.function(self._train_step, input_signature=_BATCH_SPEC,
                                       autograph=False)
         self.eval_step = tf.function(self._eval_step, input_signature=_BATCH_SPEC,
@@ -101,15 +115,16 @@ def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences:
     Both datasets hold (token ids, kind) per text. `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
     otherwise `config.epochs` epochs of `config.steps_per_epoch` batches (None: a full pass).
     """
-    runner = LanguageModelTrainer(model, config.learning_rate)
     train, endless, mix = training_stream(train_sequences, config, seed)
     evaluation = sequences.training_batches(sequences.ids_only(eval_sequences), config.batch_size,
                                             config.max_length)
     epochs, steps = config.epochs, config.steps_per_epoch
     if train_steps:
         epochs, steps = 1, train_steps
+    full_pass = math.ceil(sum(mix["kind_counts"].values()) / config.batch_size)
     if endless and not steps:
-        steps = math.ceil(sum(mix["kind_counts"].values()) / config.batch_size)
+        steps = full_pass
+    runner = LanguageModelTrainer(model, config.learning_rate, epochs * (steps or full_pass))
     stream = iter(train if endless else train.repeat()) if steps else None
     initial = runner.evaluate(evaluation)
     best_loss, best_weights, stale, history = initial["loss"], model.get_weights(), 0, []
