@@ -20,7 +20,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-from benchmarks.report import append_section, heading, machine_line, timed_runs  # noqa: E402
+from benchmarks.report import heading, machine_line, publish, timed_runs  # noqa: E402
 
 PYTHON_BASELINE_ROWS = 100_000
 
@@ -101,9 +101,7 @@ def main(argv=None) -> int:
               f"(target: within 3x); the Python-built baseline is {encoder_rate / python_rate:.1f}x slower "
               "than the encoder."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        append_section(text)
+    publish(text, write=not args.no_write)
     return 0
 
 

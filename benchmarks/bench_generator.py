@@ -34,11 +34,11 @@ if __package__ in (None, ""):
 
 import pandas as pd  # noqa: E402
 
+from benchmarks.report import publish  # noqa: E402
 from ml.synthetic_data_generator import (TRADE_COLUMNS, ETRMDataConfig,  # noqa: E402
                                          SyntheticETRMDataGenerator)
 
 TARGET_RATIO = 15.0
-BENCHMARKS_FILE = Path(__file__).resolve().parents[1] / "BENCHMARKS.md"
 INTEGER_ID_COLUMNS = ("trade_id", "timestamp")
 
 
@@ -138,14 +138,6 @@ def markdown_section(result: dict, command: str, load_before: tuple) -> str:
         "", ""])
 
 
-def append_section(text: str, path: Path = BENCHMARKS_FILE) -> None:
-    """Append (never overwrite): other benchmarks add their own sections to the same file."""
-    with open(path, "a", encoding="utf-8") as handle:
-        if handle.tell() == 0:
-            handle.write("# Benchmarks\n\n")
-        handle.write(text)
-
-
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trades", type=int, default=1_000_000)
@@ -158,9 +150,7 @@ def main(argv=None) -> dict:
     load_before = os.getloadavg()
     result = run(args.trades, args.repeats)
     section = markdown_section(result, command.strip(), load_before)
-    print(section)
-    if not args.no_append:
-        append_section(section)
+    publish(section, write=not args.no_append)
     return result
 
 

@@ -27,7 +27,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-from benchmarks.report import append_section, heading, machine_line  # noqa: E402
+from benchmarks.report import heading, machine_line, publish  # noqa: E402
 
 TARGET_PERPLEXITY_RATIO = 0.8
 TARGET_SECTION_SHARE = 0.9
@@ -197,9 +197,7 @@ def main(argv=None) -> int:
     machine = machine_line()
     result = run(args)
     text = render(args, result, machine)
-    print(text)
-    if not args.no_write:
-        append_section(text)
+    publish(text, write=not args.no_write)
     return 0
 
 

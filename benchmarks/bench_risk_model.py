@@ -16,7 +16,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-from benchmarks.report import append_section, heading, machine_line  # noqa: E402
+from benchmarks.report import heading, machine_line, publish  # noqa: E402
 
 TARGET_GAP = 0.01
 
@@ -64,9 +64,7 @@ def main(argv=None) -> int:
     lines += ["", f"Gap at the default `make run` size ({rows[0]['trades']:,} trades): **{default_gap:.4f}** "
               f"(target: within {TARGET_GAP})."]
     text = "\n".join(lines)
-    print(text)
-    if not args.no_write:
-        append_section(text)
+    publish(text, write=not args.no_write)
     return 0
 
 

@@ -32,9 +32,39 @@ def timed_runs(function: Callable[[], object], repeats: int) -> Tuple[float, Lis
     return statistics.median(runs), runs
 
 
-def append_section(text: str, path: pathlib.Path = BENCHMARKS_MD) -> None:
-    """Appends one section; BENCHMARKS.md keeps every run's results with its command."""
-    if not path.exists():
-        path.write_text("# Benchmarks\n")
-    with path.open("a") as handle:
-        handle.write("\n" + text.rstrip() + "\n")
+def section_title(text: str) -> str:
+    """'## ETRMExampleGen throughput (2026-11-30 06:29 UTC)' -> 'ETRMExampleGen throughput'."""
+    first = text.strip().splitlines()[0]
+    return first.lstrip("#").strip().rsplit(" (", 1)[0]
+
+
+def replace_section(text: str, path: pathlib.Path = BENCHMARKS_MD) -> None:
+    """Puts the section in BENCHMARKS.md in place of the earlier run of the same benchmark.
+
+    One section per benchmark, the newest: a reader wants the current figures with their
+    command, and git keeps the history of earlier runs. Written then renamed, so an
+    interrupted write never loses the other benchmarks' sections.
+    """
+    from ml.atomic_files import atomic_write_text
+
+    existing = path.read_text() if path.exists() else "# Benchmarks\n"
+    title = section_title(text)
+    parts = existing.split("\n## ")
+    kept, placed = [parts[0].rstrip()], False
+    for part in parts[1:]:
+        if section_title("## " + part) == title:
+            if not placed:
+                kept.append(text.strip())
+                placed = True
+            continue
+        kept.append("## " + part.rstrip())
+    if not placed:
+        kept.append(text.strip())
+    atomic_write_text(str(path), "\n\n".join(kept) + "\n")
+
+
+def publish(text: str, write: bool = True) -> None:
+    """Prints a benchmark's section and, when asked, records it in BENCHMARKS.md."""
+    print(text)
+    if write:
+        replace_section(text)

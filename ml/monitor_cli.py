@@ -16,7 +16,7 @@ import datetime as dt
 import json
 import pathlib
 import sys
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 import numpy as np
 import pandas as pd
@@ -187,7 +187,7 @@ def run_monitor(args: argparse.Namespace) -> int:
     print(f"  drifted features: {', '.join(drifted) or 'none'}")
     if result.predictions is not None:
         print(f"  prediction drift: {'yes' if result.predictions['drifted'].any() else 'no'}")
-    print(f"  performance: " + ("checked on realised outcomes" if labelled else
+    print("  performance: " + ("checked on realised outcomes" if labelled else
                                 f"waiting for outcomes ({int(labels.notna().sum())} of {len(labels)} known)"))
     for alert in result.alerts:
         print(f"  ALERT [{alert.severity}] {alert.message}")

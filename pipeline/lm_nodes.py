@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import List
 
 from tfx import v1 as tfx
-from tfx.types import standard_artifacts
 
 from components.lm_evaluator.blessing import BlessingThresholds
 from components.lm_evaluator.component import LMEvaluator
@@ -17,6 +16,7 @@ from components.serving_pusher.component import ServingPusher
 from models.lm import preprocessing, trainer
 from models.lm.config import ModelConfig
 from pipeline.config import ModelSettings, ServingSettings
+from pipeline.resolvers import latest_blessed_model_resolver
 
 
 def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
@@ -36,11 +36,7 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
         disable_statistics=True, disable_analyzer_cache=True, force_tf_compat_v1=True)
     transform.add_upstream_node(upstream)
 
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    latest_blessed = latest_blessed_model_resolver()
 
     model_trainer = tfx.components.Trainer(
         run_fn="models.lm.trainer.run_fn",

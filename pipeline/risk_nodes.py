@@ -5,12 +5,12 @@ from typing import List
 
 import tensorflow_model_analysis as tfma
 from tfx import v1 as tfx
-from tfx.types import standard_artifacts
 
 from components.canary_validator.component import CanaryValidator
 from components.serving_pusher.component import ServingPusher
 from models.risk import features
 from pipeline.config import ModelSettings, ServingSettings
+from pipeline.resolvers import latest_blessed_model_resolver
 
 SLICE_FEATURES = ["commodity", "region"]
 
@@ -46,11 +46,7 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         disable_statistics=True)
     transform.add_upstream_node(upstream)
 
-    latest_blessed = tfx.dsl.Resolver(
-        strategy_class=tfx.dsl.experimental.LatestBlessedModelStrategy,
-        model=tfx.dsl.Channel(type=standard_artifacts.Model),
-        model_blessing=tfx.dsl.Channel(type=standard_artifacts.ModelBlessing),
-    ).with_id("latest_blessed_model_resolver")
+    latest_blessed = latest_blessed_model_resolver()
 
     trainer = tfx.components.Trainer(
         run_fn="models.risk.trainer.run_fn",

@@ -8,7 +8,8 @@ import tensorflow as tf
 from models.lm import sequences, trainer, training
 from models.lm.config import ModelConfig
 from models.lm.decoding import CachedDecoder
-from models.lm.model import build_model, masked_token_cross_entropy, warm_start
+from models.common.warm_start import warm_start
+from models.lm.model import build_model, masked_token_cross_entropy
 from models.lm.serving import ReportLMServingModule
 from models.lm.tokenizer import EOS_ID, PAD_ID, UNK_ID, Tokenizer, read_vocabulary
 from tests import lm_fixtures

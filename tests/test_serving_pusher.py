@@ -1,5 +1,4 @@
 """ServingPusher's filesystem side: integer versions, atomic publish, manifest written."""
-import json
 
 import pytest
 

@@ -54,7 +54,7 @@ def test_quick_start_snippet_runs_as_written():
         exec(compile(QUICK_START_SNIPPET, "quick_start", "exec"), namespace)
     lines = output.getvalue().splitlines()
     dataset = namespace["dataset"]
-    assert lines == [f"Generated 5000 trades",
+    assert lines == ["Generated 5000 trades",
                      f"Generated {len(dataset['text_descriptions'])} text samples"]
     assert len(dataset["risk_reports"]) == 200
     assert len(dataset["text_descriptions"]) > 5000

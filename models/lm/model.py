@@ -5,8 +5,6 @@ causal, padding after a token never changes that token's logits, so no padding m
 """
 from __future__ import annotations
 
-from typing import Dict
-
 import tensorflow as tf
 
 from models.common.transformer import TransformerBlock
@@ -104,20 +102,3 @@ def build_model(config: ModelConfig, vocabulary_size: int) -> tf.keras.Model:
     logits = embedding(x, mode="logits")
     return tf.keras.Model(inputs=token_ids, outputs=logits, name="etrm_report_lm")
 
-
-def warm_start(model: tf.keras.Model, previous: tf.keras.Model) -> Dict[str, str]:
-    """Copies weights layer by layer where names and shapes match; reports what happened."""
-    previous_layers = {layer.name: layer for layer in previous.layers}
-    report = {}
-    for layer in model.layers:
-        if not layer.weights:
-            continue
-        source = previous_layers.get(layer.name)
-        if source is None or len(source.weights) != len(layer.weights):
-            report[layer.name] = "fresh"
-        elif all(a.shape == b.shape for a, b in zip(layer.weights, source.weights)):
-            layer.set_weights(source.get_weights())
-            report[layer.name] = "warm"
-        else:
-            report[layer.name] = "fresh (shape changed)"
-    return report

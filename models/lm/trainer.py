@@ -19,7 +19,8 @@ from tfx_bsl.public import tfxio
 
 from models.lm import sequences, serving, training
 from models.lm.config import ModelConfig
-from models.lm.model import build_model, warm_start
+from models.common.warm_start import warm_start
+from models.lm.model import build_model
 from models.lm.preprocessing import KIND_KEY, TEXT_KEY, dense_text
 from models.lm.tokenizer import Tokenizer
 from models.lm.vocabulary import VOCABULARY_NAME

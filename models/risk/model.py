@@ -95,21 +95,3 @@ def build_model(vocabulary_sizes: Dict[str, int], hp: RiskHyperparameters) -> tf
                   metrics=[tf.keras.metrics.AUC(name="auc")])
     return model
 
-
-def warm_start(model: tf.keras.Model, previous: tf.keras.Model) -> Dict[str, str]:
-    """Copies weights layer by layer where names and shapes match; reports what happened."""
-    previous_layers = {layer.name: layer for layer in previous.layers}
-    report = {}
-    for layer in model.layers:
-        source = previous_layers.get(layer.name)
-        if not layer.weights:
-            continue
-        if source is None or len(source.weights) != len(layer.weights):
-            report[layer.name] = "fresh"
-            continue
-        if all(a.shape == b.shape for a, b in zip(layer.weights, source.weights)):
-            layer.set_weights(source.get_weights())
-            report[layer.name] = "warm"
-        else:
-            report[layer.name] = "fresh (shape changed)"
-    return report

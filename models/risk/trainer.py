@@ -16,7 +16,8 @@ from tfx_bsl.public import tfxio
 
 from models.risk import features, signatures
 from models.risk.calibration import PlattScaling, fit_platt
-from models.risk.model import RiskHyperparameters, build_model, warm_start
+from models.common.warm_start import warm_start
+from models.risk.model import RiskHyperparameters, build_model
 
 # Every 10th training row is held out for early stopping and calibration; the eval split stays
 # unseen until TFMA compares the candidate with the serving model.
