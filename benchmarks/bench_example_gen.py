@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -23,6 +24,10 @@ os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::Deprecati
 from benchmarks.report import heading, machine_line, publish, timed_runs  # noqa: E402
 
 PYTHON_BASELINE_ROWS = 100_000
+
+
+def progress(message: str) -> None:
+    print(f"[bench_example_gen] {message}", file=sys.stderr, flush=True)
 
 
 def python_examples(table) -> list:
@@ -58,28 +63,37 @@ def main(argv=None) -> int:
     from components.etrm_example_gen.standalone import run_executor
 
     request = span_data.SpanRequest(dataset="trades", span=0, records_per_span=args.trades)
+    progress(f"generating {args.trades:,} trades")
     generation_s, _ = timed_runs(lambda: span_data.generate_table(request), args.repeats)
     table = span_data.generate_table(request)
     batches = list(span_data.table_to_record_batches(table))
-    encoder_s, _ = timed_runs(lambda: [span_data.encode_record_batch(b) for b in batches], args.repeats)
     conversion_s, _ = timed_runs(lambda: list(span_data.table_to_record_batches(table)), args.repeats)
+    progress(f"tf.Examples built in Python for {min(PYTHON_BASELINE_ROWS, len(table)):,} rows")
     subset = table.iloc[:min(PYTHON_BASELINE_ROWS, len(table))]
     python_s, _ = timed_runs(lambda: python_examples(subset), 1)
     python_rate = len(subset) / python_s
 
-    rates = {}
-    for label, workers in (("in-process", 1), (f"multi-processing ({os.cpu_count()} workers)", os.cpu_count() or 2)):
-        walls = []
-        for _ in range(args.repeats):
+    # Interleaved, one round per repeat: load on a shared machine changes within minutes, so the
+    # encoder and ExampleGen are measured side by side rather than one after the other.
+    paths = {"in-process": 1, f"multi-processing ({os.cpu_count()} workers)": os.cpu_count() or 2}
+    encoder_runs, walls = [], {label: [] for label in paths}
+    for round_index in range(args.repeats):
+        progress(f"round {round_index + 1}/{args.repeats}: bare encoder")
+        encoder_runs.append(timed_runs(lambda: [span_data.encode_record_batch(b) for b in batches], 1)[0])
+        for label, workers in paths.items():
+            progress(f"round {round_index + 1}/{args.repeats}: ExampleGen Do(), {label}")
             workdir = tempfile.mkdtemp(prefix="bench_example_gen_")
             try:
                 started = time.perf_counter()
                 run_executor(request, workdir, workers)
-                walls.append(time.perf_counter() - started)
+                walls[label].append(time.perf_counter() - started)
             finally:
                 shutil.rmtree(workdir, ignore_errors=True)
-        wall = sorted(walls)[len(walls) // 2]
-        rates[label] = (wall, args.trades / max(wall - generation_s, 1e-9), walls)
+    encoder_s = statistics.median(encoder_runs)
+    rates = {}
+    for label, runs in walls.items():
+        wall = statistics.median(runs)
+        rates[label] = (wall, args.trades / max(wall - generation_s, 1e-9), runs)
 
     encoder_rate = args.trades / encoder_s
     lines = [heading("ETRMExampleGen throughput"), "",
@@ -93,7 +107,7 @@ def main(argv=None) -> int:
              f"| bare C++ encoder (tfx-bsl), RecordBatches ready | {encoder_s:.2f} | {encoder_rate:,.0f} | 1.00x |",
              f"| DataFrame -> Arrow conversion | {conversion_s:.2f} | {args.trades / conversion_s:,.0f} | |",
              f"| tf.Example built in Python ({len(subset):,} rows) | {python_s:.2f} | {python_rate:,.0f} | {encoder_rate / python_rate:.1f}x slower |"]
-    for label, (wall, rate, walls) in rates.items():
+    for label, (wall, rate, _) in rates.items():
         lines.append(f"| ExampleGen Do(), DirectRunner {label}: Beam + encode + write | {wall:.2f} "
                      f"| {rate:,.0f} | {encoder_rate / rate:.2f}x slower |")
     best = max(rate for _, rate, _ in rates.values())

@@ -2,15 +2,21 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from typing import Any, Dict, List
 
 import apache_beam as beam
+import tensorflow as tf
+from absl import logging
 from tfx import types
-from tfx.components.example_gen import base_example_gen_executor
+from tfx.components.example_gen import base_example_gen_executor, write_split
 from tfx.components.example_gen import utils as example_gen_utils
+from tfx.components.util import examples_utils
+from tfx.proto import example_gen_pb2
 from tfx.types import artifact_utils, standard_component_specs
+from tfx.utils import proto_utils
 
-from components.etrm_example_gen import span_data
+from components.etrm_example_gen import shard_writer, span_data
 
 RECORDS_PER_SPAN_KEY = "records_per_span"
 SEED_KEY = "seed"
@@ -18,7 +24,7 @@ HISTORY_START_KEY = "history_start"
 PERIOD_DAYS_KEY = "period_days"
 DRIFT_SCENARIOS_KEY = "drift_scenarios"
 SHUFFLE_LABELS_KEY = "shuffle_labels"
-ENCODE_BATCH_SIZE = 8192
+RECORDS_PER_SHARD = 8192
 
 
 def span_request(exec_properties: Dict[str, Any], dataset: str) -> span_data.SpanRequest:
@@ -41,7 +47,7 @@ def _generate_split_batches(request: span_data.SpanRequest, split_buckets: List[
     assignments = span_data.split_assignments(table[span_data.ID_COLUMNS[request.dataset]], split_buckets)
     for index in range(len(split_buckets)):
         part = table[assignments == index]
-        for batch in span_data.table_to_record_batches(part, ENCODE_BATCH_SIZE):
+        for batch in span_data.table_to_record_batches(part, RECORDS_PER_SHARD):
             yield index, batch
 
 
@@ -64,56 +70,70 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
     """Generates one span of synthetic ETRM examples and records how to regenerate it."""
 
     def GetInputSourceToExamplePTransform(self) -> beam.PTransform:
+        """TFX's contract for reusing this source in another ExampleGen; Do() does not use it."""
         return _GenerateSpanExamples
-
-    def GenerateExamplesByBeam(self, pipeline: beam.Pipeline,
-                               exec_properties: Dict[str, Any]) -> Dict[str, beam.pvalue.PCollection]:
-        """Splits by a stable hash of the record id before encoding, then encodes in parallel."""
-        from tfx.proto import example_gen_pb2
-        from tfx.utils import proto_utils
-
-        output_config = example_gen_pb2.Output()
-        proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
-                                  output_config)
-        splits = list(output_config.split_config.splits)
-        if not splits:
-            raise ValueError("ETRMExampleGen needs output_config.split_config with hash buckets")
-        request = span_request(exec_properties, _single_split_pattern(exec_properties))
-        batches = (pipeline
-                   | "SpanRequest" >> beam.Create([request])
-                   | "GenerateSplitBatches" >> beam.FlatMap(
-                       _generate_split_batches, [split.hash_buckets for split in splits])
-                   | "Distribute" >> beam.Reshuffle())
-        return {split.name: (batches
-                             | f"Select[{split.name}]" >> beam.Filter(lambda pair, i=index: pair[0] == i)
-                             | f"Encode[{split.name}]" >> beam.FlatMap(
-                                 lambda pair: span_data.encode_record_batch(pair[1])))
-                for index, split in enumerate(splits)}
 
     def Do(self, input_dict: Dict[str, List[types.Artifact]],
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
-        dataset = _single_split_pattern(exec_properties)
-        request = span_request(exec_properties, dataset)
-        super().Do(input_dict, output_dict, exec_properties)
+        """Splits by a stable hash of the record id, then encodes and writes shard by shard.
+
+        Replaces the base class's per-example Reshuffle + WriteToTFRecord (see shard_writer);
+        the output is what TFX's ExampleGen writes: gzipped TFRecords of tf.Examples per split.
+        """
+        self._log_startup(input_dict, output_dict, exec_properties)
+        splits = _output_splits(exec_properties)
+        request = span_request(exec_properties, _single_split_pattern(exec_properties))
         examples = artifact_utils.get_single_instance(
             output_dict[standard_component_specs.EXAMPLES_KEY])
-        start, end = request.window()
-        for name, value in dataclasses.asdict(request).items():
-            if isinstance(value, bool):
-                value = int(value)
-            if isinstance(value, int):
-                examples.set_int_custom_property(f"etrm_{name}", value)
-            else:
-                examples.set_string_custom_property(f"etrm_{name}", str(value))
-        examples.set_string_custom_property("etrm_period_start", f"{start:%Y-%m-%d}")
-        examples.set_string_custom_property("etrm_period_end", f"{end:%Y-%m-%d}")
+        examples.split_names = artifact_utils.encode_split_names([s.name for s in splits])
+        split_uris = [artifact_utils.get_split_uri([examples], s.name) for s in splits]
+        staging_dir = os.path.join(examples.uri, ".staging")
+        for uri in split_uris:
+            tf.io.gfile.makedirs(uri)
+        buckets = [split.hash_buckets for split in splits]
+        logging.info("Generating span %d of %s: %d records", request.span, request.dataset,
+                     request.records_per_span)
+        with self._make_beam_pipeline() as pipeline:
+            _ = (pipeline
+                 | "SpanRequest" >> beam.Create([request])
+                 | "GenerateShards" >> beam.FlatMap(
+                     lambda r: shard_writer.numbered_shards(_generate_split_batches(r, buckets)))
+                 | "Distribute" >> beam.Reshuffle()
+                 | "EncodeAndWrite" >> beam.Map(shard_writer.write_shard, split_uris, staging_dir))
+        if tf.io.gfile.exists(staging_dir):
+            tf.io.gfile.rmtree(staging_dir)
+        examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
+        examples_utils.set_file_format(
+            examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))
+        _record_span_request(examples, request)
+
+
+def _record_span_request(examples: types.Artifact, request: span_data.SpanRequest) -> None:
+    """The generator's request on the artifact, so the span can be regenerated exactly."""
+    start, end = request.window()
+    for name, value in dataclasses.asdict(request).items():
+        if isinstance(value, bool):
+            value = int(value)
+        if isinstance(value, int):
+            examples.set_int_custom_property(f"etrm_{name}", value)
+        else:
+            examples.set_string_custom_property(f"etrm_{name}", str(value))
+    examples.set_string_custom_property("etrm_period_start", f"{start:%Y-%m-%d}")
+    examples.set_string_custom_property("etrm_period_end", f"{end:%Y-%m-%d}")
+
+
+def _output_splits(exec_properties: Dict[str, Any]) -> list:
+    output_config = example_gen_pb2.Output()
+    proto_utils.json_to_proto(exec_properties[standard_component_specs.OUTPUT_CONFIG_KEY],
+                              output_config)
+    splits = list(output_config.split_config.splits)
+    if not splits:
+        raise ValueError("ETRMExampleGen needs output_config.split_config with hash buckets")
+    return splits
 
 
 def _single_split_pattern(exec_properties: Dict[str, Any]) -> str:
-    from tfx.proto import example_gen_pb2
-    from tfx.utils import proto_utils
-
     input_config = example_gen_pb2.Input()
     proto_utils.json_to_proto(exec_properties[standard_component_specs.INPUT_CONFIG_KEY],
                               input_config)

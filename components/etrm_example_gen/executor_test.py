@@ -51,3 +51,18 @@ def test_reports_dataset_yields_texts(tmp_path):
     kinds = {e.features.feature["kind"].bytes_list.value[0] for e in texts}
     assert kinds <= {b"trade_confirmation", b"risk_summary", b"compliance_note"}
     assert all(e.features.feature["text"].bytes_list.value[0] for e in texts)
+
+
+def test_large_spans_are_written_as_finished_shards_only(tmp_path, monkeypatch):
+    from components.etrm_example_gen import executor
+
+    monkeypatch.setattr(executor, "RECORDS_PER_SHARD", 100)
+    examples = _run(tmp_path, "sharded", records=600)
+    train_files = os.listdir(artifact_utils.get_split_uri([examples], "train"))
+    assert len(train_files) >= 4
+    assert all(name.startswith("data_tfrecord-") and name.endswith(".gz") for name in train_files)
+    assert sorted(os.listdir(examples.uri)) == ["Split-eval", "Split-train"]
+    trade_ids = [e.features.feature["trade_id"].bytes_list.value[0]
+                 for split in ("train", "eval") for e in _read_split(examples, split)]
+    assert len(trade_ids) == len(set(trade_ids)) == 600
+    assert examples.get_string_custom_property("payload_format") == "FORMAT_TF_EXAMPLE"
