@@ -21,13 +21,9 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-from benchmarks.report import heading, machine_line, publish, timed_runs  # noqa: E402
+from benchmarks.report import heading, machine_line, progress, publish, timed_runs  # noqa: E402
 
 PYTHON_BASELINE_ROWS = 100_000
-
-
-def progress(message: str) -> None:
-    print(f"[bench_example_gen] {message}", file=sys.stderr, flush=True)
 
 
 def python_examples(table) -> list:

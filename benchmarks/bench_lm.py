@@ -27,7 +27,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
-from benchmarks.report import heading, machine_line, publish  # noqa: E402
+from benchmarks.report import heading, machine_line, progress, publish  # noqa: E402
 
 TARGET_PERPLEXITY_RATIO = 0.8
 TARGET_SECTION_SHARE = 0.9
@@ -109,17 +109,21 @@ def run(args) -> Dict:
     from ml.synthetic_data_generator import RISK_SUMMARY_SECTIONS
 
     workdir = tempfile.mkdtemp(prefix="bench_lm_")
+    progress(f"generating spans 0 and 1 ({args.records:,} trades each)")
     texts, kinds = span_texts(0, args.records, args.seed)
     held_out, held_out_kinds = span_texts(1, args.records, args.seed)
+    progress(f"training preset {args.preset!r} on {len(texts):,} texts (one line per epoch)")
     started = time.perf_counter()
     config, tokenizer, report, export_dir = train_and_export(texts, kinds, args.preset, args.seed, workdir)
     train_wall = time.perf_counter() - started
 
+    progress("perplexity on span 1 and the Kneser-Ney trigram baseline")
     model = evaluation.ExportedLanguageModel(export_dir)
     candidate = evaluation.totals(model.per_text_statistics(held_out), held_out)
     ngram = evaluation.fit_ngram_baseline(model, texts, order=3)
     ngram_perplexity = ngram.perplexity(model.token_sequences(held_out))
 
+    progress(f"generating {args.summaries} daily risk summaries")
     generate = tf.saved_model.load(export_dir).signatures["generate"]
     openings = [summary_opening(t) for t, k in zip(held_out, held_out_kinds) if k == RISK_SUMMARY]
     prompts = [openings[i % len(openings)] for i in range(args.summaries)]
@@ -195,6 +199,9 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     args = parser.parse_args(argv)
     machine = machine_line()
+    from absl import logging
+
+    logging.set_verbosity(logging.INFO)
     result = run(args)
     text = render(args, result, machine)
     publish(text, write=not args.no_write)

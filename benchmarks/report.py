@@ -6,6 +6,7 @@ import os
 import pathlib
 import platform
 import statistics
+import sys
 import time
 from typing import Callable, List, Tuple
 
@@ -16,6 +17,11 @@ def machine_line() -> str:
     load = os.getloadavg()
     return (f"{os.cpu_count()} CPU cores (shared), load average before the run "
             f"{load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}; Python {platform.python_version()}")
+
+
+def progress(message: str) -> None:
+    """A progress line on stderr, prefixed with the running script's name."""
+    print(f"[{pathlib.Path(sys.argv[0]).stem}] {message}", file=sys.stderr, flush=True)
 
 
 def heading(title: str) -> str:
