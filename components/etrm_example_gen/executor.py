@@ -2,10 +2,14 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 import os
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Tuple
 
 import apache_beam as beam
+import pandas as pd
+import pyarrow as pa
 import tensorflow as tf
 from absl import logging
 from tfx import types
@@ -41,14 +45,34 @@ def span_request(exec_properties: Dict[str, Any], dataset: str) -> span_data.Spa
     )
 
 
-def _generate_split_batches(request: span_data.SpanRequest, split_buckets: List[int]):
-    """(split index, record batch) pairs: the span is generated once and split by record id."""
+@functools.lru_cache(maxsize=1)
+def _split_tables(request: span_data.SpanRequest, split_buckets: Tuple[int, ...]) -> List[pd.DataFrame]:
+    """The span's records per split, by a stable hash of the record id.
+
+    Cached per process: every Beam worker regenerates the span once (deterministic, seconds)
+    instead of receiving hundreds of megabytes of records from the worker that generated it.
+    """
     table = span_data.generate_table(request)
-    assignments = span_data.split_assignments(table[span_data.ID_COLUMNS[request.dataset]], split_buckets)
-    for index in range(len(split_buckets)):
-        part = table[assignments == index]
-        for batch in span_data.table_to_record_batches(part, RECORDS_PER_SHARD):
-            yield index, batch
+    assignments = span_data.split_assignments(table[span_data.ID_COLUMNS[request.dataset]],
+                                              list(split_buckets))
+    return [table[assignments == index].reset_index(drop=True) for index in range(len(split_buckets))]
+
+
+def _shard_plan(request: span_data.SpanRequest, split_buckets: Tuple[int, ...]) -> List[Tuple[int, int]]:
+    """(split index, shard index) of every shard: what the Beam workers share out."""
+    return [(split_index, shard_index)
+            for split_index, part in enumerate(_split_tables(request, split_buckets))
+            for shard_index in range(math.ceil(len(part) / RECORDS_PER_SHARD))]
+
+
+def _shard_records(request: span_data.SpanRequest, split_buckets: Tuple[int, ...],
+                   shard: Tuple[int, int]) -> pa.RecordBatch:
+    """One shard's records as an Arrow record batch, ready for the C++ encoder."""
+    split_index, shard_index = shard
+    part = _split_tables(request, split_buckets)[split_index]
+    start = shard_index * RECORDS_PER_SHARD
+    chunk = part.iloc[start:start + RECORDS_PER_SHARD]
+    return next(span_data.table_to_record_batches(chunk, len(chunk)))
 
 
 @beam.ptransform_fn
@@ -60,10 +84,10 @@ def _GenerateSpanExamples(pipeline: beam.Pipeline, exec_properties: Dict[str, An
     request = span_request(exec_properties, split_pattern.strip())
     return (pipeline
             | "SpanRequest" >> beam.Create([request])
-            | "GenerateRecordBatches" >> beam.FlatMap(_generate_split_batches, [1])
-            | "DropSplitIndex" >> beam.Map(lambda pair: pair[1])
+            | "PlanShards" >> beam.FlatMap(_shard_plan, (1,))
             | "Distribute" >> beam.Reshuffle()
-            | "EncodeExamples" >> beam.FlatMap(span_data.encode_record_batch))
+            | "EncodeExamples" >> beam.FlatMap(
+                lambda shard: span_data.encode_record_batch(_shard_records(request, (1,), shard))))
 
 
 class Executor(base_example_gen_executor.BaseExampleGenExecutor):
@@ -91,16 +115,18 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         staging_dir = os.path.join(examples.uri, ".staging")
         for uri in split_uris:
             tf.io.gfile.makedirs(uri)
-        buckets = [split.hash_buckets for split in splits]
+        buckets = tuple(split.hash_buckets for split in splits)
         logging.info("Generating span %d of %s: %d records", request.span, request.dataset,
                      request.records_per_span)
         with self._make_beam_pipeline() as pipeline:
             _ = (pipeline
                  | "SpanRequest" >> beam.Create([request])
-                 | "GenerateShards" >> beam.FlatMap(
-                     lambda r: shard_writer.numbered_shards(_generate_split_batches(r, buckets)))
+                 | "PlanShards" >> beam.FlatMap(_shard_plan, buckets)
                  | "Distribute" >> beam.Reshuffle()
-                 | "EncodeAndWrite" >> beam.Map(shard_writer.write_shard, split_uris, staging_dir))
+                 | "EncodeAndWrite" >> beam.Map(
+                     lambda shard: shard_writer.write_shard(
+                         shard, _shard_records(request, buckets, shard), split_uris, staging_dir)))
+        _split_tables.cache_clear()
         if tf.io.gfile.exists(staging_dir):
             tf.io.gfile.rmtree(staging_dir)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
