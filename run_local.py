@@ -59,8 +59,16 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="span-to-span drift stops the run (default) or only warns")
     parser.add_argument("--skew-action", choices=["block", "warn"], default="warn",
                         help="training/serving skew stops the run or only warns (default)")
-    parser.add_argument("--drift-psi", type=float, default=1.0,
-                        help="PSI above which a significant change counts as drift (default: 1.0)")
+    parser.add_argument("--drift-psi", type=float, default=0.25,
+                        help="PSI (beyond its sampling allowance) above which a significant "
+                             "change counts as drift (default: 0.25)")
+    parser.add_argument("--drift-feature-psi", default="price=1,volatility=1",
+                        metavar="NAME=PSI,...",
+                        help="per-feature PSI floors; price and volatility move with the market "
+                             "every week (default: price=1,volatility=1)")
+    parser.add_argument("--drift-p-value", type=float, default=0.01,
+                        help="family-wise false-alarm rate of a drift or skew check (default: "
+                             "0.01)")
     parser.add_argument("--drift-linf", type=float, default=0.1,
                         help="TFDV L-infinity threshold for categorical features (default: 0.1)")
     parser.add_argument("--drift-js", type=float, default=0.4,
@@ -84,6 +92,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run_from_args(args: argparse.Namespace) -> int:
+    from components.drift_gate.findings import parse_feature_floors
     from ml.home import resolve_home
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, resolve_span, run_pipeline
@@ -105,7 +114,9 @@ def run_from_args(args: argparse.Namespace) -> int:
             drift = DriftSettings(
                 enabled=not args.no_drift_check, drift_action=args.drift_action,
                 skew_action=args.skew_action, psi_threshold=args.drift_psi,
-                js_threshold=args.drift_js, linf_threshold=args.drift_linf)
+                feature_psi_thresholds=tuple(parse_feature_floors(args.drift_feature_psi).items()),
+                p_value=args.drift_p_value, js_threshold=args.drift_js,
+                linf_threshold=args.drift_linf)
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2

@@ -39,15 +39,21 @@ class ValidationSettings:
 class DriftSettings:
     """The DriftGate's checks (components/drift_gate): each blocks training or only warns.
 
-    The PSI default sits above the week-to-week movement of unchanged spans (price and
-    volatility reach PSI 0.6 between consecutive weeks of the generator's markets).
+    p_value is the family-wise false-alarm rate of a check; psi_threshold the materiality
+    floor (PSI beyond its sampling allowance) of every feature but those in
+    feature_psi_thresholds: price and volatility follow the generator's markets, which move
+    them by PSI 0.05-1.5 between unchanged consecutive weeks, so they get a higher floor
+    (a volatility shock in its first week, PSI about 0.4, then passes as ordinary market
+    movement). label_change is the floor on a feature's change of correlation with the label.
     """
 
     enabled: bool = True
     drift_action: str = "block"
     skew_action: str = "warn"
-    psi_threshold: float = 1.0
-    ks_p_value: float = 0.05
+    psi_threshold: float = 0.25
+    feature_psi_thresholds: Tuple[Tuple[str, float], ...] = (("price", 1.0), ("volatility", 1.0))
+    p_value: float = 0.01
+    label_change: float = 0.2
     js_threshold: float = 0.4
     linf_threshold: float = 0.1
     skew_js_threshold: float = 0.4
@@ -59,15 +65,27 @@ class DriftSettings:
         for name in ("drift_action", "skew_action"):
             if getattr(self, name) not in ("block", "warn"):
                 raise ValueError(f"{name} must be 'block' or 'warn', got {getattr(self, name)!r}")
-        for name in ("psi_threshold", "js_threshold", "linf_threshold", "skew_js_threshold",
-                     "skew_linf_threshold"):
+        for name in ("psi_threshold", "label_change", "js_threshold", "linf_threshold",
+                     "skew_js_threshold", "skew_linf_threshold"):
             if not getattr(self, name) > 0.0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if not 0.0 < self.ks_p_value < 1.0:
-            raise ValueError(f"ks_p_value must be in (0, 1), got {self.ks_p_value}")
+        for feature, floor in self.feature_psi_thresholds:
+            if not floor > 0.0:
+                raise ValueError(f"feature_psi_thresholds[{feature!r}] must be > 0, got {floor}")
+        if not 0.0 < self.p_value < 1.0:
+            raise ValueError(f"p_value must be in (0, 1), got {self.p_value}")
         if self.sample_rows <= 0:
             raise ValueError(f"sample_rows must be > 0, got {self.sample_rows}")
 
+
+    def gate_thresholds(self):
+        """The drift check's GateThresholds (the skew check swaps in the skew_* thresholds)."""
+        from components.drift_gate.findings import GateThresholds
+
+        return GateThresholds(psi=self.psi_threshold, p_value=self.p_value,
+                              js_divergence=self.js_threshold, linf_distance=self.linf_threshold,
+                              label_change=self.label_change,
+                              feature_psi=dict(self.feature_psi_thresholds))
 
 @dataclasses.dataclass(frozen=True)
 class LanguageModelSettings:

@@ -87,6 +87,7 @@ def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
 
     The resolver's channels name no producer: a channel from a node of this pipeline would only
     see the current run's artifacts, and the previous span was ingested by an earlier run."""
+    from components.drift_gate.findings import format_feature_floors
     from models.risk import features
 
     previous = tfx.dsl.Resolver(
@@ -102,8 +103,11 @@ def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
         previous_examples=previous.outputs["examples"],
         previous_statistics=previous.outputs["statistics"],
         feature_names=",".join(features.RAW_FEATURES + [features.LABEL_KEY]),
+        label_name=features.LABEL_KEY,
         drift_action=drift.drift_action, skew_action=drift.skew_action,
-        psi_threshold=drift.psi_threshold, ks_p_value=drift.ks_p_value,
+        psi_threshold=drift.psi_threshold,
+        feature_psi_thresholds=format_feature_floors(dict(drift.feature_psi_thresholds)),
+        p_value=drift.p_value, label_change_threshold=drift.label_change,
         js_threshold=drift.js_threshold, linf_threshold=drift.linf_threshold,
         skew_js_threshold=drift.skew_js_threshold, skew_linf_threshold=drift.skew_linf_threshold,
         sample_rows=drift.sample_rows, serving_log_dir=drift.serving_log_dir)

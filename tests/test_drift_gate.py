@@ -7,7 +7,8 @@ from tfx.types import standard_artifacts
 
 from components.drift_gate import comparators
 from components.drift_gate.findings import (GateThresholds, check_action, flagged_features,
-                                            gate_message)
+                                            format_feature_floors, gate_message, judge,
+                                            parse_feature_floors)
 from components.drift_gate.previous_span import (PreviousSpanStrategy, artifact_span,
                                                  previous_span_artifacts)
 from pipeline.config import DriftSettings
@@ -66,18 +67,27 @@ def test_tfdv_validate_statistics_reports_drift_with_the_comparators():
 
 
 def test_flagged_features_and_message_name_feature_value_and_threshold():
-    table = pd.DataFrame({"feature": ["price", "volume"], "test": ["ks", "ks"], "psi": [1.58, 0.01],
-                          "adjusted_p_value": [1e-30, 0.9], "drifted": [True, False]})
+    table = pd.DataFrame({"feature": ["price", "volume", "commodity"], "test": ["ks", "ks", "chi2"],
+                          "p_value": [1e-32, 0.9, 0.3], "psi": [1.58, 0.01, 0.2],
+                          "bins": [12, 12, 7]})
+    relations = pd.DataFrame({"feature": ["volume"], "term": ["volume"],
+                              "reference_correlation": [0.3], "current_correlation": [-0.2],
+                              "change": [0.5], "threshold": [0.2], "p_value": [1e-9]})
     tfdv_rows = [{"feature": "commodity", "measure": "L-infinity distance", "value": 0.2,
                   "threshold": 0.1, "exceeded": True},
-                 {"feature": "volume", "measure": "Jensen-Shannon divergence", "value": 0.01,
-                  "threshold": 0.4, "exceeded": False}]
-    flagged = flagged_features(tfdv_rows, table, GateThresholds())
-    assert list(flagged) == ["commodity", "price"]
+                 {"feature": "price", "measure": "Jensen-Shannon divergence", "value": 0.5,
+                  "threshold": 0.4, "exceeded": True}]
+    limits = GateThresholds()
+    distribution, relations = judge(table, relations, limits, 2000, 2000)
+    flagged = flagged_features(tfdv_rows, distribution, relations, limits, "high_risk")
+    assert list(flagged) == ["price", "volume"]
     message = gate_message("Drift", 3, "span 2", flagged, "/r/drift_report.html")
     assert message.startswith("Drift check failed for span 3 against span 2; training will not start. 2 features")
-    assert "feature 'price': PSI 1.580 > 1 (KS adjusted p 1e-30 < 0.05)" in message
-    assert "feature 'commodity': TFDV L-infinity distance 0.200 > 0.1" in message
+    assert ("feature 'price': PSI 1.580 > 0.25 + 0.011 sampling allowance (KS adjusted p 4e-32 "
+            "< 0.01); TFDV Jensen-Shannon divergence 0.500 > 0.4") in message
+    assert ("feature 'volume': correlation of volume with label high_risk moved 0.30 -> -0.20 "
+            "(change 0.50 > 0.2, adjusted p 3e-09 < 0.01)") in message
+    assert "commodity" not in message
     assert message.endswith("Report: /r/drift_report.html")
 
 
@@ -105,9 +115,25 @@ def test_bad_settings_raise_value_errors_naming_the_field():
         DriftSettings(drift_action="stop")
     with pytest.raises(ValueError, match="psi_threshold"):
         DriftSettings(psi_threshold=0)
-    with pytest.raises(ValueError, match="ks_p_value"):
-        DriftSettings(ks_p_value=1.5)
+    with pytest.raises(ValueError, match="p_value"):
+        DriftSettings(p_value=1.5)
+    with pytest.raises(ValueError, match="feature_psi_thresholds"):
+        DriftSettings(feature_psi_thresholds=(("price", 0.0),))
+    with pytest.raises(ValueError, match="feature_psi"):
+        GateThresholds(feature_psi={"price": -1.0})
+    with pytest.raises(ValueError, match="NAME=NUMBER"):
+        parse_feature_floors("price=high")
     with pytest.raises(ValueError, match="skew_action"):
         check_action("skew_action", "ignore")
     with pytest.raises(ValueError, match="linf_distance"):
         GateThresholds(linf_distance=-1)
+
+
+def test_feature_floors_travel_as_one_string_parameter():
+    floors = {"volatility": 1.0, "price": 1.5}
+    assert format_feature_floors(floors) == "price=1.5,volatility=1"
+    assert parse_feature_floors(format_feature_floors(floors)) == floors
+    assert parse_feature_floors("") == {}
+    limits = DriftSettings().gate_thresholds()
+    assert limits.psi_floor("price") == limits.psi_floor("volatility") == 1.0
+    assert limits.psi_floor("commodity") == limits.psi == 0.25 and limits.p_value == 0.01

@@ -1,8 +1,10 @@
 """The two checks the gate runs, each writing its TFDV anomalies and HTML report to a folder.
 
 drift: the current span against the previous one (TFDV drift comparators on StatisticsGen's
-statistics, plus PSI and KS on sampled examples). skew: serving request logs against the
-current span's training data (TFDV skew comparators, environment SERVING, plus PSI and KS).
+statistics, plus KS/chi-square, PSI and, with the label, label-relation tests on sampled
+examples). skew: serving request logs against the current span's training data (TFDV skew
+comparators, environment SERVING, plus KS/chi-square and PSI; the logs carry no label).
+The verdict is components.drift_gate.verdict's; TFDV's measurements are reported beside it.
 """
 from __future__ import annotations
 
@@ -13,8 +15,8 @@ from typing import Dict, List, Optional, Sequence
 import pandas as pd
 
 from components.drift_gate import comparators, example_tables, serving_logs
-from components.drift_gate.findings import GateThresholds, flagged_features
-from ml.monitoring.feature_drift import compare_tables
+from components.drift_gate.findings import GateThresholds
+from components.drift_gate.verdict import window_verdict
 from ml.monitoring.report import render_drift_report
 
 STATISTICS_SPLIT = "train"
@@ -31,12 +33,14 @@ class CheckResult:
     flagged: Dict[str, List[str]] = dataclasses.field(default_factory=dict)
     tfdv: List[Dict] = dataclasses.field(default_factory=list)
     psi_ks: Optional[pd.DataFrame] = None
+    relations: Optional[pd.DataFrame] = None
     report_path: str = ""
     details: Dict = dataclasses.field(default_factory=dict)
 
     def to_json(self) -> Dict:
         return {"status": self.status, "flagged": self.flagged, "tfdv": self.tfdv,
                 "psi_ks": [] if self.psi_ks is None else _records(self.psi_ks),
+                "label_relations": [] if self.relations is None else _records(self.relations),
                 "report": self.report_path, **self.details}
 
 
@@ -53,7 +57,7 @@ def load_split_statistics(statistics_uri: str, split: str = STATISTICS_SPLIT):
 
 def with_gate_flags(table: pd.DataFrame, flagged: Dict[str, List[str]]) -> pd.DataFrame:
     """The PSI/KS table with `drifted` set to the gate's decision, so the report plots every
-    flagged feature (also those only TFDV flagged)."""
+    flagged feature (also those flagged for their relation to the label)."""
     table = table.copy()
     table["drifted"] = table["feature"].isin(list(flagged))
     return table
@@ -69,8 +73,8 @@ def _write_anomalies(anomalies, path: str) -> None:
 def drift_check(schema, features: Sequence[str], current_examples_uri: str,
                 current_statistics_uri: str, previous_examples_uri: str,
                 previous_statistics_uri: str, thresholds: GateThresholds, output_dir: str,
-                sample_rows: int, title: str) -> CheckResult:
-    """TFDV drift comparators plus PSI/KS between two spans' training splits."""
+                sample_rows: int, title: str, label: str = "") -> CheckResult:
+    """TFDV drift comparators plus the gate's tests between two spans' training splits."""
     import tensorflow_data_validation as tfdv
 
     drift_schema = comparators.with_comparators(
@@ -85,7 +89,7 @@ def drift_check(schema, features: Sequence[str], current_examples_uri: str,
     current = example_tables.examples_frame(current_examples_uri, STATISTICS_SPLIT, features,
                                             sample_rows)
     return _finish("drift", tfdv_rows, reference, current, thresholds, output_dir, title,
-                   {"reference_rows": len(reference), "current_rows": len(current)})
+                   {"reference_rows": len(reference), "current_rows": len(current)}, label)
 
 
 def skew_check(schema, features: Sequence[str], training_examples_uri: str,
@@ -119,11 +123,11 @@ def skew_check(schema, features: Sequence[str], training_examples_uri: str,
 
 
 def _finish(check: str, tfdv_rows: List[Dict], reference: pd.DataFrame, current: pd.DataFrame,
-            thresholds: GateThresholds, output_dir: str, title: str, details: Dict) -> CheckResult:
-    table = compare_tables(reference, current, thresholds.feature_thresholds())
-    flagged = flagged_features(tfdv_rows, table, thresholds)
+            thresholds: GateThresholds, output_dir: str, title: str, details: Dict,
+            label: str = "") -> CheckResult:
+    verdict = window_verdict(reference, current, thresholds, label, tfdv_rows)
     report_path = os.path.join(output_dir, f"{check}_report.html")
-    render_drift_report(reference, current, with_gate_flags(table, flagged), title=title,
-                        path=report_path)
-    return CheckResult(check, "flagged" if flagged else "passed", flagged, tfdv_rows, table,
-                       report_path, details)
+    render_drift_report(reference, current, with_gate_flags(verdict.distribution, verdict.flagged),
+                        title=title, path=report_path)
+    return CheckResult(check, "flagged" if verdict.flagged else "passed", verdict.flagged,
+                       tfdv_rows, verdict.distribution, verdict.relations, report_path, details)

@@ -16,7 +16,7 @@ from tfx.types import standard_artifacts
 from components.drift_gate import checks
 from components.drift_gate.artifacts import DriftResult
 from components.drift_gate.findings import (DriftGateError, GateThresholds, check_action,
-                                            describe, gate_message)
+                                            describe, gate_message, parse_feature_floors)
 from components.drift_gate.previous_span import artifact_span
 
 RESULT_FILE = "drift_result.json"
@@ -30,17 +30,24 @@ def DriftCheck(examples: InputArtifact[standard_artifacts.Examples],
               previous_examples: InputArtifact[standard_artifacts.Examples] = None,
               previous_statistics: InputArtifact[standard_artifacts.ExampleStatistics] = None,
               feature_names: Parameter[str] = "",
+              label_name: Parameter[str] = "",
               drift_action: Parameter[str] = "block",
               skew_action: Parameter[str] = "warn",
-              psi_threshold: Parameter[float] = 1.0,
-              ks_p_value: Parameter[float] = 0.05,
+              psi_threshold: Parameter[float] = 0.25,
+              feature_psi_thresholds: Parameter[str] = "",
+              p_value: Parameter[float] = 0.01,
+              label_change_threshold: Parameter[float] = 0.2,
               js_threshold: Parameter[float] = 0.4,
               linf_threshold: Parameter[float] = 0.1,
               skew_js_threshold: Parameter[float] = 0.4,
               skew_linf_threshold: Parameter[float] = 0.1,
               sample_rows: Parameter[int] = 20000,
               serving_log_dir: Parameter[str] = "") -> None:
-    """Writes drift_result.json (with the blocking message, if any) and the HTML reports."""
+    """Writes drift_result.json (with the blocking message, if any) and the HTML reports.
+
+    label_name (one of feature_names) adds the label-relation tests to the drift check;
+    feature_psi_thresholds ('price=1.0,volatility=1.0') overrides psi_threshold per feature.
+    """
     import tensorflow_data_validation as tfdv
     from tfx.utils import io_utils
 
@@ -49,8 +56,11 @@ def DriftCheck(examples: InputArtifact[standard_artifacts.Examples],
     features = [name.strip() for name in feature_names.split(",") if name.strip()]
     if not features:
         raise ValueError("feature_names must name at least one feature")
-    drift_limits = GateThresholds(psi_threshold, ks_p_value, js_threshold, linf_threshold)
-    skew_limits = GateThresholds(psi_threshold, ks_p_value, skew_js_threshold, skew_linf_threshold)
+    floors = parse_feature_floors(feature_psi_thresholds)
+    drift_limits = GateThresholds(psi_threshold, p_value, js_threshold, linf_threshold,
+                                  label_change_threshold, floors)
+    skew_limits = GateThresholds(psi_threshold, p_value, skew_js_threshold, skew_linf_threshold,
+                                 label_change_threshold, floors)
     schema_proto = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema.uri))
     span = artifact_span(examples)
     output_dir = drift_result.uri
@@ -65,7 +75,7 @@ def DriftCheck(examples: InputArtifact[standard_artifacts.Examples],
         drift = checks.drift_check(
             schema_proto, features, examples.uri, statistics.uri, previous_examples.uri,
             previous_statistics.uri, drift_limits, output_dir, sample_rows,
-            title=f"Drift: span {span} against span {previous}")
+            title=f"Drift: span {span} against span {previous}", label=label_name)
         drift.details["previous_span"] = previous
     skew = checks.skew_check(
         schema_proto, features, examples.uri, statistics.uri, serving_log_dir, skew_limits,

@@ -27,7 +27,7 @@ from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_
 DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05}
 DEFAULT_BINS = 10
 RESULT_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "adjusted_p_value",
-                  "psi", "js_distance", "significant", "material", "drifted"]
+                  "psi", "js_distance", "bins", "significant", "material", "drifted"]
 # Below this many values per check, threads cost more than they save.
 _PARALLEL_MIN_VALUES = 2_000_000
 # From this many reference rows on, KS uses bucket bounds instead of sorting columns.
@@ -88,8 +88,9 @@ def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]]
     """Per-feature drift table of current against reference (DataFrames or 2-D arrays).
 
     thresholds: {'psi': 0.25, 'ks_p_value': 0.05} by default. Columns: feature, kind, test
-    ('ks' or 'chi2'), statistic, p_value, adjusted_p_value, psi, js_distance, significant
-    (adjusted p below ks_p_value), material (psi above psi) and drifted (both).
+    ('ks' or 'chi2'), statistic, p_value, adjusted_p_value, psi, js_distance, bins (PSI bins
+    or categories compared), significant (adjusted p below ks_p_value), material (psi above
+    psi) and drifted (both).
     """
     reference_table = as_feature_table(reference, "reference")
     current_table = as_feature_table(current, "current", like=reference_table)
@@ -106,7 +107,7 @@ def compare_to_profile(profile: ReferenceProfile, current: FeatureTable,
     numeric = _numeric_rows(profile, current)
     categorical = _categorical_rows(profile, current)
     table = pd.DataFrame(numeric + categorical, columns=["feature", "kind", "test", "statistic",
-                                                          "p_value", "psi", "js_distance"])
+                                                          "p_value", "psi", "js_distance", "bins"])
     order = {name: i for i, name in enumerate(profile.table.names)}
     table = table.sort_values("feature", key=lambda s: s.map(order)).reset_index(drop=True)
     table["adjusted_p_value"] = adjust_p_values(table["p_value"].to_numpy(), correction)
@@ -143,7 +144,8 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
                                                       [r[1] for r in results])
     psi = population_stability_index(reference_counts, current_counts, valid)
     js = jensen_shannon_distance(reference_counts, current_counts)
-    return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i])
+    bins = valid.sum(axis=1)
+    return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i], int(bins[i]))
             for i, name in enumerate(names)]
 
 
@@ -182,7 +184,8 @@ def _categorical_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
     statistic, p_values, _ = chi_square_homogeneity(reference_matrix, current_matrix, valid)
     psi = population_stability_index(reference_matrix, current_matrix, valid)
     js = jensen_shannon_distance(reference_matrix, current_matrix)
-    return [(name, CATEGORICAL, "chi2", statistic[i], p_values[i], psi[i], js[i])
+    bins = valid.sum(axis=1)
+    return [(name, CATEGORICAL, "chi2", statistic[i], p_values[i], psi[i], js[i], int(bins[i]))
             for i, name in enumerate(names)]
 
 

@@ -296,6 +296,16 @@ def population_stability_index(reference_counts: np.ndarray, current_counts: np.
     return terms.sum(axis=-1)
 
 
+def psi_sampling_allowance(bins, n: int, m: int):
+    """The PSI two samples of n and m rows from one distribution show on average,
+    (bins - 1) * (1/n + 1/m): PSI is then about a chi-square statistic scaled by 1/n + 1/m.
+
+    A fixed PSI floor ignores this, so a 200-row window clears a 0.1 floor by chance alone;
+    subtracting the allowance makes the floor mean the same at every window size.
+    """
+    return (np.asarray(bins, dtype=np.float64) - 1.0) * (1.0 / n + 1.0 / m)
+
+
 def _smoothed_proportions(counts: np.ndarray, valid_bins: np.ndarray) -> np.ndarray:
     smoothed = np.where(valid_bins, counts + PSI_PSEUDO_COUNT, 0.0)
     return smoothed / smoothed.sum(axis=-1, keepdims=True)
