@@ -2,7 +2,8 @@
 
 The spec's API (ModelMonitoringService, register_model, detect_drift, DriftType, the
 drift_thresholds) on top of ml.monitoring. A check tests every feature (KS or chi-square,
-corrected for the number of features, and PSI as effect size), the joint distribution (MMD),
+corrected for the number of features, and PSI as effect size), the joint distribution (MMD,
+and a common-shift test for many features moving a little together),
 the model's outputs and, with labels, its accuracy, precision, recall and F1. Alerts are stored
 in SQLite before they are sent, and references are kept on disk, so a restart loses neither.
 """
@@ -260,8 +261,9 @@ class ModelMonitoringService:
             alerts.append(self._alert(
                 DriftType.DATA_DRIFT, model_name, None, "multivariate_p_value", joint.p_value,
                 alpha, f"Joint data drift on {model_name}: the features' joint distribution "
-                f"changed although no single feature did (MMD permutation p = "
-                f"{joint.p_value:.3g} <= {alpha})",
+                f"changed although no single feature did (joint p = {joint.p_value:.3g} <= "
+                f"{alpha}: MMD permutation p = {joint.kernel_p_values['mmd']:.3g}, common "
+                f"shift p = {joint.kernel_p_values['common_shift']:.3g})",
                 {"kernel_p_values": joint.kernel_p_values, "statistics": joint.statistics}))
         if prediction_table is not None:
             limits = self.drift_thresholds[DriftType.PREDICTION_DRIFT]

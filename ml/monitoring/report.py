@@ -81,7 +81,7 @@ def _summary(features, joint, reference, current) -> str:
     parts = [f"{count} of {len(features)} features drifted",
              f"reference rows: {len(reference)}", f"current rows: {len(current)}"]
     if joint is not None:
-        parts.append(f"joint (MMD) test p = {joint.p_value:.3g}")
+        parts.append(f"joint (MMD and common-shift) test p = {joint.p_value:.3g}")
     return f"<p class='summary'>{html.escape('; '.join(parts))}</p>"
 
 
