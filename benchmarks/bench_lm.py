@@ -201,7 +201,8 @@ def main(argv=None) -> int:
     machine = machine_line()
     from absl import logging
 
-    logging.set_verbosity(logging.INFO)
+    logging.use_absl_handler()
+    logging.set_verbosity(logging.INFO)  # the training loop logs one line per epoch
     result = run(args)
     text = render(args, result, machine)
     publish(text, write=not args.no_write)
