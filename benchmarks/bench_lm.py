@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -58,15 +59,14 @@ def has_every_section(text: str, sections) -> bool:
     return True
 
 
-def train_and_export(texts: List[str], kinds: List[str], preset: str, seed: int, workdir: str):
+def train_and_export(texts: List[str], kinds: List[str], config, seed: int, workdir: str):
     import tensorflow as tf
+    from absl import logging
 
     from models.lm import sequences, serving, training, vocabulary
-    from models.lm.config import preset as named_preset
     from models.lm.model import build_model
     from models.lm.tokenizer import Tokenizer
 
-    config = named_preset(preset)
     held = sequences.in_validation_holdout(tf.constant(texts)).numpy()
     train = [(t, k) for t, k, h in zip(texts, kinds, held) if not h]
     validation = [(t, k) for t, k, h in zip(texts, kinds, held) if h]
@@ -82,7 +82,11 @@ def train_and_export(texts: List[str], kinds: List[str], preset: str, seed: int,
             tf.data.Dataset.from_tensor_slices(([t for t, _ in rows], [k for _, k in rows])).batch(512),
             tokenizer, config.max_length).cache()
 
-    report = training.fit(model, dataset(train), dataset(validation), config, seed)
+    logging.set_verbosity(logging.INFO)  # the training loop logs one line per epoch
+    try:
+        report = training.fit(model, dataset(train), dataset(validation), config, seed)
+    finally:
+        logging.set_verbosity(logging.WARNING)
     export_dir = os.path.join(workdir, "export")
     serving.export(model, tokenizer, config, export_dir, report)
     return config, tokenizer, report, export_dir
@@ -102,19 +106,40 @@ def generation_run(generate, tokenizer, prompts: List[str], max_new_tokens: int,
     return texts, tokens, seconds
 
 
+def chosen_config(args):
+    """The named preset, with --steps-per-epoch if given (how much training the targets need)."""
+    import dataclasses
+
+    from models.lm.config import preset
+
+    config = preset(args.preset)
+    if args.steps_per_epoch:
+        config = dataclasses.replace(config, steps_per_epoch=args.steps_per_epoch)
+    return config
+
+
 def run(args) -> Dict:
+    """Trains, measures and cleans up its working folder."""
+    workdir = tempfile.mkdtemp(prefix="bench_lm_")
+    try:
+        return measure(args, workdir)
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def measure(args, workdir: str) -> Dict:
     import tensorflow as tf
 
     from components.lm_evaluator import evaluation
     from ml.synthetic_data_generator import RISK_SUMMARY_SECTIONS
 
-    workdir = tempfile.mkdtemp(prefix="bench_lm_")
     progress(f"generating spans 0 and 1 ({args.records:,} trades each)")
     texts, kinds = span_texts(0, args.records, args.seed)
     held_out, held_out_kinds = span_texts(1, args.records, args.seed)
     progress(f"training preset {args.preset!r} on {len(texts):,} texts (one line per epoch)")
     started = time.perf_counter()
-    config, tokenizer, report, export_dir = train_and_export(texts, kinds, args.preset, args.seed, workdir)
+    config, tokenizer, report, export_dir = train_and_export(texts, kinds, chosen_config(args), args.seed,
+                                                             workdir)
     train_wall = time.perf_counter() - started
 
     progress("perplexity on span 1 and the Kneser-Ney trigram baseline")
@@ -152,7 +177,8 @@ def render(args, result: Dict, machine: str) -> str:
     ratio_met = result["ratio"] <= TARGET_PERPLEXITY_RATIO
     share = result["complete"] / max(result["summaries"], 1)
     command = ("`.venv/bin/python -m benchmarks.bench_lm --records "
-               f"{args.records} --preset {args.preset} --summaries {args.summaries}`")
+               f"{args.records} --preset {args.preset} --summaries {args.summaries}"
+               + (f" --steps-per-epoch {args.steps_per_epoch}" if args.steps_per_epoch else "") + "`")
     return "\n".join([
         heading("Report language model"), "",
         f"- Command: {command}",
@@ -191,6 +217,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000, help="trades per span (make run: 20000)")
     parser.add_argument("--preset", default="run", help="ModelConfig preset (make run: run)")
+    parser.add_argument("--steps-per-epoch", type=int, default=None,
+                        help="override the preset's steps_per_epoch (default: the preset's)")
     parser.add_argument("--summaries", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-k", type=int, default=20)
@@ -202,7 +230,6 @@ def main(argv=None) -> int:
     from absl import logging
 
     logging.use_absl_handler()
-    logging.set_verbosity(logging.INFO)  # the training loop logs one line per epoch
     result = run(args)
     text = render(args, result, machine)
     publish(text, write=not args.no_write)
