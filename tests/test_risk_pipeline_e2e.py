@@ -130,3 +130,43 @@ def test_saved_model_answers_partial_examples_and_unseen_categories(home, first_
     from tensorflow.core.protobuf import saved_model_pb2
     saved = saved_model_pb2.SavedModel.FromString((version_dir / "saved_model.pb").read_bytes())
     assert saved.meta_graphs[0].signature_def["classification"].method_name == "tensorflow/serving/classify"
+
+
+def test_monitor_checks_logged_requests_against_the_pushed_models_training_span(home, first_run, capsys):
+    """`etrm monitor` with nothing substituted: requests logged by the model server, the pushed
+    model and its training Examples found in ML Metadata, the reference scored by the SavedModel,
+    outcomes regenerated from the recorded generator settings."""
+    from components.etrm_example_gen import span_data
+    from ml import cli
+    from ml.tensorflow_serving_client import TensorFlowServingClient
+    from models.risk.features import LABEL_KEY
+    from tests.pipeline_helpers import SMALL_TRADES
+    from tests.serving_fixtures import start_server
+
+    week = span_data.generate_table(span_data.SpanRequest(
+        dataset="trades", span=3, records_per_span=SMALL_TRADES)).head(400)
+    week["price"] = week["price"] * 3.0
+    requests = week.drop(columns=[LABEL_KEY, "high_risk_probability"])
+    records = [r for batch in span_data.table_to_record_batches(requests)
+               for r in span_data.encode_record_batch(batch)]
+    server = start_server(home, request_log_sampling_rate=1.0)
+    try:
+        for protocol in ("rest", "grpc"):
+            client = TensorFlowServingClient(host="127.0.0.1", rest_port=server.rest_api_port,
+                                             grpc_port=server.grpc_port, protocol=protocol)
+            half = records[:200] if protocol == "rest" else records[200:]
+            for start in range(0, len(half), 50):
+                client.predict(MODEL, {"examples": half[start:start + 50]})
+            client.close()
+    finally:
+        server.stop()
+
+    assert cli.main(["monitor", "--home", str(home), "--reference-rows", "1000"]) == 0
+    out = capsys.readouterr().out
+    assert f"{MODEL} v2: 400 logged requests" in out and "against training span 2" in out
+    assert "price" in out.split("drifted features:")[1].splitlines()[0]
+    assert "performance: checked on realised outcomes" in out
+    report = out.split("report: ")[1].strip()
+    assert "data:image/png;base64" in open(report).read()
+    assert cli.main(["monitor", "--home", str(home)]) == 0
+    assert "no new serving logs" in capsys.readouterr().out
