@@ -6,6 +6,18 @@ import sys
 from typing import Dict
 
 
+def drift_line(drift: Dict) -> str:
+    """'drift: <status> against <span>, skew: <status>; <check> report: <path>', without the
+    parts a first span (nothing to compare) or a run without serving logs does not have."""
+    status, against = drift["drift_status"], drift["against"]
+    line = f"drift: {status}" + (f" against {against}" if against and against != status else "")
+    line += f", skew: {drift['skew_status']}"
+    for check in ("drift", "skew"):
+        if drift.get(f"{check}_report"):
+            line += f"; {check} report: {drift[f'{check}_report']}"
+    return line
+
+
 def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
     write = stream.write
     write(f"\n{summary['pipeline']}: {summary['status']} in {summary['wall_seconds']}s "
@@ -17,8 +29,7 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
         counts = ", ".join(f"{k}={v}" for k, v in summary["examples_per_split"].items())
         write(f"  examples: {counts}\n")
     if "drift" in summary:
-        write("  drift: {drift_status} against {against}, skew: {skew_status}; "
-              "report: {drift_report}\n".format(**summary["drift"]))
+        write(f"  {drift_line(summary['drift'])}\n")
     for row in summary["components"]:
         write(f"  {row['component']:<28} {row['state']:<9} {row['duration_s']:>7.1f}s\n")
     model = summary.get("model")
