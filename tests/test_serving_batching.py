@@ -98,3 +98,26 @@ def test_full_queue_is_unavailable_and_oversized_tasks_are_rejected():
     finally:
         release.set()
         scheduler.stop()
+
+
+def test_enqueue_reports_each_request_through_its_callback():
+    model = _Model()
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, batch_timeout_micros=200000,
+                                               num_batch_threads=1))
+    results, finished = {}, threading.Event()
+
+    def on_done(value):
+        def record(outputs, error):
+            results[value] = error if error is not None else outputs["y"].tolist()
+            if len(results) == 4:
+                finished.set()
+        return record
+    try:
+        for value in [1, -1, 3, 4]:
+            scheduler.enqueue(("m", 1, "sig"), model, {"x": np.array([value])}, 1, on_done(value))
+        assert finished.wait(10)
+    finally:
+        scheduler.stop()
+    assert results[1] == [2] and results[3] == [6] and results[4] == [8]
+    assert isinstance(results[-1], ServingError) and "-1" in results[-1].message
+    assert model.batch_sizes[0] == 4, "a full queue runs at once, without waiting for the timeout"

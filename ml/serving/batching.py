@@ -7,6 +7,7 @@ padded (repeating its first row) up to the next allowed_batch_sizes entry.
 """
 import collections
 import dataclasses
+import logging
 import threading
 import time
 from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
@@ -16,6 +17,7 @@ import numpy as np
 
 from ml.serving.errors import ServingError, invalid_argument, unavailable
 
+LOGGER = logging.getLogger(__name__)
 RunFunction = Callable[[Mapping[str, np.ndarray]], Dict[str, np.ndarray]]
 
 
@@ -55,16 +57,22 @@ class BatchingOptions:
         return size
 
 
-class _Task:
-    __slots__ = ("inputs", "size", "enqueued_at", "done", "outputs", "error")
+DoneCallback = Callable[[Optional[Dict[str, np.ndarray]], Optional[BaseException]], None]
 
-    def __init__(self, inputs: Mapping[str, np.ndarray], size: int):
+
+class _Task:
+    __slots__ = ("inputs", "size", "enqueued_at", "on_done", "outputs", "error")
+
+    def __init__(self, inputs: Mapping[str, np.ndarray], size: int, on_done: DoneCallback):
         self.inputs = inputs
         self.size = size
         self.enqueued_at = time.monotonic()
-        self.done = threading.Event()
+        self.on_done = on_done
         self.outputs: Optional[Dict[str, np.ndarray]] = None
         self.error: Optional[BaseException] = None
+
+    def finish(self) -> None:
+        self.on_done(self.outputs, self.error)
 
 
 class _Queue:
@@ -95,10 +103,31 @@ class BatchScheduler:
     def submit(self, key, run: RunFunction, inputs: Mapping[str, np.ndarray],
                size: int) -> Dict[str, np.ndarray]:
         """Queues one request of `size` rows and blocks until its batch has run."""
+        done = threading.Event()
+        result: list = []
+
+        def on_done(outputs, error) -> None:
+            result.extend((outputs, error))
+            done.set()
+        self.enqueue(key, run, inputs, size, on_done)
+        done.wait()
+        outputs, error = result
+        if error is not None:
+            raise error
+        return outputs
+
+    def enqueue(self, key, run: RunFunction, inputs: Mapping[str, np.ndarray], size: int,
+                on_done: DoneCallback) -> None:
+        """Queues one request without blocking; a batch thread calls on_done(outputs, error).
+
+        Batch threads are woken only when a queue gets its first task (its timeout starts) or
+        fills up, not on every task: waking a thread per request costs the front end more
+        interpreter time than the batch saves.
+        """
         if size > self.options.max_batch_size:
             raise invalid_argument(
                 f"Task size {size} is larger than maximum batch size {self.options.max_batch_size}")
-        task = _Task(inputs, size)
+        task = _Task(inputs, size, on_done)
         # Only tensors with equal trailing dimensions can be concatenated into one batch.
         key = (key, tuple((alias, value.shape[1:]) for alias, value in sorted(inputs.items())))
         with self._condition:
@@ -111,13 +140,11 @@ class BatchScheduler:
             limit = self.options.max_enqueued_batches * self.options.max_batch_size
             if queue.rows + size > limit:
                 raise unavailable("The batch scheduling queue to which this task was submitted is full")
+            first = not queue.tasks
             queue.tasks.append(task)
             queue.rows += size
-            self._condition.notify()
-        task.done.wait()
-        if task.error is not None:
-            raise task.error
-        return task.outputs
+            if first or queue.rows >= self.options.max_batch_size:
+                self._condition.notify()
 
     def pending_rows(self) -> int:
         """Rows waiting in queues (not yet running)."""
@@ -149,7 +176,10 @@ class BatchScheduler:
                 continue
             age = now - queue.tasks[0].enqueued_at
             if queue.rows >= self.options.max_batch_size or age >= timeout or not self._running:
-                return (queue, self._pop_batch(queue)), None
+                batch = self._pop_batch(queue)
+                if queue.tasks:
+                    self._condition.notify()
+                return (queue, batch), None
             remaining = timeout - age
             wait = remaining if wait is None else min(wait, remaining)
         return None, wait
@@ -194,7 +224,10 @@ class BatchScheduler:
                     task.error = error
         finally:
             for task in batch:
-                task.done.set()
+                try:
+                    task.finish()
+                except Exception:  # noqa: BLE001 - a caller's callback must not stop the batch thread
+                    LOGGER.exception("a batched request's completion callback failed")
 
     @staticmethod
     def _run_alone(run: RunFunction, task: _Task) -> None:

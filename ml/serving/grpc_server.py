@@ -1,6 +1,14 @@
-"""TF Serving's gRPC API (port 8500): PredictionService and ModelService."""
+"""TF Serving's gRPC API (port 8500): PredictionService and ModelService.
+
+The handlers are coroutines on one grpc.aio event loop. A batched Predict never leaves the loop
+except for its batch (see InferenceService.predict_async); every other call runs its
+synchronous body on a thread pool, as grpcio's threaded server would.
+"""
+import asyncio
 import concurrent.futures
+import functools
 import logging
+import threading
 from typing import Callable, Optional
 
 import grpc
@@ -16,7 +24,7 @@ from ml.serving.examples import input_to_serialized_examples
 from ml.serving.inference import InferenceService, ModelAddress
 from ml.serving.responses import SIGNATURE_DEF_FIELD, model_metadata_response, model_status_response
 from ml.serving.signatures import CLASSIFY_METHOD_NAME, DEFAULT_SIGNATURE, REGRESS_METHOD_NAME
-from ml.serving.tensor_codec import array_to_tensor_proto, tensor_proto_to_array
+from ml.serving.tensor_codec import fill_tensor_proto, tensor_proto_to_array
 
 LOGGER = logging.getLogger(__name__)
 
@@ -32,8 +40,8 @@ def _address(model_spec) -> ModelAddress:
     return ModelAddress(model_spec.name)
 
 
-def _abort(context: grpc.ServicerContext, error: ServingError):
-    context.abort(error.code, error.message)
+async def _abort(context: grpc.aio.ServicerContext, error: ServingError):
+    await context.abort(error.code, error.message)
 
 
 def _tensor_to_array(alias: str, proto, expected_dtype: Optional[int]) -> np.ndarray:
@@ -50,36 +58,47 @@ def _tensor_to_array(alias: str, proto, expected_dtype: Optional[int]) -> np.nda
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
     """Predict, Classify, Regress, MultiInference and GetModelMetadata."""
 
-    def __init__(self, service: InferenceService):
+    def __init__(self, service: InferenceService, executor: concurrent.futures.Executor):
         self.service = service
+        self._executor = executor
 
-    def _call(self, context, model_spec, api: str, body: Callable):
+    async def _call(self, context, model_spec, api: str, body: Callable):
+        """Runs the synchronous body(servable) on the thread pool; errors abort the RPC."""
         try:
-            address = _address(model_spec)
-            with self.service.observe(address, api, "GRPC") as observation:
+            return await asyncio.get_running_loop().run_in_executor(
+                self._executor, functools.partial(self._observed, model_spec, api, body))
+        except ServingError as error:
+            await _abort(context, error)
+
+    def _observed(self, model_spec, api: str, body: Callable):
+        address = _address(model_spec)
+        with self.service.observe(address, api, "GRPC") as observation:
+            servable = self.service.manager.resolve(address.name, address.version, address.label)
+            observation.version = servable.version
+            return body(servable)
+
+    async def Predict(self, request, context):  # noqa: N802 - gRPC naming
+        try:
+            address = _address(request.model_spec)
+            with self.service.observe(address, "predict", "GRPC") as observation:
                 servable = self.service.manager.resolve(address.name, address.version, address.label)
                 observation.version = servable.version
-                return body(servable)
+                signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
+                spec = servable.signature(signature_name)
+                inputs = {alias: _tensor_to_array(alias, proto, spec.inputs[alias].dtype
+                                                  if alias in spec.inputs else None)
+                          for alias, proto in request.inputs.items()}
+                outputs = await self.service.predict_async(
+                    servable, signature_name, inputs, request.output_filter, self._executor)
+                response = predict_pb2.PredictResponse()
+                self._fill_spec(response.model_spec, servable, signature_name)
+                for alias, value in outputs.items():
+                    fill_tensor_proto(response.outputs[alias], value, spec.outputs[alias].dtype)
+                return response
         except ServingError as error:
-            _abort(context, error)
+            await _abort(context, error)
 
-    def Predict(self, request, context):  # noqa: N802 - gRPC naming
-        def run(servable):
-            signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
-            spec = servable.signature(signature_name)
-            inputs = {alias: _tensor_to_array(alias, proto, spec.inputs[alias].dtype
-                                              if alias in spec.inputs else None)
-                      for alias, proto in request.inputs.items()}
-            outputs = self.service.predict(servable, signature_name, inputs, request.output_filter)
-            response = predict_pb2.PredictResponse()
-            self._fill_spec(response.model_spec, servable, signature_name)
-            for alias, value in outputs.items():
-                response.outputs[alias].CopyFrom(array_to_tensor_proto(
-                    value, spec.outputs[alias].dtype))
-            return response
-        return self._call(context, request.model_spec, "predict", run)
-
-    def Classify(self, request, context):  # noqa: N802 - gRPC naming
+    async def Classify(self, request, context):  # noqa: N802 - gRPC naming
         def run(servable):
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             serialized = input_to_serialized_examples(request.input)
@@ -88,9 +107,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             self._fill_spec(response.model_spec, servable, signature_name)
             _fill_classifications(response.result, classes, scores, len(serialized))
             return response
-        return self._call(context, request.model_spec, "classify", run)
+        return await self._call(context, request.model_spec, "classify", run)
 
-    def Regress(self, request, context):  # noqa: N802 - gRPC naming
+    async def Regress(self, request, context):  # noqa: N802 - gRPC naming
         def run(servable):
             signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
             values = self.service.regress(servable, signature_name,
@@ -100,14 +119,14 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
             for value in values:
                 response.result.regressions.add(value=float(value))
             return response
-        return self._call(context, request.model_spec, "regress", run)
+        return await self._call(context, request.model_spec, "regress", run)
 
-    def MultiInference(self, request, context):  # noqa: N802 - gRPC naming
+    async def MultiInference(self, request, context):  # noqa: N802 - gRPC naming
         if not request.tasks:
-            _abort(context, invalid_argument("MultiInferenceRequest has no tasks"))
+            await _abort(context, invalid_argument("MultiInferenceRequest has no tasks"))
         names = {task.model_spec.name for task in request.tasks}
         if len(names) != 1:
-            _abort(context, invalid_argument("All tasks of a MultiInference must use one model"))
+            await _abort(context, invalid_argument("All tasks of a MultiInference must use one model"))
 
         def run(servable):
             serialized = input_to_serialized_examples(request.input)
@@ -126,9 +145,9 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 else:
                     raise invalid_argument(f"Unsupported signature method_name: {task.method_name}")
             return response
-        return self._call(context, request.tasks[0].model_spec, "multi_inference", run)
+        return await self._call(context, request.tasks[0].model_spec, "multi_inference", run)
 
-    def GetModelMetadata(self, request, context):  # noqa: N802 - gRPC naming
+    async def GetModelMetadata(self, request, context):  # noqa: N802 - gRPC naming
         def run(servable):
             unsupported = [field for field in request.metadata_field if field != SIGNATURE_DEF_FIELD]
             if not request.metadata_field or unsupported:
@@ -136,7 +155,7 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                     f"Metadata field {unsupported[0] if unsupported else '(none)'} is not "
                     f"supported; request '{SIGNATURE_DEF_FIELD}'")
             return model_metadata_response(servable)
-        return self._call(context, request.model_spec, "metadata", run)
+        return await self._call(context, request.model_spec, "metadata", run)
 
     @staticmethod
     def _fill_spec(model_spec, servable, signature_name: str) -> None:
@@ -161,46 +180,101 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
     """GetModelStatus and HandleReloadConfigRequest."""
 
     def __init__(self, service: InferenceService,
-                 reload_config: Callable[[model_server_config_pb2.ModelServerConfig], list]):
+                 reload_config: Callable[[model_server_config_pb2.ModelServerConfig], list],
+                 executor: concurrent.futures.Executor):
         self.service = service
         self._reload_config = reload_config
+        self._executor = executor
 
-    def GetModelStatus(self, request, context):  # noqa: N802 - gRPC naming
+    async def GetModelStatus(self, request, context):  # noqa: N802 - gRPC naming
         try:
             address = _address(request.model_spec)
-            return model_status_response(
-                self.service.manager.status(address.name, address.version, address.label))
+            statuses = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self.service.manager.status, address.name, address.version,
+                address.label)
+            return model_status_response(statuses)
         except ServingError as error:
-            _abort(context, error)
+            await _abort(context, error)
 
-    def HandleReloadConfigRequest(self, request, context):  # noqa: N802 - gRPC naming
+    async def HandleReloadConfigRequest(self, request, context):  # noqa: N802 - gRPC naming
         """Applies a new model_config_list; like TF Serving, a failure is a gRPC error too."""
         response = model_management_pb2.ReloadConfigResponse()
         try:
-            problems = self._reload_config(request.config)
+            problems = await asyncio.get_running_loop().run_in_executor(
+                self._executor, self._reload_config, request.config)
         except ServingError as error:
-            _abort(context, error)
+            await _abort(context, error)
         if problems:
-            _abort(context, failed_precondition("; ".join(problems)))
+            await _abort(context, failed_precondition("; ".join(problems)))
         response.status.error_code = grpc.StatusCode.OK.value[0]
         return response
 
 
+class GrpcServer:
+    """A grpc.aio server on its own event-loop thread, started and stopped from other threads
+    (the model server's lifecycle is threaded; the gRPC front end is not)."""
+
+    def __init__(self, service: InferenceService, reload_config, host: str, port: int,
+                 max_message_bytes: int, max_workers: int):
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=max_workers, thread_name_prefix="grpc")
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._run_loop, name="grpc-loop", daemon=True)
+        self._thread.start()
+        try:
+            self._server, self.port = self._wait(self._create(
+                service, reload_config, f"{host}:{port}", max_message_bytes, max_workers))
+        except BaseException:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._executor.shutdown(wait=False)
+            raise
+
+    def _run_loop(self) -> None:
+        asyncio.set_event_loop(self._loop)
+        try:
+            self._loop.run_forever()
+        finally:
+            self._loop.close()
+
+    def _wait(self, coroutine):
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+    async def _create(self, service, reload_config, address: str, max_message_bytes: int,
+                      max_workers: int):
+        options = [("grpc.max_receive_message_length", max_message_bytes),
+                   ("grpc.max_send_message_length", max_message_bytes),
+                   ("grpc.so_reuseport", 0)]
+        server = grpc.aio.server(options=options, maximum_concurrent_rpcs=max_workers * 4)
+        prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
+            PredictionServicer(service, self._executor), server)
+        model_service_pb2_grpc.add_ModelServiceServicer_to_server(
+            ModelServicer(service, reload_config, self._executor), server)
+        bound = server.add_insecure_port(address)
+        if bound == 0:
+            raise OSError(f"could not bind gRPC to {address}")
+        return server, bound
+
+    def start(self) -> None:
+        self._wait(self._server.start())
+
+    def stop(self, grace_seconds: float) -> threading.Event:
+        """Refuses new RPCs and lets in-flight ones finish; the event is set once stopped."""
+        stopped = threading.Event()
+        if not self._thread.is_alive():
+            stopped.set()
+            return stopped
+
+        def finished(_future) -> None:
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._executor.shutdown(wait=False)
+            stopped.set()
+        asyncio.run_coroutine_threadsafe(self._server.stop(grace_seconds),
+                                         self._loop).add_done_callback(finished)
+        return stopped
+
+
 def build_grpc_server(service: InferenceService, reload_config, host: str, port: int,
                       max_message_bytes: int, max_workers: int = 64) -> tuple:
-    """A started-later grpc.Server and the port it bound (port 0 picks a free one)."""
-    options = [("grpc.max_receive_message_length", max_message_bytes),
-               ("grpc.max_send_message_length", max_message_bytes),
-               ("grpc.so_reuseport", 0)]
-    server = grpc.server(concurrent.futures.ThreadPoolExecutor(
-        max_workers=max_workers, thread_name_prefix="grpc"), options=options,
-        maximum_concurrent_rpcs=max_workers * 4)
-    prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-        PredictionServicer(service), server)
-    model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-        ModelServicer(service, reload_config), server)
-    bound = server.add_insecure_port(f"{host}:{port}")
-    if bound == 0:
-        raise OSError(f"could not bind gRPC to {host}:{port}")
-    return server, bound
-
+    """A started-later GrpcServer and the port it bound (port 0 picks a free one)."""
+    server = GrpcServer(service, reload_config, host, port, max_message_bytes, max_workers)
+    return server, server.port

@@ -3,8 +3,14 @@
 Resolves the servable, checks inputs against the signature, runs through the batcher when it
 is on, and records metrics and sampled request logs.
 """
+import asyncio
+import collections
+import concurrent.futures
 import dataclasses
+import functools
+import threading
 import time
+import weakref
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple
 
 import grpc
@@ -72,6 +78,8 @@ class InferenceService:
         self.metrics = metrics
         self.batcher = batcher
         self.request_logger = request_logger
+        self._deliveries: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopDelivery]" = (
+            weakref.WeakKeyDictionary())
 
     def observe(self, address: ModelAddress, api: str, entrypoint: str):
         """Context manager recording count and latency of one request."""
@@ -80,14 +88,33 @@ class InferenceService:
     def predict(self, servable: Servable, signature_name: str, inputs: Dict[str, np.ndarray],
                 output_filter: Iterable[str] = ()) -> Dict[str, np.ndarray]:
         spec = servable.signature(signature_name or DEFAULT_SIGNATURE)
-        outputs = self._run(servable, spec, inputs)
-        wanted = list(output_filter)
-        if wanted:
-            unknown = [alias for alias in wanted if alias not in outputs]
-            if unknown:
-                raise invalid_argument(f"output tensor alias not found in signature: {unknown[0]}")
-            outputs = {alias: outputs[alias] for alias in wanted}
-        return outputs
+        return _select_outputs(self._run(servable, spec, inputs), output_filter)
+
+    async def predict_async(self, servable: Servable, signature_name: str,
+                            inputs: Dict[str, np.ndarray], output_filter: Iterable[str],
+                            executor: concurrent.futures.Executor) -> Dict[str, np.ndarray]:
+        """predict() for an asyncio front end.
+
+        A batched request waits for its batch on the event loop, so no thread is parked and
+        woken per request (the handoffs, not the model, limited batched gRPC throughput);
+        anything else runs on `executor`, as it would on a threaded server.
+        """
+        spec = servable.signature(signature_name or DEFAULT_SIGNATURE)
+        batch_size = validate_inputs(spec, inputs)
+        loop = asyncio.get_running_loop()
+        if not self._batches(spec, batch_size):
+            outputs = await loop.run_in_executor(executor, functools.partial(
+                self._run_validated, servable, spec, inputs, batch_size))
+            return _select_outputs(outputs, output_filter)
+        delivery = self._deliveries.get(loop)
+        if delivery is None:
+            delivery = self._deliveries[loop] = _LoopDelivery(loop)
+        future = loop.create_future()
+        self.batcher.enqueue(self._batch_key(servable, spec), self._batch_runner(servable, spec),
+                             inputs, batch_size, functools.partial(delivery.deliver, future))
+        outputs = await future
+        self._log(servable, spec, inputs, outputs)
+        return _select_outputs(outputs, output_filter)
 
     def classify(self, servable: Servable, signature_name: str, serialized: List[bytes]
                  ) -> Tuple[Optional[np.ndarray], Optional[np.ndarray]]:
@@ -136,18 +163,79 @@ class InferenceService:
 
     def _run(self, servable: Servable, spec: SignatureSpec,
              inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        batch_size = validate_inputs(spec, inputs)
-        if (self.batcher is not None and spec.batchable and batch_size
-                and batch_size <= self.batcher.options.max_batch_size):
-            key = (servable.model_name, servable.version, spec.name)
-            outputs = self.batcher.submit(key, lambda merged: servable.run(spec.name, merged),
-                                          inputs, batch_size)
+        return self._run_validated(servable, spec, inputs, validate_inputs(spec, inputs))
+
+    def _run_validated(self, servable: Servable, spec: SignatureSpec,
+                       inputs: Dict[str, np.ndarray], batch_size: Optional[int]
+                       ) -> Dict[str, np.ndarray]:
+        if self._batches(spec, batch_size):
+            outputs = self.batcher.submit(self._batch_key(servable, spec),
+                                          self._batch_runner(servable, spec), inputs, batch_size)
         else:
             outputs = servable.run(spec.name, inputs)
+        self._log(servable, spec, inputs, outputs)
+        return outputs
+
+    def _batches(self, spec: SignatureSpec, batch_size: Optional[int]) -> bool:
+        return bool(self.batcher is not None and spec.batchable and batch_size
+                    and batch_size <= self.batcher.options.max_batch_size)
+
+    @staticmethod
+    def _batch_key(servable: Servable, spec: SignatureSpec) -> tuple:
+        return (servable.model_name, servable.version, spec.name)
+
+    @staticmethod
+    def _batch_runner(servable: Servable, spec: SignatureSpec):
+        return lambda merged: servable.run(spec.name, merged)
+
+    def _log(self, servable: Servable, spec: SignatureSpec, inputs: Dict[str, np.ndarray],
+             outputs: Dict[str, np.ndarray]) -> None:
         if self.request_logger is not None:
             self.request_logger.maybe_log(servable.model_name, servable.version, spec.name,
                                           inputs, outputs)
+
+
+def _select_outputs(outputs: Dict[str, np.ndarray], output_filter: Iterable[str]
+                    ) -> Dict[str, np.ndarray]:
+    wanted = list(output_filter)
+    if not wanted:
         return outputs
+    unknown = [alias for alias in wanted if alias not in outputs]
+    if unknown:
+        raise invalid_argument(f"output tensor alias not found in signature: {unknown[0]}")
+    return {alias: outputs[alias] for alias in wanted}
+
+
+class _LoopDelivery:
+    """Hands finished batched requests back to an event loop with one wake-up per batch rather
+    than one per request (each wake-up is a syscall and a loop iteration)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop):
+        self._loop = loop
+        self._lock = threading.Lock()
+        self._finished: collections.deque = collections.deque()
+        self._drain_scheduled = False
+
+    def deliver(self, future: asyncio.Future, outputs, error) -> None:
+        """Called from a batch thread, once per request of the batch."""
+        with self._lock:
+            self._finished.append((future, outputs, error))
+            if self._drain_scheduled:
+                return
+            self._drain_scheduled = True
+        self._loop.call_soon_threadsafe(self._drain)
+
+    def _drain(self) -> None:
+        with self._lock:
+            finished, self._finished = self._finished, collections.deque()
+            self._drain_scheduled = False
+        for future, outputs, error in finished:
+            if future.done():  # the RPC was cancelled while its batch ran
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(outputs)
 
 
 class _Observation:

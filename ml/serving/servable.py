@@ -1,4 +1,5 @@
 """A loaded model version: runs its signatures on numpy inputs."""
+import functools
 import logging
 import pathlib
 from typing import Dict, Mapping
@@ -13,8 +14,11 @@ from ml.serving.signatures import SERVE_TAG, SignatureSpec, read_serving_meta_gr
 LOGGER = logging.getLogger(__name__)
 
 
+@functools.lru_cache(maxsize=None)
 def numpy_dtype(dtype_enum: int) -> np.dtype:
-    """The numpy dtype used for a DataType enum (strings are numpy object arrays of bytes)."""
+    """The numpy dtype used for a DataType enum (strings are numpy object arrays of bytes).
+
+    Cached: it is asked several times per request and tf.dtypes.as_dtype is slow."""
     dtype = tf.dtypes.as_dtype(dtype_enum)
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 

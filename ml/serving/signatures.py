@@ -1,5 +1,6 @@
 """Signature contracts read from saved_model.pb, independent of how the model was built."""
 import dataclasses
+import functools
 import pathlib
 from typing import Dict, Optional, Tuple
 
@@ -19,7 +20,7 @@ class TensorSpec:
     dtype: int
     shape: Optional[Tuple[int, ...]]  # None when the rank is unknown
 
-    @property
+    @functools.cached_property  # asked on every request
     def batch_major(self) -> bool:
         return self.shape is not None and len(self.shape) >= 1 and self.shape[0] == -1
 
@@ -32,7 +33,7 @@ class SignatureSpec:
     inputs: Dict[str, TensorSpec]
     outputs: Dict[str, TensorSpec]
 
-    @property
+    @functools.cached_property  # asked on every request
     def batchable(self) -> bool:
         tensors = list(self.inputs.values()) + list(self.outputs.values())
         return bool(self.inputs) and all(spec.batch_major for spec in tensors)
