@@ -331,8 +331,8 @@ def test_label_moves_in_tf_servings_two_steps(home, stubs, rest):
     # Step one: serve version 3 next to the labelled version 1.
     assert _reload(model, _risk_config(home, "specific { versions: 1 versions: 3 }", 1)) \
         .status.error_code == 0
-    wait_for(lambda: any(s["version"] == "3" and s["state"] == "AVAILABLE" for s in rest(
-        "GET", f"/v1/models/{RISK_MODEL}").json()["model_version_status"]))
+    wait_for(lambda: {s["version"] for s in rest("GET", f"/v1/models/{RISK_MODEL}").json()[
+        "model_version_status"] if s["state"] == "AVAILABLE"} >= {"1", "3"})
     # Step two: move the label to the now available version.
     _reload(model, _risk_config(home, "specific { versions: 1 versions: 3 }", 3))
     moved = rest("POST", f"/v1/models/{RISK_MODEL}/labels/stable:predict",
