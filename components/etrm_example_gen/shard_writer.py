@@ -18,6 +18,10 @@ from components.etrm_example_gen import span_data
 
 SHARD_FILE_PREFIX = "data_tfrecord"
 SHARD_FILE_SUFFIX = ".gz"
+# zlib's fastest level: compressing at the default level took as long as encoding (1.7 s per
+# 100,000 trades), level 1 takes a third of that for files about 30% larger; reading back
+# costs the same either way.
+GZIP_LEVEL = 1
 
 
 def shard_file_name(shard_index: int) -> str:
@@ -38,7 +42,8 @@ def write_shard(shard: Tuple[int, int], records: pa.RecordBatch, split_uris: Lis
     examples = span_data.encode_record_batch(records)
     tf.io.gfile.makedirs(staging_dir)
     staged = os.path.join(staging_dir, f"{uuid.uuid4().hex}{SHARD_FILE_SUFFIX}")
-    with tf.io.TFRecordWriter(staged, options=tf.io.TFRecordOptions(compression_type="GZIP")) as writer:
+    options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
+    with tf.io.TFRecordWriter(staged, options=options) as writer:
         for example in examples:
             writer.write(example)
     destination = split_uris[split_index]
