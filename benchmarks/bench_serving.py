@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
+from benchmarks.report import publish  # noqa: E402
 from ml.serving.canary import _read_ready_line  # noqa: E402
 from tests.serving_fixtures import (RISK_MODEL, build_risk_model, push_version,  # noqa: E402
                                     serialized_trade)
@@ -243,10 +244,7 @@ def main(argv=None) -> int:
     load = f"{os.getloadavg()[0]:.1f}"
     results = run(args.seconds, args.repeats, args.depth)
     report = _report(results, args, started, load, f"{os.getloadavg()[0]:.1f}")
-    print(report)
-    if not args.no_append:
-        with open(REPO_ROOT / "BENCHMARKS.md", "a", encoding="utf-8") as out:
-            out.write("\n" + report)
+    publish(report, write=not args.no_append)
     return 0
 
 

@@ -113,8 +113,8 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         examples.split_names = artifact_utils.encode_split_names([s.name for s in splits])
         split_uris = [artifact_utils.get_split_uri([examples], s.name) for s in splits]
         staging_dir = os.path.join(examples.uri, ".staging")
-        for uri in split_uris:
-            tf.io.gfile.makedirs(uri)
+        for folder in split_uris + [staging_dir]:
+            tf.io.gfile.makedirs(folder)
         buckets = tuple(split.hash_buckets for split in splits)
         logging.info("Generating span %d of %s: %d records", request.span, request.dataset,
                      request.records_per_span)
@@ -127,8 +127,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
                      lambda shard: shard_writer.write_shard(
                          shard, _shard_records(request, buckets, shard), split_uris, staging_dir)))
         _split_tables.cache_clear()
-        if tf.io.gfile.exists(staging_dir):
-            tf.io.gfile.rmtree(staging_dir)
+        tf.io.gfile.rmtree(staging_dir)
         examples_utils.set_payload_format(examples, example_gen_pb2.FORMAT_TF_EXAMPLE)
         examples_utils.set_file_format(
             examples, write_split.to_file_format_str(example_gen_pb2.FORMAT_TFRECORDS_GZIP))

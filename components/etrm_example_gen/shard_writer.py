@@ -34,19 +34,18 @@ def write_shard(shard: Tuple[int, int], records: pa.RecordBatch, split_uris: Lis
     """Encodes one batch and moves its finished file into the split folder: (split, examples).
 
     The file is written in `staging_dir` and renamed into place, so a split folder never holds
-    a half-written shard that a downstream component would read.
+    a half-written shard that a downstream component would read. Both folders exist already:
+    the executor creates them once, before any worker starts.
     """
     import tensorflow as tf
 
     split_index, shard_index = shard
     examples = span_data.encode_record_batch(records)
-    tf.io.gfile.makedirs(staging_dir)
     staged = os.path.join(staging_dir, f"{uuid.uuid4().hex}{SHARD_FILE_SUFFIX}")
     options = tf.io.TFRecordOptions(compression_type="GZIP", compression_level=GZIP_LEVEL)
     with tf.io.TFRecordWriter(staged, options=options) as writer:
         for example in examples:
             writer.write(example)
-    destination = split_uris[split_index]
-    tf.io.gfile.makedirs(destination)
-    tf.io.gfile.rename(staged, os.path.join(destination, shard_file_name(shard_index)), overwrite=True)
+    tf.io.gfile.rename(staged, os.path.join(split_uris[split_index], shard_file_name(shard_index)),
+                       overwrite=True)
     return split_index, len(examples)
