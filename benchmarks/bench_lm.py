@@ -107,15 +107,27 @@ def generation_run(generate, tokenizer, prompts: List[str], max_new_tokens: int,
 
 
 def chosen_config(args):
-    """The named preset, with --steps-per-epoch if given (how much training the targets need)."""
-    import dataclasses
+    """The named preset with the --steps-per-epoch and --set overrides (for sizing presets)."""
+    from models.lm.config import ModelConfig, preset
 
-    from models.lm.config import preset
-
-    config = preset(args.preset)
+    values = preset(args.preset).to_dict()
     if args.steps_per_epoch:
-        config = dataclasses.replace(config, steps_per_epoch=args.steps_per_epoch)
-    return config
+        values["steps_per_epoch"] = args.steps_per_epoch
+    values.update(args.overrides)
+    return ModelConfig.from_dict(values)
+
+
+def config_override(text: str):
+    """NAME=VALUE of a ModelConfig field, the value read as a Python literal."""
+    import ast
+
+    name, separator, value = text.partition("=")
+    if not separator or not name:
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
+    try:
+        return name.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError) as error:
+        raise argparse.ArgumentTypeError(f"{text!r}: the value must be a Python literal") from error
 
 
 def run(args) -> Dict:
@@ -178,7 +190,8 @@ def render(args, result: Dict, machine: str) -> str:
     share = result["complete"] / max(result["summaries"], 1)
     command = ("`.venv/bin/python -m benchmarks.bench_lm --records "
                f"{args.records} --preset {args.preset} --summaries {args.summaries}"
-               + (f" --steps-per-epoch {args.steps_per_epoch}" if args.steps_per_epoch else "") + "`")
+               + (f" --steps-per-epoch {args.steps_per_epoch}" if args.steps_per_epoch else "")
+               + "".join(f" --set {name}={value!r}" for name, value in args.overrides) + "`")
     return "\n".join([
         heading("Report language model"), "",
         f"- Command: {command}",
@@ -219,6 +232,9 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="run", help="ModelConfig preset (make run: run)")
     parser.add_argument("--steps-per-epoch", type=int, default=None,
                         help="override the preset's steps_per_epoch (default: the preset's)")
+    parser.add_argument("--set", dest="overrides", type=config_override, action="append",
+                        default=[], metavar="NAME=VALUE",
+                        help="override a ModelConfig field of the preset (repeatable)")
     parser.add_argument("--summaries", type=int, default=100)
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-k", type=int, default=20)
@@ -226,6 +242,10 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     args = parser.parse_args(argv)
+    try:
+        chosen_config(args)
+    except ValueError as error:
+        parser.error(str(error))
     machine = machine_line()
     from absl import logging
 

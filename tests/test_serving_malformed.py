@@ -173,6 +173,71 @@ def test_missing_content_length_gets_411(server, session):
     assert _healthy(server, session)
 
 
+def _raw_exchange(port: int, request: bytes) -> str:
+    """Sends raw bytes and reads until the server closes the connection."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        raw.sendall(request)
+        chunks = []
+        while True:
+            chunk = raw.recv(65536)
+            if not chunk:
+                return b"".join(chunks).decode("latin-1")
+            chunks.append(chunk)
+
+
+RAW_HTTP_CASES = [
+    (b"POST\r\n\r\n", "400", "Bad request syntax"),
+    (b"GET /v1/models/x HTTP/1.1 extra\r\n\r\n", "400", "Bad request syntax"),
+    (b"GET /v1/models/x HTTX/1.1\r\n\r\n", "400", "Bad request version"),
+    (b"GET /v1/models/x HTTP/2.0\r\n\r\n", "505", "Invalid HTTP version"),
+    (b"GET /v1/models/x HTTP/1.1\r\nno colon here\r\n\r\n", "400", "malformed header line"),
+    (b"GET /v1/models/x HTTP/1.1\r\nHost : x\r\n\r\n", "400", "malformed header line"),
+    (b"GET /v1/models/x HTTP/1.1\r\nHost: x\r\n folded: value\r\n\r\n", "400",
+     "malformed header line"),
+    (b"GET /v1/models/x HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101))
+     + b"\r\n", "431", "more than 100 header lines"),
+    (b"GET /v1/models/x HTTP/1.1\r\nX: " + b"a" * 65532 + b"\r\n", "431",
+     "header line is longer"),
+]
+
+
+@pytest.mark.parametrize("request_bytes, status, message", RAW_HTTP_CASES,
+                         ids=[case[2].split()[0] + f"-{index}"
+                              for index, case in enumerate(RAW_HTTP_CASES)])
+def test_unparseable_http_gets_json_error_and_close(server, session, request_bytes, status,
+                                                    message):
+    reply = _raw_exchange(server.rest_api_port, request_bytes)
+    head, _, body = reply.partition("\r\n\r\n")
+    assert head.startswith(f"HTTP/1.1 {status}"), reply[:200]
+    assert "Connection: close" in head
+    assert message in json.loads(body)["error"]
+    assert _healthy(server, session)
+
+
+def test_expect_100_continue_is_answered_before_the_body(server):
+    body = json.dumps({"instances": [TRADE_B64]}).encode()
+    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=10) as raw:
+        raw.sendall(f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                    f"Content-Length: {len(body)}\r\n\r\n".encode())
+        interim = raw.recv(4096).decode()
+        assert interim.startswith("HTTP/1.1 100"), interim
+        raw.sendall(body)
+        final = raw.recv(65536).decode()
+    assert final.startswith("HTTP/1.1 200"), final
+    assert "risk_score" in final
+
+
+def test_keep_alive_follows_the_http_version_and_connection_header(server):
+    status = f"GET {RISK} HTTP/1.0\r\n\r\n".encode()
+    assert _raw_exchange(server.rest_api_port, status).startswith("HTTP/1.1 200")
+    with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=10) as raw:
+        for _ in range(3):
+            raw.sendall(f"GET {RISK} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
+            assert raw.recv(65536).startswith(b"HTTP/1.1 200")
+    closing = f"GET {RISK} HTTP/1.1\r\nConnection: close\r\n\r\n".encode()
+    assert _raw_exchange(server.rest_api_port, closing).startswith("HTTP/1.1 200")
+
+
 def _spec(message, name=RISK_MODEL, signature=""):
     message.model_spec.name = name
     message.model_spec.signature_name = signature
@@ -257,7 +322,7 @@ def test_bad_reload_config_is_refused_and_keeps_the_models(server, session, stub
 
 def test_the_server_still_answers_normally_after_all_of_that(server, session):
     base = f"http://127.0.0.1:{server.rest_api_port}"
-    assert len(REST_CASES) + len(GRPC_CASES) + 2 >= 50
+    assert len(REST_CASES) + len(GRPC_CASES) + len(RAW_HTTP_CASES) + 2 >= 50
     assert _healthy(server, session)
     generated = session.post(f"{base}{LM}:predict", json=_generate(), timeout=30)
     assert generated.status_code == 200, generated.text

@@ -18,6 +18,8 @@ from ml.serving.responses import model_metadata_response, model_status_response
 
 LOGGER = logging.getLogger(__name__)
 MODEL_VERSION_HEADER = "X-Model-Version"
+MAX_HEADER_LINE_BYTES = 65536
+MAX_HEADER_COUNT = 100
 _MODEL_PATH = re.compile(
     r"^/v1/models/(?P<name>[^/:]+)"
     r"(?:/versions/(?P<version>[^/:]+)|/labels/(?P<label>[^/:]+))?"
@@ -151,6 +153,14 @@ class RestApi:
         return {"results": results}
 
 
+class RequestHeaders(dict):
+    """Request header fields by lower-cased name (the first of repeated fields, as email's
+    Message.get returns)."""
+
+    def get(self, name: str, default: Optional[str] = None) -> Optional[str]:
+        return super().get(name.lower(), default)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server_version = "ETRMModelServer"
@@ -158,6 +168,60 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def setup(self):
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def parse_request(self) -> bool:
+        """The request line and plain `Name: value` header lines, HTTP/1.0 and 1.1.
+
+        Replaces http.server's parser, which builds an email.message.Message per request:
+        about 70 us, a visible share of a one-trade predict. Keep-alive and
+        `Expect: 100-continue` behave as in http.server; errors are JSON like every other."""
+        self.command = None
+        self.request_version = self.default_request_version
+        self.close_connection = True
+        self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
+        words = self.requestline.split()
+        if len(words) != 3:
+            return self._refuse(400, f"Bad request syntax ({self.requestline!r:.200})")
+        command, path, version = words
+        if not version.startswith("HTTP/") or version[5:] not in ("1.0", "1.1"):
+            if version.startswith("HTTP/") and version[5:6].isdigit() and version[5:6] >= "2":
+                return self._refuse(505, f"Invalid HTTP version ({version[5:]:.20})")
+            return self._refuse(400, f"Bad request version ({version!r:.40})")
+        self.command, self.path, self.request_version = command, path, version
+        headers = self._read_headers()
+        if headers is None:
+            return False
+        self.headers = headers
+        connection = headers.get("connection", "").lower()
+        self.close_connection = connection == "close" or (
+            version == "HTTP/1.0" and connection != "keep-alive")
+        if headers.get("expect", "").lower() == "100-continue" and version == "HTTP/1.1":
+            return self.handle_expect_100()
+        return True
+
+    def _read_headers(self) -> Optional[RequestHeaders]:
+        headers = RequestHeaders()
+        for _ in range(MAX_HEADER_COUNT + 1):
+            line = self.rfile.readline(MAX_HEADER_LINE_BYTES + 1)
+            if len(line) > MAX_HEADER_LINE_BYTES:
+                self._refuse(431, f"a header line is longer than {MAX_HEADER_LINE_BYTES} bytes")
+                return None
+            if line in (b"\r\n", b"\n", b""):
+                return headers
+            name, colon, value = line.decode("iso-8859-1").partition(":")
+            if not colon or not name or name != name.strip():
+                self._refuse(400, f"malformed header line {line[:80]!r}")
+                return None
+            headers.setdefault(name.lower(), value.strip())
+        self._refuse(431, f"more than {MAX_HEADER_COUNT} header lines")
+        return None
+
+    def _refuse(self, status: int, message: str) -> bool:
+        """Answers a request that cannot be parsed and closes the connection; False, the
+        failed-parse result of parse_request."""
+        self._reply(status, json.dumps({"error": message}).encode(),
+                    {"Content-Type": "application/json"}, close=True)
+        return False
 
     def do_GET(self):  # noqa: N802 - http.server naming
         self._serve(None)

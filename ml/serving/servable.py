@@ -35,6 +35,9 @@ class Servable:
         self._loaded = tf.saved_model.load(str(self.path), tags=[SERVE_TAG])
         self._functions = {name: self._loaded.signatures[name] for name in self.signatures
                            if name in self._loaded.signatures}
+        self._input_dtypes = {name: {alias: tf.dtypes.as_dtype(tensor.dtype)
+                                     for alias, tensor in spec.inputs.items()}
+                              for name, spec in self.signatures.items()}
 
     def signature(self, signature_name: str) -> SignatureSpec:
         """The named signature; FAILED_PRECONDITION like TF Serving when it does not exist."""
@@ -45,11 +48,11 @@ class Servable:
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Runs a signature on already validated inputs; model errors become ServingErrors."""
-        spec = self.signature(signature_name)
+        self.signature(signature_name)
         function = self._functions[signature_name]
+        dtypes = self._input_dtypes[signature_name]
         try:
-            tensors = {alias: tf.convert_to_tensor(value, dtype=tf.dtypes.as_dtype(
-                spec.inputs[alias].dtype)) for alias, value in inputs.items()}
+            tensors = {alias: _to_tensor(value, dtypes[alias]) for alias, value in inputs.items()}
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
             raise invalid_argument(error.message) from error
@@ -62,3 +65,11 @@ class Servable:
         except tf.errors.OpError as error:
             raise ServingError(grpc.StatusCode.INTERNAL, error.message) from error
         return {alias: value.numpy() for alias, value in outputs.items()}
+
+
+def _to_tensor(value: np.ndarray, dtype: tf.DType) -> tf.Tensor:
+    """A numpy input as a tensor. String inputs arrive as object arrays of bytes, which
+    tf.constant converts from nested lists about three times faster than from the array."""
+    if value.dtype == object:
+        return tf.constant(value.tolist(), dtype=dtype)
+    return tf.convert_to_tensor(value, dtype=dtype)
