@@ -33,6 +33,7 @@ from benchmarks.report import heading, machine_line, progress, publish  # noqa: 
 TARGET_PERPLEXITY_RATIO = 0.8
 TARGET_SECTION_SHARE = 0.9
 RISK_SUMMARY = "risk_summary"
+DEFAULT_SEED = 42
 
 
 def span_texts(span: int, records: int, seed: int):
@@ -191,7 +192,8 @@ def render(args, result: Dict, machine: str) -> str:
     command = ("`.venv/bin/python -m benchmarks.bench_lm --records "
                f"{args.records} --preset {args.preset} --summaries {args.summaries}"
                + (f" --steps-per-epoch {args.steps_per_epoch}" if args.steps_per_epoch else "")
-               + "".join(f" --set {name}={value!r}" for name, value in args.overrides) + "`")
+               + "".join(f" --set {name}={value!r}" for name, value in args.overrides)
+               + (f" --seed {args.seed}" if args.seed != DEFAULT_SEED else "") + "`")
     return "\n".join([
         heading("Report language model"), "",
         f"- Command: {command}",
@@ -239,7 +241,7 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     args = parser.parse_args(argv)
     try:
