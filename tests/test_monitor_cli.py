@@ -7,7 +7,7 @@ import tensorflow as tf
 from components.etrm_example_gen import span_data
 from ml import cli, monitor_cli
 from ml.serving.request_log import build_log_examples
-from models.risk.features import LABEL_KEY, RAW_FEATURES
+from models.risk.features import LABEL_KEY
 
 SETTINGS = {"dataset": "trades", "records_per_span": 1200, "seed": 42,
             "history_start": "2024-01-01", "period_days": 7, "drift_scenarios": "",
