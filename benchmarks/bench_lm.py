@@ -108,12 +108,10 @@ def generation_run(generate, tokenizer, prompts: List[str], max_new_tokens: int,
 
 
 def chosen_config(args):
-    """The named preset with the --steps-per-epoch and --set overrides (for sizing presets)."""
+    """The named preset with the --set (and --steps-per-epoch) overrides, for sizing presets."""
     from models.lm.config import ModelConfig, preset
 
     values = preset(args.preset).to_dict()
-    if args.steps_per_epoch:
-        values["steps_per_epoch"] = args.steps_per_epoch
     values.update(args.overrides)
     return ModelConfig.from_dict(values)
 
@@ -131,16 +129,24 @@ def config_override(text: str):
         raise argparse.ArgumentTypeError(f"{text!r}: the value must be a Python literal") from error
 
 
-def run(args) -> Dict:
+def steps_override(text: str):
+    """--steps-per-epoch N as the override ("steps_per_epoch", N)."""
+    try:
+        return "steps_per_epoch", int(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from error
+
+
+def run(args, config) -> Dict:
     """Trains, measures and cleans up its working folder."""
     workdir = tempfile.mkdtemp(prefix="bench_lm_")
     try:
-        return measure(args, workdir)
+        return measure(args, config, workdir)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
 
-def measure(args, workdir: str) -> Dict:
+def measure(args, config, workdir: str) -> Dict:
     import tensorflow as tf
 
     from components.lm_evaluator import evaluation
@@ -151,7 +157,7 @@ def measure(args, workdir: str) -> Dict:
     held_out, held_out_kinds = span_texts(1, args.records, args.seed)
     progress(f"training preset {args.preset!r} on {len(texts):,} texts (one line per epoch)")
     started = time.perf_counter()
-    config, tokenizer, report, export_dir = train_and_export(texts, kinds, chosen_config(args), args.seed,
+    config, tokenizer, report, export_dir = train_and_export(texts, kinds, config, args.seed,
                                                              workdir)
     train_wall = time.perf_counter() - started
 
@@ -191,7 +197,6 @@ def render(args, result: Dict, machine: str) -> str:
     share = result["complete"] / max(result["summaries"], 1)
     command = ("`.venv/bin/python -m benchmarks.bench_lm --records "
                f"{args.records} --preset {args.preset} --summaries {args.summaries}"
-               + (f" --steps-per-epoch {args.steps_per_epoch}" if args.steps_per_epoch else "")
                + "".join(f" --set {name}={value!r}" for name, value in args.overrides)
                + (f" --seed {args.seed}" if args.seed != DEFAULT_SEED else "") + "`")
     return "\n".join([
@@ -232,8 +237,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000, help="trades per span (make run: 20000)")
     parser.add_argument("--preset", default="run", help="ModelConfig preset (make run: run)")
-    parser.add_argument("--steps-per-epoch", type=int, default=None,
-                        help="override the preset's steps_per_epoch (default: the preset's)")
+    parser.add_argument("--steps-per-epoch", type=steps_override, dest="overrides",
+                        action="append", default=[], metavar="N",
+                        help="same as --set steps_per_epoch=N")
     parser.add_argument("--set", dest="overrides", type=config_override, action="append",
                         default=[], metavar="NAME=VALUE",
                         help="override a ModelConfig field of the preset (repeatable)")
@@ -245,14 +251,14 @@ def main(argv=None) -> int:
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     args = parser.parse_args(argv)
     try:
-        chosen_config(args)
+        config = chosen_config(args)
     except ValueError as error:
         parser.error(str(error))
     machine = machine_line()
     from absl import logging
 
     logging.use_absl_handler()
-    result = run(args)
+    result = run(args, config)
     text = render(args, result, machine)
     publish(text, write=not args.no_write)
     return 0

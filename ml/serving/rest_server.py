@@ -183,9 +183,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if len(words) != 3:
             return self._refuse(400, f"Bad request syntax ({self.requestline!r:.200})")
         command, path, version = words
-        if not version.startswith("HTTP/") or version[5:] not in ("1.0", "1.1"):
-            if version.startswith("HTTP/") and version[5:6].isdigit() and version[5:6] >= "2":
-                return self._refuse(505, f"Invalid HTTP version ({version[5:]:.20})")
+        number = version[5:] if version.startswith("HTTP/") else ""
+        if number not in ("1.0", "1.1"):
+            if number[:1].isdigit() and number[:1] >= "2":
+                return self._refuse(505, f"Invalid HTTP version ({number:.20})")
             return self._refuse(400, f"Bad request version ({version!r:.40})")
         self.command, self.path, self.request_version = command, path, version
         headers = self._read_headers()

@@ -15,11 +15,17 @@ LOGGER = logging.getLogger(__name__)
 
 
 @functools.lru_cache(maxsize=None)
+def tf_dtype(dtype_enum: int) -> tf.DType:
+    """The tf.DType of a DataType enum; cached: asked per request, and as_dtype is slow."""
+    return tf.dtypes.as_dtype(dtype_enum)
+
+
+@functools.lru_cache(maxsize=None)
 def numpy_dtype(dtype_enum: int) -> np.dtype:
     """The numpy dtype used for a DataType enum (strings are numpy object arrays of bytes).
 
     Cached: it is asked several times per request and tf.dtypes.as_dtype is slow."""
-    dtype = tf.dtypes.as_dtype(dtype_enum)
+    dtype = tf_dtype(dtype_enum)
     return np.dtype(object) if dtype == tf.string else np.dtype(dtype.as_numpy_dtype)
 
 
@@ -35,9 +41,6 @@ class Servable:
         self._loaded = tf.saved_model.load(str(self.path), tags=[SERVE_TAG])
         self._functions = {name: self._loaded.signatures[name] for name in self.signatures
                            if name in self._loaded.signatures}
-        self._input_dtypes = {name: {alias: tf.dtypes.as_dtype(tensor.dtype)
-                                     for alias, tensor in spec.inputs.items()}
-                              for name, spec in self.signatures.items()}
 
     def signature(self, signature_name: str) -> SignatureSpec:
         """The named signature; FAILED_PRECONDITION like TF Serving when it does not exist."""
@@ -48,11 +51,11 @@ class Servable:
 
     def run(self, signature_name: str, inputs: Mapping[str, np.ndarray]) -> Dict[str, np.ndarray]:
         """Runs a signature on already validated inputs; model errors become ServingErrors."""
-        self.signature(signature_name)
+        spec = self.signature(signature_name)
         function = self._functions[signature_name]
-        dtypes = self._input_dtypes[signature_name]
         try:
-            tensors = {alias: _to_tensor(value, dtypes[alias]) for alias, value in inputs.items()}
+            tensors = {alias: _to_tensor(value, tf_dtype(spec.inputs[alias].dtype))
+                       for alias, value in inputs.items()}
             outputs = function(**tensors)
         except tf.errors.InvalidArgumentError as error:
             raise invalid_argument(error.message) from error
