@@ -20,13 +20,10 @@ False alarms are pooled over every scenario's no-change windows. Appends a secti
 BENCHMARKS.md, in place of its previous section.
 """
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -38,7 +35,7 @@ from benchmarks.report import heading, machine_line, publish  # noqa: E402
 from components.drift_gate import comparators  # noqa: E402
 from components.drift_gate.findings import GateThresholds  # noqa: E402
 from components.drift_gate.verdict import window_verdict  # noqa: E402
-from components.etrm_example_gen.span_data import SpanRequest, generate_table  # noqa: E402
+from ml.synthetic.spans import SpanRequest, generate_table  # noqa: E402
 from models.risk.features import CATEGORICAL_DOMAINS, LABEL_KEY, RAW_FEATURES  # noqa: E402
 from pipeline.config import DriftSettings  # noqa: E402
 

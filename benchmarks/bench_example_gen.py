@@ -17,9 +17,6 @@ import sys
 import tempfile
 import time
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 from benchmarks.report import heading, machine_line, progress, publish, timed_runs  # noqa: E402
 
@@ -56,12 +53,13 @@ def main(argv=None) -> int:
     machine = machine_line()
 
     from components.etrm_example_gen import span_data
+    from ml.synthetic import spans
     from components.etrm_example_gen.standalone import run_executor
 
-    request = span_data.SpanRequest(dataset="trades", span=0, records_per_span=args.trades)
+    request = spans.SpanRequest(dataset="trades", span=0, records_per_span=args.trades)
     progress(f"generating {args.trades:,} trades")
-    generation_s, _ = timed_runs(lambda: span_data.generate_table(request), args.repeats)
-    table = span_data.generate_table(request)
+    generation_s, _ = timed_runs(lambda: spans.generate_table(request), args.repeats)
+    table = spans.generate_table(request)
     batches = list(span_data.table_to_record_batches(table))
     conversion_s, _ = timed_runs(lambda: list(span_data.table_to_record_batches(table)), args.repeats)
     progress(f"tf.Examples built in Python for {min(PYTHON_BASELINE_ROWS, len(table)):,} rows")

@@ -24,9 +24,6 @@ import tempfile
 import time
 from typing import Dict, List
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 from benchmarks.report import heading, machine_line, progress, publish  # noqa: E402
 
@@ -37,9 +34,9 @@ DEFAULT_SEED = 42
 
 
 def span_texts(span: int, records: int, seed: int):
-    from components.etrm_example_gen import span_data
+    from ml.synthetic import spans
 
-    table = span_data.generate_table(span_data.SpanRequest(
+    table = spans.generate_table(spans.SpanRequest(
         dataset="reports", span=span, records_per_span=records, seed=seed))
     return table["text"].tolist(), table["kind"].tolist()
 
@@ -150,7 +147,7 @@ def measure(args, config, workdir: str) -> Dict:
     import tensorflow as tf
 
     from components.lm_evaluator import evaluation
-    from ml.synthetic_data_generator import RISK_SUMMARY_SECTIONS
+    from ml.synthetic.generator import RISK_SUMMARY_SECTIONS
 
     progress(f"generating spans 0 and 1 ({args.records:,} trades each)")
     texts, kinds = span_texts(0, args.records, args.seed)

@@ -8,13 +8,9 @@ generator's true probability on the same eval split: no model can rank trades be
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")
 
 from benchmarks.report import heading, machine_line, publish  # noqa: E402
 
@@ -25,10 +21,11 @@ def run_size(trades: int, beam_workers: int) -> dict:
     import pathlib
 
     from pipeline.config import DataSettings, ModelSettings
-    from pipeline.local_runner import HomeLayout, run_pipeline
+    from ml.core.home import Home
+    from pipeline.local_runner import run_pipeline
 
     home = pathlib.Path(tempfile.mkdtemp(prefix=f"bench_risk_{trades}_"))
-    summary = run_pipeline(HomeLayout(home), DataSettings(records_per_span=trades),
+    summary = run_pipeline(Home(home), DataSettings(records_per_span=trades),
                            model=ModelSettings(), beam_workers=beam_workers)
     durations = {row["component"]: row["duration_s"] for row in summary["components"]}
     model = summary["model"]

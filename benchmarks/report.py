@@ -51,7 +51,7 @@ def replace_section(text: str, path: pathlib.Path = BENCHMARKS_MD) -> None:
     command, and git keeps the history of earlier runs. Written then renamed, so an
     interrupted write never loses the other benchmarks' sections.
     """
-    from ml.atomic_files import atomic_write_text
+    from ml.core.atomic_files import atomic_write_text
 
     existing = path.read_text() if path.exists() else "# Benchmarks\n"
     title = section_title(text)

@@ -1,5 +1,4 @@
-"""ml package."""
-import os
+"""The ETRM ML platform's runtime API (the spec's `ml.*` modules) and its libraries."""
+from ml.core import process as _process
 
-# TFX 1.16 does not support Keras 3: every process importing TensorFlow needs this first.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+_process.configure()

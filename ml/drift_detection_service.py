@@ -19,7 +19,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
-from ml.home import resolve_home
+from ml.core.home import resolve_home
 from ml.monitoring.alert_rules import AlertRule, load_alert_rules, matching_rules
 from ml.monitoring.alert_store import AlertStore
 from ml.monitoring.alerts import (DEFAULT_DRIFT_THRESHOLDS, DEFAULT_SEVERITY, DriftAlert,

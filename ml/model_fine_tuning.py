@@ -8,7 +8,7 @@ Transform (builds the ETRM tokenizer), Trainer (trains `ModelConfig`'s decoder-o
 transformer, warm-started from the latest blessed language model when there is one),
 LMEvaluator (perplexity, next-token accuracy, Kneser-Ney baseline, blessing) and the
 ServingPusher (`serving_models/etrm_report_lm/<version>/`), with the same local runner as
-`run_local.py`, under the project home (`ml.home.resolve_home()`: $ETRM_HOME or .etrm), and
+`run_local.py`, under the project home (`ml.core.home.Home`: $ETRM_HOME or .etrm), and
 prints the run summary (also written to runs/latest.json).
 
 With no arguments the model is the spec's ModelConfig() (10k vocabulary cap, 4 layers of
@@ -17,16 +17,12 @@ few minutes on two cores.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Dict, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ml.core.registry import REPORT_LM
+from models.lm.config import PRESETS, ModelConfig, preset
 
-from models.lm.config import PRESETS, ModelConfig, preset  # noqa: E402
-
-MODEL_NAME = "etrm_report_lm"
-DATASET = "reports"
+MODEL_NAME = REPORT_LM.serving_name
 DEFAULT_RECORDS_PER_SPAN = 2000
 
 __all__ = ["MODEL_NAME", "ModelConfig", "PRESETS", "main", "model_settings", "preset"]
@@ -35,11 +31,11 @@ __all__ = ["MODEL_NAME", "ModelConfig", "PRESETS", "main", "model_settings", "pr
 def model_settings(config: ModelConfig, train_steps: Optional[int] = None, seed: int = 42,
                    warm_start: bool = True, ngram_order: int = 3,
                    max_ngram_perplexity_ratio: float = 1.0, perplexity_tolerance: float = 0.05):
-    """ModelSettings that train, bless and push `config` as etrm_report_lm."""
+    """ModelSettings that train, bless and push `config` (as etrm_report_lm, on a reports run)."""
     from pipeline.config import LanguageModelSettings, ModelSettings
 
     return ModelSettings(
-        train=True, model_name=MODEL_NAME, hyperparameters=config.to_dict(),
+        train=True, hyperparameters=config.to_dict(),
         train_steps=train_steps, seed=seed,
         lm=LanguageModelSettings(ngram_order=ngram_order,
                                  max_ngram_perplexity_ratio=max_ngram_perplexity_ratio,
@@ -57,19 +53,20 @@ def main(config: Optional[ModelConfig] = None, home: Optional[str] = None,
     max_ngram_perplexity_ratio and perplexity_tolerance. Returns the run summary; raises if
     the run failed (the summary is written first).
     """
-    from ml.home import resolve_home
+    from ml.core.home import Home
     from pipeline.config import DataSettings
-    from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, resolve_span, run_pipeline
-    from pipeline.report import print_summary
+    from pipeline.local_runner import resolve_span, run_pipeline
+    from pipeline.run_summary import print_summary
 
     config = config or ModelConfig()
     settings = model_settings(config, train_steps=train_steps, seed=seed, warm_start=warm_start,
                               **blessing)
-    layout = HomeLayout(resolve_home(home))
-    data = DataSettings(dataset=DATASET, records_per_span=records_per_span, seed=seed,
-                        span=resolve_span(layout, PIPELINE_NAMES[DATASET], span))
-    summary = run_pipeline(layout, data, model=settings, beam_workers=beam_workers, verbose=verbose)
-    print_summary(summary, layout.runs_dir / "latest.json")
+    project = Home.resolve(home)
+    data = DataSettings(dataset=REPORT_LM.dataset, records_per_span=records_per_span, seed=seed,
+                        span=resolve_span(project, REPORT_LM.pipeline_name, span))
+    summary = run_pipeline(project, data, model=settings, beam_workers=beam_workers,
+                           verbose=verbose)
+    print_summary(summary, project.latest_run)
     return summary
 
 

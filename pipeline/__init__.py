@@ -1,5 +1,4 @@
-"""pipeline package."""
-import os
+"""pipeline package: legacy Keras is configured before anything here can import TensorFlow."""
+from ml.core.process import configure
 
-# TFX 1.16 does not support Keras 3: every process importing TensorFlow needs this first.
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+configure()

@@ -5,17 +5,17 @@ ETRM_TRADES_PER_SPAN, ETRM_SPAN (default: the next span after the newest in ML M
 """
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+from ml.core import registry
+from ml.core.home import Home
+from pipeline.config import DataSettings, ModelSettings
+from pipeline.local_runner import resolve_span
+from pipeline.orchestrators import airflow_dag
 
-from ml.home import resolve_home  # noqa: E402
-from pipeline.config import DataSettings, ModelSettings  # noqa: E402
-from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, resolve_span  # noqa: E402
-from pipeline.orchestrators import airflow_dag  # noqa: E402
-
-_layout = HomeLayout(resolve_home())
+_home = Home.resolve()
 _span_env = os.environ.get("ETRM_SPAN")
 _data = DataSettings(
-    dataset="trades",
-    span=resolve_span(_layout, PIPELINE_NAMES["trades"], int(_span_env) if _span_env else None),
+    dataset=registry.RISK_MODEL.dataset,
+    span=resolve_span(_home, registry.RISK_MODEL.pipeline_name,
+                      int(_span_env) if _span_env else None),
     records_per_span=int(os.environ.get("ETRM_TRADES_PER_SPAN", "20000")))
-DAG = airflow_dag(_layout, _data, ModelSettings())
+DAG = airflow_dag(_home, _data, ModelSettings())

@@ -4,28 +4,17 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Dict, Optional, Tuple
 
-from components.etrm_example_gen import span_data
+from ml.synthetic.spans import SpanRequest
 
 
 @dataclasses.dataclass(frozen=True)
-class DataSettings:
-    """Which span of which dataset to ingest, and how to split it."""
+class DataSettings(SpanRequest):
+    """Which span of which dataset to ingest (a SpanRequest, validated there), and how to split it."""
 
     dataset: str = "trades"
     span: int = 0
     records_per_span: int = 20000
-    seed: int = 42
-    history_start: str = "2024-01-01"
-    period_days: int = 7
-    drift_scenarios: str = ""
-    shuffle_labels: bool = False
     split_ratios: Tuple[Tuple[str, int], ...] = (("train", 4), ("eval", 1))
-
-    def __post_init__(self):
-        span_data.SpanRequest(
-            dataset=self.dataset, span=self.span, records_per_span=self.records_per_span,
-            seed=self.seed, history_start=self.history_start, period_days=self.period_days,
-            drift_scenarios=self.drift_scenarios, shuffle_labels=self.shuffle_labels)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,10 +96,12 @@ class LanguageModelSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ModelSettings:
-    """Training, blessing and pushing of one model; train=False stops after validation."""
+    """Training, blessing and pushing of the dataset's model; train=False stops after validation.
+
+    The model itself (its name, nodes and blessing metric) is the registry entry of the run's
+    dataset (ml.core.registry), so settings cannot pair one model's data with another's name."""
 
     train: bool = True
-    model_name: str = "etrm_risk_model"
     min_auc: float = 0.70
     auc_tolerance: float = 0.01
     train_steps: Optional[int] = None

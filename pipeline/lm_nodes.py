@@ -2,7 +2,7 @@
 
 Same shape as risk_nodes: Transform builds the tokenizer's vocabulary, the Trainer warm-starts
 from the latest blessed LM, the evaluator blesses it (against an n-gram baseline and the
-serving LM), and the ServingPusher publishes blessed models as `model.model_name`.
+serving LM), and the ServingPusher publishes blessed models as the registry's etrm_report_lm.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from components.lm_evaluator.component import LMEvaluator
 from components.serving_pusher.component import ServingPusher
 from models.lm import preprocessing, trainer
 from models.lm.config import ModelConfig
+from ml.core import registry
 from pipeline.config import ModelSettings, ServingSettings
 from pipeline.resolvers import latest_blessed_model_resolver
 
@@ -59,7 +60,7 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
     pusher = ServingPusher(
         model=model_trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        model_name=model.model_name,
+        model_name=registry.REPORT_LM.serving_name,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions)

@@ -6,27 +6,28 @@ import pathlib
 from typing import Optional
 
 from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
-from pipeline.local_runner import PIPELINE_NAMES, HomeLayout, beam_args
+from ml.core.home import Home
+from ml.core.beam import beam_args
+from pipeline.local_runner import serving_settings
 
 DEFAULT_IMAGE = "etrm-ml-platform:latest"
 
 
-def _pipeline(layout: HomeLayout, data: DataSettings, model: ModelSettings, beam_workers: int,
+def _pipeline(home: Home, data: DataSettings, model: ModelSettings, beam_workers: int,
               pipeline_root: Optional[str] = None, metadata: bool = True,
               drift: Optional[DriftSettings] = None):
+    from ml.core import metadata as mlmd, registry
     from pipeline.create import create_pipeline
-    from pipeline.metadata_queries import sqlite_config
 
-    name = PIPELINE_NAMES[data.dataset]
+    name = registry.for_dataset(data.dataset).pipeline_name
     return create_pipeline(
-        pipeline_name=name,
-        pipeline_root=pipeline_root or str(layout.pipeline_root(name)),
-        data=data, validation=ValidationSettings(), model=model, serving=layout.serving,
-        metadata_connection_config=sqlite_config(str(layout.metadata_path)) if metadata else None,
+        pipeline_root=pipeline_root or str(home.pipeline_root(name)),
+        data=data, validation=ValidationSettings(), model=model, serving=serving_settings(home),
+        metadata_connection_config=mlmd.connection_for(home) if metadata else None,
         beam_pipeline_args=beam_args(beam_workers), drift=drift or DriftSettings())
 
 
-def airflow_dag(layout: HomeLayout, data: DataSettings, model: ModelSettings,
+def airflow_dag(home: Home, data: DataSettings, model: ModelSettings,
                 schedule: str = "0 2 * * 0", beam_workers: int = 2):
     """An Airflow DAG running the pipeline weekly (Sunday 02:00, the spec's retrain schedule)."""
     from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
@@ -37,25 +38,25 @@ def airflow_dag(layout: HomeLayout, data: DataSettings, model: ModelSettings,
         "catchup": False,
         "max_active_runs": 1,
     })
-    return AirflowDagRunner(config).run(_pipeline(layout, data, model, beam_workers))
+    return AirflowDagRunner(config).run(_pipeline(home, data, model, beam_workers))
 
 
 def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: ModelSettings,
                      pipeline_root: str, image: str = DEFAULT_IMAGE,
-                     layout: Optional[HomeLayout] = None) -> pathlib.Path:
+                     home: Optional[Home] = None) -> pathlib.Path:
     """Writes the Kubeflow Pipelines V2 spec (JSON) for the pipeline; metadata is KFP's own.
 
     Without the drift gate: KFP V2 cannot compile its previous-span resolver (see README).
     """
     from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_runner
 
-    layout = layout or HomeLayout(pathlib.Path("/etrm"))
+    home = home or Home(pathlib.Path("/etrm"))
     output_file.parent.mkdir(parents=True, exist_ok=True)
     runner = kfp_runner.KubeflowV2DagRunner(
         config=kfp_runner.KubeflowV2DagRunnerConfig(default_image=image),
         output_dir=str(output_file.parent), output_filename=output_file.name)
     # KFP V2 compiles only TFX's LatestArtifact and LatestBlessedModel resolver strategies; the
     # drift gate resolves the previous span with its own strategy, so it is not compiled there.
-    runner.run(_pipeline(layout, data, model, beam_workers=1, pipeline_root=pipeline_root,
+    runner.run(_pipeline(home, data, model, beam_workers=1, pipeline_root=pipeline_root,
                          metadata=False, drift=DriftSettings(enabled=False)))
     return output_file

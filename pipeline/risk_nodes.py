@@ -9,6 +9,7 @@ from tfx import v1 as tfx
 from components.canary_validator.component import CanaryValidator
 from components.serving_pusher.component import ServingPusher
 from models.risk import features
+from ml.core import registry
 from pipeline.config import ModelSettings, ServingSettings
 from pipeline.resolvers import latest_blessed_model_resolver
 
@@ -67,7 +68,7 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         examples=examples,
-        model_name=model.model_name,
+        model_name=registry.RISK_MODEL.serving_name,
         num_requests=model.canary_requests,
         latency_budget_ms=model.canary_latency_budget_ms,
         label_features=",".join(features.NOT_FEATURES))
@@ -76,7 +77,7 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
         infra_blessing=canary.outputs["blessing"],
-        model_name=model.model_name,
+        model_name=registry.RISK_MODEL.serving_name,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions)

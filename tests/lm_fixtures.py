@@ -44,9 +44,9 @@ def workdir() -> str:
 @functools.lru_cache(maxsize=None)
 def corpus() -> Corpus:
     """Span 0 of the reports dataset, split 4:1 by position."""
-    from components.etrm_example_gen import span_data
+    from ml.synthetic import spans
 
-    table = span_data.generate_table(span_data.SpanRequest(
+    table = spans.generate_table(spans.SpanRequest(
         dataset="reports", span=0, records_per_span=RECORDS_PER_SPAN, seed=7))
     rows = list(zip(table["text"].tolist(), table["kind"].tolist()))
     train = [row for i, row in enumerate(rows) if i % 5]

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from components.validation_gate.anomalies import DataValidationError
-from pipeline import metadata_queries
+from ml.core import metadata as metadata_queries
 from tests.pipeline_helpers import SMALL_TRADES, run_small, store_for
 
 pytestmark = pytest.mark.e2e

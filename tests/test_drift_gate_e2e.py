@@ -5,7 +5,7 @@ import json
 import pytest
 
 from components.drift_gate.findings import DriftGateError
-from pipeline import metadata_queries
+from ml.core import metadata as metadata_queries
 from tests.pipeline_helpers import run_small, store_for
 
 pytestmark = pytest.mark.e2e

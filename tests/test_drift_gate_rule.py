@@ -7,7 +7,7 @@ import pytest
 from components.drift_gate.findings import GateThresholds, judge
 from components.drift_gate.label_relation import label_relation_table
 from components.drift_gate.verdict import window_verdict
-from components.etrm_example_gen.span_data import SpanRequest, generate_table
+from ml.synthetic.spans import SpanRequest, generate_table
 from ml.monitoring.statistics import psi_sampling_allowance
 from models.risk.features import LABEL_KEY, RAW_FEATURES
 from pipeline.config import DriftSettings

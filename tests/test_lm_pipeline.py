@@ -1,7 +1,7 @@
 """The report-LM half of create_pipeline and the run_local settings that select it."""
 import pytest
 
-import run_local
+from ml.cli import run as run_local
 from models.lm.config import PRESETS
 from pipeline.config import DataSettings, LanguageModelSettings, ModelSettings, ServingSettings
 from pipeline.create import create_pipeline
@@ -10,9 +10,8 @@ SERVING = ServingSettings("/tmp/etrm-serving", "/tmp/etrm-serving/models.config"
 
 
 def _pipeline(**model_fields):
-    model = ModelSettings(model_name="etrm_report_lm",
-                          hyperparameters=PRESETS["tiny"].to_dict(), **model_fields)
-    return create_pipeline("etrm-report-lm-pipeline", "/tmp/etrm-root",
+    model = ModelSettings(hyperparameters=PRESETS["tiny"].to_dict(), **model_fields)
+    return create_pipeline("/tmp/etrm-root",
                            DataSettings(dataset="reports", records_per_span=300),
                            model=model, serving=SERVING)
 
@@ -50,8 +49,8 @@ def test_bad_hyperparameters_fail_when_the_pipeline_is_built():
 
 
 def _pipeline_with(hyperparameters):
-    model = ModelSettings(model_name="etrm_report_lm", hyperparameters=hyperparameters)
-    return create_pipeline("etrm-report-lm-pipeline", "/tmp/etrm-root",
+    model = ModelSettings(hyperparameters=hyperparameters)
+    return create_pipeline("/tmp/etrm-root",
                            DataSettings(dataset="reports", records_per_span=300),
                            model=model, serving=SERVING)
 
@@ -60,13 +59,13 @@ def test_run_local_trains_the_lm_with_the_make_run_preset():
     args = run_local.build_parser().parse_args(["--model", "lm"])
     assert args.lm_preset == "run"
     settings = run_local.lm_settings(args.lm_preset)
-    assert settings == {"model_name": "etrm_report_lm", "hyperparameters": PRESETS["run"].to_dict()}
+    assert settings == {"hyperparameters": PRESETS["run"].to_dict()}
     with pytest.raises(SystemExit):
         run_local.build_parser().parse_args(["--lm-preset", "huge"])
 
 
 def test_run_summary_shows_the_lm_beside_its_baselines():
-    from pipeline.model_summary import lm_evaluation_metrics
+    from pipeline.run_summary.model_results import lm_evaluation_metrics
 
     candidate = {"perplexity": 2.5, "cross_entropy": 0.92, "token_accuracy": 0.7,
                  "bits_per_character": 0.6, "num_tokens": 100}

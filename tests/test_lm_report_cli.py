@@ -4,7 +4,7 @@ import argparse
 import pytest
 
 from components.serving_pusher import versions
-from ml.report_cli import MODEL_NAME, add_generate_report_arguments, run_generate_report
+from ml.cli.generate_report import MODEL_NAME, add_arguments, run
 from ml.serving.model_config import register_pushed_version
 from tests import lm_fixtures
 
@@ -24,8 +24,8 @@ def home(tmp_path_factory):
 
 
 def _run(*argv):
-    parser = add_generate_report_arguments(argparse.ArgumentParser())
-    return run_generate_report(parser.parse_args(list(argv)))
+    parser = add_arguments(argparse.ArgumentParser())
+    return run(parser.parse_args(list(argv)))
 
 
 def test_prints_a_greedy_report_from_the_newest_version(home, capsys):

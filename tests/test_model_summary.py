@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.model_summary import roc_auc
+from pipeline.run_summary.model_results import roc_auc
 
 
 def test_roc_auc_matches_the_mann_whitney_statistic():
@@ -23,7 +23,7 @@ def test_roc_auc_needs_both_classes():
 def test_validation_failures_read_like_sentences():
     from tensorflow_model_analysis.proto import validation_result_pb2
 
-    from pipeline.model_summary import describe_failure
+    from pipeline.run_summary.model_results import describe_failure
 
     failure = validation_result_pb2.ValidationFailure()
     failure.metric_key.name = "auc"

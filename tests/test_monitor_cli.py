@@ -5,7 +5,9 @@ import pytest
 import tensorflow as tf
 
 from components.etrm_example_gen import span_data
-from ml import cli, monitor_cli
+from ml import cli
+from ml.core import metadata
+from ml.synthetic import outcomes, spans
 from ml.serving.request_log import build_log_examples
 from models.risk.features import LABEL_KEY
 
@@ -16,7 +18,7 @@ SETTINGS = {"dataset": "trades", "records_per_span": 1200, "seed": 42,
 
 def _span_table(span, drift=""):
     request = {**SETTINGS, "shuffle_labels": False, "span": span, "drift_scenarios": drift}
-    return span_data.generate_table(span_data.SpanRequest(**request))
+    return spans.generate_table(spans.SpanRequest(**request))
 
 
 def _write_examples(folder, table):
@@ -46,12 +48,12 @@ def _write_logs(log_dir, table, name, score):
 def home(tmp_path, monkeypatch):
     reference_table = _span_table(0)
     _write_examples(tmp_path / "examples", reference_table)
-    reference = monitor_cli.TrainingReference(
+    reference = metadata.TrainingReference(
         model_dir="unused", serving_version=1, examples_uri=str(tmp_path / "examples"), span=0,
         generator_settings=SETTINGS)
-    monkeypatch.setattr(monitor_cli, "resolve_reference", lambda store, name: reference)
+    monkeypatch.setattr(metadata, "training_reference", lambda store, name: reference)
     # The served model's scores on the reference: a stand-in for loading the SavedModel.
-    monkeypatch.setattr(monitor_cli, "reference_scores",
+    monkeypatch.setattr("models.risk.scoring.risk_scores",
                         lambda model_dir, records: np.linspace(0.05, 0.95, len(records)))
     return tmp_path
 
@@ -84,7 +86,7 @@ def test_drifted_logs_raise_alerts_write_a_report_and_are_read_once(home, capsys
 
 def test_realised_labels_come_from_regenerating_the_span():
     table = _span_table(1).head(50)
-    labels = monitor_cli.realised_labels(table[["trade_id", "trade_date"]], SETTINGS)
+    labels = outcomes.realised_labels(table[["trade_id", "trade_date"]], SETTINGS)
     assert (labels.to_numpy() == table[LABEL_KEY].to_numpy()).all()
 
 

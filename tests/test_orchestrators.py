@@ -4,7 +4,7 @@ import json
 import pytest
 
 from pipeline.config import DataSettings, ModelSettings
-from pipeline.local_runner import HomeLayout
+from ml.core.home import Home
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +17,7 @@ def test_airflow_dag_has_a_task_per_component(tmp_path):
     from airflow.models import DAG
     from pipeline.orchestrators import airflow_dag
 
-    dag = airflow_dag(HomeLayout(tmp_path), DataSettings(span=3, records_per_span=100), ModelSettings())
+    dag = airflow_dag(Home(tmp_path), DataSettings(span=3, records_per_span=100), ModelSettings())
     assert isinstance(dag, DAG)
     assert dag.schedule_interval == "0 2 * * 0"
     assert EXPECTED_NODES <= set(dag.task_ids)

@@ -137,13 +137,14 @@ def test_monitor_checks_logged_requests_against_the_pushed_models_training_span(
     model and its training Examples found in ML Metadata, the reference scored by the SavedModel,
     outcomes regenerated from the recorded generator settings."""
     from components.etrm_example_gen import span_data
+    from ml.synthetic import spans
     from ml import cli
     from ml.tensorflow_serving_client import TensorFlowServingClient
     from models.risk.features import LABEL_KEY
     from tests.pipeline_helpers import SMALL_TRADES
     from tests.serving_fixtures import start_server
 
-    week = span_data.generate_table(span_data.SpanRequest(
+    week = spans.generate_table(spans.SpanRequest(
         dataset="trades", span=3, records_per_span=SMALL_TRADES)).head(400)
     week["price"] = week["price"] * 3.0
     requests = week.drop(columns=[LABEL_KEY, "high_risk_probability"])

@@ -1,5 +1,5 @@
 """The printed run summary's drift line reads as a sentence whatever the checks had to compare."""
-from pipeline.report import drift_line
+from pipeline.run_summary.printing import drift_line
 
 
 def test_first_span_says_there_was_nothing_to_compare_and_names_no_empty_report():

@@ -6,15 +6,16 @@ import pandas as pd
 import pytest
 
 from components.etrm_example_gen import span_data
+from ml.synthetic import spans
 
 
 def test_span_windows_tile_the_calendar_without_gaps():
-    first = span_data.span_window(0, "2024-01-01", 7)
-    second = span_data.span_window(1, "2024-01-01", 7)
+    first = spans.span_window(0, "2024-01-01", 7)
+    second = spans.span_window(1, "2024-01-01", 7)
     assert first == (dt.datetime(2024, 1, 1), dt.datetime(2024, 1, 7))
     assert second[0] == first[1] + dt.timedelta(days=1)
-    assert span_data.span_for_date(dt.datetime(2024, 1, 8), "2024-01-01", 7) == 1
-    assert span_data.span_for_date(dt.datetime(2024, 1, 7), "2024-01-01", 7) == 0
+    assert spans.span_for_date(dt.datetime(2024, 1, 8), "2024-01-01", 7) == 1
+    assert spans.span_for_date(dt.datetime(2024, 1, 7), "2024-01-01", 7) == 0
 
 
 @pytest.mark.parametrize("field, kwargs, fragment", [
@@ -28,7 +29,7 @@ def test_span_windows_tile_the_calendar_without_gaps():
 def test_bad_span_request_names_the_field(field, kwargs, fragment):
     params = {"dataset": "trades", "span": 0, "records_per_span": 10, **kwargs}
     with pytest.raises(ValueError, match=fragment):
-        span_data.SpanRequest(**params)
+        spans.SpanRequest(**params)
 
 
 def test_record_batches_keep_every_row_and_type():

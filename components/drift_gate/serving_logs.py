@@ -11,7 +11,7 @@ from typing import List, Optional, Sequence
 
 import pandas as pd
 
-from components.drift_gate.example_tables import read_records, records_to_frame, sample_records
+from ml.core.example_tables import read_records, records_to_frame, sample_records
 
 FINISHED_SUFFIX = ".tfrecord"
 PREDICTION_PREFIX = "prediction/"

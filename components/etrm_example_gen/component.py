@@ -10,7 +10,8 @@ from tfx.proto import example_gen_pb2, range_config_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.types.component_spec import ExecutionParameter
 
-from components.etrm_example_gen import executor, span_data
+from components.etrm_example_gen import executor
+from ml.synthetic.spans import SpanRequest
 
 
 class ETRMExampleGenSpec(standard_component_specs.QueryBasedExampleGenSpec):
@@ -18,17 +19,13 @@ class ETRMExampleGenSpec(standard_component_specs.QueryBasedExampleGenSpec):
 
     PARAMETERS = {
         **standard_component_specs.QueryBasedExampleGenSpec.PARAMETERS,
-        executor.RECORDS_PER_SPAN_KEY: ExecutionParameter(type=int),
-        executor.SEED_KEY: ExecutionParameter(type=int),
-        executor.HISTORY_START_KEY: ExecutionParameter(type=str),
-        executor.PERIOD_DAYS_KEY: ExecutionParameter(type=int),
-        executor.DRIFT_SCENARIOS_KEY: ExecutionParameter(type=str, optional=True),
-        executor.SHUFFLE_LABELS_KEY: ExecutionParameter(type=int, optional=True),
+        **{name: ExecutionParameter(type=kind, optional=True)
+           for name, kind in SpanRequest.generator_fields().items()},
     }
 
 
 class ETRMExampleGen(base_beam_component.BaseBeamComponent):
-    """Ingests span `span` of dataset `trades` (tabular) or `reports` (text).
+    """Ingests span `request.span` of dataset `trades` (tabular) or `reports` (text).
 
     The span comes from a static RangeConfig, resolved by TFX's query-based driver and stored
     as the artifact's `span` property, so downstream resolvers and drift checks can ask ML
@@ -39,22 +36,17 @@ class ETRMExampleGen(base_beam_component.BaseBeamComponent):
     EXECUTOR_SPEC = executor_spec.BeamExecutorSpec(executor.Executor)
     DRIVER_CLASS = driver.QueryBasedDriver
 
-    def __init__(self, dataset: str = "trades", span: int = 0, records_per_span: int = 5000,
-                 seed: int = 42, history_start: str = "2024-01-01", period_days: int = 7,
-                 drift_scenarios: str = "", shuffle_labels: bool = False,
+    def __init__(self, request: SpanRequest,
                  split_ratios: Sequence[Tuple[str, int]] = (("train", 4), ("eval", 1))):
-        span_data.SpanRequest(dataset=dataset, span=span, records_per_span=records_per_span,
-                              seed=seed, history_start=history_start, period_days=period_days,
-                              drift_scenarios=drift_scenarios, shuffle_labels=shuffle_labels)
         if not split_ratios or any(buckets <= 0 for _, buckets in split_ratios):
             raise ValueError(f"split_ratios must be (name, positive buckets) pairs, got {split_ratios!r}")
         input_config = example_gen_pb2.Input(
-            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=dataset)])
+            splits=[example_gen_pb2.Input.Split(name="single_split", pattern=request.dataset)])
         output_config = example_gen_pb2.Output(split_config=example_gen_pb2.SplitConfig(splits=[
             example_gen_pb2.SplitConfig.Split(name=name, hash_buckets=buckets)
             for name, buckets in split_ratios]))
         range_config = range_config_pb2.RangeConfig(
-            static_range=range_config_pb2.StaticRange(start_span_number=span, end_span_number=span))
+            static_range=range_config_pb2.StaticRange(start_span_number=request.span, end_span_number=request.span))
         spec = ETRMExampleGenSpec(
             input_config=input_config,
             output_config=output_config,
@@ -62,12 +54,7 @@ class ETRMExampleGen(base_beam_component.BaseBeamComponent):
             output_data_format=example_gen_pb2.FORMAT_TF_EXAMPLE,
             output_file_format=example_gen_pb2.FORMAT_TFRECORDS_GZIP,
             custom_config=None,
-            records_per_span=records_per_span,
-            seed=seed,
-            history_start=history_start,
-            period_days=period_days,
-            drift_scenarios=drift_scenarios,
-            shuffle_labels=int(shuffle_labels),
+            **request.generator_properties(),
             examples=types.Channel(type=standard_artifacts.Examples),
         )
         super().__init__(spec=spec)

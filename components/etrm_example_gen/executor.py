@@ -21,51 +21,38 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.etrm_example_gen import shard_writer, span_data
+from ml.synthetic.spans import ID_COLUMNS, SpanRequest, generate_table
 
-RECORDS_PER_SPAN_KEY = "records_per_span"
-SEED_KEY = "seed"
-HISTORY_START_KEY = "history_start"
-PERIOD_DAYS_KEY = "period_days"
-DRIFT_SCENARIOS_KEY = "drift_scenarios"
-SHUFFLE_LABELS_KEY = "shuffle_labels"
 RECORDS_PER_SHARD = 8192
 
 
-def span_request(exec_properties: Dict[str, Any], dataset: str) -> span_data.SpanRequest:
+def span_request(exec_properties: Dict[str, Any], dataset: str) -> SpanRequest:
     """Builds the SpanRequest from resolved execution properties (span comes from the driver)."""
-    return span_data.SpanRequest(
-        dataset=dataset,
-        span=int(exec_properties[example_gen_utils.SPAN_PROPERTY_NAME]),
-        records_per_span=int(exec_properties[RECORDS_PER_SPAN_KEY]),
-        seed=int(exec_properties[SEED_KEY]),
-        history_start=exec_properties[HISTORY_START_KEY],
-        period_days=int(exec_properties[PERIOD_DAYS_KEY]),
-        drift_scenarios=exec_properties.get(DRIFT_SCENARIOS_KEY) or "",
-        shuffle_labels=bool(exec_properties.get(SHUFFLE_LABELS_KEY) or 0),
-    )
+    return SpanRequest.from_properties(
+        dataset, exec_properties[example_gen_utils.SPAN_PROPERTY_NAME], exec_properties)
 
 
 @functools.lru_cache(maxsize=1)
-def _split_tables(request: span_data.SpanRequest, split_buckets: Tuple[int, ...]) -> List[pd.DataFrame]:
+def _split_tables(request: SpanRequest, split_buckets: Tuple[int, ...]) -> List[pd.DataFrame]:
     """The span's records per split, by a stable hash of the record id.
 
     Cached per process: every Beam worker regenerates the span once (deterministic, seconds)
     instead of receiving hundreds of megabytes of records from the worker that generated it.
     """
-    table = span_data.generate_table(request)
-    assignments = span_data.split_assignments(table[span_data.ID_COLUMNS[request.dataset]],
+    table = generate_table(request)
+    assignments = span_data.split_assignments(table[ID_COLUMNS[request.dataset]],
                                               list(split_buckets))
     return [table[assignments == index].reset_index(drop=True) for index in range(len(split_buckets))]
 
 
-def _shard_plan(request: span_data.SpanRequest, split_buckets: Tuple[int, ...]) -> List[Tuple[int, int]]:
+def _shard_plan(request: SpanRequest, split_buckets: Tuple[int, ...]) -> List[Tuple[int, int]]:
     """(split index, shard index) of every shard: what the Beam workers share out."""
     return [(split_index, shard_index)
             for split_index, part in enumerate(_split_tables(request, split_buckets))
             for shard_index in range(math.ceil(len(part) / RECORDS_PER_SHARD))]
 
 
-def _shard_records(request: span_data.SpanRequest, split_buckets: Tuple[int, ...],
+def _shard_records(request: SpanRequest, split_buckets: Tuple[int, ...],
                    shard: Tuple[int, int]) -> pa.RecordBatch:
     """One shard's records as an Arrow record batch, ready for the C++ encoder."""
     split_index, shard_index = shard
@@ -134,7 +121,7 @@ class Executor(base_example_gen_executor.BaseExampleGenExecutor):
         _record_span_request(examples, request)
 
 
-def _record_span_request(examples: types.Artifact, request: span_data.SpanRequest) -> None:
+def _record_span_request(examples: types.Artifact, request: SpanRequest) -> None:
     """The generator's request on the artifact, so the span can be regenerated exactly."""
     start, end = request.window()
     for name, value in dataclasses.asdict(request).items():

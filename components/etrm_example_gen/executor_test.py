@@ -6,13 +6,14 @@ import pytest
 import tensorflow as tf
 from tfx.types import artifact_utils
 
-from components.etrm_example_gen import span_data, standalone
+from components.etrm_example_gen import standalone
+from ml.synthetic import spans
 
 pytestmark = pytest.mark.slow
 
 
 def _run(tmp_path, name: str, dataset: str = "trades", span: int = 2, records: int = 600):
-    request = span_data.SpanRequest(dataset=dataset, span=span, records_per_span=records, seed=7)
+    request = spans.SpanRequest(dataset=dataset, span=span, records_per_span=records, seed=7)
     return standalone.run_executor(request, str(tmp_path / name))
 
 

@@ -9,10 +9,12 @@ from tfx.proto import example_gen_pb2
 from tfx.types import standard_artifacts, standard_component_specs
 from tfx.utils import proto_utils
 
-from components.etrm_example_gen import executor, span_data
+from components.etrm_example_gen import executor
+from ml.core.beam import beam_args
+from ml.synthetic.spans import SpanRequest
 
 
-def exec_properties_for(request: span_data.SpanRequest,
+def exec_properties_for(request: SpanRequest,
                         split_ratios: Sequence[Tuple[str, int]] = (("train", 4), ("eval", 1))) -> dict:
     """The execution properties the pipeline's driver would resolve for this span."""
     input_config = example_gen_pb2.Input(
@@ -27,19 +29,12 @@ def exec_properties_for(request: span_data.SpanRequest,
         standard_component_specs.OUTPUT_FILE_FORMAT_KEY: example_gen_pb2.FORMAT_TFRECORDS_GZIP,
         example_gen_utils.SPAN_PROPERTY_NAME: request.span,
         example_gen_utils.VERSION_PROPERTY_NAME: None,
-        executor.RECORDS_PER_SPAN_KEY: request.records_per_span,
-        executor.SEED_KEY: request.seed,
-        executor.HISTORY_START_KEY: request.history_start,
-        executor.PERIOD_DAYS_KEY: request.period_days,
-        executor.DRIFT_SCENARIOS_KEY: request.drift_scenarios,
-        executor.SHUFFLE_LABELS_KEY: int(request.shuffle_labels),
+        **request.generator_properties(),
     }
 
 
-def run_executor(request: span_data.SpanRequest, output_dir: str, beam_workers: int = 1):
+def run_executor(request: SpanRequest, output_dir: str, beam_workers: int = 1):
     """Generates and writes one span into output_dir; returns the Examples artifact."""
-    from pipeline.local_runner import beam_args
-
     examples = standard_artifacts.Examples()
     examples.uri = os.path.join(output_dir, "examples")
     context = executor.Executor.Context(beam_pipeline_args=beam_args(beam_workers),

@@ -14,7 +14,7 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ml.atomic_files import atomic_write
+from ml.core.atomic_files import atomic_write
 from ml.monitoring.tables import FeatureTable
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 
-from ml.atomic_files import atomic_write_text
+from ml.core.atomic_files import atomic_write_text
 from matplotlib.figure import Figure
 
 from ml.monitoring.alerts import DriftAlert

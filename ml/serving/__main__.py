@@ -1,7 +1,8 @@
-"""`python -m ml.serving`: the local TF-Serving-compatible model server."""
+"""`python -m ml.serving`: the local TF-Serving-compatible model server (an entry point, like
+`etrm serve`; the flags are ml.cli.serve's)."""
 import sys
 
-from ml.serving.cli import main
+from ml.cli.serve import main
 
 if __name__ == "__main__":
     sys.exit(main())

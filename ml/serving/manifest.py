@@ -9,7 +9,7 @@ import os
 import pathlib
 from typing import Dict, List, Union
 
-from ml.atomic_files import atomic_write_text
+from ml.core.atomic_files import atomic_write_text
 
 MANIFEST_NAME = "etrm_manifest.json"
 ALGORITHM = "sha256"

@@ -10,7 +10,7 @@ from typing import Union
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
-from ml.atomic_files import atomic_write_text
+from ml.core.atomic_files import atomic_write_text
 from ml.serving.version_policy import aspired_versions, list_version_dirs
 
 CANARY_LABEL = "canary"

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional
 import grpc
 from tensorflow_serving.config import model_server_config_pb2
 
+from ml.core.home import Home
 from ml.serving.errors import ServingError, failed_precondition, not_found, unavailable
 from ml.serving.manifest import verify_manifest
 from ml.serving.servable import Servable
@@ -25,7 +26,6 @@ from ml.serving.warmup import warm_up
 LOGGER = logging.getLogger(__name__)
 
 START, LOADING, AVAILABLE, UNLOADING, END = "START", "LOADING", "AVAILABLE", "UNLOADING", "END"
-DOCKER_MODELS_ROOT = "/models/"
 
 
 @dataclasses.dataclass
@@ -54,15 +54,6 @@ class _Model:
     labels: Dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def resolve_base_path(base_path: str, home: pathlib.Path) -> pathlib.Path:
-    """A config base_path on this machine: /models/<name> (the docker mount) maps to
-    <home>/serving_models/<name> when it does not exist locally."""
-    path = pathlib.Path(base_path)
-    if not path.exists() and base_path.startswith(DOCKER_MODELS_ROOT):
-        return home / "serving_models" / base_path[len(DOCKER_MODELS_ROOT):]
-    return path.resolve()
-
-
 def load_version(model_name: str, version: int, path: pathlib.Path) -> Servable:
     """Checks the integrity manifest, loads the SavedModel and warms it up."""
     problems = verify_manifest(path)
@@ -81,7 +72,7 @@ class ModelManager:
     def __init__(self, home: pathlib.Path, load_threads: int = 1,
                  on_unload: Optional[Callable[[str, int], None]] = None,
                  loader: Callable[[str, int, pathlib.Path], Servable] = load_version):
-        self._home = pathlib.Path(home)
+        self._home = Home(pathlib.Path(home))
         self._on_unload = on_unload
         self._loader = loader
         self._models: Dict[str, _Model] = {}
@@ -118,7 +109,7 @@ class ModelManager:
                 self._desired_labels.pop(name, None)
             added = []
             for name, model_config in new_configs.items():
-                base_path = resolve_base_path(model_config.base_path, self._home)
+                base_path = self._home.local_base_path(model_config.base_path)
                 model = self._models.get(name)
                 if model is None:
                     model = self._models[name] = _Model(config=model_config, base_path=base_path)

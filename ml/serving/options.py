@@ -3,7 +3,7 @@ import dataclasses
 import pathlib
 from typing import Optional
 
-from ml.home import resolve_home
+from ml.core.home import Home
 
 
 @dataclasses.dataclass
@@ -27,9 +27,9 @@ class ServerOptions:
     model_load_wait_seconds: float = 300.0
 
     def resolved_home(self) -> pathlib.Path:
-        return resolve_home(self.home)
+        return Home.resolve(self.home).root
 
     def config_path(self) -> pathlib.Path:
         if self.model_config_file:
             return pathlib.Path(self.model_config_file)
-        return self.resolved_home() / "serving_config" / "models.config"
+        return Home.resolve(self.home).models_config_path

@@ -6,6 +6,7 @@ from typing import List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from ml.core.home import Home
 from ml.serving.batching import BatchingOptions, BatchScheduler
 from ml.serving.config_protos import (BatchingParameters, DEFAULT_PROMETHEUS_PATH,
                                       read_batching_parameters, read_monitoring_config)
@@ -33,7 +34,7 @@ class ModelServer:
         self.request_logger = None
         if options.request_log_sampling_rate > 0:
             self.request_logger = RequestLogger(
-                self.home / "serving_logs", options.request_log_sampling_rate,
+                Home(self.home).serving_logs_dir, options.request_log_sampling_rate,
                 options.request_log_max_records_per_file,
                 options.request_log_max_file_age_seconds, metrics=self.metrics)
         self.service = InferenceService(self.manager, self.metrics, self.batcher,

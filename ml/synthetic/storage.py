@@ -11,7 +11,7 @@ from typing import Callable, Dict
 import numpy as np
 import pandas as pd
 
-from ml.atomic_files import atomic_write
+from ml.core.atomic_files import atomic_write
 from ml.synthetic.prices import PriceSeries
 
 TABLE_FILES = {"trades": "trades.csv", "positions": "positions.csv",

@@ -8,8 +8,10 @@ import os
 import pathlib
 from typing import Any, Dict, Optional
 
-from ml.atomic_files import atomic_write_text
-from pipeline import metadata_queries
+from ml.core.atomic_files import atomic_write_text
+from ml.core import metadata as metadata_queries
+from pipeline.run_summary.drift_results import drift_results
+from pipeline.run_summary.model_results import add_model_results
 
 STATISTICS_FILE = "FeatureStats.pb"
 
@@ -53,9 +55,8 @@ def build(store, pipeline_name: str, since_ms: int, data, runner: str, beam_work
             summary["examples_uri"] = examples.uri
         if row["component"] == "StatisticsGen" and outputs.get("statistics"):
             summary["examples_per_split"] = _split_example_counts(outputs["statistics"][0].uri)
-    from pipeline.model_summary import add_model_results
-
     add_model_results(store, executions, summary)
+    summary.update(drift_results(store, summary["components"]))
     if error is not None:
         summary["error"] = f"{type(error).__name__}: {error}"
     return summary

@@ -1,6 +1,11 @@
-"""Questions answered from ML Metadata (never by listing folders): spans, executions of a run."""
+"""Every question the platform asks ML Metadata (never answered by listing folders).
+
+Spans ingested, a run's executions, an execution's inputs and outputs, the version a Model was
+pushed as, the latest pushed model and the training Examples behind it. Lineage, continuous
+learning and the dashboard ask the same functions."""
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Dict, List, Optional
 
@@ -19,6 +24,16 @@ def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
 
 def open_store(connection_config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(connection_config)
+
+
+def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
+    """The ML Metadata connection of a project home (`ml.core.home.Home`)."""
+    return sqlite_config(str(home.metadata_path))
+
+
+def store_for(home) -> metadata_store.MetadataStore:
+    """An open store on a project home's ML Metadata."""
+    return open_store(connection_for(home))
 
 
 def _node_context(store, pipeline_name: str, node_id: str):
@@ -98,3 +113,66 @@ def pushed_version_of_model(store, model_artifact_id: int) -> Optional[int]:
             if pushed.custom_properties.get("pushed") and pushed.custom_properties["pushed"].int_value:
                 return int(pushed.custom_properties["pushed_version"].string_value)
     return None
+
+
+def producer_inputs(store, artifact_id: int, key: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The first `key` input of the execution that produced an artifact (None if none)."""
+    for event in store.get_events_by_artifact_ids([artifact_id]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            found = input_artifacts(store, event.execution_id).get(key)
+            if found:
+                return found[0]
+    return None
+
+
+def pushed_models(store, model_name: str) -> List[metadata_store_pb2.Artifact]:
+    """PushedModel artifacts that really pushed a version of model_name, oldest first."""
+    pushed = []
+    for artifact in store.get_artifacts_by_type("PushedModel"):
+        props = artifact.custom_properties
+        if not ("pushed" in props and props["pushed"].int_value):
+            continue
+        if os.path.basename(os.path.dirname(props["pushed_destination"].string_value)) == model_name:
+            pushed.append(artifact)
+    return sorted(pushed, key=lambda a: a.id)
+
+
+def latest_pushed_model(store, model_name: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The newest PushedModel artifact that was really pushed for model_name (or None)."""
+    pushed = pushed_models(store, model_name)
+    return pushed[-1] if pushed else None
+
+
+def generator_settings(examples: metadata_store_pb2.Artifact) -> Dict:
+    """The generator settings ETRMExampleGen recorded on an Examples artifact (etrm_* properties)."""
+    return {name[len("etrm_"):]: (value.string_value if value.HasField("string_value")
+                                  else value.int_value)
+            for name, value in examples.custom_properties.items() if name.startswith("etrm_")}
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingReference:
+    """A pushed model's training data, as ML Metadata records it."""
+
+    model_dir: str
+    serving_version: int
+    examples_uri: str
+    span: int
+    generator_settings: Dict
+
+
+def training_reference(store, model_name: str) -> TrainingReference:
+    """Latest pushed model -> the Model it pushed -> the Trainer's training Examples."""
+    pushed = latest_pushed_model(store, model_name)
+    if pushed is None:
+        raise LookupError(f"no pushed version of {model_name!r} is recorded in ML Metadata; "
+                          "run the pipeline with training first")
+    model = producer_inputs(store, pushed.id, "model")
+    examples = producer_inputs(store, model.id, "examples") if model is not None else None
+    if examples is None:
+        raise LookupError(f"ML Metadata has no training Examples for pushed model {pushed.id}")
+    return TrainingReference(
+        model_dir=pushed.custom_properties["pushed_destination"].string_value,
+        serving_version=int(pushed.custom_properties["pushed_version"].string_value),
+        examples_uri=examples.uri, span=examples.custom_properties["span"].int_value,
+        generator_settings=generator_settings(examples))

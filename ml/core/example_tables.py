@@ -13,9 +13,15 @@ import numpy as np
 import pandas as pd
 
 
+def split_uri(examples_uri: str, split: str) -> str:
+    """The folder of one split of an artifact known only by its URI (as ML Metadata returns it);
+    with a TFX Artifact object at hand, tfx.types.artifact_utils.get_split_uri says the same."""
+    return os.path.join(examples_uri, f"Split-{split}")
+
+
 def split_files(examples_uri: str, split: str) -> List[str]:
     """The record files of one split of an Examples artifact."""
-    return sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    return sorted(glob.glob(os.path.join(split_uri(examples_uri, split), "*")))
 
 
 def read_records(files: Sequence[str], compression: str = "GZIP") -> List[bytes]:

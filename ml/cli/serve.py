@@ -21,7 +21,7 @@ def _flag_bool(value: str) -> bool:
     raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
 
 
-def add_serve_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """Adds the server flags to a parser (used by `etrm serve` and `python -m ml.serving`)."""
     defaults = ServerOptions()
     parser.add_argument("--home", default=None,
@@ -74,7 +74,7 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         max_request_bytes=args.max_request_bytes)
 
 
-def run_serve(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Runs the server until SIGTERM or SIGINT, then shuts down gracefully. Returns 0."""
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.INFO),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
@@ -99,5 +99,5 @@ def run_serve(args: argparse.Namespace) -> int:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ml.serving", description=__doc__)
-    add_serve_arguments(parser)
-    return run_serve(parser.parse_args(argv))
+    add_arguments(parser)
+    return run(parser.parse_args(argv))

@@ -8,7 +8,7 @@ from typing import Any, Dict, List
 
 import numpy as np
 
-from pipeline import metadata_queries
+from ml.core import metadata as metadata_queries
 
 LM_EVALUATOR_NODE = "LMEvaluator"
 LM_METRICS = ("perplexity", "cross_entropy", "token_accuracy", "bits_per_character")

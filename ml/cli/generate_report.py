@@ -12,10 +12,12 @@ import argparse
 import sys
 from typing import Optional, Tuple
 
-MODEL_NAME = "etrm_report_lm"
+from ml.core.registry import REPORT_LM
+
+MODEL_NAME = REPORT_LM.serving_name
 
 
-def add_generate_report_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--prompt", required=True,
                         help='start of the report, e.g. "Daily risk summary for PROP_TRADING on 2024-03-04."')
     parser.add_argument("--max-new-tokens", type=int, default=300,
@@ -53,17 +55,15 @@ def _host_port(server: str) -> Tuple[str, int]:
 def newest_served_version(home, version: Optional[int] = None):
     """(version, folder) of etrm_report_lm that models.config serves under `home`."""
     from ml.serving.model_config import find_model_config, read_model_server_config
-    from ml.serving.model_manager import resolve_base_path
     from ml.serving.version_policy import aspired_versions, list_version_dirs
-    from pipeline.local_runner import HomeLayout
 
-    config = read_model_server_config(HomeLayout(home).serving.models_config_path)
+    config = read_model_server_config(home.models_config_path)
     try:
         model = find_model_config(config, MODEL_NAME)
     except KeyError:
-        raise LookupError(f"no {MODEL_NAME} has been pushed under {home}: run "
+        raise LookupError(f"no {MODEL_NAME} has been pushed under {home.root}: run "
                           f"`python run_local.py --model lm` first") from None
-    base = resolve_base_path(model.base_path, home)
+    base = home.local_base_path(model.base_path)
     served = aspired_versions(model, list_version_dirs(base))
     if not served:
         raise LookupError(f"{MODEL_NAME} has no servable version under {base}")
@@ -100,7 +100,7 @@ def generate_on_server(server: str, prompt: str, max_new_tokens: int, temperatur
             prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k)
 
 
-def run_generate_report(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """Prints the generated report on stdout (and which version wrote it on stderr)."""
     from ml.serving.errors import ServingError
     from ml.tensorflow_serving_client import TensorFlowServingError
@@ -112,12 +112,12 @@ def run_generate_report(args: argparse.Namespace) -> int:
                                       args.temperature, args.top_k, args.version, args.timeout)
             source = f"{MODEL_NAME} on {args.server}"
         else:
-            from ml.home import resolve_home
+            from ml.core.home import Home
 
-            home = resolve_home(args.home)
+            home = Home.resolve(args.home)
             text, version = generate_locally(home, args.prompt, args.max_new_tokens,
                                              args.temperature, args.top_k, args.version)
-            source = f"{MODEL_NAME} version {version} under {home}"
+            source = f"{MODEL_NAME} version {version} under {home.root}"
     except (ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -6,14 +6,14 @@ import json
 import os
 from typing import Dict, List
 
-from pipeline import metadata_queries
+from ml.core import metadata as metadata_queries
 
 DRIFT_CHECK_NODE = "DriftCheck"
 OUTPUT_KEY = "drift_result"
 RESULT_FILE = "drift_result.json"
 
 
-def drift_gate_summary(store, components: List[Dict]) -> Dict:
+def drift_results(store, components: List[Dict]) -> Dict:
     """{'drift': {...}} with statuses, flagged features and report paths; {} if no check ran
     (or it failed before publishing its result)."""
     rows = [row for row in components if row["component"] == DRIFT_CHECK_NODE]

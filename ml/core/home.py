@@ -1,0 +1,103 @@
+"""The project home: every path the platform keeps state under, in one place.
+
+The home is --home, else $ETRM_HOME, else .etrm in the working directory. Nothing else spells a
+path under it by hand: ask `Home` (so lineage, continuous learning and the dashboard all find
+the same files).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import pathlib
+from typing import Optional, Union
+
+HOME_ENV_VAR = "ETRM_HOME"
+DEFAULT_HOME = ".etrm"
+DOCKER_MODELS_ROOT = "/models/"
+
+PathLike = Union[str, os.PathLike]
+
+
+def resolve_home(home: Optional[PathLike] = None) -> pathlib.Path:
+    """The project home as an absolute path (not created here)."""
+    chosen = home if home not in (None, "") else os.environ.get(HOME_ENV_VAR) or DEFAULT_HOME
+    return pathlib.Path(chosen).expanduser().resolve()
+
+
+@dataclasses.dataclass(frozen=True)
+class Home:
+    """Paths under one project home; nothing is created until a caller writes there."""
+
+    root: pathlib.Path
+
+    @classmethod
+    def resolve(cls, home: Optional[PathLike] = None) -> "Home":
+        return cls(resolve_home(home))
+
+    # ML Metadata and pipeline runs
+    @property
+    def metadata_path(self) -> pathlib.Path:
+        return self.root / "metadata.sqlite"
+
+    @property
+    def pipelines_root(self) -> pathlib.Path:
+        return self.root / "pipelines"
+
+    def pipeline_root(self, pipeline_name: str) -> pathlib.Path:
+        return self.pipelines_root / pipeline_name
+
+    @property
+    def runs_dir(self) -> pathlib.Path:
+        return self.root / "runs"
+
+    @property
+    def latest_run(self) -> pathlib.Path:
+        return self.runs_dir / "latest.json"
+
+    @property
+    def log_dir(self) -> pathlib.Path:
+        """Library warnings and logs of every command (the terminal shows progress only)."""
+        return self.root / "logs"
+
+    # Serving
+    @property
+    def serving_models_dir(self) -> pathlib.Path:
+        return self.root / "serving_models"
+
+    def serving_base(self, model_name: str) -> pathlib.Path:
+        """A model's TF Serving base path: one integer-named folder per pushed version."""
+        return self.serving_models_dir / model_name
+
+    @property
+    def models_config_path(self) -> pathlib.Path:
+        return self.root / "serving_config" / "models.config"
+
+    @property
+    def serving_logs_dir(self) -> pathlib.Path:
+        return self.root / "serving_logs"
+
+    def serving_log_dir(self, model_name: str) -> pathlib.Path:
+        """Where the model server writes the model's sampled requests."""
+        return self.serving_logs_dir / model_name
+
+    def local_base_path(self, base_path: str) -> pathlib.Path:
+        """A models.config base_path on this machine: /models/<name> (the docker mount) maps
+        to serving_base(<name>) when it does not exist locally."""
+        path = pathlib.Path(base_path)
+        if not path.exists() and base_path.startswith(DOCKER_MODELS_ROOT):
+            return self.serving_models_dir / base_path[len(DOCKER_MODELS_ROOT):]
+        return path.resolve()
+
+    # Monitoring
+    @property
+    def monitoring_dir(self) -> pathlib.Path:
+        """ModelMonitoringService's default state: references, alerts."""
+        return self.root / "monitoring"
+
+    def monitoring_positions(self, model_name: str) -> pathlib.Path:
+        """Which request-log files `etrm monitor` has already read for a model."""
+        return self.monitoring_dir / "positions" / f"{model_name}.json"
+
+    @property
+    def monitoring_reports_dir(self) -> pathlib.Path:
+        return self.monitoring_dir / "reports"
