@@ -1,7 +1,6 @@
 # Every target bootstraps .venv first, so `make run` and `make test` work on a fresh machine.
 export TF_USE_LEGACY_KERAS := 1
 export TF_CPP_MIN_LOG_LEVEL := 2
-export PYTHONWARNINGS := ignore::DeprecationWarning
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=

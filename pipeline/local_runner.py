@@ -5,7 +5,7 @@ import dataclasses
 import time
 from typing import Dict, Optional
 
-from ml.core import metadata, registry
+from ml.core import logs, metadata, registry
 from ml.core.beam import beam_args, default_beam_workers
 from ml.core.home import Home
 from pipeline import progress, run_summary
@@ -31,7 +31,16 @@ def run_pipeline(home: Home, data: DataSettings,
                  runner: str = "local", beam_workers: Optional[int] = None,
                  verbose: bool = False, drift: DriftSettings = DriftSettings()) -> Dict:
     """Runs the pipeline of the dataset's model once and writes runs/latest.json; returns that
-    summary (raises on failure, after writing it)."""
+    summary (raises on failure, after writing it). Library output goes to the log file of the
+    command's `logs.terminal` (a new one if the caller has none), which the summary names."""
+    with logs.terminal(home, verbose=verbose) as terminal:
+        return _run_pipeline(home, data, validation, model, runner, beam_workers, drift,
+                             terminal.log_path)
+
+
+def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings,
+                  model: ModelSettings, runner: str, beam_workers: Optional[int],
+                  drift: DriftSettings, log_path) -> Dict:
     from pipeline.create import create_pipeline
 
     if runner not in ("local", "beam"):
@@ -52,8 +61,8 @@ def run_pipeline(home: Home, data: DataSettings,
 
     started_ms = int(time.time() * 1000)
     started = time.monotonic()
-    handler = progress.attach(len(tfx_pipeline.components), verbose=verbose)
     error: Optional[BaseException] = None
+    handler = progress.attach(len(tfx_pipeline.components))
     try:
         _runner(runner).run(tfx_pipeline)
     except Exception as exc:  # recorded in the summary, then re-raised for the caller
@@ -64,6 +73,7 @@ def run_pipeline(home: Home, data: DataSettings,
         store=metadata.open_store(connection), pipeline_name=entry.pipeline_name,
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
+    summary["log"] = str(log_path)
     run_summary.write(home.runs_dir, summary)
     if error is not None:
         raise error

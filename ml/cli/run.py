@@ -9,7 +9,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from ml.core import registry
+from ml.core import logs, registry
 from models.lm.config import PRESETS  # no TensorFlow: keeps --help fast
 
 MODEL_CHOICES = registry.KEYS + ("all",)
@@ -89,13 +89,22 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from components.drift_gate.findings import parse_feature_floors
+    """Runs the chosen pipelines; the terminal shows progress and summaries, the log file
+    (named in each summary) the libraries' warnings and logs."""
     from ml.core.home import Home
+
+    home = Home.resolve(args.home)
+    with logs.terminal(home, verbose=args.verbose) as terminal:
+        return _run_models(args, home, terminal)
+
+
+def _run_models(args: argparse.Namespace, home, terminal) -> int:
+    from components.drift_gate.findings import parse_feature_floors
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import resolve_span, run_pipeline
     from pipeline.run_summary import print_summary
 
-    home = Home.resolve(args.home)
+    say = logs.progress_logger()
     exit_code = 0
     chosen = registry.MODELS if args.model == "all" else (registry.get_model(args.model),)
     for entry in chosen:
@@ -116,17 +125,17 @@ def run(args: argparse.Namespace) -> int:
                 p_value=args.drift_p_value, js_threshold=args.drift_js,
                 linf_threshold=args.drift_linf)
         except ValueError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            say.error("error: %s", exc)
             return 2
-        print(f"Running {entry.pipeline_name} on span {span} ({args.runner} runner), "
-              f"home {home.root}", file=sys.stderr)
+        say.info("Running %s on span %s (%s runner), home %s", entry.pipeline_name, span,
+                 args.runner, home.root)
         try:
             summary = run_pipeline(home, data, ValidationSettings(not args.warn_on_anomalies),
                                    model=model, runner=args.runner, beam_workers=args.beam_workers,
                                    verbose=args.verbose, drift=drift)
         except Exception as exc:  # the summary is already written; show the reason, not a trace
-            print(f"\nRun failed: {exc}", file=sys.stderr)
-            print(f"Summary: {home.latest_run}", file=sys.stderr)
+            terminal.report(exc, "\nRun failed")
+            say.info("Summary: %s", home.latest_run)
             exit_code = 1
             continue
         print_summary(summary, home.latest_run)

@@ -15,4 +15,6 @@ def configure() -> None:
     os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # Beam workers inherit this: Google client libraries warn about Python 3.10 on every import.
+    # (In the command's own process it is too late to matter; there `ml.core.logs` sends
+    # warnings to the log file. A PYTHONWARNINGS set by the caller wins over this default.)
     os.environ.setdefault("PYTHONWARNINGS", "ignore::FutureWarning,ignore::DeprecationWarning")

@@ -15,6 +15,7 @@ from typing import Dict, Optional, Tuple
 import tensorflow as tf
 from absl import logging
 
+from models.common.training_progress import TrainingProgress
 from models.lm import sequences
 from models.lm.config import ModelConfig
 from models.lm.model import masked_token_cross_entropy
@@ -80,15 +81,18 @@ class LanguageModelTrainer:
         return {"loss": loss, "token_accuracy": correct / max(tokens, 1),
                 "perplexity": math.exp(min(loss, 50.0)), "tokens": tokens}
 
-    def train_epoch(self, batches) -> Dict[str, float]:
+    def train_epoch(self, batches, progress: Optional[tf.keras.callbacks.Callback] = None
+                    ) -> Dict[str, float]:
         """One pass over `batches` (a dataset or an iterator's next slice); mean batch loss,
-        steps, tokens and tokens per second."""
+        steps, tokens and tokens per second. `progress` hears of every batch."""
         losses, tokens = [], 0
         started = time.monotonic()
         for inputs, targets in batches:
             loss, count = self.train_step(inputs, targets)
             losses.append(float(loss))
             tokens += int(count)
+            if progress is not None:
+                progress.on_train_batch_end(len(losses) - 1, {"loss": losses[-1]})
         seconds = time.monotonic() - started
         return {"loss": sum(losses) / max(len(losses), 1), "steps": len(losses), "tokens": tokens,
                 "seconds": seconds, "tokens_per_second": tokens / max(seconds, 1e-9)}
@@ -109,11 +113,13 @@ def training_stream(train_sequences: tf.data.Dataset, config: ModelConfig, seed:
 
 
 def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences: tf.data.Dataset,
-        config: ModelConfig, seed: int, train_steps: Optional[int] = None) -> Dict:
+        config: ModelConfig, seed: int, train_steps: Optional[int] = None,
+        progress: Optional[TrainingProgress] = None) -> Dict:
     """Trains with early stopping on eval loss (best weights kept); returns what happened.
 
     Both datasets hold (token ids, kind) per text. `train_steps` (the Trainer's TrainArgs) caps training at that many batches in total;
     otherwise `config.epochs` epochs of `config.steps_per_epoch` batches (None: a full pass).
+    `progress` (default: a TrainingProgress line every 30 s) hears of every training batch.
     """
     train, endless, mix = training_stream(train_sequences, config, seed)
     evaluation = sequences.training_batches(sequences.ids_only(eval_sequences), config.batch_size,
@@ -124,12 +130,16 @@ def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences:
     full_pass = math.ceil(sum(mix["kind_counts"].values()) / config.batch_size)
     if endless and not steps:
         steps = full_pass
-    runner = LanguageModelTrainer(model, config.learning_rate, epochs * (steps or full_pass))
+    total_steps = epochs * (steps or full_pass)
+    runner = LanguageModelTrainer(model, config.learning_rate, total_steps)
     stream = iter(train if endless else train.repeat()) if steps else None
     initial = runner.evaluate(evaluation)
     best_loss, best_weights, stale, history = initial["loss"], model.get_weights(), 0, []
+    progress = progress or TrainingProgress(total_steps)
+    progress.on_train_begin()
     for epoch in range(epochs):
-        epoch_result = runner.train_epoch(itertools.islice(stream, steps) if steps else train)
+        epoch_result = runner.train_epoch(itertools.islice(stream, steps) if steps else train,
+                                          progress)
         eval_result = runner.evaluate(evaluation)
         history.append({"epoch": epoch + 1, "train_loss": epoch_result["loss"],
                         "eval_loss": eval_result["loss"],
@@ -144,6 +154,7 @@ def fit(model: tf.keras.Model, train_sequences: tf.data.Dataset, eval_sequences:
             stale += 1
             if stale >= config.early_stopping_patience:
                 break
+    progress.on_train_end()
     model.set_weights(best_weights)
     train_seconds = sum(row["seconds"] for row in history)
     train_tokens = sum(row["tokens"] for row in history)

@@ -16,6 +16,7 @@ from tfx_bsl.public import tfxio
 
 from models.risk import features, signatures
 from models.risk.calibration import PlattScaling, fit_platt
+from models.common.training_progress import TrainingProgress
 from models.common.warm_start import warm_start
 from models.risk.model import RiskHyperparameters, build_model
 
@@ -154,9 +155,10 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
         initial_eval_loss = float(model.evaluate(holdout, verbose=0, return_dict=True)["loss"])
     timer.done("warm start")
     history = model.fit(
-        train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=2,
+        train, validation_data=holdout, epochs=1 if fn_args.train_steps else hp.epochs, verbose=0,
         steps_per_epoch=fn_args.train_steps or None,
-        callbacks=[tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
+        callbacks=[TrainingProgress(),
+                   tf.keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=1,
                                                         min_lr=hp.learning_rate / 32),
                    tf.keras.callbacks.EarlyStopping(monitor="val_loss", mode="min",
                                                     patience=hp.early_stopping_patience,

@@ -53,3 +53,6 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
         else:
             write(f"  not pushed: {model.get('not_pushed_reason', 'no Pusher ran')}\n")
     write(f"  summary: {path}\n")
+    if summary.get("log"):
+        write(f"  log: {summary['log']} (library warnings and logs)\n")
+    stream.flush()  # before the next pipeline's progress lines on stderr
