@@ -1,9 +1,10 @@
 """Prints a run summary for people; runs/latest.json holds the same for machines."""
 from __future__ import annotations
 
+import collections
 import pathlib
 import sys
-from typing import Dict
+from typing import Dict, List
 
 
 def drift_line(drift: Dict) -> str:
@@ -18,20 +19,39 @@ def drift_line(drift: Dict) -> str:
     return line
 
 
+FINE_STATES = ("COMPLETE", "CACHED")
+
+
+def components_line(components: List[Dict], slowest: int = 3) -> str:
+    """'components: 14 COMPLETE; slowest Trainer 230.3s, ...': the progress lines above
+    already gave each one's time, so the summary names the states and where the time went."""
+    states = collections.Counter(row["state"] for row in components)
+    counts = ", ".join(f"{count} {state}" for state, count in states.most_common())
+    ranked = sorted(components, key=lambda row: row["duration_s"], reverse=True)[:slowest]
+    times = ", ".join(f"{row['component']} {row['duration_s']:.1f}s" for row in ranked)
+    return f"components: {counts}; slowest {times}"
+
+
 def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
     write = stream.write
     write(f"\n{summary['pipeline']}: {summary['status']} in {summary['wall_seconds']}s "
           f"({summary['runner']} runner, {summary['beam_workers']} Beam workers)\n")
+    data = []
     if "span" in summary:
         period = summary.get("period", {})
-        write(f"  span {summary['span']}: {period.get('start')} .. {period.get('end')}\n")
+        data.append(f"span {summary['span']}: {period.get('start')} .. {period.get('end')}")
     if "examples_per_split" in summary:
-        counts = ", ".join(f"{k}={v}" for k, v in summary["examples_per_split"].items())
-        write(f"  examples: {counts}\n")
+        data.append("examples: " + ", ".join(
+            f"{k}={v}" for k, v in summary["examples_per_split"].items()))
+    if data:
+        write(f"  {'; '.join(data)}\n")
     if "drift" in summary:
         write(f"  {drift_line(summary['drift'])}\n")
+    if summary["components"]:
+        write(f"  {components_line(summary['components'])}\n")
     for row in summary["components"]:
-        write(f"  {row['component']:<28} {row['state']:<9} {row['duration_s']:>7.1f}s\n")
+        if row["state"] not in FINE_STATES:
+            write(f"    {row['component']}: {row['state']} after {row['duration_s']:.1f}s\n")
     model = summary.get("model")
     if model:
         overall = model.get("metrics", {}).get("overall", {})
@@ -52,7 +72,6 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
             write(f"  pushed: version {model['pushed_version']} -> {model['pushed_to']}\n")
         else:
             write(f"  not pushed: {model.get('not_pushed_reason', 'no Pusher ran')}\n")
-    write(f"  summary: {path}\n")
-    if summary.get("log"):
-        write(f"  log: {summary['log']} (library warnings and logs)\n")
+    log = f"; warnings and logs: {summary['log']}" if summary.get("log") else ""
+    write(f"  summary: {path}{log}\n")
     stream.flush()  # before the next pipeline's progress lines on stderr
