@@ -52,6 +52,20 @@ def test_fast_steps_give_no_more_lines_than_intervals(caplog):
     assert lines[0] == "Trainer: step 480/4800 (10%), loss 1, 30s elapsed, ~4m30s left"
 
 
+def test_the_slow_first_step_does_not_inflate_the_estimate(caplog):
+    caplog.set_level(logging.INFO, logger=PROGRESS_LOGGER)
+    clock = FakeClock()
+    progress = TrainingProgress(total_steps=100, interval_seconds=30, clock=clock)
+    progress.on_train_begin()
+    clock.now += 60.0  # tracing the train function
+    progress.on_train_batch_end(0, {"loss": 2.0})
+    for batch in range(1, 31):
+        clock.now += 1.0
+        progress.on_train_batch_end(batch, {"loss": 2.0})
+    assert _lines(caplog) == ["Trainer: step 1/100 (1%), loss 2, 1m00s elapsed",
+                              "Trainer: step 31/100 (31%), loss 2, 1m30s elapsed, ~1m09s left"]
+
+
 def test_keras_fit_supplies_the_total_steps(caplog):
     caplog.set_level(logging.INFO, logger=PROGRESS_LOGGER)
     clock = FakeClock()

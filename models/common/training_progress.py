@@ -34,7 +34,8 @@ class TrainingProgress(tf.keras.callbacks.Callback):
 
     `total_steps` defaults to Keras' epochs x steps per epoch (`self.params` in `fit`); when
     neither is known the line has no percentage or estimate. The estimate assumes the
-    remaining steps take as long as the ones so far (early stopping may end sooner).
+    remaining steps take as long as the ones since the first (which includes tracing the
+    train function, up to a minute on busy cores); early stopping may end sooner.
     """
 
     def __init__(self, total_steps: Optional[int] = None,
@@ -49,7 +50,7 @@ class TrainingProgress(tf.keras.callbacks.Callback):
         self.logger = logger or logging.getLogger(PROGRESS_LOGGER)
         self.step = 0
         self.loss: Optional[float] = None
-        self._started = self._last_line = 0.0
+        self._started = self._last_line = self._first_step_done = 0.0
 
     def on_train_begin(self, logs=None):
         if self.total_steps is None:
@@ -64,6 +65,8 @@ class TrainingProgress(tf.keras.callbacks.Callback):
         if logs and logs.get("loss") is not None:
             self.loss = float(logs["loss"])
         now = self.clock()
+        if self.step == 1:
+            self._first_step_done = now
         if now - self._last_line >= self.interval_seconds:
             self._last_line = now
             self.logger.info("  %s", self.line(now))
@@ -82,7 +85,8 @@ class TrainingProgress(tf.keras.callbacks.Callback):
         if self.loss is not None:
             parts.append(f"loss {self.loss:.3g}")
         parts.append(f"{format_duration(elapsed)} elapsed")
-        if self.total_steps and self.step:
-            left = elapsed / self.step * max(self.total_steps - self.step, 0)
+        if self.total_steps and self.step > 1:
+            per_step = (now - self._first_step_done) / (self.step - 1)
+            left = per_step * max(self.total_steps - self.step, 0)
             parts.append(f"~{format_duration(left)} left")
         return ", ".join(parts)
