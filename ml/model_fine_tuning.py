@@ -55,27 +55,19 @@ def main(config: Optional[ModelConfig] = None, home: Optional[str] = None,
     """
     from ml.core import logs
     from ml.core.home import Home
-
-    project = Home.resolve(home)
-    with logs.terminal(project, verbose=verbose):
-        return _run(project, config or ModelConfig(), span, records_per_span, train_steps, seed,
-                    warm_start, beam_workers, verbose, blessing)
-
-
-def _run(project, config: ModelConfig, span: Optional[int], records_per_span: int,
-         train_steps: Optional[int], seed: int, warm_start: bool, beam_workers: int,
-         verbose: bool, blessing: Dict[str, Any]) -> Dict[str, Any]:
     from pipeline.config import DataSettings
     from pipeline.local_runner import resolve_span, run_pipeline
     from pipeline.run_summary import print_summary
 
-    settings = model_settings(config, train_steps=train_steps, seed=seed, warm_start=warm_start,
-                              **blessing)
-    data = DataSettings(dataset=REPORT_LM.dataset, records_per_span=records_per_span, seed=seed,
-                        span=resolve_span(project, REPORT_LM.pipeline_name, span))
-    summary = run_pipeline(project, data, model=settings, beam_workers=beam_workers,
-                           verbose=verbose)
-    print_summary(summary, project.latest_run)
+    project = Home.resolve(home)
+    with logs.terminal(project, verbose=verbose):
+        settings = model_settings(config or ModelConfig(), train_steps=train_steps, seed=seed,
+                                  warm_start=warm_start, **blessing)
+        data = DataSettings(dataset=REPORT_LM.dataset, records_per_span=records_per_span,
+                            seed=seed, span=resolve_span(project, REPORT_LM.pipeline_name, span))
+        summary = run_pipeline(project, data, model=settings, beam_workers=beam_workers,
+                               verbose=verbose)
+        print_summary(summary, project.latest_run)
     return summary
 
 

@@ -42,7 +42,7 @@ class Terminal:
 
     def report(self, exc: BaseException, prefix: str = "error") -> None:
         """The exception's message on the terminal, its traceback in the log file."""
-        progress_logger().error("%s: %s", prefix, exc, exc_info=exc)
+        progress_logger().error("%s: %s", prefix, str(exc) or type(exc).__name__, exc_info=exc)
         progress_logger().error("traceback: %s", self.log_path)
 
 
