@@ -3,7 +3,9 @@
 One Keras callback for both trainers: the risk model passes it to `fit`, the language model's
 own loop calls its hooks. It logs to the `etrm.progress` logger, which the command's terminal
 shows (`ml.core.logs`); under LocalDagRunner the Trainer runs in the command's process, so
-that handler sees it.
+that handler sees it. Beam multi-processing (--beam-workers N) moves only Beam stages (the
+data components, Transform, the Evaluator) into worker processes; they have no terminal
+handler, and their stderr, inherited from the command, is the log file.
 """
 from __future__ import annotations
 
