@@ -30,6 +30,9 @@ def test_library_warnings_go_to_the_log_file_not_the_terminal(tmp_path, capfd):
         assert noise in written
         assert noise not in printed
     assert printed.splitlines() == ["progress-line"]
+    # through logging (level and logger named), not only as raw bytes on the redirected fd 2
+    assert "WARNING py.warnings:" in written and "FutureWarning: future-quiet" in written
+    assert "WARNING absl: absl-quiet" in written
 
 
 def test_verbose_shows_library_warnings_on_the_terminal_too(tmp_path, capfd):
