@@ -64,7 +64,7 @@ def run_pipeline(home: Home, data: DataSettings,
         store=metadata.open_store(connection), pipeline_name=entry.pipeline_name,
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
-    run_summary.write(home.runs_dir, summary)
+    run_summary.write(home, summary)
     if error is not None:
         raise error
     return summary

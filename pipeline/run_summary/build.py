@@ -62,11 +62,10 @@ def build(store, pipeline_name: str, since_ms: int, data, runner: str, beam_work
     return summary
 
 
-def write(runs_dir: pathlib.Path, summary: Dict[str, Any]) -> pathlib.Path:
-    """Writes runs/<time>.json and replaces runs/latest.json atomically."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
+def write(home, summary: Dict[str, Any]) -> pathlib.Path:
+    """Writes runs/run-<time>.json and replaces runs/latest.json atomically (`home` is a Home)."""
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
     text = json.dumps(summary, indent=2, sort_keys=True, default=str)
-    for name in (f"run-{stamp}.json", "latest.json"):
-        atomic_write_text(runs_dir / name, text)
-    return runs_dir / "latest.json"
+    for path in (home.runs_dir / f"run-{stamp}.json", home.latest_run):
+        atomic_write_text(path, text)
+    return home.latest_run
