@@ -1,7 +1,6 @@
 """Model results of a run for runs/latest.json: TFMA metrics, blessing, baseline, push, Bayes AUC."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any, Dict, List
@@ -9,6 +8,7 @@ from typing import Any, Dict, List
 import numpy as np
 
 from ml.core import metadata as metadata_queries
+from ml.core.example_tables import split_files
 from ml.core.metrics import roc_auc
 
 LM_EVALUATOR_NODE = "LMEvaluator"
@@ -26,7 +26,7 @@ def bayes_optimal_auc(examples_uri: str, split: str = "eval") -> float:
     import tensorflow as tf
 
     labels, probabilities = [], []
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    files = split_files(examples_uri, split)
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         example = tf.train.Example.FromString(record)
         labels.append(example.features.feature["high_risk"].int64_list.value[0])
