@@ -1,4 +1,4 @@
-"""Canary requests from the eval split, stripped to what a serving client would send."""
+"""Serving-check requests from the eval split, stripped to what a serving client would send."""
 from __future__ import annotations
 
 import glob
