@@ -14,8 +14,9 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from components.drift_gate import comparators, serving_logs
+from components.drift_gate import comparators
 from ml.core import example_tables
+from ml.core import request_log as serving_logs
 from components.drift_gate.findings import GateThresholds
 from components.drift_gate.verdict import window_verdict
 from ml.monitoring.report import render_drift_report

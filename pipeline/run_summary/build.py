@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 
 from ml.core.atomic_files import atomic_write_text
 from ml.core import metadata as metadata_queries
+from ml.core.example_tables import split_names, split_uri
 from pipeline.run_summary.drift_results import drift_results
 from pipeline.run_summary.model_results import add_model_results
 
@@ -21,11 +22,10 @@ def _split_example_counts(statistics_uri: str) -> Dict[str, int]:
     import tensorflow_data_validation as tfdv
 
     counts = {}
-    for entry in sorted(os.listdir(statistics_uri)):
-        path = os.path.join(statistics_uri, entry, STATISTICS_FILE)
-        if entry.startswith("Split-") and os.path.exists(path):
-            stats = tfdv.load_stats_binary(path)
-            counts[entry[len("Split-"):]] = int(stats.datasets[0].num_examples)
+    for split in split_names(statistics_uri):
+        path = os.path.join(split_uri(statistics_uri, split), STATISTICS_FILE)
+        if os.path.exists(path):
+            counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
     return counts
 
 
