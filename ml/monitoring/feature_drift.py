@@ -25,7 +25,7 @@ from ml.monitoring.statistics import (SpreadSummary, ValueGrid, bin_counts_sorte
                                       quantile_bin_edges)
 from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
 
-DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05, "shift": 0.25}
+DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05, "shift": 0.3}
 DEFAULT_BINS = 10
 MEASURED_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "psi", "js_distance",
                     "bins", "location_p_value", "location_effect", "scale_p_value",
@@ -101,7 +101,7 @@ def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]]
                    correction: str = "holm", n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
     """Per-feature drift table of current against reference (DataFrames or 2-D arrays).
 
-    thresholds: {'psi': 0.25, 'ks_p_value': 0.05, 'shift': 0.25} by default (drift_rule's
+    thresholds: {'psi': 0.25, 'ks_p_value': 0.05, 'shift': 0.3} by default (drift_rule's
     DriftThresholds.from_limits). One row per feature with RESULT_COLUMNS: the measurements,
     adjusted p-values, significant (any test), material (any effect above its floor) and
     drifted (some test both significant and material).
