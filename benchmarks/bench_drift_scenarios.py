@@ -149,9 +149,10 @@ def markdown(command: str, table: pd.DataFrame, span_rows: int, seconds: float) 
              f"- Span 1 generated with {span_rows:,} trades with and without each scenario "
              f"(starting {SPAN_START}, the span's first day); per trial a reference window and a "
              "disjoint no-change window from the unchanged span and a window from the changed "
-             "one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square per feature "
-             "and label-relation tests at family-wise p < 0.01; PSI beyond its sampling "
-             "allowance > 0.25; label correlation change > 0.2); pipeline defaults raise the "
+             "one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square, Mann-Whitney "
+             "and Brown-Forsythe per feature and label-relation tests at family-wise p < 0.01; "
+             "PSI beyond its sampling allowance > 0.25 or location/scale effect > 0.3 SD; label "
+             "correlation change > 0.2); pipeline defaults raise the "
              "price and volatility PSI floor to 1.0. Naive = scipy ks_2samp per numeric feature, "
              "any p < 0.05, uncorrected. TFDV alone = Jensen-Shannon > 0.4 or L-infinity > 0.1 "
              f"(reported by the gate, never blocking alone). Total {seconds:.0f} s", "",
