@@ -374,8 +374,14 @@ class SpreadSummary:
         deviations = np.abs(reference_sorted - self.median)
         self.deviation_mean = float(deviations.mean())
         self.deviation_var = float(deviations.var(ddof=1)) if self.n > 1 else 0.0
-        _, ties = np.unique(reference_sorted, return_counts=True)
-        self.tie_term = float(np.sum(ties.astype(np.float64) ** 3 - ties))
+        ties = tie_counts(reference_sorted)
+        self.tie_term = float(np.sum(ties ** 3 - ties))
+
+
+def tie_counts(sorted_values: np.ndarray) -> np.ndarray:
+    """How often each distinct value occurs in a sorted array (np.unique would sort again)."""
+    starts = np.flatnonzero(np.concatenate(([True], sorted_values[1:] != sorted_values[:-1])))
+    return np.diff(np.append(starts, sorted_values.size)).astype(np.float64)
 
 
 def location_scale_tests(reference_sorted: np.ndarray, summary: SpreadSummary,
@@ -393,8 +399,8 @@ def location_scale_tests(reference_sorted: np.ndarray, summary: SpreadSummary,
     at_or_below = np.searchsorted(reference_sorted, ordered, side="right")
     below = np.searchsorted(reference_sorted, ordered, side="left")
     u = float(np.sum(below) + 0.5 * np.sum(at_or_below - below))
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
-    counts = np.diff(np.append(starts, m)).astype(np.float64)
+    counts = tie_counts(ordered)
+    starts = np.cumsum(counts).astype(np.int64) - counts.astype(np.int64)
     reference_ties = (at_or_below - below)[starts].astype(np.float64)
     combined = reference_ties + counts
     tie_term = summary.tie_term + float(np.sum(combined ** 3 - combined
