@@ -46,7 +46,7 @@ import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from benchmarks.baseline_client import WindowArchive, baseline_alarms  # noqa: E402
-from benchmarks.report import publish  # noqa: E402
+from benchmarks.sections import publish  # noqa: E402
 from ml.drift_detection_service import ModelMonitoringService  # noqa: E402
 from ml.monitoring.feature_drift import (ReferenceProfile, compare_tables,  # noqa: E402
                                          compare_to_profile)

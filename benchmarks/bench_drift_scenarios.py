@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from benchmarks.report import heading, machine_line, publish  # noqa: E402
+from benchmarks.sections import heading, machine_line, publish  # noqa: E402
 from components.drift_gate import comparators  # noqa: E402
 from components.drift_gate.findings import GateThresholds  # noqa: E402
 from components.drift_gate.verdict import window_verdict  # noqa: E402

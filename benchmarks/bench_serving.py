@@ -32,7 +32,7 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
-from benchmarks.report import publish  # noqa: E402
+from benchmarks.sections import publish  # noqa: E402
 from components.canary_validator.serving_check import read_ready_line  # noqa: E402
 from tests.serving_fixtures import (RISK_MODEL, build_risk_model, push_version,  # noqa: E402
                                     serialized_trade)

@@ -19,7 +19,7 @@ from ml.core import example_tables
 from ml.core import request_log as serving_logs
 from components.drift_gate.verdict import window_verdict
 from ml.monitoring.drift_rule import DriftThresholds
-from ml.monitoring.report import render_drift_report
+from ml.monitoring.drift_page import render_drift_page
 
 STATISTICS_SPLIT = "train"
 STATISTICS_FILE = "FeatureStats.pb"
@@ -129,7 +129,7 @@ def _finish(check: str, tfdv_rows: List[Dict], reference: pd.DataFrame, current:
             label: str = "") -> CheckResult:
     verdict = window_verdict(reference, current, thresholds, label, tfdv_rows)
     report_path = os.path.join(output_dir, f"{check}_report.html")
-    render_drift_report(reference, current, with_gate_flags(verdict.distribution, verdict.flagged),
+    render_drift_page(reference, current, with_gate_flags(verdict.distribution, verdict.flagged),
                         title=title, path=report_path)
     return CheckResult(check, "flagged" if verdict.flagged else "passed", verdict.flagged,
                        tfdv_rows, verdict.distribution, verdict.relations, report_path, details)

@@ -33,7 +33,7 @@ from ml.monitoring.notifications import Dispatcher, RetryPolicy
 from ml.monitoring.performance import (confusion_matrix, performance_drop_tests,
                                        positive_class, relation_change_tests)
 from ml.monitoring.reference_store import ReferenceStore, StoredReference, check_model_name
-from ml.monitoring.report import render_drift_report
+from ml.monitoring.drift_page import render_drift_page
 from ml.monitoring.tables import FeatureTable, as_feature_table
 
 __all__ = ["ModelMonitoringService", "DriftType", "DriftAlert", "MonitoringResult",
@@ -364,7 +364,7 @@ class ModelMonitoringService:
     def write_report(self, model_name: str, path=None, title: Optional[str] = None) -> str:
         """HTML report of the model's last check (plots, tables, alert history)."""
         result = self.last_result(model_name)
-        return render_drift_report(
+        return render_drift_page(
             self._model(model_name).stored.table, result.current, result.features,
             joint=result.joint, alerts=self.alert_history(model_name),
             title=title or f"Drift report: {model_name}", path=path)
