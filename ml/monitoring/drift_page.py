@@ -1,4 +1,5 @@
-"""Self-contained HTML drift page (the drift check's and `etrm monitor`'s): plots embedded as base64 PNG, no external files.
+"""Self-contained HTML drift page (the drift check's and `etrm monitor`'s): plots embedded as
+base64 PNG, no external files.
 
 A plain function over reference data, current data and the per-feature drift table, so the
 pipeline component, the `etrm monitor` command and the service can all produce the same page.
