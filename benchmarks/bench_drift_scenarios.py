@@ -6,9 +6,11 @@ the scenario starting on the span's first day. Each trial samples a reference wi
 unchanged span, a second disjoint window from it (no change: false alarms) and a window from
 the changed span (detection), at 200 and 2000 rows. On the same windows:
 
-- gate, component defaults: components.drift_gate.verdict with GateThresholds() (one Holm
-  correction at family-wise 1% over KS/chi-square per feature and the label-relation tests;
-  PSI beyond its sampling allowance above 0.25; label correlation change above 0.2);
+- gate, component defaults: components.drift_gate.verdict with GateThresholds() (the rule of
+  ml.monitoring.drift_rule: one Holm correction at family-wise 1% over KS/chi-square,
+  Mann-Whitney and Brown-Forsythe per feature and the label-relation tests; PSI beyond its
+  sampling allowance above 0.25 or a location/scale effect above 0.3 SD; label correlation
+  change above 0.2);
 - gate, pipeline defaults: the same with DriftSettings' floors (price and volatility PSI 1.0,
   because they move that much between ordinary weeks);
 - naive: scipy ks_2samp per numeric feature, alarm when any p < 0.05, uncorrected;
@@ -31,7 +33,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from benchmarks.report import heading, machine_line, publish  # noqa: E402
+from benchmarks.sections import heading, machine_line, publish  # noqa: E402
 from components.drift_gate import comparators  # noqa: E402
 from components.drift_gate.findings import GateThresholds  # noqa: E402
 from components.drift_gate.verdict import window_verdict  # noqa: E402
@@ -144,9 +146,10 @@ def markdown(command: str, table: pd.DataFrame, span_rows: int, seconds: float) 
              f"- Span 1 generated with {span_rows:,} trades with and without each scenario "
              f"(starting {SPAN_START}, the span's first day); per trial a reference window and a "
              "disjoint no-change window from the unchanged span and a window from the changed "
-             "one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square per feature "
-             "and label-relation tests at family-wise p < 0.01; PSI beyond its sampling "
-             "allowance > 0.25; label correlation change > 0.2); pipeline defaults raise the "
+             "one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square, Mann-Whitney "
+             "and Brown-Forsythe per feature and label-relation tests at family-wise p < 0.01; "
+             "PSI beyond its sampling allowance > 0.25 or location/scale effect > 0.3 SD; label "
+             "correlation change > 0.2); pipeline defaults raise the "
              "price and volatility PSI floor to 1.0. Naive = scipy ks_2samp per numeric feature, "
              "any p < 0.05, uncorrected. TFDV alone = Jensen-Shannon > 0.4 or L-infinity > 0.1 "
              f"(reported by the gate, never blocking alone). Total {seconds:.0f} s", "",

@@ -18,7 +18,7 @@ import tempfile
 import time
 
 
-from benchmarks.report import heading, machine_line, progress, publish, timed_runs  # noqa: E402
+from benchmarks.sections import heading, machine_line, progress, publish, timed_runs  # noqa: E402
 
 PYTHON_BASELINE_ROWS = 100_000
 

@@ -34,7 +34,7 @@ if __package__ in (None, ""):
 
 import pandas as pd  # noqa: E402
 
-from benchmarks.report import publish  # noqa: E402
+from benchmarks.sections import publish  # noqa: E402
 from ml.synthetic.generator import (TRADE_COLUMNS, ETRMDataConfig,  # noqa: E402
                                          SyntheticETRMDataGenerator)
 

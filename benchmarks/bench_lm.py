@@ -25,7 +25,7 @@ import time
 from typing import Dict, List
 
 
-from benchmarks.report import heading, machine_line, progress, publish  # noqa: E402
+from benchmarks.sections import heading, machine_line, progress, publish  # noqa: E402
 
 TARGET_PERPLEXITY_RATIO = 0.8
 TARGET_SECTION_SHARE = 0.9

@@ -12,7 +12,7 @@ import sys
 import tempfile
 
 
-from benchmarks.report import heading, machine_line, publish  # noqa: E402
+from benchmarks.sections import heading, machine_line, publish  # noqa: E402
 
 TARGET_GAP = 0.01
 

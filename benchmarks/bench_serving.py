@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc  # noqa: E402
 
-from benchmarks.report import publish  # noqa: E402
-from ml.serving.canary import _read_ready_line  # noqa: E402
+from benchmarks.sections import publish  # noqa: E402
+from components.canary_validator.serving_check import read_ready_line  # noqa: E402
 from tests.serving_fixtures import (RISK_MODEL, build_risk_model, push_version,  # noqa: E402
                                     serialized_trade)
 
@@ -181,7 +181,7 @@ def run(seconds: float, repeats: int, depth: int) -> Dict:
     push_version(work / "home", RISK_MODEL, 1, source=model_dir)
     servers = {batching: _start_server(work / "home", batching == "on") for batching in ("off", "on")}
     try:
-        ready = {batching: _read_ready_line(process, 300) for batching, process in servers.items()}
+        ready = {batching: read_ready_line(process, 300) for batching, process in servers.items()}
         in_process = _in_process_call(model_dir)
         paths = {("in-process", "-"): lambda clients: _measure(in_process, clients, seconds)}
         for batching, ports in ready.items():

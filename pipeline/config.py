@@ -66,15 +66,16 @@ class DriftSettings:
         if self.sample_rows <= 0:
             raise ValueError(f"sample_rows must be > 0, got {self.sample_rows}")
 
+    def gate_thresholds(self, skew: bool = False):
+        """The drift (or, with skew, the skew) check's DriftThresholds, through the mapping the
+        DriftCheck component uses on its parameters."""
+        from ml.monitoring.drift_rule import DriftThresholds
 
-    def gate_thresholds(self):
-        """The drift check's GateThresholds (the skew check swaps in the skew_* thresholds)."""
-        from components.drift_gate.findings import GateThresholds
-
-        return GateThresholds(psi=self.psi_threshold, p_value=self.p_value,
-                              js_divergence=self.js_threshold, linf_distance=self.linf_threshold,
-                              label_change=self.label_change,
-                              feature_psi=dict(self.feature_psi_thresholds))
+        return DriftThresholds.from_properties(
+            self.psi_threshold, self.p_value,
+            self.skew_js_threshold if skew else self.js_threshold,
+            self.skew_linf_threshold if skew else self.linf_threshold, self.label_change,
+            self.feature_psi_thresholds)
 
 @dataclasses.dataclass(frozen=True)
 class LanguageModelSettings:

@@ -76,7 +76,7 @@ def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
 
     The resolver's channels name no producer: a channel from a node of this pipeline would only
     see the current run's artifacts, and the previous span was ingested by an earlier run."""
-    from components.drift_gate.findings import format_feature_floors
+    from ml.monitoring.drift_rule import format_feature_floors
     from models.risk import features
 
     previous = tfx.dsl.Resolver(

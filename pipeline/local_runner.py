@@ -74,7 +74,7 @@ def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
     summary["log"] = str(log_path)
-    run_summary.write(home.runs_dir, summary)
+    run_summary.write(home, summary)
     if error is not None:
         raise error
     return summary

@@ -1,8 +1,10 @@
-"""Shared test setup: TF_USE_LEGACY_KERAS before any TensorFlow import, quiet TF logs."""
+"""Shared test setup: the platform's process settings (legacy Keras, quiet TF logs) before any
+TensorFlow import, from the one place every entry point uses."""
 import os
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from ml.core.process import configure
+
+configure()
 
 # Airflow writes its config and database under AIRFLOW_HOME on import: keep tests out of ~/airflow.
 if "AIRFLOW_HOME" not in os.environ:

@@ -11,10 +11,8 @@ import shutil
 import tempfile
 from typing import Dict, Optional
 
-os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-
-import tensorflow as tf  # noqa: E402
-from tensorflow_serving.apis import predict_pb2, prediction_log_pb2  # noqa: E402
+import tensorflow as tf
+from tensorflow_serving.apis import predict_pb2, prediction_log_pb2
 
 from ml.serving.manifest import write_manifest  # noqa: E402
 from ml.serving.model_config import register_pushed_version  # noqa: E402

@@ -2,6 +2,7 @@
 import tensorflow as tf
 
 from components.canary_validator.requests import eval_request_examples
+from ml.core.example_tables import split_uri
 
 
 def _write_split(tmp_path, count):
@@ -18,7 +19,8 @@ def _write_split(tmp_path, count):
 
 def test_requests_drop_label_features_and_respect_the_count(tmp_path):
     _write_split(tmp_path, 5)
-    requests = eval_request_examples(str(tmp_path), "eval", 3, ["high_risk", "high_risk_probability"])
+    requests = eval_request_examples(split_uri(str(tmp_path), "eval"), 3,
+                                     ["high_risk", "high_risk_probability"])
     assert len(requests) == 3
     parsed = [tf.train.Example.FromString(r).features.feature for r in requests]
     assert all(set(p.keys()) == {"price"} for p in parsed)
@@ -28,5 +30,5 @@ def test_requests_drop_label_features_and_respect_the_count(tmp_path):
 def test_missing_split_is_a_clear_error(tmp_path):
     import pytest
 
-    with pytest.raises(ValueError, match="no examples in split 'eval'"):
-        eval_request_examples(str(tmp_path), "eval", 3, [])
+    with pytest.raises(ValueError, match="no examples in split folder .*Split-eval"):
+        eval_request_examples(split_uri(str(tmp_path), "eval"), 3, [])

@@ -42,9 +42,13 @@ def test_column_order_of_current_may_differ():
 
 def test_thresholds_and_correction_are_honoured():
     reference, current = _frames(3)
-    current["price"] += 2.0  # significant, but PSI about 0.15: not material at the default
-    assert not compare_tables(reference, current).set_index("feature").loc["price", "drifted"]
-    relaxed = compare_tables(reference, current, thresholds={"psi": 0.1})
+    current["price"] += 2.0  # 0.4 SD: PSI about 0.15, not material at the default PSI floor
+    default = compare_tables(reference, current).set_index("feature").loc["price"]
+    assert default["drifted"] and default["location_drifted"] and not default["scale_drifted"]
+    psi_only = {"shift": 10.0}
+    assert not compare_tables(reference, current, thresholds=psi_only).set_index(
+        "feature").loc["price", "drifted"]
+    relaxed = compare_tables(reference, current, thresholds={**psi_only, "psi": 0.05})
     assert relaxed.set_index("feature").loc["price", "drifted"]
     bh = compare_tables(reference, current, correction="bh")
     assert (bh["adjusted_p_value"] <= compare_tables(reference, current)["adjusted_p_value"] + 1e-15).all()

@@ -54,10 +54,12 @@ def test_language_model_settings_are_validated():
         LanguageModelSettings(max_ngram_perplexity_ratio=0.0)
 
 
-def test_fine_tuning_settings_name_and_configure_the_report_lm():
+def test_fine_tuning_settings_configure_the_report_lm_and_name_no_model():
     settings = model_fine_tuning.model_settings(PRESETS["tiny"], train_steps=3, warm_start=False,
                                                 perplexity_tolerance=0.1)
-    assert settings.model_name == "etrm_report_lm" and settings.train
+    # The pushed name comes from the registry entry of the run's dataset, never from settings.
+    assert not hasattr(settings, "model_name") and settings.train
+    assert model_fine_tuning.MODEL_NAME == "etrm_report_lm"
     assert ModelConfig.from_dict(settings.hyperparameters) == PRESETS["tiny"]
     assert settings.train_steps == 3
     assert settings.lm == LanguageModelSettings(perplexity_tolerance=0.1, warm_start=False)

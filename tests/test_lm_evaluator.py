@@ -10,6 +10,7 @@ from tfx.types import Channel, standard_artifacts
 
 from components.lm_evaluator import blessing, evaluation, executor
 from components.lm_evaluator.component import LMEvaluator
+from ml.core.example_tables import split_uri
 from tests import lm_fixtures
 
 
@@ -77,9 +78,9 @@ def examples_dir(tmp_path_factory):
 def test_metrics_match_training_and_cover_every_kind(examples_dir):
     trained = lm_fixtures.trained_model()
     corpus = lm_fixtures.corpus()
-    texts = evaluation.read_split_texts(examples_dir, "eval")
+    texts = evaluation.read_split_texts(split_uri(examples_dir, "eval"))
     assert texts.texts == corpus.eval and texts.kinds == corpus.eval_kinds
-    metrics = evaluation.evaluate(trained.export_dir, evaluation.read_split_texts(examples_dir, "train"),
+    metrics = evaluation.evaluate(trained.export_dir, evaluation.read_split_texts(split_uri(examples_dir, "train")),
                                   texts, ngram_order=3)
     assert math.log(metrics["candidate"]["perplexity"]) == pytest.approx(
         trained.report["best_eval_loss"], rel=1e-4)

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pipeline.run_summary.model_results import roc_auc
+from ml.core.metrics import roc_auc
 
 
 def test_roc_auc_matches_the_mann_whitney_statistic():
@@ -11,13 +11,19 @@ def test_roc_auc_matches_the_mann_whitney_statistic():
     labels = rng.integers(0, 2, 500)
     scores = np.round(rng.normal(labels * 0.7, 1.0), 1)
     u = stats.mannwhitneyu(scores[labels == 1], scores[labels == 0]).statistic
-    assert roc_auc(labels, scores) == pytest.approx(u / ((labels == 1).sum() * (labels == 0).sum()))
-    assert roc_auc(labels, labels) == 1.0
+    expected = u / ((labels == 1).sum() * (labels == 0).sum())
+    assert roc_auc(labels=labels, scores=scores) == pytest.approx(expected)
+    assert roc_auc(labels=labels, scores=labels) == 1.0
+
+
+def test_roc_auc_refuses_positional_arguments_that_could_be_swapped():
+    with pytest.raises(TypeError):
+        roc_auc(np.array([0, 1]), np.array([0.2, 0.8]))
 
 
 def test_roc_auc_needs_both_classes():
     with pytest.raises(ValueError, match="both classes"):
-        roc_auc(np.ones(4), np.arange(4))
+        roc_auc(labels=np.ones(4), scores=np.arange(4))
 
 
 def test_validation_failures_read_like_sentences():

@@ -1,5 +1,5 @@
 """`etrm monitor` on a temporary home with hand-written serving logs in the server's format
-(ml.serving.request_log.build_log_examples); the training reference is a real Examples folder."""
+(ml.core.request_log.build_log_examples); the training reference is a real Examples folder."""
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -8,7 +8,7 @@ from components.etrm_example_gen import span_data
 from ml import cli
 from ml.core import metadata
 from ml.synthetic import outcomes, spans
-from ml.serving.request_log import build_log_examples
+from ml.core.request_log import build_log_examples
 from models.risk.features import LABEL_KEY
 
 SETTINGS = {"dataset": "trades", "records_per_span": 1200, "seed": 42,

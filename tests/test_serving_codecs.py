@@ -46,3 +46,33 @@ def test_json_tensors_follow_tf_serving_rules():
         {"y": 1.0, "z": 3}, {"y": 2.0, "z": 4}]
     with pytest.raises(ServingError, match="batch dimension"):
         encode_predictions({"y": np.array([1.0, 2.0]), "z": np.array(3)})
+
+
+def test_client_and_server_encode_the_same_json_examples_identically():
+    from ml.serving.examples import json_to_input
+    from ml.serving_client.client import examples_input
+
+    examples = [{"volume": 1000, "price": 75.5, "commodity": "gas", "is_option": True,
+                 "flags": [True, False], "blob": {"b64": "/w=="}, "empty": []},
+                {"tenor_months": [3, 6], "ratio": [1, 2.5]}]
+    context = {"region": "EU", "hedged": False}
+    client = examples_input(examples, context)
+    assert client == json_to_input({"examples": examples, "context": context})
+    features = client.example_list_with_context.examples[0].features.feature
+    assert list(features["is_option"].int64_list.value) == [1]
+    assert list(features["flags"].int64_list.value) == [1, 0]
+    assert list(features["blob"].bytes_list.value) == [b"\xff"]
+    second = client.example_list_with_context.examples[1].features.feature
+    assert list(second["ratio"].float_list.value) == [1.0, 2.5]
+    assert list(second["tenor_months"].int64_list.value) == [3, 6]
+    assert features["empty"].WhichOneof("kind") is None
+    assert list(client.example_list_with_context.context.features.feature["hedged"]
+                .int64_list.value) == [0]
+
+
+def test_json_examples_the_codec_cannot_encode_are_invalid_arguments():
+    from ml.serving.examples import json_to_example
+
+    for bad in ({"a": [1, "x"]}, {"a": {"b64": "!!"}}, ["not an object"], {"a": 1 << 70}):
+        with pytest.raises(ServingError):
+            json_to_example(bad)

@@ -9,7 +9,8 @@ from google.protobuf import text_format
 
 from ml.serving import config_protos, manifest, model_config
 from ml.serving.batching import BatchingOptions
-from ml.serving.version_policy import aspired_versions, list_version_dirs
+from ml.core.serving_layout import list_version_dirs
+from ml.serving.version_policy import aspired_versions
 from tensorflow_serving.config import model_server_config_pb2
 
 SERVING_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "serving_config"

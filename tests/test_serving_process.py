@@ -1,6 +1,6 @@
-"""`python -m ml.serving` as a process: flags, readiness, graceful SIGTERM; the canary check."""
+"""`python -m ml.serving` as a process: flags, readiness, graceful SIGTERM; the pre-push serving
+check."""
 import base64
-import os
 import pathlib
 import signal
 import subprocess
@@ -10,8 +10,8 @@ import threading
 import pytest
 import requests
 
-from ml.serving.canary import _exercise, _read_ready_line, validate_candidate
-from ml.tensorflow_serving_client import TensorFlowServingClient
+from components.canary_validator.serving_check import _exercise, read_ready_line, run_serving_check
+from ml.serving_client.client import TensorFlowServingClient
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, SERVING_CONFIG_DIR, pristine_models,
                                     push_version, serialized_trade)
 
@@ -30,16 +30,15 @@ def served(tmp_path_factory):
     # A long batch timeout keeps a lone request in flight long enough to send SIGTERM.
     slow_batching.write_text("max_batch_size { value: 8 }\nbatch_timeout_micros { value: 2000000 }\n"
                              "num_batch_threads { value: 1 }\n")
-    env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
     process = subprocess.Popen(
         [sys.executable, "-m", "ml.serving", "--home", str(home), "--port", "0",
          "--rest_api_port", "0", "--enable_batching", "true",
          "--batching_parameters_file", str(slow_batching),
          "--monitoring_config_file", str(SERVING_CONFIG_DIR / "monitoring.config"),
          "--request_log_sampling_rate", "0", "--log_level", "WARNING"],
-        cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
-        ready = _read_ready_line(process, 240)
+        ready = read_ready_line(process, 240)
         yield process, ready
     finally:
         if process.poll() is None:
@@ -56,7 +55,7 @@ def test_process_serves_with_tf_serving_flags(served):
     assert ready["host"] == "127.0.0.1"
 
 
-def test_canary_counts_failed_requests_per_protocol(served):
+def test_serving_check_counts_failed_requests_per_protocol(served):
     _, ready = served
     for protocol in ("rest", "grpc"):
         client = TensorFlowServingClient(host="127.0.0.1", rest_port=ready["rest_api_port"],
@@ -88,8 +87,8 @@ def test_sigterm_finishes_in_flight_requests_then_exits(served):
         requests.get(f"http://127.0.0.1:{ready['rest_api_port']}/v1/models/{RISK_MODEL}", timeout=5)
 
 
-def test_canary_blesses_a_healthy_candidate_and_stops_its_server():
-    result = validate_candidate(pristine_models()[RISK_MODEL], RISK_MODEL, [TRADE] * 5,
+def test_serving_check_blesses_a_healthy_candidate_and_stops_its_server():
+    result = run_serving_check(pristine_models()[RISK_MODEL], RISK_MODEL, [TRADE] * 5,
                                 latency_budget_ms=5000)
     assert result["blessed"], result
     assert result["rest"]["ok"] == 5 and result["grpc"]["ok"] == 5
@@ -99,11 +98,11 @@ def test_canary_blesses_a_healthy_candidate_and_stops_its_server():
         requests.get(f"http://127.0.0.1:{result['rest_api_port']}/v1/models/{RISK_MODEL}", timeout=5)
 
 
-def test_canary_does_not_bless_a_candidate_that_cannot_load(tmp_path):
+def test_serving_check_does_not_bless_a_candidate_that_cannot_load(tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "saved_model.pb").write_bytes(b"not a SavedModel")
-    result = validate_candidate(broken, RISK_MODEL, [TRADE], latency_budget_ms=5000)
+    result = run_serving_check(broken, RISK_MODEL, [TRADE], latency_budget_ms=5000)
     assert not result["blessed"]
     assert result["model_status"][0]["state"] == "END"
     assert result["errors"] and "version 1" in result["errors"][0]

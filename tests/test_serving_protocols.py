@@ -12,7 +12,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      model_service_pb2_grpc, predict_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
-from ml.serving.request_log import FINISHED_SUFFIX
+from ml.core.request_log import FINISHED_SUFFIX
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version, serialized_trade,
                                     start_server, trade_example, wait_for)
 

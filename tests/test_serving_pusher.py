@@ -3,6 +3,7 @@
 import pytest
 
 from components.serving_pusher import versions
+from ml.core.serving_layout import next_version
 from ml.serving.manifest import verify_manifest
 
 
@@ -16,12 +17,12 @@ def _saved_model(tmp_path):
 
 def test_versions_increase_from_the_serving_folder(tmp_path):
     base = tmp_path / "etrm_risk_model"
-    assert versions.next_version(base) == 1
+    assert next_version(base) == 1
     (base / "1").mkdir(parents=True)
     (base / ".staging-9-1").mkdir()
-    assert versions.next_version(base) == 2
+    assert next_version(base) == 2
     (base / "7").mkdir()
-    assert versions.next_version(base) == 8
+    assert next_version(base) == 8
 
 
 def test_publish_copies_with_a_verifiable_manifest(tmp_path):

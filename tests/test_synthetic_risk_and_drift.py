@@ -21,7 +21,7 @@ def trades_20k():
 
 def test_base_rate_and_bayes_optimal_auc_are_in_the_documented_range(trades_20k):
     assert 0.15 <= trades_20k["high_risk"].mean() <= 0.25
-    auc = roc_auc(trades_20k["high_risk_probability"], trades_20k["high_risk"])
+    auc = roc_auc(labels=trades_20k["high_risk"], scores=trades_20k["high_risk_probability"])
     assert 0.85 <= auc <= 0.92
 
 
@@ -70,7 +70,7 @@ def test_shuffled_labels_carry_no_signal(trades_20k):
         ETRMDataConfig(num_trades=20_000, shuffle_labels=True)).generate_trades()
     assert shuffled.drop(columns="high_risk").equals(trades_20k.drop(columns="high_risk"))
     assert shuffled["high_risk"].sum() == trades_20k["high_risk"].sum()
-    assert abs(roc_auc(shuffled["high_risk_probability"], shuffled["high_risk"]) - 0.5) < 0.03
+    assert abs(roc_auc(labels=shuffled["high_risk"], scores=shuffled["high_risk_probability"]) - 0.5) < 0.03
 
 
 @pytest.fixture(scope="module")
@@ -162,8 +162,8 @@ def test_concept_change_changes_the_risk_function_not_the_features(baseline_wind
     assert after[features].equals(reference_after[features])
     assert before.equals(reference_before)
     old_function = high_risk_probability(risk_features_from_trades(after))
-    assert roc_auc(old_function, after["high_risk"]) < 0.75
-    assert roc_auc(after["high_risk_probability"], after["high_risk"]) > 0.8
+    assert roc_auc(labels=after["high_risk"], scores=old_function) < 0.75
+    assert roc_auc(labels=after["high_risk"], scores=after["high_risk_probability"]) > 0.8
     assert 0.12 < after["high_risk"].mean() < 0.32
 
 

@@ -1,1 +1,2 @@
-"""CanaryValidator: InfraValidator's job without Docker, on the project's local model server."""
+"""CanaryValidator: InfraValidator's job (the pre-push serving check) without Docker, on the
+project's local model server."""

@@ -1,6 +1,8 @@
-"""CanaryValidator: serves a blessed candidate in a local model server and sends it requests.
+"""CanaryValidator: the pre-push serving check of a blessed candidate in a local model server.
 
-Placed between Evaluator and Pusher. TFX's InfraValidator needs Docker to start TF Serving;
+Placed between Evaluator and Pusher; its id (and `canary_result.json`) are kept because ML
+Metadata node ids and the run summary name them, but it has nothing to do with the `canary`
+version label of models.config. TFX's InfraValidator needs Docker to start TF Serving;
 this starts the project's TF-Serving-compatible server in its own process, sends requests built
 from the eval split over REST and gRPC, and writes an InfraBlessing in InfraValidator's format,
 so TFX's Pusher logic accepts or refuses the push on it.
@@ -11,7 +13,7 @@ import os
 from absl import logging
 from tfx.dsl.component.experimental.annotations import InputArtifact, OutputArtifact, Parameter
 from tfx.dsl.component.experimental.decorators import component
-from tfx.types import standard_artifacts
+from tfx.types import artifact_utils, standard_artifacts
 from tfx.utils import path_utils
 
 BLESSED_KEY = "blessed"
@@ -28,17 +30,18 @@ def CanaryValidator(model: InputArtifact[standard_artifacts.Model],
                     latency_budget_ms: Parameter[float] = 250.0,
                     label_features: Parameter[str] = "high_risk,high_risk_probability",
                     eval_split: Parameter[str] = "eval") -> None:
-    """Blesses the candidate only if every canary request succeeds within the latency budget."""
+    """Blesses the candidate only if every request of the serving check succeeds within the
+    latency budget."""
     from components.canary_validator.requests import eval_request_examples
-    from ml.serving.canary import validate_candidate
+    from components.canary_validator.serving_check import run_serving_check
 
     if not model_blessing.get_int_custom_property(BLESSED_KEY):
         result = {"blessed": False, "reason": "the Evaluator did not bless the candidate; not served"}
     else:
-        requests = eval_request_examples(examples.uri, eval_split, num_requests,
-                                         [f for f in label_features.split(",") if f])
-        result = validate_candidate(path_utils.serving_model_path(model.uri), model_name,
-                                    requests, latency_budget_ms)
+        requests = eval_request_examples(artifact_utils.get_split_uri([examples], eval_split),
+                                         num_requests, [f for f in label_features.split(",") if f])
+        result = run_serving_check(path_utils.serving_model_path(model.uri), model_name,
+                                   requests, latency_budget_ms)
     os.makedirs(blessing.uri, exist_ok=True)
     with open(os.path.join(blessing.uri, RESULT_FILE), "w") as handle:
         json.dump(result, handle, indent=2, default=str)
@@ -50,4 +53,4 @@ def CanaryValidator(model: InputArtifact[standard_artifacts.Model],
             blessing.set_float_custom_property(key, float(result[key]))
     if result.get("reason"):
         blessing.set_string_custom_property("reason", str(result["reason"]))
-    logging.info("Canary result for %s: %s", model_name, result.get("reason") or "blessed")
+    logging.info("Serving check of %s: %s", model_name, result.get("reason") or "blessed")

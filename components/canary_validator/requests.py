@@ -1,4 +1,4 @@
-"""Canary requests from the eval split, stripped to what a serving client would send."""
+"""Serving-check requests from the eval split, stripped to what a serving client would send."""
 from __future__ import annotations
 
 import glob
@@ -8,12 +8,13 @@ from typing import Iterable, List
 import tensorflow as tf
 
 
-def eval_request_examples(examples_uri: str, split: str, count: int,
+def eval_request_examples(split_dir: str, count: int,
                           drop_features: Iterable[str]) -> List[bytes]:
-    """The first `count` eval examples without label-only features (the SERVING environment)."""
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    """The first `count` examples of a split folder without label-only features (the SERVING
+    environment)."""
+    files = sorted(glob.glob(os.path.join(split_dir, "*")))
     if not files:
-        raise ValueError(f"no examples in split {split!r} under {examples_uri}")
+        raise ValueError(f"no examples in split folder {split_dir}")
     dropped = set(drop_features)
     requests = []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").take(count).as_numpy_iterator():

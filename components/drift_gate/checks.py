@@ -14,11 +14,12 @@ from typing import Dict, List, Optional, Sequence
 
 import pandas as pd
 
-from components.drift_gate import comparators, serving_logs
+from components.drift_gate import comparators
 from ml.core import example_tables
-from components.drift_gate.findings import GateThresholds
+from ml.core import request_log as serving_logs
 from components.drift_gate.verdict import window_verdict
-from ml.monitoring.report import render_drift_report
+from ml.monitoring.drift_rule import DriftThresholds
+from ml.monitoring.drift_page import render_drift_page
 
 STATISTICS_SPLIT = "train"
 STATISTICS_FILE = "FeatureStats.pb"
@@ -53,7 +54,7 @@ def _records(table: pd.DataFrame) -> List[Dict]:
 def load_split_statistics(statistics_uri: str, split: str = STATISTICS_SPLIT):
     import tensorflow_data_validation as tfdv
 
-    return tfdv.load_stats_binary(os.path.join(statistics_uri, f"Split-{split}", STATISTICS_FILE))
+    return tfdv.load_stats_binary(os.path.join(example_tables.split_uri(statistics_uri, split), STATISTICS_FILE))
 
 
 def with_gate_flags(table: pd.DataFrame, flagged: Dict[str, List[str]]) -> pd.DataFrame:
@@ -73,7 +74,7 @@ def _write_anomalies(anomalies, path: str) -> None:
 
 def drift_check(schema, features: Sequence[str], current_examples_uri: str,
                 current_statistics_uri: str, previous_examples_uri: str,
-                previous_statistics_uri: str, thresholds: GateThresholds, output_dir: str,
+                previous_statistics_uri: str, thresholds: DriftThresholds, output_dir: str,
                 sample_rows: int, title: str, label: str = "") -> CheckResult:
     """TFDV drift comparators plus the gate's tests between two spans' training splits."""
     import tensorflow_data_validation as tfdv
@@ -94,7 +95,7 @@ def drift_check(schema, features: Sequence[str], current_examples_uri: str,
 
 
 def skew_check(schema, features: Sequence[str], training_examples_uri: str,
-               training_statistics_uri: str, log_dir: str, thresholds: GateThresholds,
+               training_statistics_uri: str, log_dir: str, thresholds: DriftThresholds,
                output_dir: str, sample_rows: int, title: str) -> CheckResult:
     """TFDV skew comparators (environment SERVING) plus PSI/KS, training data against the
     model's serving request logs; 'no serving logs' when the model has none yet."""
@@ -124,11 +125,11 @@ def skew_check(schema, features: Sequence[str], training_examples_uri: str,
 
 
 def _finish(check: str, tfdv_rows: List[Dict], reference: pd.DataFrame, current: pd.DataFrame,
-            thresholds: GateThresholds, output_dir: str, title: str, details: Dict,
+            thresholds: DriftThresholds, output_dir: str, title: str, details: Dict,
             label: str = "") -> CheckResult:
     verdict = window_verdict(reference, current, thresholds, label, tfdv_rows)
     report_path = os.path.join(output_dir, f"{check}_report.html")
-    render_drift_report(reference, current, with_gate_flags(verdict.distribution, verdict.flagged),
+    render_drift_page(reference, current, with_gate_flags(verdict.distribution, verdict.flagged),
                         title=title, path=report_path)
     return CheckResult(check, "flagged" if verdict.flagged else "passed", verdict.flagged,
                        tfdv_rows, verdict.distribution, verdict.relations, report_path, details)

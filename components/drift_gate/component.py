@@ -15,9 +15,9 @@ from tfx.types import standard_artifacts
 
 from components.drift_gate import checks
 from components.drift_gate.artifacts import DriftResult
-from components.drift_gate.findings import (DriftGateError, GateThresholds, check_action,
-                                            describe, gate_message, parse_feature_floors)
+from components.drift_gate.findings import DriftGateError, check_action, describe, gate_message
 from components.drift_gate.previous_span import artifact_span
+from ml.monitoring.drift_rule import DriftThresholds
 
 RESULT_FILE = "drift_result.json"
 
@@ -56,11 +56,12 @@ def DriftCheck(examples: InputArtifact[standard_artifacts.Examples],
     features = [name.strip() for name in feature_names.split(",") if name.strip()]
     if not features:
         raise ValueError("feature_names must name at least one feature")
-    floors = parse_feature_floors(feature_psi_thresholds)
-    drift_limits = GateThresholds(psi_threshold, p_value, js_threshold, linf_threshold,
-                                  label_change_threshold, floors)
-    skew_limits = GateThresholds(psi_threshold, p_value, skew_js_threshold, skew_linf_threshold,
-                                 label_change_threshold, floors)
+    drift_limits = DriftThresholds.from_properties(
+        psi_threshold, p_value, js_threshold, linf_threshold, label_change_threshold,
+        feature_psi_thresholds)
+    skew_limits = DriftThresholds.from_properties(
+        psi_threshold, p_value, skew_js_threshold, skew_linf_threshold, label_change_threshold,
+        feature_psi_thresholds)
     schema_proto = tfdv.load_schema_text(io_utils.get_only_uri_in_dir(schema.uri))
     span = artifact_span(examples)
     output_dir = drift_result.uri

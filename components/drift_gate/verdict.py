@@ -7,9 +7,11 @@ from typing import Dict, Iterable, List, Mapping
 
 import pandas as pd
 
-from components.drift_gate.findings import GateThresholds, flagged_features, judge
+from components.drift_gate.findings import flagged_features
 from components.drift_gate.label_relation import label_relation_table
-from ml.monitoring.feature_drift import compare_tables
+from ml.monitoring import drift_rule
+from ml.monitoring.drift_rule import DriftThresholds
+from ml.monitoring.feature_drift import measure_tables
 
 
 @dataclasses.dataclass(frozen=True)
@@ -22,13 +24,14 @@ class Verdict:
     flagged: Dict[str, List[str]]
 
 
-def window_verdict(reference: pd.DataFrame, current: pd.DataFrame, thresholds: GateThresholds,
+def window_verdict(reference: pd.DataFrame, current: pd.DataFrame, thresholds: DriftThresholds,
                    label: str = "", tfdv_rows: Iterable[Mapping] = ()) -> Verdict:
-    """Distribution tests on every column, label-relation tests when label names a column."""
-    distribution = compare_tables(reference, current)
+    """Distribution, location and scale tests on every column, label-relation tests when label
+    names a column, judged together by ml.monitoring.drift_rule."""
+    distribution = measure_tables(reference, current)
     relations = (label_relation_table(reference, current, label, thresholds.label_change)
                  if label and label in reference.columns else None)
-    distribution, relations = judge(distribution, relations, thresholds, len(reference),
-                                    len(current))
+    distribution, relations = drift_rule.judge(distribution, relations, thresholds,
+                                               len(reference), len(current))
     flagged = flagged_features(tfdv_rows, distribution, relations, thresholds, label)
     return Verdict(distribution, relations, flagged)

@@ -62,13 +62,13 @@ class TokenTotals:
                 "bits_per_character": self.bits_per_character, "num_tokens": self.num_tokens}
 
 
-def read_split_texts(examples_uri: str, split: str) -> ReportTexts:
-    """Texts and kinds of Split-<split> (gzipped TFRecords of tf.Examples)."""
+def read_split_texts(split_dir: str) -> ReportTexts:
+    """Texts and kinds of one split's folder (gzipped TFRecords of tf.Examples)."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    files = sorted(glob.glob(os.path.join(split_dir, "*")))
     if not files:
-        raise ValueError(f"no files for split {split!r} under {examples_uri}")
+        raise ValueError(f"no files in split folder {split_dir}")
     texts, kinds = [], []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(record).features.feature

@@ -46,8 +46,9 @@ class Executor(base_executor.BaseExecutor):
             perplexity_tolerance=float(exec_properties[PERPLEXITY_TOLERANCE_KEY]))
         metrics = evaluation.evaluate(
             candidate_dir=path_utils.serving_model_path(model.uri),
-            train=evaluation.read_split_texts(examples.uri, TRAIN_SPLIT),
-            evaluation=evaluation.read_split_texts(examples.uri, EVAL_SPLIT),
+            train=evaluation.read_split_texts(artifact_utils.get_split_uri([examples], TRAIN_SPLIT)),
+            evaluation=evaluation.read_split_texts(
+                artifact_utils.get_split_uri([examples], EVAL_SPLIT)),
             ngram_order=int(exec_properties[NGRAM_ORDER_KEY]),
             baseline_dir=path_utils.serving_model_path(baselines[0].uri) if baselines else None)
         checks = blessing.blessing_checks(metrics, thresholds)

@@ -11,6 +11,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.serving_pusher import versions
+from ml.core.serving_layout import next_version
 
 MODEL_NAME_KEY = "model_name"
 MODELS_CONFIG_KEY = "models_config_path"
@@ -34,7 +35,7 @@ class Executor(tfx_pusher_executor.Executor):
         config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
         model_name = config[MODEL_NAME_KEY]
         base_dir = pathlib.Path(config[SERVING_BASE_KEY]) / model_name
-        version = versions.next_version(base_dir)
+        version = next_version(base_dir)
         model_path = self.GetModelPath(input_dict)
         target = versions.publish_version(model_path, base_dir, version)
         logging.info("Pushed %s version %d to %s", model_name, version, target)

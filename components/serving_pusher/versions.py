@@ -1,22 +1,9 @@
-"""Copies a blessed SavedModel into TF Serving's layout: <base>/<integer version>/."""
+"""Publishes a SavedModel into TF Serving's layout (ml/core/serving_layout.py) as one version."""
 from __future__ import annotations
 
 import os
 import pathlib
 import shutil
-from typing import List
-
-
-def existing_versions(base_dir: pathlib.Path) -> List[int]:
-    """Integer version folders under base_dir: TF Serving discovers versions the same way."""
-    if not base_dir.is_dir():
-        return []
-    return sorted(int(p.name) for p in base_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def next_version(base_dir: pathlib.Path) -> int:
-    """One above the newest version folder: TF Serving serves by these numbers, so they decide."""
-    return max(existing_versions(base_dir) + [0]) + 1
 
 
 def publish_version(model_dir: str, base_dir: pathlib.Path, version: int) -> pathlib.Path:

@@ -5,6 +5,7 @@ import os
 from typing import Dict, List
 
 from tensorflow_metadata.proto.v0 import anomalies_pb2
+from tfx.types import Artifact, artifact_utils
 
 ANOMALIES_FILE = "SchemaDiff.pb"
 
@@ -13,11 +14,13 @@ class DataValidationError(RuntimeError):
     """Raised when examples do not match the curated schema; the message lists each anomaly."""
 
 
-def load_split_anomalies(anomalies_uri: str, split_names: List[str]) -> Dict[str, anomalies_pb2.Anomalies]:
+def load_split_anomalies(example_anomalies: Artifact,
+                         split_names: List[str]) -> Dict[str, anomalies_pb2.Anomalies]:
     """The Anomalies proto of each split, as ExampleValidator wrote it."""
     result = {}
     for split in split_names:
-        path = os.path.join(anomalies_uri, f"Split-{split}", ANOMALIES_FILE)
+        path = os.path.join(artifact_utils.get_split_uri([example_anomalies], split),
+                            ANOMALIES_FILE)
         with open(path, "rb") as handle:
             result[split] = anomalies_pb2.Anomalies.FromString(handle.read())
     return result

@@ -14,7 +14,7 @@ def ValidationGate(example_anomalies: InputArtifact[standard_artifacts.ExampleAn
                    fail_on_anomalies: Parameter[int] = 1) -> None:
     """Fails the run, naming each feature and anomaly, so training never sees bad data."""
     splits = artifact_utils.decode_split_names(example_anomalies.split_names)
-    by_split = anomalies.load_split_anomalies(example_anomalies.uri, splits)
+    by_split = anomalies.load_split_anomalies(example_anomalies, splits)
     span = examples.get_int_custom_property("span")
     problems = anomalies.check_anomalies(by_split, span, bool(fail_on_anomalies))
     for problem in problems:

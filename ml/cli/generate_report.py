@@ -55,7 +55,8 @@ def _host_port(server: str) -> Tuple[str, int]:
 def newest_served_version(home, version: Optional[int] = None):
     """(version, folder) of etrm_report_lm that models.config serves under `home`."""
     from ml.serving.model_config import find_model_config, read_model_server_config
-    from ml.serving.version_policy import aspired_versions, list_version_dirs
+    from ml.core.serving_layout import list_version_dirs
+    from ml.serving.version_policy import aspired_versions
 
     config = read_model_server_config(home.models_config_path)
     try:

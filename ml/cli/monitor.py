@@ -15,8 +15,9 @@ import pathlib
 import sys
 
 from ml.core import registry
+from ml.core.request_log import prediction_column
 
-SCORE_COLUMN = "prediction/risk_score"
+SCORE_COLUMN = prediction_column("risk_score")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
@@ -32,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Checks the new logs, prints a short summary; 0 when checked or nothing new, 2 on errors."""
-    from components.drift_gate.serving_logs import log_files, read_log_frame
+    from ml.core.request_log import log_files, read_log_frame
     from ml.core import metadata
     from ml.core.example_tables import read_records, records_to_frame, sample_records, split_files
     from ml.core.home import Home

@@ -12,11 +12,22 @@ from typing import List, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+SPLIT_PREFIX = "Split-"
+
 
 def split_uri(examples_uri: str, split: str) -> str:
     """The folder of one split of an artifact known only by its URI (as ML Metadata returns it);
     with a TFX Artifact object at hand, tfx.types.artifact_utils.get_split_uri says the same."""
-    return os.path.join(examples_uri, f"Split-{split}")
+    return os.path.join(examples_uri, f"{SPLIT_PREFIX}{split}")
+
+
+def split_names(artifact_uri: str) -> List[str]:
+    """The splits an artifact known only by its URI has folders for, sorted."""
+    if not os.path.isdir(artifact_uri):
+        return []
+    return sorted(entry[len(SPLIT_PREFIX):] for entry in os.listdir(artifact_uri)
+                  if entry.startswith(SPLIT_PREFIX)
+                  and os.path.isdir(os.path.join(artifact_uri, entry)))
 
 
 def split_files(examples_uri: str, split: str) -> List[str]:

@@ -1,9 +1,9 @@
-"""Per-feature drift table: one test per feature, PSI and JS, adjusted p-values, drifted flag.
+"""Per-feature drift table: the measurements of every feature and the verdict of the drift rule.
 
-A feature counts as drifted only when both kinds of evidence the thresholds describe agree:
-the change is statistically significant after correcting for the number of features tested
-(KS for numeric, chi-square for categorical columns), and it is material (PSI above its
-threshold). Requiring both keeps chance alarms rare without missing large shifts.
+measure_to_profile computes per feature the distribution test (KS for numeric, chi-square for
+categorical columns), PSI and JS, and for numeric features a location (Mann-Whitney) and a
+scale (Brown-Forsythe) test; compare_to_profile adds ml.monitoring.drift_rule's verdict, the
+same rule the pipeline's drift gate applies, at the service's thresholds.
 """
 from __future__ import annotations
 
@@ -15,19 +15,26 @@ from typing import Dict, List, Mapping, Optional
 import numpy as np
 import pandas as pd
 
-from ml.monitoring.multiple_testing import adjust_p_values, normalise_correction
-from ml.monitoring.statistics import (ValueGrid, bin_counts_sorted,
+from ml.monitoring import drift_rule
+from ml.monitoring.multiple_testing import normalise_correction
+from ml.monitoring.statistics import (SpreadSummary, ValueGrid, bin_counts_sorted,
                                       chi_square_homogeneity, jensen_shannon_distance,
                                       ks_p_values, ks_statistic_and_bin_counts,
                                       ks_statistic_and_bin_counts_on_grid,
-                                      population_stability_index,
+                                      location_scale_tests, population_stability_index,
                                       quantile_bin_edges)
 from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
 
-DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05}
+DEFAULT_FEATURE_THRESHOLDS = {"psi": 0.25, "ks_p_value": 0.05, "shift": 0.3}
 DEFAULT_BINS = 10
+MEASURED_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "psi", "js_distance",
+                    "bins", "location_p_value", "location_effect", "scale_p_value",
+                    "scale_effect"]
 RESULT_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "adjusted_p_value",
-                  "psi", "js_distance", "bins", "significant", "material", "drifted"]
+                  "psi", "js_distance", "bins", "significant", "material", "drifted",
+                  "location_p_value", "adjusted_location_p_value", "location_effect",
+                  "scale_p_value", "adjusted_scale_p_value", "scale_effect", "psi_floor",
+                  "sampling_allowance", "shift_floor", "location_drifted", "scale_drifted"]
 # Below this many values per check, threads cost more than they save.
 _PARALLEL_MIN_VALUES = 2_000_000
 # From this many reference rows on, KS uses bucket bounds instead of sorting columns.
@@ -51,6 +58,7 @@ class ReferenceProfile:
     category_counts: List[np.ndarray]
     grids: List[Optional[ValueGrid]]
     _sorted: Dict[int, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _spread: Dict[int, SpreadSummary] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def build(cls, table: FeatureTable, n_bins: int = DEFAULT_BINS) -> "ReferenceProfile":
@@ -82,15 +90,21 @@ class ReferenceProfile:
             self._sorted[index] = np.sort(self.columns[index])
         return self._sorted[index]
 
+    def spread(self, index: int) -> SpreadSummary:
+        """The location/scale tests' summary of a column, made on first use and kept."""
+        if index not in self._spread:
+            self._spread[index] = SpreadSummary(self.sorted_column(index))
+        return self._spread[index]
+
 
 def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]] = None,
                    correction: str = "holm", n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
     """Per-feature drift table of current against reference (DataFrames or 2-D arrays).
 
-    thresholds: {'psi': 0.25, 'ks_p_value': 0.05} by default. Columns: feature, kind, test
-    ('ks' or 'chi2'), statistic, p_value, adjusted_p_value, psi, js_distance, bins (PSI bins
-    or categories compared), significant (adjusted p below ks_p_value), material (psi above
-    psi) and drifted (both).
+    thresholds: {'psi': 0.25, 'ks_p_value': 0.05, 'shift': 0.3} by default (drift_rule's
+    DriftThresholds.from_limits). One row per feature with RESULT_COLUMNS: the measurements,
+    adjusted p-values, significant (any test), material (any effect above its floor) and
+    drifted (some test both significant and material).
     """
     reference_table = as_feature_table(reference, "reference")
     current_table = as_feature_table(current, "current", like=reference_table)
@@ -98,23 +112,32 @@ def compare_tables(reference, current, thresholds: Optional[Mapping[str, float]]
     return compare_to_profile(profile, current_table, thresholds, correction)
 
 
+def measure_tables(reference, current, n_bins: int = DEFAULT_BINS) -> pd.DataFrame:
+    """The measurements alone (MEASURED_COLUMNS), for callers that judge them with more tests
+    in one family (the drift gate adds label-relation tests)."""
+    reference_table = as_feature_table(reference, "reference")
+    current_table = as_feature_table(current, "current", like=reference_table)
+    return measure_to_profile(ReferenceProfile.build(reference_table, n_bins), current_table)
+
+
 def compare_to_profile(profile: ReferenceProfile, current: FeatureTable,
                        thresholds: Optional[Mapping[str, float]] = None,
                        correction: str = "holm") -> pd.DataFrame:
     """The per-feature drift table for a validated current table against a built profile."""
-    limits = feature_thresholds(thresholds)
+    limits = drift_rule.DriftThresholds.from_limits(feature_thresholds(thresholds))
     correction = normalise_correction(correction)
+    table, _ = drift_rule.judge(measure_to_profile(profile, current), None, limits,
+                                profile.table.n_rows, current.n_rows, correction)
+    return table[RESULT_COLUMNS]
+
+
+def measure_to_profile(profile: ReferenceProfile, current: FeatureTable) -> pd.DataFrame:
+    """MEASURED_COLUMNS per feature, in the reference's column order."""
     numeric = _numeric_rows(profile, current)
     categorical = _categorical_rows(profile, current)
-    table = pd.DataFrame(numeric + categorical, columns=["feature", "kind", "test", "statistic",
-                                                          "p_value", "psi", "js_distance", "bins"])
+    table = pd.DataFrame(numeric + categorical, columns=MEASURED_COLUMNS)
     order = {name: i for i, name in enumerate(profile.table.names)}
-    table = table.sort_values("feature", key=lambda s: s.map(order)).reset_index(drop=True)
-    table["adjusted_p_value"] = adjust_p_values(table["p_value"].to_numpy(), correction)
-    table["significant"] = table["adjusted_p_value"] < limits["ks_p_value"]
-    table["material"] = table["psi"] > limits["psi"]
-    table["drifted"] = table["significant"] & table["material"]
-    return table[RESULT_COLUMNS]
+    return table.sort_values("feature", key=lambda s: s.map(order)).reset_index(drop=True)
 
 
 def feature_thresholds(thresholds: Optional[Mapping[str, float]]) -> dict:
@@ -126,8 +149,9 @@ def feature_thresholds(thresholds: Optional[Mapping[str, float]]) -> dict:
         merged[key] = float(value)
     if not 0.0 < merged["ks_p_value"] < 1.0:
         raise ValueError(f"ks_p_value must lie in (0, 1), got {merged['ks_p_value']}")
-    if merged["psi"] < 0.0:
-        raise ValueError(f"psi threshold must be non-negative, got {merged['psi']}")
+    for key in ("psi", "shift"):
+        if merged[key] < 0.0:
+            raise ValueError(f"{key} threshold must be non-negative, got {merged[key]}")
     return merged
 
 
@@ -145,19 +169,21 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
     psi = population_stability_index(reference_counts, current_counts, valid)
     js = jensen_shannon_distance(reference_counts, current_counts)
     bins = valid.sum(axis=1)
-    return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i], int(bins[i]))
-            for i, name in enumerate(names)]
+    return [(name, NUMERIC, "ks", statistics[i], p_values[i], psi[i], js[i], int(bins[i]),
+             *results[i][2]) for i, name in enumerate(names)]
 
 
 def _column_statistic(job) -> tuple:
-    """KS statistic and PSI bin counts of one column, on the grid when the reference has one."""
+    """KS statistic and PSI bin counts of one column (on the grid when the reference has one)
+    and its location/scale tests."""
     profile, index, current = job
     edges, grid = profile.bin_edges[index], profile.grids[index]
+    located = location_scale_tests(profile.sorted_column(index), profile.spread(index), current)
     if grid is not None:
         result = ks_statistic_and_bin_counts_on_grid(grid, current, edges)
         if result is not None:
-            return result
-    return ks_statistic_and_bin_counts(profile.sorted_column(index), current, edges)
+            return (*result, located)
+    return (*ks_statistic_and_bin_counts(profile.sorted_column(index), current, edges), located)
 
 
 def _in_parallel(function, jobs: list, total_values: int) -> list:
@@ -185,8 +211,8 @@ def _categorical_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
     psi = population_stability_index(reference_matrix, current_matrix, valid)
     js = jensen_shannon_distance(reference_matrix, current_matrix)
     bins = valid.sum(axis=1)
-    return [(name, CATEGORICAL, "chi2", statistic[i], p_values[i], psi[i], js[i], int(bins[i]))
-            for i, name in enumerate(names)]
+    return [(name, CATEGORICAL, "chi2", statistic[i], p_values[i], psi[i], js[i], int(bins[i]),
+             np.nan, np.nan, np.nan, np.nan) for i, name in enumerate(names)]
 
 
 def _counts_over(every: np.ndarray, values: np.ndarray, counts: np.ndarray) -> np.ndarray:

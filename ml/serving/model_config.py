@@ -11,7 +11,8 @@ from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from ml.core.atomic_files import atomic_write_text
-from ml.serving.version_policy import aspired_versions, list_version_dirs
+from ml.core.serving_layout import list_version_dirs
+from ml.serving.version_policy import aspired_versions
 
 CANARY_LABEL = "canary"
 STABLE_LABEL = "stable"

@@ -20,7 +20,8 @@ from ml.core.home import Home
 from ml.serving.errors import ServingError, failed_precondition, not_found, unavailable
 from ml.serving.manifest import verify_manifest
 from ml.serving.servable import Servable
-from ml.serving.version_policy import aspired_versions, list_version_dirs
+from ml.core.serving_layout import list_version_dirs
+from ml.serving.version_policy import aspired_versions
 from ml.serving.warmup import warm_up
 
 LOGGER = logging.getLogger(__name__)

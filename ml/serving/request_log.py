@@ -1,10 +1,6 @@
-"""Sampled request and prediction logging for skew and drift monitoring.
+"""The model server's sampled request logger: a background thread writes rotating files.
 
-Each sampled row becomes one tf.Example: the request features (those of a serialized
-tf.Example input, or each input tensor under its alias), the outputs as `prediction/<alias>`,
-and `model_name`, `model_version`, `signature_name`, `timestamp_micros`. Records go to
-`<root>/<model>/requests-<start>-<pid>-<n>.tfrecord`; a file is written under a `.partial`
-name and renamed when rotated or closed, so readers only ever see complete files.
+The format (features, file names, `.partial` then renamed) is ml/core/request_log.py's.
 """
 import logging
 import os
@@ -17,59 +13,10 @@ from typing import Dict, List, Mapping, Optional
 
 import numpy as np
 import tensorflow as tf
-from google.protobuf import message
+
+from ml.core.request_log import FILE_PREFIX, PARTIAL_SUFFIX, build_log_examples, finished_name
 
 LOGGER = logging.getLogger(__name__)
-EXAMPLE_INPUT_ALIASES = ("examples", "inputs")
-PREDICTION_PREFIX = "prediction/"
-FINISHED_SUFFIX = ".tfrecord"
-PARTIAL_SUFFIX = ".tfrecord.partial"
-
-
-def _feature(values: np.ndarray) -> tf.train.Feature:
-    flat = np.asarray(values).reshape(-1)
-    if flat.dtype == object or flat.dtype.kind in "SU":
-        return tf.train.Feature(bytes_list=tf.train.BytesList(
-            value=[value if isinstance(value, bytes) else str(value).encode() for value in flat]))
-    if flat.dtype.kind == "f":
-        return tf.train.Feature(float_list=tf.train.FloatList(value=flat.astype(np.float32)))
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=flat.astype(np.int64)))
-
-
-def _row_count(inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> Optional[int]:
-    """The shared batch size of every tensor, or None when the request is not batch-major."""
-    sizes = {value.shape[0] if np.ndim(value) else None
-             for value in list(inputs.values()) + list(outputs.values())}
-    return sizes.pop() if len(sizes) == 1 and None not in sizes else None
-
-
-def build_log_examples(model_name: str, version: int, signature_name: str,
-                       inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray],
-                       timestamp_micros: int) -> List[bytes]:
-    """Serialized tf.Examples, one per row (one per request when tensors are not batch-major)."""
-    rows = _row_count(inputs, outputs)
-    indices = range(rows) if rows is not None else [None]
-    records = []
-    for index in indices:
-        features: Dict[str, tf.train.Feature] = {}
-        for alias, value in inputs.items():
-            row = value if index is None else value[index]
-            if alias in EXAMPLE_INPUT_ALIASES and np.ndim(row) == 0 and isinstance(row, bytes):
-                try:
-                    features.update(tf.train.Example.FromString(row).features.feature)
-                    continue
-                except message.DecodeError:
-                    pass  # not a tf.Example: logged as plain bytes below
-            features[alias] = _feature(row)
-        for alias, value in outputs.items():
-            features[PREDICTION_PREFIX + alias] = _feature(value if index is None else value[index])
-        features["model_name"] = _feature(np.array([model_name.encode()], dtype=object))
-        features["model_version"] = _feature(np.array([version], dtype=np.int64))
-        features["signature_name"] = _feature(np.array([signature_name.encode()], dtype=object))
-        features["timestamp_micros"] = _feature(np.array([timestamp_micros], dtype=np.int64))
-        records.append(tf.train.Example(features=tf.train.Features(feature=features))
-                       .SerializeToString())
-    return records
 
 
 class _RotatingWriter:
@@ -104,7 +51,7 @@ class _RotatingWriter:
         self._directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         self._sequence += 1
-        stem = f"requests-{stamp}-{os.getpid()}-{self._sequence:05d}"
+        stem = f"{FILE_PREFIX}{stamp}-{os.getpid()}-{self._sequence:05d}"
         self._partial_path = self._directory / (stem + PARTIAL_SUFFIX)
         self._writer = tf.io.TFRecordWriter(str(self._partial_path))
         self._records = 0
@@ -114,8 +61,7 @@ class _RotatingWriter:
         if self._writer is None:
             return
         self._writer.close()
-        finished = self._partial_path.with_name(
-            self._partial_path.name[:-len(PARTIAL_SUFFIX)] + FINISHED_SUFFIX)
+        finished = self._partial_path.with_name(finished_name(self._partial_path.name))
         os.replace(self._partial_path, finished)
         self._writer = None
 

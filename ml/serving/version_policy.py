@@ -1,21 +1,7 @@
 """Which versions of a model should be served, following TF Serving's model_version_policy."""
-import os
-import pathlib
-from typing import Iterable, List, Union
+from typing import Iterable, List
 
 from tensorflow_serving.config import model_server_config_pb2
-
-
-def list_version_dirs(base_path: Union[str, os.PathLike]) -> List[int]:
-    """Integer-named subdirectories of base_path, ascending (TF Serving's version discovery)."""
-    base = pathlib.Path(base_path)
-    if not base.is_dir():
-        return []
-    versions = []
-    for entry in base.iterdir():
-        if entry.is_dir() and entry.name.isdigit():
-            versions.append(int(entry.name))
-    return sorted(versions)
 
 
 def aspired_versions(model_config: model_server_config_pb2.ModelConfig,

@@ -42,7 +42,7 @@ c = counterparty_exposure_share::
              + 0.8 option * sell                      short options
              + 0.9 max(ln(c / 0.04), 0)               concentration on a large counterparty
 
-Base rate about 20%; the Bayes-optimal AUC (``roc_auc(high_risk_probability, high_risk)``) is
+Base rate about 20%; the Bayes-optimal AUC (``roc_auc(labels=high_risk, scores=high_risk_probability)``) is
 about 0.87-0.90 on 20k trades. ``high_risk_probability`` is ground truth, never a feature.
 
 Drift scenarios (``DriftScenario``; all act from their ``start_date`` on, trades before it are
@@ -66,6 +66,7 @@ from typing import Dict, Optional
 
 import pandas as pd
 
+from ml.core.metrics import roc_auc
 from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, REGION_CATALOG,
                                   REPORTING_CURRENCY)
 from ml.synthetic.compliance import build_compliance_records
@@ -73,7 +74,6 @@ from ml.synthetic.config import (DRIFT_KINDS, DriftScenario, ETRMDataConfig, as_
                                  trading_days)
 from ml.synthetic.portfolio import aggregate_positions, compute_risk_reports
 from ml.synthetic.prices import PriceSeries, generate_price_series
-from ml.synthetic.risk_label import roc_auc
 from ml.synthetic.storage import load_dataset, save_dataset
 from ml.synthetic.text import RISK_SUMMARY_SECTIONS, TEXT_KINDS, render_text_records
 from ml.synthetic.trades import TRADE_COLUMNS, sample_trades
@@ -85,6 +85,14 @@ __all__ = [
     "save_dataset"]
 
 FORMAT_VERSION = 1
+
+
+def _bayes_optimal_auc(labels, probabilities) -> float:
+    """NaN for a one-class dataset: the summary of a tiny dataset is still written."""
+    try:
+        return roc_auc(labels=labels, scores=probabilities)
+    except ValueError:
+        return float("nan")
 
 
 class SyntheticETRMDataGenerator:
@@ -207,7 +215,8 @@ class SyntheticETRMDataGenerator:
                        **{f"texts_{kind}": int((text_records["kind"] == kind).sum())
                           for kind in TEXT_KINDS}},
             "labels": {"high_risk_rate": float(labels.mean()),
-                       "bayes_optimal_auc": roc_auc(trades["high_risk_probability"], labels),
+                       "bayes_optimal_auc": _bayes_optimal_auc(labels,
+                                                               trades["high_risk_probability"]),
                        "shuffled": config.shuffle_labels},
             "drift_scenarios": [s.to_dict() for s in config.drift_scenarios],
             "drift_kinds": list(DRIFT_KINDS),

@@ -103,14 +103,3 @@ def high_risk_probability(features: RiskFeatures, concept_weight=0.0) -> np.ndar
     if np.any(weight != 0):
         log_odds = (1.0 - weight) * log_odds + weight * alternative_log_odds(features)
     return sigmoid(log_odds)
-
-
-def roc_auc(scores, labels) -> float:
-    """Area under the ROC curve (Mann-Whitney statistic, ties count half)."""
-    labels = np.asarray(labels).astype(bool)
-    positives, negatives = labels.sum(), (~labels).sum()
-    if positives == 0 or negatives == 0:
-        return float("nan")
-    ranks = pd.Series(np.asarray(scores, dtype=float)).rank(method="average").to_numpy()
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2)
-                 / (positives * negatives))

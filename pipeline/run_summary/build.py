@@ -10,6 +10,7 @@ from typing import Any, Dict, Optional
 
 from ml.core.atomic_files import atomic_write_text
 from ml.core import metadata as metadata_queries
+from ml.core.example_tables import split_names, split_uri
 from pipeline.run_summary.drift_results import drift_results
 from pipeline.run_summary.model_results import add_model_results
 
@@ -21,11 +22,10 @@ def _split_example_counts(statistics_uri: str) -> Dict[str, int]:
     import tensorflow_data_validation as tfdv
 
     counts = {}
-    for entry in sorted(os.listdir(statistics_uri)):
-        path = os.path.join(statistics_uri, entry, STATISTICS_FILE)
-        if entry.startswith("Split-") and os.path.exists(path):
-            stats = tfdv.load_stats_binary(path)
-            counts[entry[len("Split-"):]] = int(stats.datasets[0].num_examples)
+    for split in split_names(statistics_uri):
+        path = os.path.join(split_uri(statistics_uri, split), STATISTICS_FILE)
+        if os.path.exists(path):
+            counts[split] = int(tfdv.load_stats_binary(path).datasets[0].num_examples)
     return counts
 
 
@@ -62,11 +62,10 @@ def build(store, pipeline_name: str, since_ms: int, data, runner: str, beam_work
     return summary
 
 
-def write(runs_dir: pathlib.Path, summary: Dict[str, Any]) -> pathlib.Path:
-    """Writes runs/<time>.json and replaces runs/latest.json atomically."""
-    runs_dir.mkdir(parents=True, exist_ok=True)
+def write(home, summary: Dict[str, Any]) -> pathlib.Path:
+    """Writes runs/run-<time>.json and replaces runs/latest.json atomically (`home` is a Home)."""
     stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S%f")
     text = json.dumps(summary, indent=2, sort_keys=True, default=str)
-    for name in (f"run-{stamp}.json", "latest.json"):
-        atomic_write_text(runs_dir / name, text)
-    return runs_dir / "latest.json"
+    for path in (home.runs_dir / f"run-{stamp}.json", home.latest_run):
+        atomic_write_text(path, text)
+    return home.latest_run

@@ -1,7 +1,6 @@
 """Model results of a run for runs/latest.json: TFMA metrics, blessing, baseline, push, Bayes AUC."""
 from __future__ import annotations
 
-import glob
 import json
 import os
 from typing import Any, Dict, List
@@ -9,6 +8,8 @@ from typing import Any, Dict, List
 import numpy as np
 
 from ml.core import metadata as metadata_queries
+from ml.core.example_tables import split_files
+from ml.core.metrics import roc_auc
 
 LM_EVALUATOR_NODE = "LMEvaluator"
 LM_METRICS = ("perplexity", "cross_entropy", "token_accuracy", "bits_per_character")
@@ -20,29 +21,17 @@ OVERALL_METRICS = {"auc": "auc", "auc_precision_recall": "pr_auc", "binary_accur
                    "binary_crossentropy": "log_loss"}
 
 
-def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve by the rank-sum (Mann-Whitney) formula, ties averaged."""
-    from scipy.stats import rankdata
-
-    labels = np.asarray(labels).astype(bool)
-    positives, negatives = labels.sum(), (~labels).sum()
-    if positives == 0 or negatives == 0:
-        raise ValueError("AUC needs both classes in the labels")
-    ranks = rankdata(scores)
-    return float((ranks[labels].sum() - positives * (positives + 1) / 2) / (positives * negatives))
-
-
 def bayes_optimal_auc(examples_uri: str, split: str = "eval") -> float:
     """AUC of the generator's true probability on the eval split: the best any model can do."""
     import tensorflow as tf
 
     labels, probabilities = [], []
-    files = sorted(glob.glob(os.path.join(examples_uri, f"Split-{split}", "*")))
+    files = split_files(examples_uri, split)
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         example = tf.train.Example.FromString(record)
         labels.append(example.features.feature["high_risk"].int64_list.value[0])
         probabilities.append(example.features.feature["high_risk_probability"].float_list.value[0])
-    return roc_auc(np.array(labels), np.array(probabilities))
+    return roc_auc(labels=np.array(labels), scores=np.array(probabilities))
 
 
 def _metric_value(value) -> Any:

@@ -1,12 +1,12 @@
-"""Canary check of a candidate model in a real local model server process.
+"""The pre-push serving check: a candidate model served by a real local model server process.
 
-The candidate is served exactly as it would be after a push (own home, manifest, models.config),
-on free ports, and the given requests are sent over both REST and gRPC. The server process is
-always stopped. The pipeline wraps `validate_candidate` in a TFX component.
+The candidate is published with the pusher's own steps (version folder, manifest, models.config
+entry) into a throw-away home, served on free ports, and sent the given requests over REST and
+gRPC; the server process is always stopped. The CanaryValidator component (its id kept for
+ML Metadata) wraps `run_serving_check`. Not to be confused with the `canary` version label.
 """
 import json
 import logging
-import os
 import pathlib
 import queue
 import shutil
@@ -20,20 +20,22 @@ from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 
-from ml.serving.manifest import MANIFEST_NAME, write_manifest
+from components.serving_pusher.versions import publish_version
+from ml.core.home import Home
 from ml.serving.model_config import register_pushed_version
-from ml.tensorflow_serving_client import TensorFlowServingClient, TensorFlowServingError
+from ml.serving_client.client import TensorFlowServingClient, TensorFlowServingError
 
 LOGGER = logging.getLogger(__name__)
 CANDIDATE_VERSION = 1
 MAX_REPORTED_ERRORS = 10
+SERVER_LOG_NAME = "model_server.log"
 
 
 def _percentile(latencies: List[float], percent: float) -> Optional[float]:
     return float(np.percentile(latencies, percent)) if latencies else None
 
 
-def _read_ready_line(process: subprocess.Popen, timeout_seconds: float) -> Dict[str, Any]:
+def read_ready_line(process: subprocess.Popen, timeout_seconds: float) -> Dict[str, Any]:
     """Waits for the server's JSON ready line on stdout (or its early exit)."""
     lines: "queue.Queue" = queue.Queue()
 
@@ -97,7 +99,7 @@ def _exercise(client: TensorFlowServingClient, model_name: str, request_examples
             "error_messages": errors[:MAX_REPORTED_ERRORS], "latencies_ms": latencies}
 
 
-def validate_candidate(saved_model_dir, model_name: str, request_examples: List[bytes],
+def run_serving_check(saved_model_dir, model_name: str, request_examples: List[bytes],
                        latency_budget_ms: float, signature_name: str = "serving_default",
                        input_alias: str = "examples", startup_timeout_seconds: float = 300.0,
                        request_timeout_seconds: float = 30.0,
@@ -105,32 +107,29 @@ def validate_candidate(saved_model_dir, model_name: str, request_examples: List[
     """Serves the candidate in a model server process and sends every request over REST and
     gRPC. Blessed when all requests succeed and the p99 latency is within the budget."""
     if not request_examples:
-        raise ValueError("the canary needs at least one request example")
-    work = pathlib.Path(tempfile.mkdtemp(prefix="etrm-canary-"))
+        raise ValueError("the serving check needs at least one request example")
+    work = pathlib.Path(tempfile.mkdtemp(prefix="etrm-serving-check-"))
+    home = Home(work)
     result: Dict[str, Any] = {"blessed": False, "model_name": model_name,
                               "latency_budget_ms": float(latency_budget_ms),
                               "requests": len(request_examples), "errors": []}
     process = None
     try:
-        version_dir = work / "serving_models" / model_name / str(CANDIDATE_VERSION)
-        shutil.copytree(saved_model_dir, version_dir)
-        if (version_dir / MANIFEST_NAME).exists():
-            (version_dir / MANIFEST_NAME).unlink()
-        write_manifest(version_dir)
-        config_path = work / "serving_config" / "models.config"
-        register_pushed_version(config_path, model_name, version_dir.parent, CANDIDATE_VERSION,
-                                num_versions=1)
-        env = dict(os.environ, TF_USE_LEGACY_KERAS="1", TF_CPP_MIN_LOG_LEVEL="2")
-        server_log = open(work / "server.log", "w", encoding="utf-8")
+        base = home.serving_base(model_name)
+        publish_version(str(saved_model_dir), base, CANDIDATE_VERSION)
+        config_path = home.models_config_path
+        register_pushed_version(config_path, model_name, base, CANDIDATE_VERSION, num_versions=1)
+        home.log_dir.mkdir(parents=True, exist_ok=True)
+        server_log = open(home.log_dir / SERVER_LOG_NAME, "w", encoding="utf-8")
         process = subprocess.Popen(
             [python_executable or sys.executable, "-m", "ml.serving", "--home", str(work),
              "--port", "0", "--rest_api_port", "0", "--model_config_file", str(config_path),
              "--file_system_poll_wait_seconds", "0", "--request_log_sampling_rate", "0",
              "--log_level", "WARNING"],
-            stdout=subprocess.PIPE, stderr=server_log, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=server_log, text=True,
             cwd=str(pathlib.Path(__file__).resolve().parents[2]))
         server_log.close()
-        ready = _read_ready_line(process, startup_timeout_seconds)
+        ready = read_ready_line(process, startup_timeout_seconds)
         result.update(grpc_port=ready["grpc_port"], rest_api_port=ready["rest_api_port"])
         clients = {protocol: TensorFlowServingClient(
             host="127.0.0.1", rest_port=ready["rest_api_port"], grpc_port=ready["grpc_port"],
@@ -163,7 +162,7 @@ def validate_candidate(saved_model_dir, model_name: str, request_examples: List[
     except (RuntimeError, TimeoutError, OSError) as error:
         result["errors"].append(f"{type(error).__name__}: {error}")
         result["reason"] = "the candidate could not be served"
-        result["server_log_tail"] = _log_tail(work / "server.log")
+        result["server_log_tail"] = _log_tail(home.log_dir / SERVER_LOG_NAME)
         return result
     finally:
         if process is not None:

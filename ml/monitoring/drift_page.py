@@ -1,4 +1,5 @@
-"""Self-contained HTML drift report: plots embedded as base64 PNG, no external files.
+"""Self-contained HTML drift page (the drift check's and `etrm monitor`'s): plots embedded as
+base64 PNG, no external files.
 
 A plain function over reference data, current data and the per-feature drift table, so the
 pipeline component, the `etrm monitor` command and the service can all produce the same page.
@@ -34,7 +35,7 @@ tr.drifted td { background: #fde2e1; }
 """
 
 
-def render_drift_report(reference, current, features: pd.DataFrame,
+def render_drift_page(reference, current, features: pd.DataFrame,
                         joint: Optional[JointDriftResult] = None,
                         alerts: Iterable[DriftAlert] = (), title: str = "Drift report",
                         path=None) -> str:

@@ -8,7 +8,7 @@ import pytest
 
 from ml.monitoring.alerts import DriftAlert, DriftType
 from ml.monitoring.feature_drift import compare_tables
-from ml.monitoring.report import render_drift_report
+from ml.monitoring.drift_page import render_drift_page
 
 
 def _data():
@@ -25,7 +25,7 @@ def test_report_embeds_plots_tables_and_alert_history(tmp_path):
     features = compare_tables(reference, current)
     alert = DriftAlert(DriftType.DATA_DRIFT, "warning", "gas", "price", "psi", 3.1, 0.25,
                        "Data drift on gas/price <script>")
-    page = render_drift_report(reference, current, features, alerts=[alert], title="Gas desk",
+    page = render_drift_page(reference, current, features, alerts=[alert], title="Gas desk",
                                path=tmp_path / "out" / "report.html")
     assert (tmp_path / "out" / "report.html").read_text(encoding="utf-8") == page
     images = re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", page)
@@ -40,7 +40,7 @@ def test_report_embeds_plots_tables_and_alert_history(tmp_path):
 def test_report_without_drift_or_alerts():
     rng = np.random.default_rng(1)
     reference, current = rng.normal(size=(300, 2)), rng.normal(size=(100, 2))
-    page = render_drift_report(reference, current, compare_tables(reference, current))
+    page = render_drift_page(reference, current, compare_tables(reference, current))
     assert page.count("data:image/png") == 1 and "No alerts." in page
 
 
@@ -48,4 +48,4 @@ def test_report_rejects_a_table_for_other_columns():
     reference, current = _data()
     features = compare_tables(reference, current)
     with pytest.raises(ValueError, match="missing from the data: \\['hub'\\]"):
-        render_drift_report(reference.drop(columns="hub"), current.drop(columns="hub"), features)
+        render_drift_page(reference.drop(columns="hub"), current.drop(columns="hub"), features)

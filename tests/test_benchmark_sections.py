@@ -1,5 +1,5 @@
 """BENCHMARKS.md keeps one section per benchmark: a new run replaces the earlier one in place."""
-from benchmarks.report import replace_section
+from benchmarks.sections import replace_section
 
 
 def test_a_new_run_replaces_its_own_section_and_keeps_the_others(tmp_path):
