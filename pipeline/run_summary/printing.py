@@ -67,7 +67,7 @@ def print_summary(summary: Dict, path: pathlib.Path, stream=sys.stdout) -> None:
         canary = model.get("canary")
         if canary:
             detail = canary.get("reason") or f"p99 {canary.get('latency_p99_ms') or 0:.1f} ms"
-            write(f"  canary: {'passed' if canary['blessed'] else 'failed'} ({detail})\n")
+            write(f"  pre-push serving check: {'passed' if canary['blessed'] else 'failed'} ({detail})\n")
         if model.get("pushed_version"):
             write(f"  pushed: version {model['pushed_version']} -> {model['pushed_to']}\n")
         else:
