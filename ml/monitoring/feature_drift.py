@@ -183,9 +183,10 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
 
 def _column_statistic(job) -> tuple:
     """KS statistic, PSI bin counts and location/scale tests of one column, all from one sort
-    of the window and one search of the sorted reference."""
+    of the window (through the reference's grid when it has one) and one search of the
+    sorted reference."""
     profile, index, current = job
-    placed = PlacedWindow(profile.sorted_column(index), current)
+    placed = PlacedWindow(profile.sorted_column(index), current, profile.grids[index])
     return (placed.ks_statistic(), bin_counts_sorted(placed.ordered, profile.bin_edges[index]),
             placed_location_scale_tests(profile.spread(index), placed))
 

@@ -53,9 +53,10 @@ class PlacedWindow:
     one PlacedWindow instead of each sorting and searching again.
     """
 
-    def __init__(self, reference_sorted: np.ndarray, current: np.ndarray):
+    def __init__(self, reference_sorted: np.ndarray, current: np.ndarray,
+                 grid: Optional[ValueGrid] = None):
         self.n = reference_sorted.size
-        self.ordered = np.sort(current)
+        self.ordered = np.sort(current) if grid is None else grid.sort(current)
         self.at_or_below = np.searchsorted(reference_sorted, self.ordered, side="right")
         self.below = _reference_below(reference_sorted, self.ordered, self.at_or_below)
         # _reference_below returns at_or_below itself when no current value is in the reference.
@@ -101,13 +102,21 @@ class ValueGrid:
         self.reference_cumulative = np.cumsum(self.reference_counts)
 
     def sorted_reference(self) -> np.ndarray:
-        """np.sort(reference), by ordering the values by bucket (a stable argsort of 16-bit
-        keys is a radix sort) and sorting the now nearly ordered result (timsort merges the
-        runs almost for free): the same array, about 2.5x faster than np.sort at 200,000 rows."""
+        return self.sort(self.reference, self.reference_buckets)
+
+    def sort(self, values: np.ndarray, buckets: Optional[np.ndarray] = None) -> np.ndarray:
+        """np.sort(values), by ordering them by bucket (a stable argsort of 16-bit keys is a
+        radix sort) and then sorting the nearly ordered result (timsort merges its runs almost
+        for free): the same array, about 2x faster than np.sort at 200,000 rows. Values far
+        outside the reference share its end buckets; when one bucket holds an eighth of the
+        values, timsort would face long unordered runs, so np.sort does it."""
         if self.size > 1 << 16:
-            return np.sort(self.reference)
-        order = np.argsort(self.reference_buckets.astype(np.uint16), kind="stable")
-        return np.sort(self.reference[order], kind="stable")
+            return np.sort(values)
+        buckets = self.buckets(values) if buckets is None else buckets
+        if np.bincount(buckets, minlength=self.size).max() > values.size // 8:
+            return np.sort(values)
+        order = np.argsort(buckets.astype(np.uint16), kind="stable")
+        return np.sort(values[order], kind="stable")
 
     def order_statistics(self, ranks: np.ndarray) -> np.ndarray:
         """The reference values at 0-based sorted positions ranks, without a full sort."""
