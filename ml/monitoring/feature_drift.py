@@ -17,11 +17,10 @@ import pandas as pd
 
 from ml.monitoring import drift_rule
 from ml.monitoring.multiple_testing import normalise_correction
-from ml.monitoring.statistics import (SpreadSummary, ValueGrid, bin_counts_sorted,
-                                      chi_square_homogeneity, jensen_shannon_distance,
-                                      ks_p_values, ks_statistic_and_bin_counts,
-                                      ks_statistic_and_bin_counts_on_grid,
-                                      location_scale_tests, population_stability_index,
+from ml.monitoring.statistics import (PlacedWindow, SpreadSummary, ValueGrid,
+                                      bin_counts_sorted, chi_square_homogeneity,
+                                      jensen_shannon_distance, ks_p_values,
+                                      placed_location_scale_tests, population_stability_index,
                                       quantile_bin_edges)
 from ml.monitoring.tables import CATEGORICAL, NUMERIC, FeatureTable, as_feature_table
 
@@ -37,17 +36,22 @@ RESULT_COLUMNS = ["feature", "kind", "test", "statistic", "p_value", "adjusted_p
                   "sampling_allowance", "shift_floor", "location_drifted", "scale_drifted"]
 # Below this many values per check, threads cost more than they save.
 _PARALLEL_MIN_VALUES = 2_000_000
-# From this many reference rows on, KS uses bucket bounds instead of sorting columns.
+# From this many reference rows on, registration finds PSI bins with a ValueGrid and sorts the
+# reference through its buckets.
 GRID_MIN_ROWS = 50_000
 
 
 @dataclass(frozen=True)
 class ReferenceProfile:
-    """What later checks need from a reference: columns, PSI bins and counts, categories.
+    """What later checks need from a reference: columns, PSI bins and counts, categories, and
+    per numeric column a sorted copy and its SpreadSummary.
 
-    Small references keep each numeric column sorted. Large ones (GRID_MIN_ROWS rows or more)
-    keep it unsorted with a ValueGrid instead, which answers KS without sorting; a sorted copy
-    is made only if a column turns out to be too tied for the grid.
+    Everything that depends on the reference alone is made here, at registration, so a check
+    only sorts its window once and places it in the sorted reference (PlacedWindow), which
+    serves KS, Mann-Whitney and Brown-Forsythe alike. Small references are sorted in place.
+    Large ones (GRID_MIN_ROWS rows or more) keep their columns unsorted beside a ValueGrid,
+    which gives the PSI bins without sorting and the sorted copy faster than np.sort
+    (ValueGrid.sorted_reference).
     """
 
     table: FeatureTable
@@ -81,7 +85,11 @@ class ReferenceProfile:
             values, value_counts = np.unique(column, return_counts=True)
             categories.append(values)
             category_counts.append(value_counts)
-        return cls(table, columns, edges, counts, categories, category_counts, grids)
+        ordered = (_in_parallel(ValueGrid.sorted_reference, grids, columns.size) if large
+                   else list(columns))
+        spreads = _in_parallel(SpreadSummary, ordered, columns.size)
+        return cls(table, columns, edges, counts, categories, category_counts, grids,
+                   dict(enumerate(ordered)), dict(enumerate(spreads)))
 
     def sorted_column(self, index: int) -> np.ndarray:
         if self.grids[index] is None:
@@ -91,7 +99,7 @@ class ReferenceProfile:
         return self._sorted[index]
 
     def spread(self, index: int) -> SpreadSummary:
-        """The location/scale tests' summary of a column, made on first use and kept."""
+        """The location/scale tests' summary of a column (made at registration by build)."""
         if index not in self._spread:
             self._spread[index] = SpreadSummary(self.sorted_column(index))
         return self._spread[index]
@@ -174,16 +182,13 @@ def _numeric_rows(profile: ReferenceProfile, current: FeatureTable) -> list:
 
 
 def _column_statistic(job) -> tuple:
-    """KS statistic and PSI bin counts of one column (on the grid when the reference has one)
-    and its location/scale tests."""
+    """KS statistic, PSI bin counts and location/scale tests of one column, all from one sort
+    of the window (through the reference's grid when it has one) and one search of the
+    sorted reference."""
     profile, index, current = job
-    edges, grid = profile.bin_edges[index], profile.grids[index]
-    located = location_scale_tests(profile.sorted_column(index), profile.spread(index), current)
-    if grid is not None:
-        result = ks_statistic_and_bin_counts_on_grid(grid, current, edges)
-        if result is not None:
-            return (*result, located)
-    return (*ks_statistic_and_bin_counts(profile.sorted_column(index), current, edges), located)
+    placed = PlacedWindow(profile.sorted_column(index), current, profile.grids[index])
+    return (placed.ks_statistic(), bin_counts_sorted(placed.ordered, profile.bin_edges[index]),
+            placed_location_scale_tests(profile.spread(index), placed))
 
 
 def _in_parallel(function, jobs: list, total_values: int) -> list:
