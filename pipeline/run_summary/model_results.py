@@ -7,11 +7,13 @@ from typing import Any, Dict, List
 
 import numpy as np
 
+from ml.core import registry
 from ml.core import metadata as metadata_queries
 from ml.core.example_tables import split_files
 from ml.core.metrics import roc_auc
 
-LM_EVALUATOR_NODE = "LMEvaluator"
+RISK_EVALUATOR_NODE = registry.RISK_MODEL.evaluator_node
+LM_EVALUATOR_NODE = registry.REPORT_LM.evaluator_node
 LM_METRICS = ("perplexity", "cross_entropy", "token_accuracy", "bits_per_character")
 LM_TRAINING_FIELDS = ("initial_eval_loss", "best_eval_loss", "epochs_run", "train_steps_run",
                       "train_tokens", "train_tokens_per_second", "vocabulary_source", "vocabulary_size")
@@ -134,8 +136,8 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
     """Fills metrics, blessing, baseline and push results in place."""
     by_component = {row["component"]: row for row in executions}
     model: Dict[str, Any] = {}
-    if "Evaluator" in by_component:
-        execution_id = by_component["Evaluator"]["execution_id"]
+    if RISK_EVALUATOR_NODE in by_component:
+        execution_id = by_component[RISK_EVALUATOR_NODE]["execution_id"]
         outputs = metadata_queries.output_artifacts(store, execution_id)
         inputs = metadata_queries.input_artifacts(store, execution_id)
         if outputs.get("evaluation"):
@@ -182,7 +184,7 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["warm_started_from"] = ({"model_artifact_id": base[0].id,
                                        "serving_version": metadata_queries.pushed_version_of_model(store, base[0].id)}
                                       if base else None)
-    if summary.get("examples_uri") and model.get("metrics") and "Evaluator" in by_component:
+    if summary.get("examples_uri") and model.get("metrics") and RISK_EVALUATOR_NODE in by_component:
         model["bayes_optimal_auc"] = bayes_optimal_auc(summary["examples_uri"])
         auc = model["metrics"]["overall"].get("auc")
         if auc is not None:
