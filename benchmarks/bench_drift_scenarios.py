@@ -6,7 +6,7 @@ the scenario starting on the span's first day. Each trial samples a reference wi
 unchanged span, a second disjoint window from it (no change: false alarms) and a window from
 the changed span (detection), at 200 and 2000 rows. On the same windows:
 
-- gate, component defaults: components.drift_gate.verdict with GateThresholds() (the rule of
+- gate, component defaults: components.drift_gate.verdict with DriftThresholds() (the rule of
   ml.monitoring.drift_rule: one Holm correction at family-wise 1% over KS/chi-square,
   Mann-Whitney and Brown-Forsythe per feature and the label-relation tests; PSI beyond its
   sampling allowance above 0.25 or a location/scale effect above 0.3 SD; label correlation
@@ -35,7 +35,7 @@ from scipy import stats  # noqa: E402
 
 from benchmarks.sections import heading, machine_line, publish  # noqa: E402
 from components.drift_gate import comparators  # noqa: E402
-from components.drift_gate.findings import GateThresholds  # noqa: E402
+from ml.monitoring.drift_rule import DriftThresholds  # noqa: E402
 from components.drift_gate.verdict import window_verdict  # noqa: E402
 from ml.synthetic.spans import SpanRequest, generate_table  # noqa: E402
 from models.risk.features import CATEGORICAL_DOMAINS, LABEL_KEY, RAW_FEATURES  # noqa: E402
@@ -47,7 +47,7 @@ SPAN_START = "2024-01-08"
 FEATURES = RAW_FEATURES + [LABEL_KEY]
 NUMERIC = [name for name in FEATURES if name not in CATEGORICAL_DOMAINS]
 SCHEMA_FILE = Path(__file__).resolve().parents[1] / "data" / "schema" / "trades" / "schema.pbtxt"
-RULES = {"gate": GateThresholds(), "gate_pipeline": DriftSettings().gate_thresholds()}
+RULES = {"gate": DriftThresholds(), "gate_pipeline": DriftSettings().gate_thresholds()}
 METHODS = list(RULES) + ["naive", "tfdv"]
 LABELS = {"gate": "gate (component defaults)", "gate_pipeline": "gate (pipeline defaults)",
           "naive": "naive KS", "tfdv": "TFDV alone"}
@@ -84,7 +84,7 @@ def alarms(reference, current, schema) -> dict:
 def tfdv_schema():
     import tensorflow_data_validation as tfdv
 
-    limits = GateThresholds()
+    limits = DriftThresholds()
     return comparators.with_comparators(tfdv.load_schema_text(str(SCHEMA_FILE)), FEATURES,
                                         comparators.DRIFT, limits.js_divergence,
                                         limits.linf_distance)

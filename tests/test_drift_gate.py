@@ -6,9 +6,8 @@ from tensorflow_metadata.proto.v0 import anomalies_pb2, schema_pb2
 from tfx.types import standard_artifacts
 
 from components.drift_gate import comparators
-from components.drift_gate.findings import (GateThresholds, check_action, flagged_features,
-                                            format_feature_floors, gate_message, judge,
-                                            parse_feature_floors)
+from components.drift_gate.findings import check_action, flagged_features, gate_message
+from ml.monitoring.drift_rule import DriftThresholds, format_feature_floors, judge, parse_feature_floors
 from components.drift_gate.previous_span import (PreviousSpanStrategy, artifact_span,
                                                  previous_span_artifacts)
 from pipeline.config import DriftSettings
@@ -77,7 +76,7 @@ def test_flagged_features_and_message_name_feature_value_and_threshold():
                   "threshold": 0.1, "exceeded": True},
                  {"feature": "price", "measure": "Jensen-Shannon divergence", "value": 0.5,
                   "threshold": 0.4, "exceeded": True}]
-    limits = GateThresholds()
+    limits = DriftThresholds()
     distribution, relations = judge(table, relations, limits, 2000, 2000)
     flagged = flagged_features(tfdv_rows, distribution, relations, limits, "high_risk")
     assert list(flagged) == ["price", "volume"]
@@ -120,13 +119,13 @@ def test_bad_settings_raise_value_errors_naming_the_field():
     with pytest.raises(ValueError, match="feature_psi_thresholds"):
         DriftSettings(feature_psi_thresholds=(("price", 0.0),))
     with pytest.raises(ValueError, match="feature_psi"):
-        GateThresholds(feature_psi={"price": -1.0})
+        DriftThresholds(feature_psi={"price": -1.0})
     with pytest.raises(ValueError, match="NAME=NUMBER"):
         parse_feature_floors("price=high")
     with pytest.raises(ValueError, match="skew_action"):
         check_action("skew_action", "ignore")
     with pytest.raises(ValueError, match="linf_distance"):
-        GateThresholds(linf_distance=-1)
+        DriftThresholds(linf_distance=-1)
 
 
 def test_feature_floors_travel_as_one_string_parameter():

@@ -2,8 +2,8 @@
 blocked run's explanation.
 
 The rule itself (one Holm family over every test of a check, significance and materiality) is
-ml.monitoring.drift_rule's, shared with the monitoring service; GateThresholds is its
-DriftThresholds. TFDV's comparators (Jensen-Shannon, L-infinity) are reported beside each
+ml.monitoring.drift_rule's (DriftThresholds, judge), shared with the monitoring service.
+TFDV's comparators (Jensen-Shannon, L-infinity) are reported beside each
 feature, but their fixed thresholds do not account for window size and never block alone.
 """
 from __future__ import annotations
@@ -12,14 +12,9 @@ from typing import Dict, Iterable, List, Mapping, Optional
 
 import pandas as pd
 
-from ml.monitoring.drift_rule import (DriftThresholds, distribution_reasons,
-                                      format_feature_floors, judge, parse_feature_floors)
+from ml.monitoring.drift_rule import DriftThresholds, distribution_reasons
 
 ACTIONS = ("block", "warn")
-GateThresholds = DriftThresholds
-__all__ = ["ACTIONS", "DriftGateError", "GateThresholds", "check_action", "describe",
-           "flagged_features", "format_feature_floors", "gate_message", "judge",
-           "parse_feature_floors"]
 
 
 class DriftGateError(RuntimeError):

@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_models(args: argparse.Namespace, home, terminal) -> int:
-    from components.drift_gate.findings import parse_feature_floors
+    from ml.monitoring.drift_rule import parse_feature_floors
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import resolve_span, run_pipeline
     from pipeline.run_summary import print_summary
