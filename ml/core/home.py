@@ -101,3 +101,9 @@ class Home:
     @property
     def monitoring_reports_dir(self) -> pathlib.Path:
         return self.monitoring_dir / "reports"
+
+    # Lifecycle
+    @property
+    def lifecycle_db(self) -> pathlib.Path:
+        """Continuous learning's registrations, job queue and audit log (SQLite)."""
+        return self.root / "lifecycle" / "lifecycle.sqlite"
