@@ -13,23 +13,29 @@ from typing import Optional
 from ml.core.logs import progress_logger
 
 ANNOUNCE_AFTER_SECONDS = 10.0
+# Resolvers, gates and the Pusher finish in a fraction of a second: their lines would be half
+# the terminal and tell nothing the next line's [k/N] count does not.
+QUIET_BELOW_SECONDS = 1.0
 
 
 class ComponentProgress(logging.Handler):
     """Listens to the TFX runners' 'Component X is running/finished' log records.
 
-    One line per component when it finishes; a component still running after
+    One line per component when it finishes, except components quicker than
+    `quiet_below_seconds` (the last one is always shown); a component still running after
     `announce_after_seconds` (None: at once) also gets a 'running ...' line, so the terminal
     says what a slow step is without two lines for each resolver and gate.
     """
 
     def __init__(self, total_components: int, clock=time.monotonic,
-                 announce_after_seconds: Optional[float] = ANNOUNCE_AFTER_SECONDS):
+                 announce_after_seconds: Optional[float] = ANNOUNCE_AFTER_SECONDS,
+                 quiet_below_seconds: float = QUIET_BELOW_SECONDS):
         super().__init__(level=logging.INFO)
         self.total = total_components
         self.done = 0
         self.clock = clock
         self.announce_after_seconds = announce_after_seconds
+        self.quiet_below_seconds = quiet_below_seconds
         self.started = clock()
         self.component_started = self.started
         self._announcement: Optional[threading.Timer] = None
@@ -44,6 +50,8 @@ class ComponentProgress(logging.Handler):
             self.cancel()
             self.done += 1
             took = self.clock() - self.component_started
+            if took < self.quiet_below_seconds and self.done < self.total:
+                return
             self._say(f"[{self.done}/{self.total}] {record.args[0]} done in {took:.1f}s")
 
     def _announce_later(self, text: str) -> None:

@@ -29,8 +29,20 @@ def test_a_component_finishing_before_the_announcement_gets_one_line(caplog):
     caplog.set_level(logging.INFO, logger=PROGRESS_LOGGER)
     now = [0.0]
     handler = progress.ComponentProgress(3, clock=lambda: now[0], announce_after_seconds=3600)
-    handler.handle(_record("Component %s is running.", "ImportSchemaGen"))
-    now[0] = 0.25
-    handler.handle(_record("Component %s is finished.", "ImportSchemaGen"))
-    assert _lines(caplog) == ["      0.2s  [1/3] ImportSchemaGen done in 0.2s"]
+    handler.handle(_record("Component %s is running.", "StatisticsGen"))
+    now[0] = 2.25
+    handler.handle(_record("Component %s is finished.", "StatisticsGen"))
+    assert _lines(caplog) == ["      2.2s  [1/3] StatisticsGen done in 2.2s"]
     assert handler._announcement is None
+
+
+def test_quick_components_are_silent_except_the_last(caplog):
+    caplog.set_level(logging.INFO, logger=PROGRESS_LOGGER)
+    now = [0.0]
+    handler = progress.ComponentProgress(3, clock=lambda: now[0], announce_after_seconds=3600)
+    for name, took in (("ImportSchemaGen", 0.1), ("Trainer", 5.0), ("ServingPusher", 0.1)):
+        handler.handle(_record("Component %s is running.", name))
+        now[0] += took
+        handler.handle(_record("Component %s is finished.", name))
+    assert _lines(caplog) == ["      5.1s  [2/3] Trainer done in 5.0s",
+                              "      5.2s  [3/3] ServingPusher done in 0.1s"]
