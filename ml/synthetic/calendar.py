@@ -227,7 +227,8 @@ def _calendar_for(calendar: str, days: np.ndarray, n_max: int) -> np.busdaycalen
     return _busdaycalendar(calendar, first_year - first_year % 10, last_year - last_year % 10 + 9)
 
 
-def _per_calendar(function, calendars, days: np.ndarray, *arrays) -> np.ndarray:
+def _per_calendar(function, calendars, days: np.ndarray, *arrays,
+                  empty_dtype="datetime64[D]") -> np.ndarray:
     """Apply function(calendar, days, *arrays) per distinct calendar of a per-element array."""
     names = np.broadcast_to(np.asarray(calendars, dtype=object), days.shape)
     out = None
@@ -237,7 +238,7 @@ def _per_calendar(function, calendars, days: np.ndarray, *arrays) -> np.ndarray:
         if out is None:
             out = np.empty(days.shape, dtype=result.dtype)
         out[chosen] = result
-    return out if out is not None else np.empty(days.shape, dtype="datetime64[D]")
+    return out if out is not None else np.empty(days.shape, dtype=empty_dtype)
 
 
 def _offset(calendar: str, days: np.ndarray, n: np.ndarray, roll: str) -> np.ndarray:
@@ -288,7 +289,7 @@ def business_day_count(start, end, region) -> np.ndarray:
         busdaycal = _calendar_for(name, both, 0)
         return np.busday_count(s, e, busdaycal=busdaycal).astype(np.int64)
 
-    out = _per_calendar(count, region, start, end)
+    out = _per_calendar(count, region, start, end, empty_dtype=np.int64)
     return out[0] if scalar else out
 
 
@@ -306,7 +307,7 @@ def is_business_day(days, region) -> np.ndarray:
             return np.empty(0, dtype=bool)
         return np.is_busday(d, busdaycal=_calendar_for(name, d, 0))
 
-    out = _per_calendar(check, region, days)
+    out = _per_calendar(check, region, days, empty_dtype=bool)
     return out[0] if scalar else out
 
 
