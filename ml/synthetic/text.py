@@ -23,6 +23,12 @@ values, texts contain only the confidence-level labels "95%" and "99%".
 Region names read as nouns with their article where English needs one ("in the UK", "in the
 Nordics", ``region_noun``) and as adjectives before a commodity ("Nordic power",
 ``region_adjective``); articles before instruments follow their sound ("an option").
+
+Trade columns read: trade_id, trade_date, timestamp, commodity, region, instrument, direction,
+volume, unit, price, currency, delivery_period, delivery_months, tenor_months, option_type,
+strike, expiry_date, premium, counterparty, counterparty_rating, trader, book, volatility,
+notional (tables without delivery_months/option_type/strike/expiry_date/premium render as
+one-month, non-option trades). Compliance columns read include contract_type (optional).
 """
 from typing import Dict, List, Sequence, Tuple
 
