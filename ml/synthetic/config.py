@@ -12,6 +12,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from ml.synthetic.calendar import EXCHANGE, business_day_offset
+from ml.synthetic.calendar import trading_days as _calendar_trading_days
 from ml.synthetic.catalog import (BOOK_NAMES, COMMODITY_CATALOG, COUNTERPARTY_LEGAL_FORMS,
                                   COUNTERPARTY_SECTORS, COUNTERPARTY_STEMS, DEFAULT_COMMODITIES,
                                   DEFAULT_REGIONS, REGION_CATALOG, TRADER_FIRST_NAMES,
@@ -61,15 +63,16 @@ def as_day(value: datetime) -> np.datetime64:
 
 
 def trading_days(first: datetime, last: datetime) -> np.ndarray:
-    """Weekdays from first to last inclusive (datetime64[D]); exchange holidays are not modelled."""
-    days = np.arange(as_day(first), as_day(last) + 1, dtype="datetime64[D]")
-    return days[np.is_busday(days)]
+    """Exchange trading days from first to last inclusive (datetime64[D]): weekdays minus the
+    exchange holidays of ``ml.synthetic.calendar`` (New Year's Day, Good Friday, ...)."""
+    return _calendar_trading_days(first, last)
 
 
 def price_history_start(price_anchor_date: datetime) -> np.datetime64:
-    """First day of the simulated price history: the warm-up year before the anchor."""
-    anchor = np.busday_offset(as_day(price_anchor_date), 0, roll="forward")
-    return np.busday_offset(anchor, -PRICE_WARMUP_TRADING_DAYS, roll="forward")
+    """First day of the simulated price history: PRICE_WARMUP_TRADING_DAYS exchange trading
+    days before the first trading day on or after the anchor (holidays skipped)."""
+    anchor = business_day_offset(as_day(price_anchor_date), 0, EXCHANGE, roll="forward")
+    return business_day_offset(anchor, -PRICE_WARMUP_TRADING_DAYS, EXCHANGE, roll="forward")
 
 
 @dataclass
@@ -86,9 +89,14 @@ class DriftScenario:
                         region names to weights (None: the baseline ranking reversed).
       new_category:     in (0, 1]: that share of trades gets a commodity or region
                         (``category_field``) never seen before (``category_name``; defaults
-                        hydrogen / latin_america).
+                        hydrogen / latin_america). The shares of all new_category scenarios
+                        of one ``category_field`` must sum to at most 1 (they take disjoint
+                        bands of one uniform draw).
       concept_change:   in [0, 1]: the high-risk log-odds become
                         (1 - m) * baseline + m * alternative risk function.
+
+    ``ramp_days`` (price_shift only): the level moves linearly over this many trading days
+    from start_date (0 = a jump on the start day). Integer >= 0; ignored by the other kinds.
     """
 
     kind: str
@@ -98,6 +106,7 @@ class DriftScenario:
     category_field: str = "commodity"
     category_name: Optional[str] = None
     target_mix: Optional[Dict[str, float]] = None
+    ramp_days: int = 0
 
     def __post_init__(self):
         if self.kind not in DRIFT_KINDS:
@@ -132,6 +141,7 @@ class DriftScenario:
             if self.category_name not in catalog:
                 _fail("DriftScenario.category_name", f"unknown {self.category_field} "
                       f"{self.category_name!r}", ", ".join(sorted(catalog)))
+        _check_int("DriftScenario.ramp_days", self.ramp_days, 0)
         if self.target_mix is not None:
             names = set(COMMODITY_CATALOG) | set(REGION_CATALOG)
             for name, weight in dict(self.target_mix).items():
@@ -151,7 +161,7 @@ class DriftScenario:
 
     @classmethod
     def from_dict(cls, data: dict) -> "DriftScenario":
-        """Inverse of to_dict."""
+        """Inverse of to_dict (dicts written before ``ramp_days`` existed get its default)."""
         values = dict(data)
         values["start_date"] = datetime.fromisoformat(values["start_date"])
         return cls(**values)
@@ -165,8 +175,9 @@ class ETRMDataConfig:
     ``DEFAULT_REGIONS``) and are replaced by them at construction. Prices depend only on
     ``seed``, ``price_anchor_date`` and price-affecting drift scenarios, so windows generated
     separately form one consistent history; trade sampling depends on (seed, start_date).
-    ``num_positions`` is recorded for the spec's sake: positions are the exact aggregation of
-    the trades, so their number follows from the trades.
+    ``num_positions`` is the size of each window's opening portfolio: books open with
+    num_positions positions traded before start_date and still delivering (an integer >= 0;
+    0 = books open flat).
     """
 
     num_trades: int = 1000
@@ -216,7 +227,8 @@ class ETRMDataConfig:
                   "price_anchor_date (prices are simulated forward from the anchor)")
         if len(trading_days(self.start_date, self.end_date)) == 0:
             _fail("end_date", f"window {self.start_date.date()}..{self.end_date.date()} has no "
-                  "weekday", "a window containing at least one trading day (Monday-Friday)")
+                  "trading day", "a window containing at least one trading day (Monday-Friday "
+                  "except exchange holidays)")
         _check_names("commodities", self.commodities, COMMODITY_CATALOG, "commodity")
         _check_names("regions", self.regions, REGION_CATALOG, "region")
         if not isinstance(self.shuffle_labels, bool):
@@ -226,11 +238,22 @@ class ETRMDataConfig:
                   "None or a list of DriftScenario")
         for scenario in self.drift_scenarios:
             self._check_scenario(scenario)
+        for category_field in NEW_CATEGORY_FIELDS:
+            shares = [s.magnitude for s in self.drift_scenarios
+                      if s.kind == "new_category" and s.category_field == category_field]
+            if sum(shares) > 1.0 + 1e-12:
+                _fail("DriftScenario.magnitude", f"drift_scenarios: the new_category shares of "
+                      f"category_field {category_field!r} sum to {sum(shares):g} > 1",
+                      "new_category magnitudes of one category_field summing to at most 1")
 
     def _check_scenario(self, scenario) -> None:
         if not isinstance(scenario, DriftScenario):
             _fail("drift_scenarios", f"item {scenario!r} is not a DriftScenario",
                   "DriftScenario(kind=..., start_date=..., magnitude=...) items")
+        if as_day(scenario.start_date) > as_day(self.end_date):
+            _fail("DriftScenario.start_date", f"{scenario.start_date.isoformat()} is after "
+                  f"end_date {self.end_date.isoformat()}", "a datetime on or before end_date "
+                  "(a scenario must act inside the window)")
         if scenario.kind == "new_category":
             existing = self.commodities if scenario.category_field == "commodity" else self.regions
             if scenario.category_name in existing:

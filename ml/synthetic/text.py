@@ -5,11 +5,30 @@ multi-section text whose sections are ``RISK_SUMMARY_SECTIONS``) and ``complianc
 per late regulatory report and per limit breach). Phrasing varies by template choice, drawn
 from the (seed, start_date) stream. Texts are single lines.
 
+Trade confirmations come in TRADE_CONFIRMATION_TEMPLATES styles (formal, narrative, pipe
+ticket, confirmation letter, broker recap, email, short ticket, deal capture, matched
+confirmation, voice log). Option confirmations state the option's terms: call/put, strike,
+expiry date and the premium per unit and in total; the notional of an option is named
+"underlying notional". Multi-month strips state their delivery range ("2024-01 to 2024-06
+(6 months)"); one-month deliveries their month.
+
 Number formats (what "equals its record's value" means): volumes and USD risk amounts with
-thousands separators and no decimals, prices with the commodity's tick decimals, notionals with
-two decimals, volatility and utilisation as percentages with one decimal (value x 100), dates
-as YYYY-MM-DD, times as HH:MM:SS. Besides record values, texts contain only the confidence-level
-labels "95%" and "99%".
+thousands separators and no decimals; prices, option strikes and premia per unit with the
+tick decimals of the trade's quote (``price_decimals``) and thousands separators; notionals and
+total option premia with thousands separators and two decimals; volatility and utilisation as
+percentages with one decimal (value x 100); tenors, delivery month counts and days late as
+integers; dates as YYYY-MM-DD, delivery months as YYYY-MM, times as HH:MM:SS. Besides record
+values, texts contain only the confidence-level labels "95%" and "99%".
+
+Region names read as nouns with their article where English needs one ("in the UK", "in the
+Nordics", ``region_noun``) and as adjectives before a commodity ("Nordic power",
+``region_adjective``); articles before instruments follow their sound ("an option").
+
+Trade columns read: trade_id, trade_date, timestamp, commodity, region, instrument, direction,
+volume, unit, price, currency, delivery_period, delivery_months, tenor_months, option_type,
+strike, expiry_date, premium, counterparty, counterparty_rating, trader, book, volatility,
+notional (tables without delivery_months/option_type/strike/expiry_date/premium render as
+one-month, non-option trades). Compliance columns read include contract_type (optional).
 """
 from typing import Dict, List, Sequence, Tuple
 
@@ -20,28 +39,76 @@ from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG
 from ml.synthetic.config import ETRMDataConfig
 from ml.synthetic.trades import window_stream
 
+try:  # per-(commodity, region) quoting conventions (the lead's catalog); older catalogs lack it
+    from ml.synthetic.catalog import quote as _catalog_quote
+except ImportError:  # pragma: no cover - depends on the catalog version
+    _catalog_quote = None
+
 TEXT_KINDS = ("trade_confirmation", "risk_summary", "compliance_note")
 CONFIDENCE_LABELS = ("95%", "99%")
 _STREAM_NAMESPACE = 5
 
+REGION_NOUNS: Dict[str, str] = {
+    "north_america": "North America", "europe": "Europe", "uk": "the UK",
+    "nordics": "the Nordics", "asia_pacific": "Asia-Pacific", "latin_america": "Latin America"}
+REGION_ADJECTIVES: Dict[str, str] = {
+    "north_america": "North American", "europe": "European", "uk": "UK",
+    "nordics": "Nordic", "asia_pacific": "Asia-Pacific", "latin_america": "Latin American"}
+
+# Defaults for trades tables written before the option/strip columns existed.
+_CONTRACT_DEFAULTS = {"delivery_months": 1, "option_type": "none", "strike": 0.0,
+                      "expiry_date": "", "premium": 0.0}
+
 TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
+    # formal
     "Trade confirmation {trade_id}: on {trade_date} at {time} {trader} ({book}) {action} "
-    "{volume} {unit} of {region} {commodity} ({instrument}, delivery {delivery_period}) "
-    "{preposition} {counterparty}, rated {rating}, at {price} {currency}/{unit}; notional "
+    "{volume} {unit} of {region_adj} {commodity} ({product}, delivery {delivery}) "
+    "{preposition} {counterparty}, rated {rating}, {price_clause}; {notional_label} "
     "{currency} {notional}.",
-    "{trader} of {book} confirmed a {instrument} {action_noun} with {counterparty} ({rating}): "
-    "{volume} {unit} of {region} {commodity} for {delivery_period}, {tenor_phrase}, priced at "
-    "{price} {currency}/{unit} for a total of {currency} {notional}. Reference {trade_id}, "
-    "executed {trade_date} {time}.",
+    # narrative
+    "{trader} of {book} confirmed {a_product} {action_noun} with {counterparty} ({rating}): "
+    "{volume} {unit} of {region_adj} {commodity} for delivery {delivery}, {tenor_phrase}, "
+    "{price_clause}, {notional_label} {currency} {notional}. Reference {trade_id}, executed "
+    "{trade_date} {time}.",
+    # pipe ticket
     "{trade_id} | {trade_date} {time} | {action_upper} {volume} {unit} {commodity} "
-    "({region}) {instrument}, {delivery_period} delivery @ {price} {currency}/{unit} | "
-    "notional {currency} {notional} | counterparty {counterparty} ({rating}) | trader "
-    "{trader}, book {book} | realised volatility {volatility}.",
+    "({region}) {product}, delivery {delivery} {price_ticket} | {notional_label} {currency} "
+    "{notional} | counterparty {counterparty} ({rating}) | trader {trader}, book {book} | "
+    "forward volatility {volatility}.",
+    # confirmation letter
     "We confirm that on {trade_date} {counterparty} {counterparty_action} {volume} {unit} of "
-    "{commodity} for {region} delivery in {delivery_period} through a {instrument} at {price} "
-    "{currency} per {unit}, notional {currency} {notional}. Counterparty rating {rating}; "
-    "realised volatility at execution {volatility}; booked by {trader} in {book} "
-    "({trade_id}, {time}).",
+    "{commodity} for {region_adj} delivery in {delivery} through {a_product} {price_clause}, "
+    "{notional_label} {currency} {notional}. Counterparty rating {rating}; forward "
+    "volatility at execution {volatility}; booked by {trader} in {book} ({trade_id}, {time}).",
+    # broker recap
+    "Broker recap {trade_id}, {trade_date} {time}: {book} {action} {volume} {unit} "
+    "{region_adj} {commodity} {product}, delivery {delivery}, {price_clause}, {preposition} "
+    "{counterparty} ({rating}); {notional_label} {currency} {notional}; trader {trader}.",
+    # email
+    "Subject: confirmation of trade {trade_id}. Dear {counterparty} team, we are pleased to "
+    "confirm {a_product} agreed on {trade_date} at {time} in which you {counterparty_action} "
+    "{volume} {unit} of {region_adj} {commodity}, delivery {delivery}, {price_clause}; "
+    "{notional_label} {currency} {notional}. Your credit rating on file is {rating}. Kind "
+    "regards, {trader}, {book}.",
+    # short ticket
+    "TKT {trade_id} {trade_date} {time} {action_upper} {volume} {unit} {region_adj} {commodity} "
+    "{product} {delivery} {price_ticket} vs {counterparty} ({rating}) {trader}/{book} "
+    "{notional_label} {currency} {notional}",
+    # deal capture
+    "Deal {trade_id} captured in {book}: {trader} {action} {volume} {unit} of {commodity} in "
+    "{region_noun} {preposition} {counterparty} (rating {rating}) on {trade_date} at {time} "
+    "as {a_product} for delivery {delivery}, {price_clause}; {notional_label} {currency} "
+    "{notional}, forward volatility {volatility}.",
+    # matched confirmation
+    "Confirmation matched for {trade_id}: {counterparty} ({rating}) and {book} agree that "
+    "{trader} {action} {volume} {unit} of {region_adj} {commodity} on {trade_date} {time} "
+    "under {a_product}, delivery {delivery}, {tenor_phrase}, {price_clause}. "
+    "{notional_label_cap} {currency} {notional}.",
+    # voice log
+    "Voice trade {trade_id} recorded {trade_date} {time}: {trader} ({book}) agreed with "
+    "{counterparty}, rated {rating}, to {action_base} {volume} {unit} of {commodity} "
+    "delivered in {region_noun}, {a_product} for delivery {delivery}, {price_clause}; "
+    "{notional_label} {currency} {notional}.",
 )
 
 RISK_SUMMARY_OPENINGS: Tuple[str, ...] = (
@@ -55,12 +122,12 @@ RISK_SUMMARY_OPENINGS: Tuple[str, ...] = (
 RISK_SUMMARY_SECTION_TEMPLATES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
     ("Portfolio overview", "has_exposure",
      ("{open_positions}, net exposure USD {net_exposure}, gross exposure USD "
-      "{gross_exposure}; the largest exposure is {top_region} {top_commodity} at USD "
+      "{gross_exposure}; the largest exposure is {top_region_adj} {top_commodity} at USD "
       "{top_exposure}.",
       "the book holds {open_positions} with gross exposure of USD {gross_exposure} (net USD "
-      "{net_exposure}), led by {top_commodity} in {top_region} (USD {top_exposure}).",
+      "{net_exposure}), led by {top_commodity} in {top_region_noun} (USD {top_exposure}).",
       "gross USD {gross_exposure} and net USD {net_exposure} across {open_positions}; "
-      "{top_region} {top_commodity} is the largest at USD {top_exposure}."),
+      "{top_region_adj} {top_commodity} is the largest at USD {top_exposure}."),
      ("the book is flat with no net exposure.",
       "no net exposure on this date: the book is flat.")),
     ("VaR", "has_exposure",
@@ -89,12 +156,15 @@ RISK_SUMMARY_SECTIONS: Tuple[str, ...] = tuple(
     heading for heading, _, _, _ in RISK_SUMMARY_SECTION_TEMPLATES)
 
 LATE_REPORT_TEMPLATES: Tuple[str, ...] = (
-    "{regime} report for trade {trade_id} ({region} {commodity}, book {book}) was submitted on "
-    "{submission_date}, {days_late} after the {deadline} deadline; severity {severity}.",
+    "{regime} report for trade {trade_id} ({region_adj} {commodity}, book {book}) was submitted "
+    "on {submission_date}, {days_late} after the {deadline} deadline; severity {severity}.",
     "Late {regime} submission: {trade_id}, traded {event_date} in {book}, due {deadline}, "
     "filed {submission_date} ({days_late} late). Severity: {severity}.",
-    "Compliance flagged trade {trade_id}: the {regime} report due on {deadline} reached the "
-    "trade repository on {submission_date}, {days_late} late (severity {severity}).",
+    "Compliance flagged trade {trade_id}: the {regime} report{contract_phrase} due on "
+    "{deadline} reached the trade repository on {submission_date}, {days_late} late (severity "
+    "{severity}).",
+    "{regime} filing for {trade_id} ({commodity} in {region_noun}) missed its {deadline} "
+    "deadline by {days_late} and was filed on {submission_date}; severity {severity}.",
 )
 LIMIT_BREACH_TEMPLATES: Tuple[str, ...] = (
     "Book {book} breached its {limit_name} on {event_date}: USD {value} against a limit of USD "
@@ -125,38 +195,121 @@ def display_region(name: str) -> str:
     return REGION_CATALOG[name].display_name if name in REGION_CATALOG else name
 
 
+def region_noun(name: str) -> str:
+    """The region as a noun, with the article English needs ("the UK", "Europe")."""
+    return REGION_NOUNS.get(name, display_region(name))
+
+
+def region_adjective(name: str) -> str:
+    """The region as an adjective before a commodity ("Nordic power", "UK gas")."""
+    return REGION_ADJECTIVES.get(name, display_region(name))
+
+
+def indefinite_article(phrase: str) -> str:
+    """ "an" before a vowel sound ("an option"), else "a" (phrases here start with a word)."""
+    return "an" if phrase[:1].lower() in "aeiou" else "a"
+
+
+def price_decimals(commodity: str, region: str) -> int:
+    """Tick decimals of the trade's quote: catalog.quote(commodity, region) when the catalog
+    has it, else the commodity's price_decimals (2 for unknown names)."""
+    if _catalog_quote is not None:
+        try:
+            return int(_catalog_quote(commodity, region).price_decimals)
+        except (KeyError, ValueError):
+            pass
+    spec = COMMODITY_CATALOG.get(commodity)
+    return spec.price_decimals if spec is not None else 2
+
+
+def per_unit(value: float, decimals: int) -> str:
+    """Prices, strikes and premia per unit: the quote's tick decimals, thousands separators."""
+    return f"{value:,.{decimals}f}"
+
+
+def amount(value: float) -> str:
+    """Notionals and total premia: thousands separators, two decimals."""
+    return f"{value:,.2f}"
+
+
+def delivery_phrase(period: str, months: int) -> str:
+    """ "2024-03" for one month; "2024-01 to 2024-06 (6 months)" for a strip."""
+    if int(months) <= 1 or "/" not in period:
+        return period
+    first, last = period.split("/", 1)
+    return f"{first} to {last} ({int(months)} months)"
+
+
 def _choose(rng: np.random.Generator, n: int, options: Sequence) -> np.ndarray:
     return rng.integers(len(options), size=n)
 
 
+def _with_contract_defaults(trades: pd.DataFrame) -> pd.DataFrame:
+    missing = {c: v for c, v in _CONTRACT_DEFAULTS.items() if c not in trades.columns}
+    return trades.assign(**missing) if missing else trades
+
+
+def confirmation_fields(row: dict) -> Dict[str, str]:
+    """Template fields of one trade (a dict of trades-table columns)."""
+    commodity, region, unit, currency = (row["commodity"], row["region"], row["unit"],
+                                         row["currency"])
+    decimals = price_decimals(commodity, region)
+    buy = row["direction"] == "buy"
+    option_type = str(row.get("option_type") or "none")
+    is_option = row["instrument"] == "option" and option_type in ("call", "put")
+    price = per_unit(row["price"], decimals)
+    if is_option:
+        product = f"{option_type} option"
+        strike = per_unit(row["strike"], decimals)
+        premium = amount(row["premium"])
+        price_clause = (f"struck at {strike} {currency}/{unit}, expiring {row['expiry_date']}, "
+                        f"for a premium of {price} {currency}/{unit} ({currency} {premium} in "
+                        "total)")
+        price_ticket = (f"{option_type.upper()} K {strike} {currency}/{unit} exp "
+                        f"{row['expiry_date']} prem {price} {currency}/{unit} total {currency} "
+                        f"{premium}")
+        notional_label = "underlying notional"
+    else:
+        product = str(row["instrument"])
+        price_clause = f"at {price} {currency}/{unit}"
+        price_ticket = f"@ {price} {currency}/{unit}"
+        notional_label = "notional"
+    tenor = int(row["tenor_months"])
+    return {
+        "trade_id": row["trade_id"], "trade_date": row["trade_date"],
+        "time": row["timestamp"][11:], "trader": row["trader"], "book": row["book"],
+        "action": "bought" if buy else "sold", "action_base": "buy" if buy else "sell",
+        "action_noun": "purchase" if buy else "sale", "action_upper": "BUY" if buy else "SELL",
+        "preposition": "from" if buy else "to",
+        "counterparty_action": "sold us" if buy else "bought from us",
+        "volume": f"{row['volume']:,.0f}", "unit": unit,
+        "commodity": display_commodity(commodity), "region": display_region(region),
+        "region_adj": region_adjective(region), "region_noun": region_noun(region),
+        "product": product, "a_product": f"{indefinite_article(product)} {product}",
+        "delivery": delivery_phrase(row["delivery_period"], row.get("delivery_months", 1)),
+        "tenor_phrase": "prompt delivery" if tenor == 0 else (
+            f"{tenor} month{'s' if tenor != 1 else ''} forward"),
+        "counterparty": row["counterparty"], "rating": row["counterparty_rating"],
+        "price_clause": price_clause, "price_ticket": price_ticket, "currency": currency,
+        "notional_label": notional_label, "notional_label_cap": notional_label.capitalize(),
+        "notional": amount(row["notional"]), "volatility": percent(row["volatility"]),
+    }
+
+
+_CONFIRMATION_COLUMNS = (
+    "trade_id", "trade_date", "timestamp", "commodity", "region", "instrument", "direction",
+    "volume", "unit", "price", "currency", "delivery_period", "delivery_months",
+    "tenor_months", "option_type", "strike", "expiry_date", "premium", "counterparty",
+    "counterparty_rating", "trader", "book", "volatility", "notional")
+
+
 def render_trade_confirmations(trades: pd.DataFrame, rng: np.random.Generator) -> List[str]:
-    """One confirmation per trade."""
+    """One confirmation per trade (template drawn per trade from rng)."""
     choice = _choose(rng, len(trades), TRADE_CONFIRMATION_TEMPLATES)
-    decimals = {name: spec.price_decimals for name, spec in COMMODITY_CATALOG.items()}
-    texts = []
-    for i, row in enumerate(trades[[
-            "trade_id", "trade_date", "timestamp", "commodity", "region", "instrument",
-            "direction", "volume", "unit", "price", "currency", "delivery_period",
-            "tenor_months", "counterparty", "counterparty_rating", "trader", "book",
-            "volatility", "notional"]].itertuples(index=False, name=None)):
-        (trade_id, trade_date, timestamp, commodity, region, instrument, direction, volume,
-         unit, price, currency, period, tenor, counterparty, rating, trader, book, vol,
-         notional) = row
-        buy = direction == "buy"
-        texts.append(TRADE_CONFIRMATION_TEMPLATES[choice[i]].format(
-            trade_id=trade_id, trade_date=trade_date, time=timestamp[11:], trader=trader,
-            book=book, action="bought" if buy else "sold",
-            action_noun="purchase" if buy else "sale", action_upper="BUY" if buy else "SELL",
-            preposition="from" if buy else "to",
-            counterparty_action="sold us" if buy else "bought from us",
-            volume=f"{volume:,.0f}", unit=unit, commodity=display_commodity(commodity),
-            region=display_region(region), instrument=instrument, delivery_period=period,
-            tenor_phrase="prompt delivery" if tenor == 0 else (
-                f"{tenor} month{'s' if tenor != 1 else ''} forward"),
-            counterparty=counterparty, rating=rating,
-            price=f"{price:,.{decimals.get(commodity, 2)}f}", currency=currency,
-            notional=f"{notional:,.2f}", volatility=percent(vol)))
-    return texts
+    table = _with_contract_defaults(trades)[list(_CONFIRMATION_COLUMNS)]
+    return [TRADE_CONFIRMATION_TEMPLATES[choice[i]].format(
+                **confirmation_fields(dict(zip(_CONFIRMATION_COLUMNS, values))))
+            for i, values in enumerate(table.itertuples(index=False, name=None))]
 
 
 def _risk_fields(report) -> Dict[str, str]:
@@ -167,7 +320,8 @@ def _risk_fields(report) -> Dict[str, str]:
         "net_exposure": money(report.net_exposure),
         "gross_exposure": money(report.gross_exposure),
         "top_commodity": display_commodity(report.top_exposure_commodity),
-        "top_region": display_region(report.top_exposure_region),
+        "top_region_adj": region_adjective(report.top_exposure_region),
+        "top_region_noun": region_noun(report.top_exposure_region),
         "top_exposure": money(report.top_exposure),
         "var_95": money(report.var_95), "var_99": money(report.var_99),
         "es_95": money(report.es_95), "es_99": money(report.es_99),
@@ -209,7 +363,16 @@ def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) 
 
 
 def _days(count: int) -> str:
-    return f"{count} day" if count == 1 else f"{count} days"
+    """Days late are business days of the regulator's calendar."""
+    return f"{count} business day" if count == 1 else f"{count} business days"
+
+
+def _contract_phrase(regime: str, contract_type: str) -> str:
+    """REMIT's standard/non-standard distinction (it sets the deadline); "" for other regimes."""
+    if regime != "REMIT":
+        return ""
+    return {"standard": " (standard contract)", "non_standard": " (non-standard contract)"
+            }.get(contract_type or "", "")
 
 
 def render_compliance_notes(compliance: pd.DataFrame, rng: np.random.Generator
@@ -223,7 +386,9 @@ def render_compliance_notes(compliance: pd.DataFrame, rng: np.random.Generator
         if record.status == "late":
             texts.append(LATE_REPORT_TEMPLATES[late_choice[i]].format(
                 regime=record.regime, trade_id=record.trade_id,
-                region=display_region(record.region),
+                region_adj=region_adjective(record.region), region_noun=region_noun(record.region),
+                contract_phrase=_contract_phrase(record.regime,
+                                                 getattr(record, "contract_type", "")),
                 commodity=display_commodity(record.commodity), book=record.book,
                 submission_date=record.submission_date, days_late=_days(record.days_late),
                 deadline=record.deadline, event_date=record.event_date,
