@@ -21,19 +21,23 @@ TRADE_STRING_DOMAINS = {
     "region": list(catalog.DEFAULT_REGIONS),
     "instrument": list(catalog.INSTRUMENTS),
     "direction": ["buy", "sell"],
-    "unit": sorted({catalog.COMMODITY_CATALOG[c].unit for c in catalog.DEFAULT_COMMODITIES}),
-    "currency": sorted({catalog.REGION_CATALOG[r].currency for r in catalog.DEFAULT_REGIONS}),
+    "unit": sorted({catalog.quote(c, r).unit for c in catalog.DEFAULT_COMMODITIES
+                    for r in catalog.DEFAULT_REGIONS}),
+    "currency": sorted({catalog.quote(c, r).currency for c in catalog.DEFAULT_COMMODITIES
+                        for r in catalog.DEFAULT_REGIONS}),
+    "option_type": ["none", "call", "put"],
     "counterparty_rating": list(catalog.RATINGS),
     "book": list(catalog.BOOK_NAMES),
 }
 TRADE_FREE_STRINGS = ["trade_id", "trade_date", "timestamp", "delivery_start", "delivery_end",
-                      "delivery_period", "counterparty", "trader"]
+                      "delivery_period", "expiry_date", "counterparty", "trader"]
 TRADE_FLOAT_RANGES = {
     "volume": (0.0, None), "price": (0.0, None), "notional": (0.0, None), "notional_usd": (0.0, None),
+    "forward_price": (0.0, None), "strike": (0.0, None), "premium": (0.0, None),
     "volatility": (0.0, 5.0), "high_risk_probability": (0.0, 1.0),
     "counterparty_exposure_share": (0.0, 1.0),
 }
-TRADE_INT_RANGES = {"tenor_months": (0, 120), "high_risk": (0, 1)}
+TRADE_INT_RANGES = {"tenor_months": (0, 120), "delivery_months": (1, 60), "high_risk": (0, 1)}
 LABEL_ONLY = ["high_risk", "high_risk_probability"]
 
 

@@ -13,12 +13,19 @@ INSTRUMENTS: Tuple[str, ...] = ("future", "forward", "swap", "option")
 RATINGS: Tuple[str, ...] = ("AAA", "AA", "A", "BBB", "BB", "B", "CCC")
 RATING_PROBABILITIES: Tuple[float, ...] = (0.03, 0.10, 0.27, 0.35, 0.15, 0.07, 0.03)
 REPORTING_CURRENCY = "USD"
-FX_USD_PER_UNIT: Dict[str, float] = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "BRL": 0.20}
+# Constant FX (USD per unit of each currency); GBX is pence sterling (NBP gas is quoted in it).
+FX_USD_PER_UNIT: Dict[str, float] = {"USD": 1.0, "EUR": 1.08, "GBP": 1.27, "GBX": 0.0127,
+                                     "BRL": 0.20}
 
 
 @dataclass(frozen=True)
 class CommoditySpec:
-    """How one commodity is quoted, traded and how its price behaves."""
+    """How one commodity trades and how its hub price behaves.
+
+    ``unit`` is the natural unit the model simulates in (USD per natural unit in
+    ``usd_price_by_region``); how each market quotes it is ``quote(commodity, region)``.
+    ``median_volume`` is per delivery month, in natural units.
+    """
 
     display_name: str
     unit: str
@@ -173,15 +180,70 @@ TRADER_SURNAMES: Tuple[str, ...] = (
     "Schmidt", "Tanaka", "Walsh")
 
 
+@dataclass(frozen=True)
+class Quote:
+    """How one market (commodity, region) quotes prices and sizes trades.
+
+    A price in ``currency`` per ``unit`` equals the natural-unit USD price times
+    ``natural_per_unit`` (natural units in one quoted unit) divided by the currency's FX rate.
+    """
+
+    currency: str
+    unit: str
+    natural_per_unit: float
+    price_decimals: int
+    lot_size: float
+
+
+MMBTU_PER_MWH = 3.41214
+MMBTU_PER_THERM = 0.1
+
+# Market quoting conventions: a default per commodity, regional overrides where the market
+# differs (TTF in EUR/MWh, NBP in pence/therm, EUA in EUR/t and UKA in GBP/t). Power and
+# hydrogen are quoted in the region's currency; oil, coal and LNG in USD everywhere.
+_COMMODITY_QUOTES: Dict[str, Quote] = {
+    "power": Quote("LOCAL", "MWh", 1.0, 2, 10.0),
+    "natural_gas": Quote("USD", "MMBtu", 1.0, 3, 2_500.0),
+    "crude_oil": Quote("USD", "bbl", 1.0, 2, 1_000.0),
+    "refined_products": Quote("USD", "t", 1.0, 2, 100.0),
+    "coal": Quote("USD", "t", 1.0, 2, 1_000.0),
+    "emissions": Quote("USD", "tCO2", 1.0, 2, 1_000.0),
+    "lng": Quote("USD", "MMBtu", 1.0, 3, 10_000.0),
+    "hydrogen": Quote("LOCAL", "kg", 1.0, 2, 100.0),
+}
+_REGIONAL_QUOTES: Dict[Tuple[str, str], Quote] = {
+    ("natural_gas", "europe"): Quote("EUR", "MWh", MMBTU_PER_MWH, 3, 720.0),
+    ("natural_gas", "nordics"): Quote("EUR", "MWh", MMBTU_PER_MWH, 3, 720.0),
+    ("natural_gas", "uk"): Quote("GBX", "therm", MMBTU_PER_THERM, 2, 25_000.0),
+    ("emissions", "europe"): Quote("EUR", "tCO2", 1.0, 2, 1_000.0),
+    ("emissions", "nordics"): Quote("EUR", "tCO2", 1.0, 2, 1_000.0),
+    ("emissions", "uk"): Quote("GBP", "tCO2", 1.0, 2, 1_000.0),
+}
+
+
+def quote(commodity: str, region: str) -> Quote:
+    """The quoting convention of one market."""
+    base = _REGIONAL_QUOTES.get((commodity, region), _COMMODITY_QUOTES[commodity])
+    if base.currency == "LOCAL":
+        return Quote(REGION_CATALOG[region].currency, base.unit, base.natural_per_unit,
+                     base.price_decimals, base.lot_size)
+    return base
+
+
+def usd_per_quote_unit(commodity: str, region: str) -> float:
+    """Factor from a quoted price (currency per quoted unit) to USD per natural unit."""
+    q = quote(commodity, region)
+    return FX_USD_PER_UNIT[q.currency] / q.natural_per_unit
+
+
 def region_currency(region: str) -> str:
     """Settlement currency of a region's contracts."""
     return REGION_CATALOG[region].currency
 
 
-def local_base_price(commodity: str, region: str) -> float:
-    """Long-run price level in the region's currency per commodity unit."""
-    usd = COMMODITY_CATALOG[commodity].usd_price_by_region[region]
-    return usd / FX_USD_PER_UNIT[region_currency(region)]
+def usd_base_price(commodity: str, region: str) -> float:
+    """Long-run price level in USD per natural unit."""
+    return COMMODITY_CATALOG[commodity].usd_price_by_region[region]
 
 
 def commodity_region_affinity(commodity: str, region: str) -> float:

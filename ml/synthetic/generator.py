@@ -14,49 +14,59 @@ compliance.csv, text_descriptions.txt, price_series.npz and metadata.json atomic
 
 How the pieces hang together (each built from the previous ones, never sampled on its own):
 
-* prices (``ml.synthetic.prices``): daily mean-reverting log prices per commodity and region
-  with winter/peak-season seasonality, power spikes and factor-correlated shocks, simulated
-  forward from ``price_anchor_date`` with ``seed`` only, so windows generated separately share
-  one history;
-* trades (``ml.synthetic.trades``): sampled from (seed, start_date); price = the series mid on
-  the trade day x (1 +- half spread + small noise), rounded to the commodity's tick;
-  ``volatility`` = realised volatility of that series known on the trade day;
-* positions = exact groupby of the trades per book, commodity, region and delivery period;
-  risk reports = historical-simulation VaR/ES of the open positions (``ml.synthetic.portfolio``);
-  compliance = REMIT/EMIR/CFTC reporting of the trades and limit breaches of the reports;
+* prices (``ml.synthetic.prices``): spot prices and forward curves by delivery month for every
+  commodity and region, in each market's quoting convention (``catalog.quote``: TTF in
+  EUR/MWh, NBP in pence/therm, crude, coal and LNG in USD, power in local currency, one EUA
+  for Europe and the Nordics). Hubs mean-revert around a long-term level, regions are
+  cointegrated with their hub, gasoil, LNG and power are built from their inputs plus
+  mean-reverting crack, premium and spark/dark spreads, spot power has spikes and (where the
+  market has them) negative prices; volatility falls with time to delivery. Simulated from
+  ``price_anchor_date`` with ``seed`` only, on the exchange calendar (``ml.synthetic.calendar``),
+  so windows generated separately share one history;
+* trades (``ml.synthetic.trades``): sampled from (seed, start_date) on exchange trading days;
+  linear trades are priced off the curve for their delivery period (a strip's average for
+  swaps of 1-24 months) at the ask for buys and the bid for sells; options have a strike
+  (15-85 delta), put/call, an expiry the business day before delivery and a Black-76 premium
+  (``ml.synthetic.options``); ``volatility`` = realised volatility of the delivery period's
+  own forward, known on the trade day;
+* positions = exact groupby of the monthly legs of the books' opening portfolio
+  (``generate_opening_trades()``: ``num_positions`` trades from the year before the window)
+  and the trades, valued at the valuation date, delivered months settled into realised P&L;
+  risk reports = historical-simulation VaR/ES of the open legs on their own contracts' curve
+  returns, options by delta and gamma, with limits reviewed monthly from data before the
+  month (``ml.synthetic.portfolio``); compliance = REMIT/EMIR/CFTC reporting of the trades in
+  business days of each regulator's calendar, and limit breaches of the reports;
 * texts are rendered from those records; every number is a record value
   (``ml.synthetic.text``).
 
-Risk ground truth. Each trade has ``high_risk_probability`` = sigmoid(L) and
-``high_risk`` ~ Bernoulli(high_risk_probability), where, with
-s = (ln notional_usd - 14.0) / 1.2, v = volatility, t = tenor_months,
-q = rating score (AAA 0, AA 1, A 2, BBB 3, BB 4, B 5, CCC 6), option/power/sell indicators and
-c = counterparty_exposure_share::
+Risk ground truth (``ml.synthetic.risk_label``, where the formula and its calibration are
+documented): ``high_risk_probability`` is the probability that the trade loses more than USD
+150,000 within 10 trading days under the generator's own forward model (closed form for
+linear trades, Black-76 revaluation for options), or that its counterparty defaults while the
+replacement cost exceeds that amount (rating-based default probabilities, scaled up for
+concentrated counterparties); ``high_risk`` ~ Bernoulli(high_risk_probability). Base rate
+about 13%, Bayes-optimal AUC (``roc_auc(labels=high_risk, scores=high_risk_probability)``)
+about 0.88 on 200k trades. ``high_risk_probability`` is ground truth, never a feature;
+``risk_label.risk_features_from_trades`` recomputes it from the trades table exactly.
 
-    L = -4.4 + 1.2 s + 0.3 max(s - 0.5, 0)^2          size, convex for very large trades
-             + 2.4 tanh((v - 0.5) / 0.25)             volatility regime
-             + 0.5 q + 0.35 ln(1 + t)                 credit quality, tenor
-             + 0.5 power + 0.3 option
-             + 1.8 option * sigmoid((v - 0.6) / 0.08) options in high volatility
-             + 0.35 max(q - 3, 0) * ln(1 + t)         sub-investment grade x long tenor
-             + 0.8 option * sell                      short options
-             + 0.9 max(ln(c / 0.04), 0)               concentration on a large counterparty
+Drift scenarios (``DriftScenario``; all act from their ``start_date`` on: every table row
+dated before it, and the prices before it, are identical to those of the same config
+without the scenario):
 
-Base rate about 20%; the Bayes-optimal AUC (``roc_auc(labels=high_risk, scores=high_risk_probability)``) is
-about 0.87-0.90 on 20k trades. ``high_risk_probability`` is ground truth, never a feature.
-
-Drift scenarios (``DriftScenario``; all act from their ``start_date`` on, trades before it are
-identical to those of the same config without the scenario):
-
-* ``volatility_shock``: price volatility and spike sizes x (1 + magnitude);
-* ``price_shift``: price levels x (1 + magnitude), permanent;
+* ``volatility_shock``: the innovations of prices, spreads, bases and spikes x
+  (1 + magnitude); consequences: wider trade volatility, option premia, VaR (so more limit
+  breaches from the next monthly review on) and more high-risk labels;
+* ``price_shift``: price levels x (1 + magnitude), reached linearly over ``ramp_days``
+  trading days; consequences: notionals and so the labels of large trades move with the
+  level; with ramp_days 0 the jump is also a one-day return that lifts realised volatility
+  for 20 days;
 * ``mix_change``: commodity/region sampling weights (1 - m) baseline + m target
   (``target_mix``; default: the baseline ranking reversed);
 * ``new_category``: a share ``magnitude`` of trades gets an unseen commodity (default
-  hydrogen) or region (default latin_america);
-* ``concept_change``: L becomes (1 - m) L + m L_alt with
-  L_alt = -6.0 + 0.3 s - 1.0 tanh((v - 0.5) / 0.25) + 0.9 q + 0.8 ln(1 + t) - 0.6 power
-  + 1.5 emissions + 0.8 sell (credit, tenor and emissions now drive the risk).
+  hydrogen) or region (default latin_america), priced off its own curve;
+* ``concept_change``: the outcome behind the label changes: logit p = (1 - m) logit p +
+  m logit p_alt, where p_alt is credit-driven (default probabilities x 40, market losses
+  weighted 0.4); the features do not change.
 
 ``shuffle_labels=True`` permutes ``high_risk`` across trades: a deliberately useless label for
 checking that a bad model is refused.
@@ -67,8 +77,7 @@ from typing import Dict, Optional
 import pandas as pd
 
 from ml.core.metrics import roc_auc
-from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, REGION_CATALOG,
-                                  REPORTING_CURRENCY)
+from ml.synthetic.catalog import FX_USD_PER_UNIT, REPORTING_CURRENCY, quote
 from ml.synthetic.compliance import build_compliance_records
 from ml.synthetic.config import (DRIFT_KINDS, DriftScenario, ETRMDataConfig, as_day,
                                  trading_days)
@@ -76,7 +85,7 @@ from ml.synthetic.portfolio import aggregate_positions, compute_risk_reports
 from ml.synthetic.prices import PriceSeries, generate_price_series
 from ml.synthetic.storage import load_dataset, save_dataset
 from ml.synthetic.text import RISK_SUMMARY_SECTIONS, TEXT_KINDS, render_text_records
-from ml.synthetic.trades import TRADE_COLUMNS, sample_trades
+from ml.synthetic.trades import TRADE_COLUMNS, sample_opening_trades, sample_trades
 from ml.synthetic.universe import Universe, build_universe
 
 __all__ = [
@@ -84,7 +93,7 @@ __all__ = [
     "SyntheticETRMDataGenerator", "TEXT_KINDS", "TRADE_COLUMNS", "load_dataset", "roc_auc",
     "save_dataset"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 def _bayes_optimal_auc(labels, probabilities) -> float:
@@ -103,6 +112,7 @@ class SyntheticETRMDataGenerator:
         self.config.validate()
         self._prices: Optional[PriceSeries] = None
         self._universe: Optional[Universe] = None
+        self._opening: Optional[pd.DataFrame] = None
 
     @property
     def universe(self) -> Universe:
@@ -129,10 +139,20 @@ class SyntheticETRMDataGenerator:
         """The trades table with labels (fast path: no positions, risk or texts)."""
         return sample_trades(self.config, self.generate_price_series(), self.universe)
 
+    def generate_opening_trades(self) -> pd.DataFrame:
+        """The books' opening portfolio: num_positions trades of the year before start_date,
+        each still delivering on it (ids OPN-...; not part of the trades table)."""
+        if self._opening is None:
+            self._opening = sample_opening_trades(self.config, self.generate_price_series(),
+                                                  self.universe)
+        return self._opening
+
     def generate_positions(self, trades: Optional[pd.DataFrame] = None) -> pd.DataFrame:
-        """Net positions: the exact aggregation of the trades, marked at the valuation date."""
+        """Net positions: the exact aggregation of the opening portfolio's and the trades'
+        monthly legs, valued at the valuation date."""
         trades = self.generate_trades() if trades is None else trades
         return aggregate_positions(trades, self.generate_price_series(), self.valuation_date,
+                                   self.universe.book_names, self.generate_opening_trades(),
                                    self._id_prefix("POS"))
 
     def generate_risk_reports(self, trades: Optional[pd.DataFrame] = None,
@@ -141,7 +161,8 @@ class SyntheticETRMDataGenerator:
         trades = self.generate_trades() if trades is None else trades
         positions = self.generate_positions(trades) if positions is None else positions
         return compute_risk_reports(self.config, trades, positions, self.generate_price_series(),
-                                    self.universe, self._id_prefix("RSK"))
+                                    self.universe, self.generate_opening_trades(),
+                                    self._id_prefix("RSK"))
 
     def generate_compliance(self, trades: Optional[pd.DataFrame] = None,
                             risk_reports: Optional[pd.DataFrame] = None) -> pd.DataFrame:
@@ -202,13 +223,15 @@ class SyntheticETRMDataGenerator:
                               "first_date": str(prices.dates[0]),
                               "last_date": str(prices.dates[-1]),
                               "series": list(prices.names)},
-            "units": {c: COMMODITY_CATALOG[c].unit for c in traded_commodities},
-            "price_decimals": {c: COMMODITY_CATALOG[c].price_decimals
-                               for c in traded_commodities},
-            "currencies": {r: REGION_CATALOG[r].currency for r in traded_regions},
+            "quotes": {name: {"currency": q.currency, "unit": q.unit,
+                              "price_decimals": q.price_decimals}
+                       for name, q in ((f"{c}/{r}", quote(c, r))
+                                       for c, r in zip(prices.commodities, prices.regions))},
+            "forward_months": int(prices.forwards.shape[2]),
             "fx_usd_per_unit": dict(FX_USD_PER_UNIT),
             "reporting_currency": REPORTING_CURRENCY,
-            "counts": {"trades": len(trades), "positions": len(parts["positions"]),
+            "counts": {"trades": len(trades), "opening_trades": len(self.generate_opening_trades()),
+                       "positions": len(parts["positions"]),
                        "risk_reports": len(parts["risk_reports"]),
                        "compliance": len(parts["compliance"]),
                        "text_descriptions": len(text_records),

@@ -1,87 +1,277 @@
-"""Positions (exact aggregation of trades) and book-level risk reports computed from them.
+"""Positions (exact aggregation of the trades' monthly legs) and book-level risk reports.
 
-Risk model, per report (date d, book b):
-* open positions: trades of b traded on or before d whose delivery month has not ended
-  (delivery_end >= d), netted per commodity, region and delivery period;
-* exposure of each commodity/region series j: w_j = sum of open net volumes x price_j(d) x FX
-  to USD (delivery months share the spot series: no term structure is modelled);
-* one-day historical-simulation P&L over the last VAR_LOOKBACK_DAYS daily moves:
-  pnl_k = sum_j w_j (exp(r_jk) - 1); loss = -pnl;
+Legs. A trade delivering n months is n legs of volume / n at the trade's price (a swap strip
+settles every month at its fixed price); options are one leg. Books open with the window's
+opening portfolio (``num_positions`` trades from the year before ``start_date``, still
+delivering on it; ids OPN-...), then the window's trades add to them.
+
+Positions: legs netted per book, commodity, region, delivery month and contract (linear, or
+one option series: type, strike, expiry). net_notional = sum of sign x leg volume x price
+(for options, the net premium paid). On the valuation date a position is
+
+* open: marked at the forward of its delivery month (options at Black-76 on that forward
+  with the contract's realised volatility by tenor), unrealised P&L = market value - net
+  notional; delta and gamma in units of the underlying;
+* delivered (its month ended): settled at the month's average spot; realised P&L = net volume
+  x settlement - net notional;
+* expired (an option past its expiry): cash-settled at its intrinsic value on the expiry
+  day's forward; realised P&L = net volume x payoff - net premium.
+
+Risk, per report (date d, book b), over the legs open on d (traded on or before d, delivery
+month not ended; options until expiry):
+* exposure of each series j and delivery month m, USD: linear legs sign x volume x F(d, j, m)
+  x FX; options contribute their delta x F x FX (delta-equivalent exposure) and a gamma term;
+* one-day historical-simulation P&L over the last VAR_LOOKBACK_DAYS daily moves of each
+  contract's own forward (``PriceSeries.contract_log_returns``):
+  pnl_k = sum E_jm R_kjm + sum G_jm R_kjm^2 with R = exp(r) - 1 and G = gamma x F^2 x FX / 2;
 * VaR_a = numpy.quantile(loss, a) (linear interpolation); ES_a = mean(loss[loss >= VaR_a]);
-* limits per book: VaR limit = ceil(headroom_b x median VaR95 of the book's reports / 1,000)
-  x 1,000 and gross exposure limit = the same with the median gross exposure rounded up to
-  100,000; headroom_b in [1.3, 1.8] is static book data from the seed. A limit is breached
-  when utilisation (value / limit) exceeds 1.
+* limits set ex ante, reviewed monthly: for a calendar month, VaR limit = ceil(headroom_b x
+  the book's VaR95 on the trading day before the month's first trading day / 1,000) x 1,000
+  (at least 1,000), gross exposure limit likewise rounded up to 100,000; the first month's
+  review sees only the opening portfolio. So a limit uses data strictly before its month and
+  does not depend on the window's length or on num_risk_reports. headroom_b in [1.3, 1.8] is
+  static book data from the seed. A limit is breached when utilisation (value / limit)
+  exceeds 1.
 """
 import math
+from dataclasses import dataclass
 from typing import Tuple
 
 import numpy as np
 import pandas as pd
 
-from ml.synthetic.catalog import FX_USD_PER_UNIT, REPORTING_CURRENCY, region_currency
-from ml.synthetic.config import ETRMDataConfig, as_day, trading_days
-from ml.synthetic.prices import PriceSeries
+from ml.synthetic.catalog import FX_USD_PER_UNIT, REPORTING_CURRENCY
+from ml.synthetic.config import ETRMDataConfig, trading_days
+from ml.synthetic.options import black76_delta, black76_gamma, black76_price, year_fraction
+from ml.synthetic.prices import FORWARD_MONTHS, PriceSeries
 from ml.synthetic.universe import Universe
 
-POSITION_KEYS = ["book", "commodity", "region", "delivery_period"]
+POSITION_KEYS = ["book", "commodity", "region", "delivery_period", "option_type", "strike",
+                 "expiry_date"]
 VAR_LOOKBACK_DAYS = 250
 VAR_LIMIT_ROUNDING = 1_000.0
 EXPOSURE_LIMIT_ROUNDING = 100_000.0
+OPENING_PREFIX = "OPN"
 
 
 def signed_trade_volumes(trades: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
-    """(+volume for buys / -volume for sells, +notional for buys / -notional for sells)."""
+    """(+volume for buys / -volume for sells, +volume x price for buys / - for sells)."""
     sign = np.where(trades["direction"].to_numpy() == "buy", 1.0, -1.0)
-    return sign * trades["volume"].to_numpy(float), sign * trades["notional"].to_numpy(float)
+    volume = trades["volume"].to_numpy(float)
+    return sign * volume, sign * volume * trades["price"].to_numpy(float)
+
+
+@dataclass(frozen=True)
+class Legs:
+    """Monthly legs of a set of trades, as parallel arrays (one row per trade and month)."""
+
+    trade: np.ndarray           # row of the trade in the combined trades table
+    book: np.ndarray
+    series: np.ndarray
+    month: np.ndarray           # delivery month, datetime64[M]
+    trade_day: np.ndarray
+    start_day: np.ndarray
+    end_day: np.ndarray
+    expiry: np.ndarray          # options: expiry day; linear: end_day
+    is_option: np.ndarray
+    is_call: np.ndarray
+    strike: np.ndarray
+    signed_volume: np.ndarray
+    signed_notional: np.ndarray
+    volume: np.ndarray
+    fx: np.ndarray
+
+    def open_on(self, day: np.datetime64) -> np.ndarray:
+        return (self.trade_day <= day) & (self.end_day >= day) & (self.expiry >= day)
+
+
+def _days(column: pd.Series) -> np.ndarray:
+    values = column.to_numpy(dtype=object)
+    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
+    present = values != ""
+    out[present] = pd.to_datetime(pd.Series(values[present]), format="%Y-%m-%d").to_numpy(
+        "datetime64[D]")
+    return out
+
+
+def trade_legs(trades: pd.DataFrame, prices: PriceSeries, book_names: np.ndarray) -> Legs:
+    """Split every trade into its monthly legs."""
+    months = trades["delivery_months"].to_numpy(np.int64)
+    trade = np.repeat(np.arange(len(trades)), months)
+    offset = np.arange(len(trade)) - np.repeat(np.cumsum(months) - months, months)
+    trade_day = _days(trades["trade_date"])
+    first_month = (trade_day.astype("datetime64[M]")
+                   + trades["tenor_months"].to_numpy(np.int64))
+    month = first_month[trade] + offset
+    delivery_start = _days(trades["delivery_start"])
+    start = np.where(offset == 0, delivery_start[trade], month.astype("datetime64[D]"))
+    end = (month + 1).astype("datetime64[D]") - 1
+    is_option = (trades["instrument"] == "option").to_numpy()
+    expiry = np.where(is_option, _days(trades["expiry_date"]), np.datetime64("NaT"))[trade]
+    expiry = np.where(is_option[trade], expiry, end)
+    signed_volume, signed_notional = signed_trade_volumes(trades)
+    share = 1.0 / months[trade]
+    book_index = {name: i for i, name in enumerate(book_names)}
+    fx = trades["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
+    return Legs(
+        trade=trade, book=trades["book"].map(book_index).to_numpy(np.int64)[trade],
+        series=prices.columns_of(trades["commodity"], trades["region"])[trade],
+        month=month, trade_day=trade_day[trade], start_day=start, end_day=end, expiry=expiry,
+        is_option=is_option[trade],
+        is_call=(trades["option_type"] == "call").to_numpy()[trade],
+        strike=trades["strike"].to_numpy(float)[trade],
+        signed_volume=signed_volume[trade] * share, signed_notional=signed_notional[trade] * share,
+        volume=trades["volume"].to_numpy(float)[trade] * share, fx=fx[trade])
+
+
+def combined_trades(trades: pd.DataFrame, opening_trades: pd.DataFrame) -> pd.DataFrame:
+    """Opening portfolio then window trades, one table."""
+    if opening_trades is None or len(opening_trades) == 0:
+        return trades
+    return pd.concat([opening_trades, trades], ignore_index=True)
+
+
+def _month_averages(prices: PriceSeries) -> Tuple[np.ndarray, np.ndarray]:
+    """(months, average spot per month and series) over the price history."""
+    months = prices.months
+    unique, index = np.unique(months, return_inverse=True)
+    totals = np.zeros((len(unique), prices.prices.shape[1]))
+    np.add.at(totals, index, prices.prices)
+    counts = np.bincount(index, minlength=len(unique))
+    return unique, totals / counts[:, None]
+
+
+def _option_greeks(prices: PriceSeries, row: int, legs: Legs, chosen: np.ndarray,
+                   day: np.datetime64):
+    """(forward, value, delta, gamma) per unit of the chosen option legs on day ``row``."""
+    m = (legs.month[chosen] - prices.months[row]).astype(np.int64)
+    j = legs.series[chosen]
+    forward = prices.forwards[row, j, m]
+    volatility = prices.tenor_volatility()[row, j, m]
+    expiry = year_fraction(day, legs.expiry[chosen])
+    call = legs.is_call[chosen]
+    strike = legs.strike[chosen]
+    return (forward, black76_price(forward, strike, volatility, expiry, call),
+            black76_delta(forward, strike, volatility, expiry, call),
+            black76_gamma(forward, strike, volatility, expiry))
 
 
 def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_date,
+                        book_names: np.ndarray, opening_trades: pd.DataFrame = None,
                         id_prefix: str = "POS") -> pd.DataFrame:
-    """Net positions per book, commodity, region and delivery period, marked at valuation_date.
-
-    Sums are pandas groupby sums over the trades, so recomputing them the same way from the
-    trades table gives identical numbers.
-    """
-    signed_volume, signed_notional = signed_trade_volumes(trades)
-    is_buy = signed_volume > 0
-    volume = trades["volume"].to_numpy(float)
-    dates = {name: pd.to_datetime(trades[name], format="%Y-%m-%d")
-             for name in ("trade_date", "delivery_start")}
-    frame = trades[POSITION_KEYS + ["trade_id", "volume", "notional", "unit", "currency",
-                                    "delivery_end"]].assign(
-        net_volume=signed_volume, net_notional=signed_notional,
-        buy_volume=np.where(is_buy, volume, 0.0), sell_volume=np.where(is_buy, 0.0, volume),
-        trade_day=dates["trade_date"], delivery_day=dates["delivery_start"])
+    """Net positions per book, commodity, region, delivery month and contract, valued on
+    valuation_date (see the module docs)."""
+    everything = combined_trades(trades, opening_trades)
+    legs = trade_legs(everything, prices, book_names)
+    is_opening = everything["trade_id"].str.startswith(OPENING_PREFIX).to_numpy()
+    frame = pd.DataFrame({
+        "book": everything["book"].to_numpy()[legs.trade],
+        "commodity": everything["commodity"].to_numpy()[legs.trade],
+        "region": everything["region"].to_numpy()[legs.trade],
+        "delivery_period": np.datetime_as_string(legs.month, unit="M").astype(object),
+        "option_type": everything["option_type"].to_numpy()[legs.trade],
+        "strike": legs.strike,
+        "expiry_date": everything["expiry_date"].to_numpy()[legs.trade],
+        "trade_id": everything["trade_id"].to_numpy()[legs.trade],
+        "opening": is_opening[legs.trade].astype(np.int64),
+        "net_volume": legs.signed_volume, "net_notional": legs.signed_notional,
+        "buy_volume": np.where(legs.signed_volume > 0, legs.volume, 0.0),
+        "sell_volume": np.where(legs.signed_volume > 0, 0.0, legs.volume),
+        "gross_volume": legs.volume, "gross_notional": np.abs(legs.signed_notional),
+        "unit": everything["unit"].to_numpy()[legs.trade],
+        "currency": everything["currency"].to_numpy()[legs.trade],
+        "delivery_day": legs.start_day, "end_day": legs.end_day, "trade_day": legs.trade_day,
+    })
     positions = frame.groupby(POSITION_KEYS, sort=True).agg(
-        num_trades=("trade_id", "size"), net_volume=("net_volume", "sum"),
-        buy_volume=("buy_volume", "sum"), sell_volume=("sell_volume", "sum"),
-        gross_volume=("volume", "sum"), net_notional=("net_notional", "sum"),
-        gross_notional=("notional", "sum"), unit=("unit", "first"),
-        currency=("currency", "first"), delivery_start=("delivery_day", "min"),
-        delivery_end=("delivery_end", "first"), first_trade_date=("trade_day", "min"),
-        last_trade_date=("trade_day", "max")).reset_index()
-    for name in ("delivery_start", "first_trade_date", "last_trade_date"):
-        positions[name] = positions[name].dt.strftime("%Y-%m-%d").astype(object)
-    valuation_day = as_day(valuation_date)
-    row = prices.day_index([valuation_day])[0]
-    mark = prices.prices[row, prices.columns_of(positions["commodity"], positions["region"])]
+        num_trades=("trade_id", "size"), num_opening_trades=("opening", "sum"),
+        net_volume=("net_volume", "sum"), buy_volume=("buy_volume", "sum"),
+        sell_volume=("sell_volume", "sum"), gross_volume=("gross_volume", "sum"),
+        net_notional=("net_notional", "sum"), gross_notional=("gross_notional", "sum"),
+        unit=("unit", "first"), currency=("currency", "first"),
+        delivery_start=("delivery_day", "min"), delivery_end=("end_day", "first"),
+        first_trade_date=("trade_day", "min"), last_trade_date=("trade_day", "max")
+    ).reset_index()
+    for name in ("delivery_start", "delivery_end", "first_trade_date", "last_trade_date"):
+        positions[name] = pd.to_datetime(positions[name]).dt.strftime("%Y-%m-%d").astype(object)
+    return _value_positions(positions, prices, valuation_date, id_prefix)
+
+
+def _value_positions(positions: pd.DataFrame, prices: PriceSeries, valuation_date,
+                     id_prefix: str) -> pd.DataFrame:
+    day = np.datetime64(str(valuation_date)[:10], "D")
+    row = int(prices.day_index([day])[0])
+    series = prices.columns_of(positions["commodity"], positions["region"])
+    month = positions["delivery_period"].to_numpy().astype("datetime64[M]")
+    end = positions["delivery_end"].to_numpy().astype("datetime64[D]")
+    is_option = (positions["option_type"] != "none").to_numpy()
+    expiry = np.where(is_option, _days(positions["expiry_date"]), end)
+    net_volume = positions["net_volume"].to_numpy(float)
+    net_notional = positions["net_notional"].to_numpy(float)
+    status = np.where(is_option, np.where(expiry < day, "expired", "open"),
+                      np.where(end < day, "delivered", "open")).astype(object)
+    mark = np.zeros(len(positions))
+    delta = np.zeros(len(positions))
+    gamma = np.zeros(len(positions))
+    linear_open = (status == "open") & ~is_option
+    m = (month[linear_open] - prices.months[row]).astype(np.int64)
+    mark[linear_open] = prices.forwards[row, series[linear_open], m]
+    delta[linear_open] = net_volume[linear_open]
+    delivered = status == "delivered"
+    if delivered.any():
+        months, averages = _month_averages(prices)
+        mark[delivered] = averages[np.searchsorted(months, month[delivered]),
+                                   series[delivered]]
+    options_open = (status == "open") & is_option
+    if options_open.any():
+        legs = _position_legs(positions, series, month, expiry, options_open)
+        _, value, option_delta, option_gamma = _option_greeks(
+            prices, row, legs, np.ones(options_open.sum(), bool), day)
+        mark[options_open] = value
+        delta[options_open] = net_volume[options_open] * option_delta
+        gamma[options_open] = net_volume[options_open] * option_gamma
+    expired = status == "expired"
+    if expired.any():
+        expiry_row = prices.day_index(expiry[expired])
+        forward = prices.forwards[expiry_row, series[expired],
+                                  (month[expired] - prices.months[expiry_row]).astype(np.int64)]
+        strike = positions["strike"].to_numpy(float)[expired]
+        call = (positions["option_type"] == "call").to_numpy()[expired]
+        mark[expired] = np.maximum(np.where(call, forward - strike, strike - forward), 0.0)
+    settled = delivered | expired
+    market_value = np.where(settled, 0.0, net_volume * mark)
     fx = positions["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
     positions.insert(0, "position_id",
                      [f"{id_prefix}-{i:06d}" for i in range(1, len(positions) + 1)])
     positions["average_price"] = positions["gross_notional"] / positions["gross_volume"]
-    positions["valuation_date"] = str(valuation_day)
+    positions["valuation_date"] = str(day)
+    positions["status"] = status
     positions["mark_price"] = mark
-    positions["market_value"] = positions["net_volume"] * mark
-    positions["unrealised_pnl"] = positions["market_value"] - positions["net_notional"]
-    positions["market_value_usd"] = positions["market_value"] * fx
-    positions["status"] = np.where(positions["delivery_end"] >= str(valuation_day), "open",
-                                   "delivered").astype(object)
+    positions["market_value"] = market_value
+    positions["unrealised_pnl"] = np.where(settled, 0.0, market_value - net_notional)
+    positions["realised_pnl"] = np.where(settled, net_volume * mark - net_notional, 0.0)
+    positions["delta"] = delta
+    positions["gamma"] = gamma
+    positions["market_value_usd"] = market_value * fx
     return positions
 
 
+def _position_legs(positions, series, month, expiry, chosen) -> Legs:
+    """Option positions seen as legs (for the shared Greeks code)."""
+    n = int(chosen.sum())
+    empty = np.zeros(n)
+    return Legs(trade=np.arange(n), book=np.zeros(n, np.int64), series=series[chosen],
+                month=month[chosen], trade_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
+                start_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
+                end_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
+                expiry=expiry[chosen], is_option=np.ones(n, bool),
+                is_call=(positions["option_type"] == "call").to_numpy()[chosen],
+                strike=positions["strike"].to_numpy(float)[chosen], signed_volume=empty,
+                signed_notional=empty, volume=empty, fx=empty)
+
+
 def report_grid(config: ETRMDataConfig, book_names: np.ndarray) -> pd.DataFrame:
-    """(report_date, book) rows: evenly spaced trading days ending on the window's last one."""
+    """(report_date, book) rows: evenly spaced trading days ending on the window's last one,
+    every book on every date (num_risk_reports rounded up to whole dates)."""
     window = trading_days(config.start_date, config.end_date)
     capacity = len(window) * len(book_names)
     if config.num_risk_reports > capacity:
@@ -93,18 +283,16 @@ def report_grid(config: ETRMDataConfig, book_names: np.ndarray) -> pd.DataFrame:
     if n_dates == 0:
         return pd.DataFrame({"report_date": pd.Series(dtype=object),
                              "book": pd.Series(dtype=object)})
-    steps = np.round(np.linspace(0, len(window) - 1, n_dates)).astype(np.int64)
+    steps = np.unique(np.round(np.linspace(0, len(window) - 1, n_dates)).astype(np.int64))
     dates = window[len(window) - 1 - steps[::-1]]
-    grid = pd.DataFrame({
+    return pd.DataFrame({
         "report_date": np.repeat(np.datetime_as_string(dates, unit="D"), len(book_names)),
-        "book": np.tile(book_names, n_dates)}).astype(object)
-    return grid.iloc[len(grid) - config.num_risk_reports:].reset_index(drop=True)
+        "book": np.tile(book_names, len(dates))}).astype(object)
 
 
-def historical_var(exposures_usd: np.ndarray, returns: np.ndarray
-                   ) -> Tuple[float, float, float, float]:
-    """(VaR95, VaR99, ES95, ES99) of one-day losses under historical return scenarios."""
-    losses = 0.0 - (np.expm1(returns) @ exposures_usd)
+def historical_var(pnl: np.ndarray) -> Tuple[float, float, float, float]:
+    """(VaR95, VaR99, ES95, ES99) of one-day losses given scenario P&L."""
+    losses = 0.0 - pnl
     out = []
     for level in (0.95, 0.99):
         var = float(np.quantile(losses, level))
@@ -112,73 +300,141 @@ def historical_var(exposures_usd: np.ndarray, returns: np.ndarray
     return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
+@dataclass(frozen=True)
+class BookRisk:
+    """Per book on one day: exposure by (series, month) and the scenario P&L."""
+
+    exposures: np.ndarray       # [book, series, month] delta-equivalent USD
+    pnl: np.ndarray             # [scenario, book]
+
+
+def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64) -> BookRisk:
+    """Exposures and historical-simulation P&L of the legs open on ``day``."""
+    row = int(prices.day_index([day])[0])
+    n_series = prices.forwards.shape[1]
+    open_legs = legs.open_on(day)
+    m = np.zeros(len(legs.month), np.int64)
+    m[open_legs] = (legs.month[open_legs] - prices.months[row]).astype(np.int64)
+    slot = (legs.book * n_series + legs.series) * FORWARD_MONTHS + m
+    linear = open_legs & ~legs.is_option
+    size = n_books * n_series * FORWARD_MONTHS
+    forward = np.zeros(len(legs.month))
+    forward[linear] = prices.forwards[row, legs.series[linear], m[linear]]
+    exposures = np.bincount(slot[linear], weights=(legs.signed_volume * forward
+                                                   * legs.fx)[linear], minlength=size)
+    curvature = np.zeros(size)
+    options = open_legs & legs.is_option
+    if options.any():
+        f, _, delta, gamma = _option_greeks(prices, row, legs, options, day)
+        volume, fx = legs.signed_volume[options], legs.fx[options]
+        exposures += np.bincount(slot[options], weights=volume * delta * f * fx,
+                                 minlength=size)
+        curvature += np.bincount(slot[options], weights=0.5 * volume * gamma * f ** 2 * fx,
+                                 minlength=size)
+    returns = np.expm1(prices.contract_log_returns()[row - VAR_LOOKBACK_DAYS: row]).reshape(
+        VAR_LOOKBACK_DAYS, n_series * FORWARD_MONTHS)
+    by_book = exposures.reshape(n_books, -1)
+    pnl = returns @ by_book.T
+    if options.any():
+        pnl += (returns ** 2) @ curvature.reshape(n_books, -1).T
+    return BookRisk(by_book.reshape(n_books, n_series, FORWARD_MONTHS), pnl)
+
+
 def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions: pd.DataFrame,
-                         prices: PriceSeries, universe: Universe, id_prefix: str = "RSK"
+                         prices: PriceSeries, universe: Universe,
+                         opening_trades: pd.DataFrame = None, id_prefix: str = "RSK"
                          ) -> pd.DataFrame:
     """One row per (report date, book): exposures, VaR/ES, limits, utilisation and breaches."""
     grid = report_grid(config, universe.book_names)
-    book_index = {name: i for i, name in enumerate(universe.book_names)}
-    n_series = len(prices.names)
-    trade_day = trades["trade_date"].to_numpy().astype("datetime64[D]")
-    delivery_end = trades["delivery_end"].to_numpy().astype("datetime64[D]")
-    signed_volume, _ = signed_trade_volumes(trades)
-    series_of_trade = prices.columns_of(trades["commodity"], trades["region"])
-    book_of_trade = trades["book"].map(book_index).to_numpy(np.int64)
-    slot = book_of_trade * n_series + series_of_trade
-    fx = np.array([FX_USD_PER_UNIT[region_currency(r)] for r in prices.regions])
-    log_returns = prices.log_returns()
+    books = universe.book_names
+    n_books = len(books)
+    book_index = {name: i for i, name in enumerate(books)}
+    everything = combined_trades(trades, opening_trades)
+    legs = trade_legs(everything, prices, books)
+    trade_day = _days(everything["trade_date"])
+    book_of_trade = everything["book"].map(book_index).to_numpy(np.int64)
     position_first = positions["first_trade_date"].to_numpy().astype("datetime64[D]")
     position_end = positions["delivery_end"].to_numpy().astype("datetime64[D]")
+    position_expiry = np.where((positions["option_type"] != "none").to_numpy(),
+                               _days(positions["expiry_date"]), position_end)
     position_book = positions["book"].map(book_index).to_numpy(np.int64)
 
     records = []
     for report_date, rows in grid.groupby("report_date", sort=True):
         day = np.datetime64(report_date, "D")
-        row = prices.day_index([day])[0]
-        open_trades = (trade_day <= day) & (delivery_end >= day)
-        net = np.bincount(slot[open_trades], weights=signed_volume[open_trades],
-                          minlength=len(book_index) * n_series).reshape(len(book_index), n_series)
-        exposures = net * prices.prices[row] * fx
-        scenario_returns = log_returns[row - VAR_LOOKBACK_DAYS: row]
-        open_positions = np.bincount(position_book[(position_first <= day) & (position_end >= day)],
-                                     minlength=len(book_index))
-        trades_to_date = np.bincount(book_of_trade[trade_day <= day], minlength=len(book_index))
+        risk = book_risk(prices, legs, n_books, day)
+        open_now = (position_first <= day) & (position_end >= day) & (position_expiry >= day)
+        open_positions = np.bincount(position_book[open_now], minlength=n_books)
+        trades_to_date = np.bincount(book_of_trade[trade_day <= day], minlength=n_books)
         for book in rows["book"]:
             b = book_index[book]
-            var95, var99, es95, es99 = historical_var(exposures[b], scenario_returns)
-            top = int(np.argmax(np.abs(exposures[b])))
-            has_exposure = bool(np.any(exposures[b] != 0))
+            var95, var99, es95, es99 = historical_var(risk.pnl[:, b])
+            by_series = risk.exposures[b].sum(axis=1)
+            top = int(np.argmax(np.abs(by_series)))
+            has_exposure = bool(np.any(risk.exposures[b] != 0))
             records.append({
                 "report_date": report_date, "book": book, "currency": REPORTING_CURRENCY,
                 "num_open_positions": int(open_positions[b]),
                 "num_trades_to_date": int(trades_to_date[b]),
-                "net_exposure": float(exposures[b].sum()),
-                "gross_exposure": float(np.abs(exposures[b]).sum()),
+                "net_exposure": float(risk.exposures[b].sum()),
+                "gross_exposure": float(np.abs(risk.exposures[b]).sum()),
                 "var_95": var95, "var_99": var99, "es_95": es95, "es_99": es99,
                 "top_exposure_commodity": prices.commodities[top] if has_exposure else "",
                 "top_exposure_region": prices.regions[top] if has_exposure else "",
-                "top_exposure": float(exposures[b, top]),
+                "top_exposure": float(by_series[top]) if has_exposure else 0.0,
             })
     reports = pd.DataFrame.from_records(records, columns=[
         "report_date", "book", "currency", "num_open_positions", "num_trades_to_date",
         "net_exposure", "gross_exposure", "var_95", "var_99", "es_95", "es_99",
         "top_exposure_commodity", "top_exposure_region", "top_exposure"])
-    reports = _apply_limits(reports, universe, book_index)
+    reviews = book_limits(config, prices, legs, n_books)
+    reports = _apply_limits(reports, reviews, universe, book_index)
     reports.insert(0, "report_id", [f"{id_prefix}-{i:05d}" for i in range(1, len(reports) + 1)])
     return reports
 
 
-def _apply_limits(reports: pd.DataFrame, universe: Universe, book_index) -> pd.DataFrame:
-    headroom = reports["book"].map(lambda b: universe.book_limit_headroom[book_index[b]])
-    by_book = reports.groupby("book")
-    typical_var = by_book["var_95"].transform("median")
-    typical_exposure = by_book["gross_exposure"].transform("median")
-    reports["var_limit"] = np.maximum(
-        np.ceil(headroom * typical_var / VAR_LIMIT_ROUNDING), 1.0) * VAR_LIMIT_ROUNDING
+def limit_reviews(config: ETRMDataConfig, prices: PriceSeries) -> pd.DataFrame:
+    """(month, review day) of each calendar month the window touches: limits for a month are
+    set on the trading day before its first trading day in the window."""
+    window = trading_days(config.start_date, config.end_date)
+    months = window.astype("datetime64[M]")
+    first_days = window[np.r_[0, np.flatnonzero(months[1:] != months[:-1]) + 1]]
+    rows = prices.day_index(first_days) - 1
+    return pd.DataFrame({"month": first_days.astype("datetime64[M]"),
+                         "review_day": prices.dates[rows]})
+
+
+def book_limits(config: ETRMDataConfig, prices: PriceSeries, legs: Legs, n_books: int
+                ) -> pd.DataFrame:
+    """Per (month, book): VaR and gross exposure limits from the book's risk on the month's
+    review day, i.e. from data strictly before the month (see the module docs)."""
+    records = []
+    reviews = limit_reviews(config, prices)
+    for month, review_day in zip(reviews["month"].to_numpy(),
+                                 reviews["review_day"].to_numpy().astype("datetime64[D]")):
+        risk = book_risk(prices, legs, n_books, review_day)
+        for b in range(n_books):
+            records.append((month, b, historical_var(risk.pnl[:, b])[0],
+                            float(np.abs(risk.exposures[b]).sum())))
+    return pd.DataFrame(records, columns=["month", "book_index", "review_var_95",
+                                          "review_gross_exposure"])
+
+
+def _apply_limits(reports: pd.DataFrame, reviews: pd.DataFrame, universe: Universe,
+                  book_index) -> pd.DataFrame:
+    book = reports["book"].map(book_index).to_numpy(np.int64)
+    month = reports["report_date"].to_numpy().astype("datetime64[D]").astype("datetime64[M]")
+    table = reviews.set_index(["month", "book_index"])
+    keys = pd.MultiIndex.from_arrays([month, book])
+    review_var = table["review_var_95"].reindex(keys).to_numpy(float)
+    review_gross = table["review_gross_exposure"].reindex(keys).to_numpy(float)
+    headroom = universe.book_limit_headroom[book]
+    reports["var_limit"] = np.maximum(np.ceil(headroom * np.maximum(review_var, 0.0)
+                                              / VAR_LIMIT_ROUNDING), 1.0) * VAR_LIMIT_ROUNDING
     reports["limit_utilisation"] = reports["var_95"] / reports["var_limit"]
-    reports["exposure_limit"] = np.maximum(
-        np.ceil(headroom * typical_exposure / EXPOSURE_LIMIT_ROUNDING), 1.0
-    ) * EXPOSURE_LIMIT_ROUNDING
+    reports["exposure_limit"] = np.maximum(np.ceil(headroom * review_gross
+                                                   / EXPOSURE_LIMIT_ROUNDING),
+                                           1.0) * EXPOSURE_LIMIT_ROUNDING
     reports["exposure_utilisation"] = reports["gross_exposure"] / reports["exposure_limit"]
     reports["var_limit_breach"] = (reports["limit_utilisation"] > 1.0).astype(np.int64)
     reports["exposure_limit_breach"] = (reports["exposure_utilisation"] > 1.0).astype(np.int64)

@@ -30,7 +30,7 @@ already covers all its months (it is not multiplied by delivery_months again). s
   (``ml.synthetic.options``, no discounting), marked at mid against s q V(F, K, sigma, T), so
   the loss includes the time decay over the horizon. V is monotone in F_h, so the event is
   "F_h beyond a critical forward", found by vectorised bisection on Z in [-40, 40]
-  (``BISECTION_STEPS`` halvings, error below 1e-15 in Z). A long option cannot lose more than
+  (``BISECTION_STEPS`` halvings, error below 1e-10 in Z). A long option cannot lose more than
   its value: P = 0 when q V(F, K, sigma, T) <= H; a short put cannot lose more than q K.
   Options expiring inside the horizon (T < h) are valued at intrinsic max(+-(F_h - K), 0) at
   the horizon: the forward at the horizon stands in for the forward at expiry (an
@@ -99,7 +99,7 @@ CONCENTRATION_THRESHOLD_SHARE = 0.04
 CONCENTRATION_ELASTICITY = 2.0
 ALTERNATIVE_PD_MULTIPLIER = 40.0
 ALTERNATIVE_MARKET_WEIGHT = 0.4
-BISECTION_STEPS = 60
+BISECTION_STEPS = 40
 _Z_BOUND = 40.0
 _LOGIT_CLIP = 1e-15
 

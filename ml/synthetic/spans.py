@@ -16,6 +16,7 @@ import pandas as pd
 from ml.core import registry
 
 ID_COLUMNS = {"trades": "trade_id", "reports": "record_id"}
+OPENING_PORTFOLIO_SPANS = 2
 DRIFT_SPEC_HELP = "KIND@YYYY-MM-DD:MAGNITUDE[,KIND@YYYY-MM-DD:MAGNITUDE...]"
 
 
@@ -84,13 +85,17 @@ class SpanRequest:
         books = ETRMDataConfig.num_books
         return ETRMDataConfig(
             num_trades=self.records_per_span,
+            # Books open each span holding two spans of earlier trading.
+            num_positions=OPENING_PORTFOLIO_SPANS * self.records_per_span,
             # One daily risk report per book and trading day of the span.
             num_risk_reports=len(trading_days(start, end)) * books,
             num_books=books,
             start_date=start,
             end_date=end,
             seed=self.seed,
-            drift_scenarios=parse_drift_scenarios(self.drift_scenarios) or None,
+            # A scenario that starts after this span cannot affect it.
+            drift_scenarios=[s for s in parse_drift_scenarios(self.drift_scenarios)
+                             if s.start_date <= end] or None,
             shuffle_labels=self.shuffle_labels,
         )
 

@@ -6,16 +6,20 @@ start date are identical to those of the same config without it (a clean referen
 String columns are built from categorical codes through small lookup arrays; ids and
 timestamps are assembled as fixed-width byte matrices.
 """
+import copy
+from datetime import datetime
 from typing import Dict, List, Tuple
 
 import numpy as np
 import pandas as pd
 
+from ml.synthetic.calendar import exchange_holidays
 from ml.synthetic.catalog import (COMMODITY_CATALOG, FX_USD_PER_UNIT, INSTRUMENTS, RATINGS,
                                   REGION_CATALOG, TENOR_SCALE_AND_MAX, CommoditySpec,
-                                  commodity_region_affinity, region_currency)
+                                  commodity_region_affinity, quote)
 from ml.synthetic.config import ETRMDataConfig, as_day, trading_days
-from ml.synthetic.prices import PriceSeries
+from ml.synthetic.options import black76_price, strike_for_delta, year_fraction
+from ml.synthetic.prices import FORWARD_MONTHS, PriceSeries
 from ml.synthetic.risk_label import RiskFeatures, high_risk_probability
 from ml.synthetic.universe import Universe
 
@@ -23,12 +27,22 @@ MARKET_OPEN_SECONDS = 8 * 3600
 MARKET_CLOSE_SECONDS = 18 * 3600
 PRICE_NOISE = 0.002
 BUY_PROBABILITY = 0.5
+CALL_PROBABILITY = 0.5
+# Options are struck between the 15- and 85-delta of their forward (|delta| drawn uniformly).
+OPTION_DELTA_RANGE = (0.15, 0.85)
+OPTION_HALF_SPREAD = 0.02
+# Swap strips: month, quarter, season, calendar year, two years.
+SWAP_STRIP_MONTHS = (1, 3, 6, 12, 24)
+SWAP_STRIP_WEIGHTS = (0.20, 0.30, 0.20, 0.25, 0.05)
 _STREAM_NAMESPACE = 3
+_OPENING_NAMESPACE = 6
+OPENING_LOOKBACK_DAYS = 365
 
 TRADE_COLUMNS: Tuple[str, ...] = (
     "trade_id", "trade_date", "timestamp", "commodity", "region", "instrument", "direction",
     "volume", "unit", "price", "currency", "delivery_start", "delivery_end", "delivery_period",
-    "tenor_months", "counterparty", "counterparty_rating", "trader", "book", "volatility",
+    "delivery_months", "tenor_months", "forward_price", "option_type", "strike", "expiry_date",
+    "premium", "counterparty", "counterparty_rating", "trader", "book", "volatility",
     "notional", "high_risk", "high_risk_probability", "notional_usd",
     "counterparty_exposure_share")
 
@@ -45,6 +59,12 @@ def _strings(values) -> np.ndarray:
     array = np.empty(len(strings), dtype=object)
     array[:] = strings
     return array
+
+
+def _day_text(days: np.ndarray) -> np.ndarray:
+    """'YYYY-MM-DD' str per element of a long datetime64[D] array, each distinct day once."""
+    codes, uniques = pd.factorize(days.astype(np.int64))
+    return _strings(np.datetime_as_string(uniques.astype("datetime64[D]"), unit="D"))[codes]
 
 
 def _fixed_width_strings(parts) -> np.ndarray:
@@ -156,27 +176,31 @@ def _tenor_cdfs() -> List[np.ndarray]:
     return cdfs
 
 
-def _delivery_columns(window: np.ndarray, day_in_window: np.ndarray, tenor: np.ndarray
-                      ) -> Dict[str, np.ndarray]:
-    """delivery_start/end/period strings: the month `tenor` months after the trade month.
+def _month_text(months: np.ndarray) -> np.ndarray:
+    return _strings(np.datetime_as_string(months, unit="M"))
 
-    Prompt trades (tenor 0) deliver from the next calendar day to the end of the month.
+
+def _delivery_columns(trade_days: np.ndarray, first_month: np.ndarray, months: np.ndarray
+                      ) -> Dict[str, np.ndarray]:
+    """delivery_start/end/period strings of a delivery of ``months`` months from first_month.
+
+    Prompt trades (first month = trade month) deliver from the next calendar day to the end of
+    the month; a strip's period is 'first/last' month.
     """
-    delivery_month = window[day_in_window].astype("datetime64[M]") + tenor
-    first_month = delivery_month.min()
-    months = np.arange(first_month, delivery_month.max() + 1)
-    month_index = (delivery_month - first_month).astype(np.int64)
-    month_start = months.astype("datetime64[D]")
-    month_end = (months + 1).astype("datetime64[D]") - 1
-    next_day = np.minimum(window + 1, (window.astype("datetime64[M]") + 1)
-                          .astype("datetime64[D]") - 1)
-    return {
-        "delivery_start": np.where(
-            tenor == 0, _strings(np.datetime_as_string(next_day, unit="D"))[day_in_window],
-            _strings(np.datetime_as_string(month_start, unit="D"))[month_index]),
-        "delivery_end": _strings(np.datetime_as_string(month_end, unit="D"))[month_index],
-        "delivery_period": _strings(np.datetime_as_string(months, unit="M"))[month_index],
-    }
+    last_month = first_month + months - 1
+    month_start = first_month.astype("datetime64[D]")
+    start = np.where(first_month == trade_days.astype("datetime64[M]"), trade_days + 1,
+                     month_start)
+    end = (last_month + 1).astype("datetime64[D]") - 1
+    span = (first_month.astype(np.int64) * 100 + np.minimum(months, 99))
+    codes, uniques = pd.factorize(span)
+    unique_first = (uniques // 100).astype("datetime64[M]")
+    unique_last = unique_first + (uniques % 100) - 1
+    periods = [first if n == 1 else f"{first}/{last}" for first, last, n in zip(
+        np.datetime_as_string(unique_first, unit="M"),
+        np.datetime_as_string(unique_last, unit="M"), uniques % 100)]
+    return {"delivery_start": _day_text(start), "delivery_end": _day_text(end),
+            "delivery_period": _strings(periods)[codes]}
 
 
 def _timestamps(window: np.ndarray, day_in_window: np.ndarray, second_of_day: np.ndarray
@@ -191,9 +215,9 @@ def _timestamps(window: np.ndarray, day_in_window: np.ndarray, second_of_day: np
         _constant(":", n), _TWO_DIGITS[minutes], _constant(":", n), _TWO_DIGITS[seconds]])
 
 
-def _trade_ids(config: ETRMDataConfig, n: int) -> np.ndarray:
-    """'TRD-<window start YYYYMMDD>-<sequence>': unique within and across windows."""
-    prefix = f"TRD-{as_day(config.start_date).astype(object):%Y%m%d}-"
+def _trade_ids(config: ETRMDataConfig, n: int, kind: str = "TRD") -> np.ndarray:
+    """'<kind>-<window start YYYYMMDD>-<sequence>': unique within and across windows."""
+    prefix = f"{kind}-{as_day(config.start_date).astype(object):%Y%m%d}-"
     return _fixed_width_strings([_constant(prefix, n), _sequence_digits(n, max(7, len(str(n))))])
 
 
@@ -239,10 +263,62 @@ def _sample_instrument_and_tenor(specs: List[CommoditySpec], commodity: np.ndarr
     return instrument, tenor
 
 
-def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Universe
-                  ) -> pd.DataFrame:
-    """The trades table of one window, labels included (see TRADE_COLUMNS)."""
-    rng = window_stream(config, _STREAM_NAMESPACE)
+def _strip_months(instrument: np.ndarray, strip_u: np.ndarray) -> np.ndarray:
+    """Delivery months per trade: swaps are strips (month, quarter, season, calendar year or
+    two), everything else delivers one month."""
+    cdf = np.cumsum(SWAP_STRIP_WEIGHTS) / np.sum(SWAP_STRIP_WEIGHTS)
+    strip = np.array(SWAP_STRIP_MONTHS)[np.minimum(np.searchsorted(cdf, strip_u, side="right"),
+                                                   len(cdf) - 1)]
+    return np.where(instrument == INSTRUMENTS.index("swap"), strip, 1).astype(np.int64)
+
+
+def _option_expiry(first_month: np.ndarray, holidays: np.ndarray) -> np.ndarray:
+    """Options expire on the last exchange business day before their delivery month."""
+    return np.busday_offset(first_month.astype("datetime64[D]"), -1, roll="forward",
+                            holidays=holidays)
+
+
+def _schedule(days: np.ndarray, instrument: np.ndarray, tenor: np.ndarray,
+              months: np.ndarray, holidays: np.ndarray, open_on=None
+              ) -> Tuple[np.ndarray, np.ndarray]:
+    """(tenor, option expiry) after the calendar rules.
+
+    A prompt trade on its month's last day (nothing left to deliver) and an option whose
+    expiry would not be after its trade day move to the next month; a strip never reaches
+    beyond the curve; opening positions (``open_on``) still deliver on that day.
+    """
+    trade_month = days.astype("datetime64[M]")
+    month_end = (trade_month + 1).astype("datetime64[D]") - 1
+    tenor = np.where((tenor == 0) & (days >= month_end), 1, tenor)
+    is_option = instrument == INSTRUMENTS.index("option")
+    if open_on is not None:
+        months_to_open = (np.datetime64(open_on, "M") - trade_month).astype(np.int64)
+        tenor = np.maximum(tenor, months_to_open + is_option)
+    tenor = np.where(is_option, np.maximum(tenor, 1), tenor)
+    expiry = _option_expiry(trade_month + tenor, holidays)
+    tenor = np.where(is_option & (expiry <= days), tenor + 1, tenor)
+    tenor = np.minimum(tenor, FORWARD_MONTHS - months)
+    expiry = _option_expiry(trade_month + tenor, holidays)
+    return tenor, expiry
+
+
+def _round_price(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
+    out = np.empty_like(values)
+    for places in np.unique(decimals):
+        chosen = decimals == places
+        out[chosen] = np.maximum(np.round(values[chosen], int(places)), 10.0 ** -int(places))
+    return out
+
+
+def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Universe, *,
+                  namespace: int = _STREAM_NAMESPACE, id_prefix: str = "TRD",
+                  open_on=None) -> pd.DataFrame:
+    """The trades table of one window, labels included (see TRADE_COLUMNS).
+
+    ``open_on`` (a day) makes every trade still deliver on that day: how a window's opening
+    portfolio is drawn from the year before it.
+    """
+    rng = window_stream(config, namespace)
     n = config.num_trades
     commodity_names = list(dict.fromkeys(prices.commodities))
     region_names = list(dict.fromkeys(prices.regions))
@@ -261,6 +337,9 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
     counterparty = _categorical(rng, universe.counterparty_shares, n)
     trader = rng.integers(len(universe.trader_names), size=n)
     label_u = rng.random(n)
+    strip_u = rng.random(n)
+    call = rng.random(n) < CALL_PROBABILITY
+    option_delta = rng.uniform(*OPTION_DELTA_RANGE, size=n)
 
     day_in_window, second_of_day = np.divmod(clock, 86400)
     days = window[day_in_window]
@@ -268,46 +347,70 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
         config, commodity_names, region_names, days, pair_u, new_category_u)
     specs = [COMMODITY_CATALOG[c] for c in commodity_names]
     instrument, tenor = _sample_instrument_and_tenor(specs, commodity, instrument_u, tenor_u)
+    months = _strip_months(instrument, strip_u)
+    holidays = exchange_holidays(window[0] - 7, window[-1] + 31 * (FORWARD_MONTHS + 1))
+    tenor, expiry = _schedule(days, instrument, tenor, months, holidays, open_on)
+    is_option = instrument == INSTRUMENTS.index("option")
 
-    def per_commodity(values):
-        return np.array(values)[commodity]
+    pair_quotes = [[quote(c, r) for r in region_names] for c in commodity_names]
 
-    lot = per_commodity([s.lot_size for s in specs])
-    median_lots = per_commodity([s.median_volume / s.lot_size for s in specs])
-    volume = np.maximum(np.rint(median_lots * np.exp(
-        per_commodity([s.volume_log_sigma for s in specs]) * volume_z)), 1.0) * lot
+    pair_code = commodity * len(region_names) + region
+
+    def per_pair(attribute):
+        return np.array([getattr(q, attribute) for row in pair_quotes for q in row])[pair_code]
+
+    def per_pair_text(attribute):
+        return _strings([getattr(q, attribute) for row in pair_quotes for q in row])[pair_code]
+
+    natural_per_unit = per_pair("natural_per_unit")
+    lot = per_pair("lot_size")
+    median_natural = np.array([s.median_volume for s in specs])[commodity]
+    log_sigma = np.array([s.volume_log_sigma for s in specs])[commodity]
+    monthly = median_natural * np.exp(log_sigma * volume_z) / natural_per_unit
+    volume = np.maximum(np.rint(monthly * months / lot), 1.0) * lot
 
     series = np.array([[prices.column(c, r) for r in region_names] for c in commodity_names]
                       )[commodity, region]
     history_row = prices.day_index(window)[day_in_window]
-    mid = prices.prices[history_row, series]
-    quoted = mid * (1.0 + np.where(buy, 1.0, -1.0) * per_commodity([s.half_spread for s in specs])
-                    + PRICE_NOISE * price_noise)
-    decimals = per_commodity([s.price_decimals for s in specs])
-    price = np.maximum(np.where(decimals == 2, np.round(quoted, 2), np.round(quoted, 3)),
-                       10.0 ** -decimals.astype(float))
-    notional = volume * price
-    currency_codes = [region_currency(r) for r in region_names]
-    notional_usd = notional * np.array([FX_USD_PER_UNIT[c] for c in currency_codes])[region]
-    volatility = prices.volatility[history_row, series]
+    forward = prices.strip_forward(history_row, series, tenor, months)
+    volatility = prices.tenor_volatility()[history_row, series, tenor + (months - 1) // 2]
+    half_spread = np.array([s.half_spread for s in specs])[commodity]
+    side = np.where(buy, 1.0, -1.0)
+    decimals = per_pair("price_decimals")
+    time_to_expiry = year_fraction(days, expiry)
+    strike = np.where(is_option, _round_price(strike_for_delta(
+        forward, volatility, time_to_expiry, np.where(call, option_delta, -option_delta), call),
+        decimals), 0.0)
+    option_value = black76_price(forward, np.where(is_option, strike, forward), volatility,
+                                 time_to_expiry, call)
+    traded = np.where(is_option, option_value * (1.0 + side * OPTION_HALF_SPREAD),
+                      forward * (1.0 + side * half_spread + PRICE_NOISE * price_noise))
+    price = _round_price(traded, decimals)
+    notional = volume * np.where(is_option, forward, price)
+    currency_codes = per_pair_text("currency")
+    fx = np.array([FX_USD_PER_UNIT[q.currency] for row in pair_quotes for q in row])[pair_code]
+    notional_usd = notional * fx
 
     rating_score = universe.counterparty_rating_scores[counterparty]
+    trade_month = days.astype("datetime64[M]")
+    delivery_end = (trade_month + tenor + months).astype("datetime64[D]") - 1
     features = RiskFeatures(
-        notional_usd=notional_usd, volatility=volatility, tenor_months=tenor.astype(float),
+        forward_price=forward, strike=strike,
+        option_code=np.where(is_option, np.where(call, 1.0, -1.0), 0.0),
+        time_to_expiry_years=np.where(is_option, time_to_expiry, 0.0), volume=volume,
+        fx_to_usd=notional_usd / notional, direction_sign=side, volatility=volatility,
+        time_to_delivery_end_years=year_fraction(days, delivery_end),
         rating_score=rating_score.astype(float),
-        is_option=(instrument == INSTRUMENTS.index("option")).astype(float),
-        is_power=per_commodity([c == "power" for c in commodity_names]).astype(float),
-        is_emissions=per_commodity([c == "emissions" for c in commodity_names]).astype(float),
-        is_sell=(~buy).astype(float), counterparty_share=universe.counterparty_shares[counterparty])
+        counterparty_share=universe.counterparty_shares[counterparty])
     probability = high_risk_probability(
         features, _latest_magnitude(days, config.scenarios("concept_change")))
     high_risk = (label_u < probability).astype(np.int64)
     if config.shuffle_labels:
         high_risk = rng.permutation(high_risk)
 
-    delivery = _delivery_columns(window, day_in_window, tenor)
+    delivery = _delivery_columns(days, trade_month + tenor, months)
     return pd.DataFrame({
-        "trade_id": _trade_ids(config, n),
+        "trade_id": _trade_ids(config, n, id_prefix),
         "trade_date": _strings(np.datetime_as_string(window, unit="D"))[day_in_window],
         "timestamp": _timestamps(window, day_in_window, second_of_day),
         "commodity": _strings(commodity_names)[commodity],
@@ -315,13 +418,20 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
         "instrument": _strings(INSTRUMENTS)[instrument],
         "direction": _strings(("sell", "buy"))[buy.astype(np.int64)],
         "volume": volume,
-        "unit": _strings(s.unit for s in specs)[commodity],
+        "unit": per_pair_text("unit"),
         "price": price,
-        "currency": _strings(currency_codes)[region],
+        "currency": currency_codes,
         "delivery_start": delivery["delivery_start"],
         "delivery_end": delivery["delivery_end"],
         "delivery_period": delivery["delivery_period"],
+        "delivery_months": months,
         "tenor_months": tenor,
+        "forward_price": forward,
+        "option_type": _strings(("none", "call", "put"))[
+            np.where(is_option, np.where(call, 1, 2), 0)],
+        "strike": strike,
+        "expiry_date": np.where(is_option, _day_text(expiry), "").astype(object),
+        "premium": np.where(is_option, volume * price, 0.0),
         "counterparty": universe.counterparty_names[counterparty],
         "counterparty_rating": _strings(RATINGS)[rating_score],
         "trader": universe.trader_names[trader],
@@ -333,3 +443,18 @@ def sample_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Univers
         "notional_usd": notional_usd,
         "counterparty_exposure_share": universe.counterparty_shares[counterparty],
     }, copy=False)
+
+
+def sample_opening_trades(config: ETRMDataConfig, prices: PriceSeries, universe: Universe
+                          ) -> pd.DataFrame:
+    """num_positions trades from the year before the window, all delivering on its first
+    day: the books' opening portfolio (drawn from their own stream, ids OPN-...)."""
+    if config.num_positions == 0:
+        return sample_trades(config, prices, universe).iloc[:0]
+    first_day = trading_days(config.start_date, config.end_date)[0]
+    before = copy.copy(config)
+    before.start_date = (first_day - OPENING_LOOKBACK_DAYS).astype(datetime)
+    before.end_date = (first_day - 1).astype(datetime)
+    before.num_trades = config.num_positions
+    return sample_trades(before, prices, universe, namespace=_OPENING_NAMESPACE,
+                         id_prefix="OPN", open_on=first_day)

@@ -12,13 +12,16 @@ LABEL_KEY = "high_risk"
 BAYES_PROBABILITY_KEY = "high_risk_probability"
 
 # Heavy-tailed and positive: log1p before z-scoring.
-LOG_NUMERIC_FEATURES = ["volume", "price", "notional", "notional_usd"]
-NUMERIC_FEATURES = ["volatility", "tenor_months", "counterparty_exposure_share"]
+LOG_NUMERIC_FEATURES = ["volume", "price", "notional", "notional_usd", "forward_price", "strike",
+                        "premium"]
+NUMERIC_FEATURES = ["volatility", "tenor_months", "delivery_months",
+                    "counterparty_exposure_share"]
 
 CATEGORICAL_DOMAINS = {
     "commodity": list(catalog.DEFAULT_COMMODITIES),
     "region": list(catalog.DEFAULT_REGIONS),
     "instrument": list(catalog.INSTRUMENTS),
+    "option_type": ["none", "call", "put"],
     "direction": ["buy", "sell"],
     "counterparty_rating": list(catalog.RATINGS),
 }
