@@ -33,7 +33,7 @@ def _trade(i, instrument="forward", region="uk", commodity="natural_gas", **over
     return row
 
 
-def _option(i, option_type="call", region="uk"):
+def _option(i, option_type="call", region="europe"):
     return _trade(i, instrument="option", region=region, option_type=option_type,
                   price=1.234, strike=32.5, expiry_date="2024-02-27", premium=154_250.0,
                   notional=125_000.0 * 31.2)

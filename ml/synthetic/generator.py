@@ -113,6 +113,7 @@ class SyntheticETRMDataGenerator:
         self._prices: Optional[PriceSeries] = None
         self._universe: Optional[Universe] = None
         self._opening: Optional[pd.DataFrame] = None
+        self._parts: Optional[dict] = None
 
     @property
     def universe(self) -> Universe:
@@ -177,6 +178,11 @@ class SyntheticETRMDataGenerator:
         return self._build()["text_records"]
 
     def _build(self) -> dict:
+        if self._parts is None:
+            self._parts = self._build_parts()
+        return dict(self._parts)
+
+    def _build_parts(self) -> dict:
         trades = self.generate_trades()
         positions = self.generate_positions(trades)
         risk_reports = self.generate_risk_reports(trades, positions)

@@ -331,12 +331,17 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
                                  minlength=size)
         curvature += np.bincount(slot[options], weights=0.5 * volume * gamma * f ** 2 * fx,
                                  minlength=size)
-    returns = np.expm1(prices.contract_log_returns()[row - VAR_LOOKBACK_DAYS: row]).reshape(
-        VAR_LOOKBACK_DAYS, n_series * FORWARD_MONTHS)
     by_book = exposures.reshape(n_books, -1)
-    pnl = returns @ by_book.T
+    gamma_by_book = curvature.reshape(n_books, -1)
+    # Only the contracts held: the same products whatever else the market lists, so adding
+    # a commodity or region does not move the last bits of anyone's VaR.
+    held = np.flatnonzero(np.any(by_book != 0, axis=0) | np.any(gamma_by_book != 0, axis=0))
+    window = prices.contract_log_returns()[row - VAR_LOOKBACK_DAYS: row].reshape(
+        VAR_LOOKBACK_DAYS, n_series * FORWARD_MONTHS)
+    returns = np.expm1(window[:, held])
+    pnl = returns @ by_book[:, held].T
     if options.any():
-        pnl += (returns ** 2) @ curvature.reshape(n_books, -1).T
+        pnl += (returns ** 2) @ gamma_by_book[:, held].T
     return BookRisk(by_book.reshape(n_books, n_series, FORWARD_MONTHS), pnl)
 
 
@@ -369,15 +374,16 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
         for book in rows["book"]:
             b = book_index[book]
             var95, var99, es95, es99 = historical_var(risk.pnl[:, b])
-            by_series = risk.exposures[b].sum(axis=1)
+            held = risk.exposures[b][risk.exposures[b] != 0]
+            by_series = np.array([math.fsum(row) for row in risk.exposures[b]])
             top = int(np.argmax(np.abs(by_series)))
-            has_exposure = bool(np.any(risk.exposures[b] != 0))
+            has_exposure = len(held) > 0
             records.append({
                 "report_date": report_date, "book": book, "currency": REPORTING_CURRENCY,
                 "num_open_positions": int(open_positions[b]),
                 "num_trades_to_date": int(trades_to_date[b]),
-                "net_exposure": float(risk.exposures[b].sum()),
-                "gross_exposure": float(np.abs(risk.exposures[b]).sum()),
+                "net_exposure": math.fsum(held),
+                "gross_exposure": math.fsum(np.abs(held)),
                 "var_95": var95, "var_99": var99, "es_95": es95, "es_99": es99,
                 "top_exposure_commodity": prices.commodities[top] if has_exposure else "",
                 "top_exposure_region": prices.regions[top] if has_exposure else "",
@@ -414,8 +420,9 @@ def book_limits(config: ETRMDataConfig, prices: PriceSeries, legs: Legs, n_books
                                  reviews["review_day"].to_numpy().astype("datetime64[D]")):
         risk = book_risk(prices, legs, n_books, review_day)
         for b in range(n_books):
+            held = risk.exposures[b][risk.exposures[b] != 0]
             records.append((month, b, historical_var(risk.pnl[:, b])[0],
-                            float(np.abs(risk.exposures[b]).sum())))
+                            math.fsum(np.abs(held))))
     return pd.DataFrame(records, columns=["month", "book_index", "review_var_95",
                                           "review_gross_exposure"])
 

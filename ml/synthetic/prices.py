@@ -53,7 +53,7 @@ FORWARD_MONTHS = 61
 LONG_TERM_MEAN_REVERSION = 0.4
 LONG_TERM_VOLATILITY = 0.14
 SLOPE_MEAN_REVERSION = 1.0
-SLOPE_VOLATILITY = 0.10
+SLOPE_VOLATILITY = 0.05
 STOCHASTIC_VOL_PERSISTENCE = 0.98
 STOCHASTIC_VOL_SCALE = 0.25
 GLOBAL_LOADING = 0.45
@@ -121,7 +121,7 @@ class PowerMarket:
 
 
 POWER_MARKETS: Dict[str, PowerMarket] = {
-    "north_america": PowerMarket("natural_gas", 7.0, 0.18, 10.0, 4.0, 0.05, 0.18, 0.010),
+    "north_america": PowerMarket("natural_gas", 7.0, 0.18, 10.0, 4.0, 0.05, 0.22, 0.010),
     "europe": PowerMarket("natural_gas", 6.8, 0.37, 16.0, 4.0, 0.12, 0.0, 0.015),
     "uk": PowerMarket("natural_gas", 6.8, 0.37, 16.0, 4.0, 0.12, 0.0, 0.004),
     "nordics": PowerMarket("natural_gas", 3.0, 0.18, 10.0, 1.5, 0.25, 0.0, 0.010),
@@ -419,9 +419,10 @@ class _Model:
         self.spread_draws = _stream(seed, _STREAM_SPREAD).standard_normal((n, k * r))
         self.slope_draws = _stream(seed, _STREAM_SLOPE).standard_normal((n, k))
         self.daily_draws = _stream(seed, _STREAM_DAILY).standard_normal((n, r))
-        glut = _stream(seed, _STREAM_GLUT)
-        self.glut_u = glut.random((n, r))
-        self.glut_depth = glut.uniform(*GLUT_DEPTH_RANGE, size=(n, r))
+        glut = _stream(seed, _STREAM_GLUT).random((n, 2 * r))
+        self.glut_u = glut[:, :r]
+        low, high = GLUT_DEPTH_RANGE
+        self.glut_depth = low + (high - low) * glut[:, r:]
 
     def _volatility_regime(self) -> np.ndarray:
         """Stochastic volatility x winter boost x shocks, per day and commodity."""

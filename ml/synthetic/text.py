@@ -379,8 +379,11 @@ def render_compliance_notes(compliance: pd.DataFrame, rng: np.random.Generator
                             ) -> Tuple[List[str], pd.DataFrame]:
     """Notes for late regulatory reports and limit breaches; returns (texts, their records)."""
     notable = compliance[(compliance["status"] == "late") | (compliance["status"] == "breach")]
-    late_choice = _choose(rng, len(notable), LATE_REPORT_TEMPLATES)
-    breach_choice = _choose(rng, len(notable), LIMIT_BREACH_TEMPLATES)
+    # One draw per note, in date order: a note's phrasing does not depend on how many notes
+    # come after it (so a drift scenario leaves earlier notes unchanged).
+    phrasing = rng.integers(0, 1 << 30, size=len(notable))
+    late_choice = phrasing % len(LATE_REPORT_TEMPLATES)
+    breach_choice = phrasing % len(LIMIT_BREACH_TEMPLATES)
     texts = []
     for i, record in enumerate(notable.itertuples(index=False)):
         if record.status == "late":
