@@ -1,10 +1,12 @@
 """Benchmark: does the DriftGate's rule catch each generator drift scenario, and how often does
 it raise a false alarm?
 
-For each scenario the generator produces the same week (span 1, 20,000 trades) with and without
-the scenario starting on the span's first day. Each trial samples a reference window from the
-unchanged span, a second disjoint window from it (no change: false alarms) and a window from
-the changed span (detection), at 200 and 2000 rows. On the same windows:
+As the pipeline uses the gate: the reference is the previous week. For each scenario the
+generator produces week 1 (span 1, 20,000 trades) with and without the scenario starting on
+the span's first day, and the unchanged week 0 before it. Each trial samples a reference
+window from week 0, a window from the unchanged week 1 (no change: false alarms, so the
+market's ordinary week-to-week movement counts against the gate) and a window from the
+changed week 1 (detection), at 200 and 2000 rows. On the same windows:
 
 - gate, component defaults: components.drift_gate.verdict with DriftThresholds() (the rule of
   ml.monitoring.drift_rule: one Holm correction at family-wise 1% over KS/chi-square,
@@ -93,6 +95,7 @@ def tfdv_schema():
 def run(trials: int, window_rows, span_rows: int, seed: int, with_tfdv: bool) -> pd.DataFrame:
     """One row per (scenario or 'no change', window rows) with alarm counts per method."""
     schema = tfdv_schema() if with_tfdv else None
+    previous = generate_table(SpanRequest("trades", 0, span_rows, seed=seed))[FEATURES]
     base = generate_table(SpanRequest("trades", 1, span_rows, seed=seed))[FEATURES]
     rng = np.random.default_rng(seed)
     null = {size: {"windows": 0, "seconds": 0.0, **{m: 0 for m in METHODS}}
@@ -105,9 +108,8 @@ def run(trials: int, window_rows, span_rows: int, seed: int, with_tfdv: bool) ->
             detected = {m: 0 for m in METHODS}
             started = time.perf_counter()
             for _ in range(trials):
-                order = rng.permutation(len(base))
-                reference = base.iloc[order[:size]]
-                same = base.iloc[order[size:2 * size]]
+                reference = previous.sample(size, random_state=int(rng.integers(2**31)))
+                same = base.sample(size, random_state=int(rng.integers(2**31)))
                 drifted = changed.sample(size, random_state=int(rng.integers(2**31)))
                 for method, alarm in alarms(reference, same, schema).items():
                     null[size][method] += bool(alarm)
@@ -140,17 +142,22 @@ def _rate(count, windows) -> str:
     return "not measured" if pd.isna(count) else f"{count / windows:.1%}"
 
 
+def _floors() -> str:
+    return ", ".join(f"{name} to {floor}" for name, floor in DriftSettings().feature_psi_thresholds)
+
+
 def markdown(command: str, table: pd.DataFrame, span_rows: int, seconds: float) -> str:
     lines = [heading("Drift gate: generator drift scenarios"), "",
              f"- Command: `{command}`", f"- Machine: {machine_line()}",
              f"- Span 1 generated with {span_rows:,} trades with and without each scenario "
-             f"(starting {SPAN_START}, the span's first day); per trial a reference window and a "
-             "disjoint no-change window from the unchanged span and a window from the changed "
-             "one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square, Mann-Whitney "
+             f"(starting {SPAN_START}, the span's first day) and the unchanged span 0 before it; "
+             "per trial a reference window from span 0 (the previous week, as the pipeline "
+             "compares), a no-change window from the unchanged span 1 and a window from the "
+             "changed one. Gate = `components.drift_gate.verdict` (Holm over KS/chi-square, Mann-Whitney "
              "and Brown-Forsythe per feature and label-relation tests at family-wise p < 0.01; "
              "PSI beyond its sampling allowance > 0.25 or location/scale effect > 0.3 SD; label "
              "correlation change > 0.2); pipeline defaults raise the "
-             "price and volatility PSI floor to 1.0. Naive = scipy ks_2samp per numeric feature, "
+             f"PSI floors of {_floors()}. Naive = scipy ks_2samp per numeric feature, "
              "any p < 0.05, uncorrected. TFDV alone = Jensen-Shannon > 0.4 or L-infinity > 0.1 "
              f"(reported by the gate, never blocking alone). Total {seconds:.0f} s", "",
              "| scenario | rows | windows | " + " | ".join(LABELS[m] for m in METHODS)

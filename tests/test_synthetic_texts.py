@@ -188,10 +188,3 @@ def test_late_report_notes_name_regions_and_business_days(region):
         stray = [n for n in _numbers(text, ["TRD-X-0000001"])
                  if n not in {"2024-03-28", "2024-04-02", "2024-04-05", "3"}]
         assert not stray, (stray, text)
-
-
-def test_tables_without_the_new_contract_columns_still_render():
-    legacy = pd.DataFrame([_trade(i) for i in range(20)]).drop(
-        columns=["delivery_months", "option_type", "strike", "expiry_date", "premium"])
-    texts = render_trade_confirmations(legacy, np.random.default_rng(3))
-    assert len(texts) == 20 and all("2024-03" in t for t in texts)

@@ -46,7 +46,7 @@ def DriftCheck(examples: InputArtifact[standard_artifacts.Examples],
     """Writes drift_result.json (with the blocking message, if any) and the HTML reports.
 
     label_name (one of feature_names) adds the label-relation tests to the drift check;
-    feature_psi_thresholds ('price=1.0,volatility=1.0') overrides psi_threshold per feature.
+    feature_psi_thresholds ('price=0.5,volatility=0.4') overrides psi_threshold per feature.
     """
     import tensorflow_data_validation as tfdv
     from tfx.utils import io_utils

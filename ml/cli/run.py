@@ -57,10 +57,10 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
     parser.add_argument("--drift-psi", type=float, default=0.25,
                         help="PSI (beyond its sampling allowance) above which a significant "
                              "change counts as drift (default: 0.25)")
-    parser.add_argument("--drift-feature-psi", default="price=1,volatility=1",
-                        metavar="NAME=PSI,...",
-                        help="per-feature PSI floors; price and volatility move with the market "
-                             "every week (default: price=1,volatility=1)")
+    parser.add_argument("--drift-feature-psi", default=None, metavar="NAME=PSI,...",
+                        help="per-feature PSI floors; prices and volatility move with the market "
+                             "every week (default: the floors calibrated in "
+                             "pipeline.config.DriftSettings)")
     parser.add_argument("--drift-p-value", type=float, default=0.01,
                         help="family-wise false-alarm rate of a drift or skew check (default: "
                              "0.01)")
@@ -121,7 +121,9 @@ def _run_models(args: argparse.Namespace, home, terminal) -> int:
             drift = DriftSettings(
                 enabled=not args.no_drift_check, drift_action=args.drift_action,
                 skew_action=args.skew_action, psi_threshold=args.drift_psi,
-                feature_psi_thresholds=tuple(parse_feature_floors(args.drift_feature_psi).items()),
+                feature_psi_thresholds=(
+                    DriftSettings.feature_psi_thresholds if args.drift_feature_psi is None
+                    else tuple(parse_feature_floors(args.drift_feature_psi).items())),
                 p_value=args.drift_p_value, js_threshold=args.drift_js,
                 linf_threshold=args.drift_linf)
         except ValueError as exc:

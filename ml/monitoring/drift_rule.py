@@ -87,7 +87,7 @@ class DriftThresholds:
                         feature_psi_thresholds: Union[str, Mapping[str, float], tuple] = "",
                         ) -> "DriftThresholds":
         """The one mapping from the drift gate's settings (DriftSettings fields or the DriftCheck
-        component's parameters, where feature floors are 'price=1.0,volatility=1.0')."""
+        component's parameters, where feature floors are 'price=0.5,volatility=0.4')."""
         floors = (parse_feature_floors(feature_psi_thresholds)
                   if isinstance(feature_psi_thresholds, str) else dict(feature_psi_thresholds))
         return cls(psi=psi_threshold, p_value=p_value, js_divergence=js_threshold,
@@ -102,7 +102,7 @@ class DriftThresholds:
 
 
 def parse_feature_floors(text: str) -> Dict[str, float]:
-    """'price=1.0,volatility=1.0' -> {'price': 1.0, 'volatility': 1.0} (a TFX parameter is a
+    """'price=0.5,volatility=0.4' -> {'price': 0.5, 'volatility': 0.4} (a TFX parameter is a
     string); a malformed item raises ValueError naming it."""
     floors = {}
     for item in (part.strip() for part in text.split(",")):

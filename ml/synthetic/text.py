@@ -30,19 +30,17 @@ strike, expiry_date, premium, counterparty, counterparty_rating, trader, book, v
 notional (tables without delivery_months/option_type/strike/expiry_date/premium render as
 one-month, non-option trades). Compliance columns read include contract_type (optional).
 """
+import itertools
+import string
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 import pandas as pd
 
-from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG
+from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG, quote
 from ml.synthetic.config import ETRMDataConfig
 from ml.synthetic.trades import window_stream
 
-try:  # per-(commodity, region) quoting conventions (the lead's catalog); older catalogs lack it
-    from ml.synthetic.catalog import quote as _catalog_quote
-except ImportError:  # pragma: no cover - depends on the catalog version
-    _catalog_quote = None
 
 TEXT_KINDS = ("trade_confirmation", "risk_summary", "compliance_note")
 CONFIDENCE_LABELS = ("95%", "99%")
@@ -55,9 +53,6 @@ REGION_ADJECTIVES: Dict[str, str] = {
     "north_america": "North American", "europe": "European", "uk": "UK",
     "nordics": "Nordic", "asia_pacific": "Asia-Pacific", "latin_america": "Latin American"}
 
-# Defaults for trades tables written before the option/strip columns existed.
-_CONTRACT_DEFAULTS = {"delivery_months": 1, "option_type": "none", "strike": 0.0,
-                      "expiry_date": "", "premium": 0.0}
 
 TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
     # formal
@@ -211,15 +206,8 @@ def indefinite_article(phrase: str) -> str:
 
 
 def price_decimals(commodity: str, region: str) -> int:
-    """Tick decimals of the trade's quote: catalog.quote(commodity, region) when the catalog
-    has it, else the commodity's price_decimals (2 for unknown names)."""
-    if _catalog_quote is not None:
-        try:
-            return int(_catalog_quote(commodity, region).price_decimals)
-        except (KeyError, ValueError):
-            pass
-    spec = COMMODITY_CATALOG.get(commodity)
-    return spec.price_decimals if spec is not None else 2
+    """Tick decimals of the trade's quote (``catalog.quote``)."""
+    return int(quote(commodity, region).price_decimals)
 
 
 def per_unit(value: float, decimals: int) -> str:
@@ -244,72 +232,129 @@ def _choose(rng: np.random.Generator, n: int, options: Sequence) -> np.ndarray:
     return rng.integers(len(options), size=n)
 
 
-def _with_contract_defaults(trades: pd.DataFrame) -> pd.DataFrame:
-    missing = {c: v for c, v in _CONTRACT_DEFAULTS.items() if c not in trades.columns}
-    return trades.assign(**missing) if missing else trades
+def _objects(values) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    out[:] = list(values)
+    return out
+
+
+def _formatted(values, spec: str) -> np.ndarray:
+    return _objects([format(value, spec) for value in np.asarray(values, dtype=float).tolist()])
+
+
+def _mapped(values, function) -> np.ndarray:
+    """function applied once per distinct value of a long column."""
+    codes, uniques = pd.factorize(pd.Series(values))
+    return _objects([function(value) for value in uniques])[codes]
+
+
+def _per_unit_column(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
+    out = np.empty(len(values), dtype=object)
+    for places in np.unique(decimals):
+        chosen = decimals == places
+        out[chosen] = _formatted(values[chosen], f",.{int(places)}f")
+    return out
+
+
+def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
+    """Template fields of every trade, one array of str per field (computed column-wise:
+    each distinct categorical value is rendered once)."""
+    text = {name: trades[name].astype(str).to_numpy(dtype=object)
+            for name in ("trade_id", "trade_date", "trader", "book", "counterparty",
+                         "counterparty_rating", "currency", "unit", "expiry_date")}
+    buy = (trades["direction"] == "buy").to_numpy()
+    is_option = ((trades["instrument"] == "option")
+                 & trades["option_type"].isin(["call", "put"])).to_numpy()
+    decimals = _mapped(trades["commodity"] + "/" + trades["region"],
+                       lambda pair: price_decimals(*pair.split("/"))).astype(np.int64)
+    price = _per_unit_column(trades["price"].to_numpy(float), decimals)
+    strike = _per_unit_column(trades["strike"].to_numpy(float), decimals)
+    premium = _formatted(trades["premium"], ",.2f")
+    per = _render("{currency}/{unit}", text, np.arange(len(trades)))
+    product = np.where(is_option, trades["option_type"].to_numpy(dtype=object) + " option",
+                       trades["instrument"].to_numpy(dtype=object)).astype(object)
+    strip = trades["delivery_period"].astype(str) + "|" + trades["delivery_months"].astype(str)
+
+    def either(condition, when_true, when_false):
+        return np.where(condition, when_true, when_false).astype(object)
+
+    terms = {"strike": strike, "price": price, "premium": premium, "per": per,
+             "currency": text["currency"], "expiry_date": text["expiry_date"],
+             "option_upper": _mapped(trades["option_type"], str.upper)}
+    fields = {
+        "trade_id": text["trade_id"], "trade_date": text["trade_date"],
+        "time": trades["timestamp"].str.slice(11).to_numpy(dtype=object),
+        "trader": text["trader"], "book": text["book"],
+        "action": either(buy, "bought", "sold"), "action_base": either(buy, "buy", "sell"),
+        "action_noun": either(buy, "purchase", "sale"),
+        "action_upper": either(buy, "BUY", "SELL"), "preposition": either(buy, "from", "to"),
+        "counterparty_action": either(buy, "sold us", "bought from us"),
+        "volume": _formatted(trades["volume"], ",.0f"), "unit": text["unit"],
+        "commodity": _mapped(trades["commodity"], display_commodity),
+        "region": _mapped(trades["region"], display_region),
+        "region_adj": _mapped(trades["region"], region_adjective),
+        "region_noun": _mapped(trades["region"], region_noun),
+        "product": product,
+        "a_product": _mapped(product, lambda p: f"{indefinite_article(p)} {p}"),
+        "delivery": _mapped(strip, lambda key: delivery_phrase(*key.split("|"))),
+        "tenor_phrase": _mapped(trades["tenor_months"], lambda tenor: (
+            "prompt delivery" if tenor == 0 else
+            f"{tenor} month{'s' if tenor != 1 else ''} forward")),
+        "counterparty": text["counterparty"], "rating": text["counterparty_rating"],
+        "currency": text["currency"],
+        "notional_label": either(is_option, "underlying notional", "notional"),
+        "notional_label_cap": either(is_option, "Underlying notional", "Notional"),
+        "notional": _formatted(trades["notional"], ",.2f"),
+        "volatility": _objects([f"{v * 100:.1f}%" for v in trades["volatility"].tolist()]),
+        "price_clause": _choose_rendered(
+            is_option, "struck at {strike} {per}, expiring {expiry_date}, for a premium of "
+            "{price} {per} ({currency} {premium} in total)", "at {price} {per}", terms),
+        "price_ticket": _choose_rendered(
+            is_option, "{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
+            "total {currency} {premium}", "@ {price} {per}", terms),
+    }
+    return fields
 
 
 def confirmation_fields(row: dict) -> Dict[str, str]:
     """Template fields of one trade (a dict of trades-table columns)."""
-    commodity, region, unit, currency = (row["commodity"], row["region"], row["unit"],
-                                         row["currency"])
-    decimals = price_decimals(commodity, region)
-    buy = row["direction"] == "buy"
-    option_type = str(row.get("option_type") or "none")
-    is_option = row["instrument"] == "option" and option_type in ("call", "put")
-    price = per_unit(row["price"], decimals)
-    if is_option:
-        product = f"{option_type} option"
-        strike = per_unit(row["strike"], decimals)
-        premium = amount(row["premium"])
-        price_clause = (f"struck at {strike} {currency}/{unit}, expiring {row['expiry_date']}, "
-                        f"for a premium of {price} {currency}/{unit} ({currency} {premium} in "
-                        "total)")
-        price_ticket = (f"{option_type.upper()} K {strike} {currency}/{unit} exp "
-                        f"{row['expiry_date']} prem {price} {currency}/{unit} total {currency} "
-                        f"{premium}")
-        notional_label = "underlying notional"
-    else:
-        product = str(row["instrument"])
-        price_clause = f"at {price} {currency}/{unit}"
-        price_ticket = f"@ {price} {currency}/{unit}"
-        notional_label = "notional"
-    tenor = int(row["tenor_months"])
-    return {
-        "trade_id": row["trade_id"], "trade_date": row["trade_date"],
-        "time": row["timestamp"][11:], "trader": row["trader"], "book": row["book"],
-        "action": "bought" if buy else "sold", "action_base": "buy" if buy else "sell",
-        "action_noun": "purchase" if buy else "sale", "action_upper": "BUY" if buy else "SELL",
-        "preposition": "from" if buy else "to",
-        "counterparty_action": "sold us" if buy else "bought from us",
-        "volume": f"{row['volume']:,.0f}", "unit": unit,
-        "commodity": display_commodity(commodity), "region": display_region(region),
-        "region_adj": region_adjective(region), "region_noun": region_noun(region),
-        "product": product, "a_product": f"{indefinite_article(product)} {product}",
-        "delivery": delivery_phrase(row["delivery_period"], row.get("delivery_months", 1)),
-        "tenor_phrase": "prompt delivery" if tenor == 0 else (
-            f"{tenor} month{'s' if tenor != 1 else ''} forward"),
-        "counterparty": row["counterparty"], "rating": row["counterparty_rating"],
-        "price_clause": price_clause, "price_ticket": price_ticket, "currency": currency,
-        "notional_label": notional_label, "notional_label_cap": notional_label.capitalize(),
-        "notional": amount(row["notional"]), "volatility": percent(row["volatility"]),
-    }
+    return {name: values[0] for name, values in
+            confirmation_columns(pd.DataFrame([row])).items()}
 
 
-_CONFIRMATION_COLUMNS = (
-    "trade_id", "trade_date", "timestamp", "commodity", "region", "instrument", "direction",
-    "volume", "unit", "price", "currency", "delivery_period", "delivery_months",
-    "tenor_months", "option_type", "strike", "expiry_date", "premium", "counterparty",
-    "counterparty_rating", "trader", "book", "volatility", "notional")
+def _render(template: str, fields: Dict[str, np.ndarray], rows: np.ndarray) -> np.ndarray:
+    """str.format of one template for many rows at once: one join per row over the template's
+    literal pieces and the rows' field values."""
+    pieces = []
+    for literal, name, _, _ in string.Formatter().parse(template):
+        if literal:
+            pieces.append(itertools.repeat(literal))
+        if name is not None:
+            pieces.append(fields[name][rows])
+    return _objects(["".join(parts) for parts in zip(*pieces)] if len(rows) else [])
+
+
+def _choose_rendered(condition: np.ndarray, when_true: str, when_false: str,
+                     fields: Dict[str, np.ndarray]) -> np.ndarray:
+    """Per row, the rendering of one of two templates."""
+    out = np.empty(len(condition), dtype=object)
+    for flag, template in ((True, when_true), (False, when_false)):
+        rows = np.flatnonzero(condition == flag)
+        out[rows] = _render(template, fields, rows)
+    return out
 
 
 def render_trade_confirmations(trades: pd.DataFrame, rng: np.random.Generator) -> List[str]:
     """One confirmation per trade (template drawn per trade from rng)."""
     choice = _choose(rng, len(trades), TRADE_CONFIRMATION_TEMPLATES)
-    table = _with_contract_defaults(trades)[list(_CONFIRMATION_COLUMNS)]
-    return [TRADE_CONFIRMATION_TEMPLATES[choice[i]].format(
-                **confirmation_fields(dict(zip(_CONFIRMATION_COLUMNS, values))))
-            for i, values in enumerate(table.itertuples(index=False, name=None))]
+    if len(trades) == 0:
+        return []
+    fields = confirmation_columns(trades)
+    texts = np.empty(len(trades), dtype=object)
+    for k, template in enumerate(TRADE_CONFIRMATION_TEMPLATES):
+        rows = np.flatnonzero(choice == k)
+        texts[rows] = _render(template, fields, rows)
+    return texts.tolist()
 
 
 def _risk_fields(report) -> Dict[str, str]:
