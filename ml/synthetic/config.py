@@ -80,8 +80,9 @@ class DriftScenario:
     """A documented change in the data-generating process from ``start_date`` on.
 
     ``magnitude`` per kind:
-      volatility_shock: price volatility and spike sizes are multiplied by (1 + magnitude),
-                        magnitude > -1 (1.0 doubles volatility); ``commodities`` limits it.
+      volatility_shock: the innovations of prices, regional bases, spreads and spike sizes
+                        are multiplied by (1 + magnitude), magnitude > -1 (1.0 doubles
+                        volatility); ``commodities`` limits it.
       price_shift:      price levels are multiplied by (1 + magnitude), magnitude > -1;
                         ``commodities`` limits it.
       mix_change:       in [0, 1]: the commodity and region sampling weights become
@@ -93,7 +94,8 @@ class DriftScenario:
                         of one ``category_field`` must sum to at most 1 (they take disjoint
                         bands of one uniform draw).
       concept_change:   in [0, 1]: the high-risk log-odds become
-                        (1 - m) * baseline + m * alternative risk function.
+                        (1 - m) * baseline + m * alternative (credit-driven) outcome
+                        (``ml.synthetic.risk_label``); the features do not change.
 
     ``ramp_days`` (price_shift only): the level moves linearly over this many trading days
     from start_date (0 = a jump on the start day). Integer >= 0; ignored by the other kinds.
@@ -177,7 +179,8 @@ class ETRMDataConfig:
     separately form one consistent history; trade sampling depends on (seed, start_date).
     ``num_positions`` is the size of each window's opening portfolio: books open with
     num_positions positions traded before start_date and still delivering (an integer >= 0;
-    0 = books open flat).
+    0 = books open flat). ``num_risk_reports`` is rounded up to whole report dates, so every
+    report date covers every book (200 reports of 6 books: 34 dates, 204 reports).
     """
 
     num_trades: int = 1000
