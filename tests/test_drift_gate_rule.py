@@ -107,7 +107,9 @@ def test_generator_concept_change_is_flagged_through_the_label_relation(spans):
     reference = spans["base"].sample(2000, random_state=0)
     changed = spans["concept_change"].sample(2000, random_state=1)
     verdict = window_verdict(reference, changed, DriftThresholds(), LABEL_KEY)
-    assert "volatility" in verdict.flagged
-    assert any("with label high_risk" in reason for reason in verdict.flagged["volatility"])
+    # The changed outcome is credit-driven: the rating's relation with the label moves.
+    assert "counterparty_rating" in verdict.flagged
+    assert any("with label high_risk" in reason
+               for reason in verdict.flagged["counterparty_rating"])
     inputs = [name for name in FEATURES if name != LABEL_KEY]
     assert window_verdict(reference[inputs], changed[inputs], DriftThresholds()).flagged == {}

@@ -207,7 +207,7 @@ def test_concept_weight_blends_log_odds_and_leaves_unweighted_trades_unchanged()
     np.testing.assert_allclose(
         logit(blended[weight > 0]),
         0.3 * logit(base[weight > 0]) + 0.7 * logit(rl.alternative_probability(f)[weight > 0]),
-        rtol=1e-9, atol=1e-9)
+        rtol=1e-6, atol=1e-9)  # logit(sigmoid(x)) loses digits where p is within 1e-9 of 1
     np.testing.assert_allclose(high_risk_probability(f, 1.0), rl.alternative_probability(f),
                                rtol=1e-9, atol=2e-15)
 

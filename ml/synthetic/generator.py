@@ -65,8 +65,9 @@ without the scenario):
 * ``new_category``: a share ``magnitude`` of trades gets an unseen commodity (default
   hydrogen) or region (default latin_america), priced off its own curve;
 * ``concept_change``: the outcome behind the label changes: logit p = (1 - m) logit p +
-  m logit p_alt, where p_alt is credit-driven (default probabilities x 40, market losses
-  weighted 0.4); the features do not change.
+  m logit p_alt, where p_alt is the counterparty's default within the exposure horizon
+  (default probabilities x 10, whatever the trade's size): rating, concentration and tenor
+  drive the risk instead of size and volatility; the features do not change.
 
 ``shuffle_labels=True`` permutes ``high_risk`` across trades: a deliberately useless label for
 checking that a bad model is refused.

@@ -53,9 +53,14 @@ corporate default rates (1981-2023): AAA 0.01%, AA 0.02%, A 0.05%, BBB 0.15%, BB
 B 3.0%, CCC/C 25%.
 
 Concept change (``concept_weight`` w per trade): logit p = (1 - w) logit p_baseline +
-w logit p_alternative, where the alternative is credit-driven: p_alt = 1 - (1 -
-ALTERNATIVE_MARKET_WEIGHT p_market) (1 - p_credit'), p_credit' computed with the PD multiplied
-by a further ALTERNATIVE_PD_MULTIPLIER. Trades with w = 0 get p_baseline exactly.
+w logit p_alternative, where the alternative outcome is a wave of counterparty failures: the
+trade is high risk when its counterparty defaults within the exposure horizon, whatever the
+trade's size (``default_probability`` with the PD multiplied by a further
+ALTERNATIVE_PD_MULTIPLIER). Rating, concentration and tenor then drive the risk and size no
+longer does (on 20k generator trades: the correlation of log notional with the label falls
+from 0.40 to 0.06, the rating's rises from 0.03 to 0.40, the base rate stays about 14%, and
+the baseline probability ranks the new labels at AUC 0.55). Trades with w = 0 get p_baseline
+exactly.
 Probabilities lie in [0, 1]; exact 0 happens (long options whose value is below H, small
 trades whose tail probability underflows).
 
@@ -76,8 +81,9 @@ forward deltas 0.1-0.9, tenors 0-24 months, a quarter of linear trades 1-24 mont
 * Every input matters; Bayes AUC with that input shuffled across trades: size (volume) 0.554,
   volatility 0.800, rating 0.828, delivery end 0.835, counterparty share 0.835 (all from
   0.838); among options, direction 0.836 and strike/expiry 0.769 (from 0.903).
-* concept_weight = 1: base rate 14.1%; the baseline probability ranks the new labels with
-  AUC 0.774 instead of 0.838.
+* On the generator's own trades (seed 42, 200k trades, 2023-2024): base rate 13.1%, Bayes
+  AUC 0.879; the linear trades' realised 10-day loss beyond the threshold in the generator's
+  price paths occurs at 13.6% against a mean probability of 13.8%, ranked at AUC 0.86.
 """
 from dataclasses import dataclass
 
@@ -97,8 +103,7 @@ PD_STRESS_MULTIPLIER = 5.0
 EXPOSURE_HORIZON_CAP_YEARS = 1.0
 CONCENTRATION_THRESHOLD_SHARE = 0.04
 CONCENTRATION_ELASTICITY = 2.0
-ALTERNATIVE_PD_MULTIPLIER = 40.0
-ALTERNATIVE_MARKET_WEIGHT = 0.4
+ALTERNATIVE_PD_MULTIPLIER = 10.0
 BISECTION_STEPS = 40
 _Z_BOUND = 40.0
 _LOGIT_CLIP = 1e-15
@@ -319,9 +324,8 @@ def baseline_probability(f: RiskFeatures) -> np.ndarray:
 
 
 def alternative_probability(f: RiskFeatures) -> np.ndarray:
-    """Concept-changed P(high risk): credit-driven (PD x 40 more, market weight 0.4)."""
-    return _combine(ALTERNATIVE_MARKET_WEIGHT * market_loss_probability(f),
-                    credit_loss_probability(f, ALTERNATIVE_PD_MULTIPLIER))
+    """Concept-changed P(high risk): the counterparty defaults within the exposure horizon."""
+    return default_probability(f, ALTERNATIVE_PD_MULTIPLIER)
 
 
 def baseline_log_odds(f: RiskFeatures) -> np.ndarray:
