@@ -134,5 +134,6 @@ def test_feature_floors_travel_as_one_string_parameter():
     assert parse_feature_floors(format_feature_floors(floors)) == floors
     assert parse_feature_floors("") == {}
     limits = DriftSettings().gate_thresholds()
-    assert limits.psi_floor("price") == limits.psi_floor("volatility") == 1.0
+    assert limits.psi_floor("price") == limits.psi_floor("forward_price") == 0.5
+    assert limits.psi_floor("volatility") == 0.4
     assert limits.psi_floor("commodity") == limits.psi == 0.25 and limits.p_value == 0.01

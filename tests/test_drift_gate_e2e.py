@@ -52,7 +52,7 @@ def test_price_shift_from_the_first_day_blocks_the_run(home):
         run_small(home, records=TRADES, drift="price_shift@2024-01-15:1.0")
     message = str(error.value)
     assert "span 2 against span 1" in message
-    assert "feature 'price'" in message and "PSI" in message and "> 1" in message
+    assert "feature 'price'" in message and "PSI" in message and "> 0.5" in message
     latest = json.loads((home / "runs" / "latest.json").read_text())
     assert latest["status"] == "failed" and "DriftGateError" in latest["error"]
     assert latest["drift"]["drift_status"] == "flagged"
