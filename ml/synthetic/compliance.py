@@ -192,13 +192,24 @@ def _limit_breaches(risk_reports: pd.DataFrame) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+def _record_order(records: pd.DataFrame, trades: pd.DataFrame, risk_reports: pd.DataFrame
+                  ) -> np.ndarray:
+    """Row order by event date, record type, trade, report and regime, on integer keys (a
+    trade's or report's row stands for its id: ids are numbered in row order)."""
+    trade_row = pd.Index(trades["trade_id"]).get_indexer(records["trade_id"])
+    report_row = pd.Index(risk_reports["report_id"]).get_indexer(records["report_id"])
+    day = pd.to_datetime(records["event_date"], format="%Y-%m-%d").to_numpy().astype(np.int64)
+    record_type = pd.Categorical(records["record_type"]).codes
+    regime = pd.Categorical(records["regime"]).codes
+    return np.lexsort((regime, report_row, trade_row, record_type, day))
+
+
 def build_compliance_records(config: ETRMDataConfig, trades: pd.DataFrame,
                              risk_reports: pd.DataFrame, id_prefix: str = "CMP") -> pd.DataFrame:
     """Regulatory reports and limit breaches, ordered by event date."""
     records = pd.concat([_regulatory_reports(config, trades), _limit_breaches(risk_reports)],
                         ignore_index=True)
-    records = records.sort_values(["event_date", "record_type", "trade_id", "report_id",
-                                   "regime"], kind="mergesort").reset_index(drop=True)
+    records = records.iloc[_record_order(records, trades, risk_reports)].reset_index(drop=True)
     for column in ("record_type", "regime", "status", "event_date", "deadline",
                    "submission_date", "trade_id", "report_id", "book", "commodity", "region",
                    "limit_type", "severity", "contract_type"):
