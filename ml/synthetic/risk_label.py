@@ -242,10 +242,7 @@ def market_loss_probability(f: RiskFeatures) -> np.ndarray:
     if np.any(option):
         probability = probability.copy()
         i = np.flatnonzero(option)
-        is_call = np.asarray(f.option_code)[i] > 0
-        strike = np.asarray(f.strike, dtype=float)[i]
-        vol = (np.asarray(f.volatility, dtype=float) * np.ones_like(forward))[i]
-        expiry = (np.asarray(f.time_to_expiry_years, dtype=float) * np.ones_like(forward))[i]
+        is_call, strike, vol, expiry = _option_terms(f, i, forward)
         value_now = black76_price(forward[i], strike, vol, expiry, is_call)
         remaining = np.maximum(expiry - LOSS_HORIZON_YEARS, 0.0)
         long = buy[i]
@@ -259,6 +256,14 @@ def market_loss_probability(f: RiskFeatures) -> np.ndarray:
         impossible = np.where(long, level <= 0, ~is_call & (level >= strike))
         probability[i] = np.where(impossible, 0.0, np.where(long, p_long, p_short))
     return probability
+
+
+def _option_terms(f: RiskFeatures, rows: np.ndarray, forward: np.ndarray):
+    """(is_call, strike, volatility, time to expiry) of the option trades at ``rows``."""
+    ones = np.ones_like(forward)
+    return (np.asarray(f.option_code)[rows] > 0, np.asarray(f.strike, dtype=float)[rows],
+            (np.asarray(f.volatility, dtype=float) * ones)[rows],
+            (np.asarray(f.time_to_expiry_years, dtype=float) * ones)[rows])
 
 
 def exposure_horizon_years(f: RiskFeatures) -> np.ndarray:
@@ -296,10 +301,7 @@ def replacement_cost_probability(f: RiskFeatures) -> np.ndarray:
     if np.any(option):
         probability = probability.copy()
         i = np.flatnonzero(option)
-        is_call = np.asarray(f.option_code)[i] > 0
-        strike = np.asarray(f.strike, dtype=float)[i]
-        vol = (np.asarray(f.volatility, dtype=float) * np.ones_like(forward))[i]
-        expiry = (np.asarray(f.time_to_expiry_years, dtype=float) * np.ones_like(forward))[i]
+        is_call, strike, vol, expiry = _option_terms(f, i, forward)
         remaining = np.maximum(expiry - horizon[i], 0.0)
         p_long = _option_value_probability(forward[i], strike, vol, remaining, is_call, sd[i],
                                            step[i], above=True)
