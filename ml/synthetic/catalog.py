@@ -73,7 +73,7 @@ COMMODITY_CATALOG: Dict[str, CommoditySpec] = {
          "asia_pacific": 13.0, "latin_america": 9.0},
         annual_volatility=0.45, mean_reversion_per_year=6.0, winter_amplitude=0.16,
         semiannual_amplitude=0.0, winter_volatility_boost=0.25,
-        spike_probability_per_day=0.004, spike_mean_log_size=0.15, spike_decay_per_day=0.80,
+        spike_probability_per_day=0.006, spike_mean_log_size=0.06, spike_decay_per_day=0.80,
         lot_size=2_500.0, median_volume=100_000.0, volume_log_sigma=0.9,
         instrument_weights=(0.35, 0.25, 0.25, 0.15), mix_weight=0.22, half_spread=0.005),
     "crude_oil": CommoditySpec(
