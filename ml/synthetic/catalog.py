@@ -236,11 +236,6 @@ def usd_per_quote_unit(commodity: str, region: str) -> float:
     return FX_USD_PER_UNIT[q.currency] / q.natural_per_unit
 
 
-def region_currency(region: str) -> str:
-    """Settlement currency of a region's contracts."""
-    return REGION_CATALOG[region].currency
-
-
 def usd_base_price(commodity: str, region: str) -> float:
     """Long-run price level in USD per natural unit."""
     return COMMODITY_CATALOG[commodity].usd_price_by_region[region]

@@ -141,19 +141,18 @@ def _month_averages(prices: PriceSeries) -> Tuple[np.ndarray, np.ndarray]:
     return unique, totals / counts[:, None]
 
 
-def _option_greeks(prices: PriceSeries, row: int, legs: Legs, chosen: np.ndarray,
-                   day: np.datetime64):
-    """(forward, value, delta, gamma) per unit of the chosen option legs on day ``row``."""
-    m = (legs.month[chosen] - prices.months[row]).astype(np.int64)
-    j = legs.series[chosen]
-    forward = prices.forwards[row, j, m]
-    volatility = prices.tenor_volatility()[row, j, m]
-    expiry = year_fraction(day, legs.expiry[chosen])
-    call = legs.is_call[chosen]
-    strike = legs.strike[chosen]
-    return (forward, black76_price(forward, strike, volatility, expiry, call),
-            black76_delta(forward, strike, volatility, expiry, call),
-            black76_gamma(forward, strike, volatility, expiry))
+def _option_greeks(prices: PriceSeries, row: int, day: np.datetime64, series: np.ndarray,
+                   month: np.ndarray, expiry: np.ndarray, is_call: np.ndarray,
+                   strike: np.ndarray):
+    """(forward, value, delta, gamma) per unit of options on day ``row``, each on the forward
+    of its delivery month with that contract's realised volatility."""
+    m = (month - prices.months[row]).astype(np.int64)
+    forward = prices.forwards[row, series, m]
+    volatility = prices.tenor_volatility()[row, series, m]
+    years = year_fraction(day, expiry)
+    return (forward, black76_price(forward, strike, volatility, years, is_call),
+            black76_delta(forward, strike, volatility, years, is_call),
+            black76_gamma(forward, strike, volatility, years))
 
 
 def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_date,
@@ -223,9 +222,10 @@ def _value_positions(positions: pd.DataFrame, prices: PriceSeries, valuation_dat
                                    series[delivered]]
     options_open = (status == "open") & is_option
     if options_open.any():
-        legs = _position_legs(positions, series, month, expiry, options_open)
         _, value, option_delta, option_gamma = _option_greeks(
-            prices, row, legs, np.ones(options_open.sum(), bool), day)
+            prices, row, day, series[options_open], month[options_open], expiry[options_open],
+            (positions["option_type"] == "call").to_numpy()[options_open],
+            positions["strike"].to_numpy(float)[options_open])
         mark[options_open] = value
         delta[options_open] = net_volume[options_open] * option_delta
         gamma[options_open] = net_volume[options_open] * option_gamma
@@ -253,20 +253,6 @@ def _value_positions(positions: pd.DataFrame, prices: PriceSeries, valuation_dat
     positions["gamma"] = gamma
     positions["market_value_usd"] = market_value * fx
     return positions
-
-
-def _position_legs(positions, series, month, expiry, chosen) -> Legs:
-    """Option positions seen as legs (for the shared Greeks code)."""
-    n = int(chosen.sum())
-    empty = np.zeros(n)
-    return Legs(trade=np.arange(n), book=np.zeros(n, np.int64), series=series[chosen],
-                month=month[chosen], trade_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
-                start_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
-                end_day=np.full(n, np.datetime64("NaT"), "datetime64[D]"),
-                expiry=expiry[chosen], is_option=np.ones(n, bool),
-                is_call=(positions["option_type"] == "call").to_numpy()[chosen],
-                strike=positions["strike"].to_numpy(float)[chosen], signed_volume=empty,
-                signed_notional=empty, volume=empty, fx=empty)
 
 
 def report_grid(config: ETRMDataConfig, book_names: np.ndarray) -> pd.DataFrame:
@@ -325,7 +311,9 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
     curvature = np.zeros(size)
     options = open_legs & legs.is_option
     if options.any():
-        f, _, delta, gamma = _option_greeks(prices, row, legs, options, day)
+        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[options],
+                                            legs.month[options], legs.expiry[options],
+                                            legs.is_call[options], legs.strike[options])
         volume, fx = legs.signed_volume[options], legs.fx[options]
         exposures += np.bincount(slot[options], weights=volume * delta * f * fx,
                                  minlength=size)

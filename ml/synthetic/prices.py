@@ -171,12 +171,6 @@ class PriceSeries:
         return tuple(quote(c, r).unit for c, r in zip(self.commodities, self.regions))
 
     @property
-    def usd_factors(self) -> np.ndarray:
-        """USD per quoted currency unit of each series (the FX rate of its currency)."""
-        from ml.synthetic.catalog import FX_USD_PER_UNIT
-        return np.array([FX_USD_PER_UNIT[c] for c in self.currencies])
-
-    @property
     def names(self) -> Tuple[str, ...]:
         """Column names as 'commodity/region'."""
         return tuple(f"{c}/{r}" for c, r in zip(self.commodities, self.regions))
@@ -297,11 +291,6 @@ class PriceSeries:
                 "currencies": np.array(self.currencies), "units": np.array(self.units),
                 "prices": self.prices, "forwards": self.forwards,
                 "volatility": self.volatility}
-
-
-def catalog_pairs() -> List[Tuple[str, str]]:
-    """Every commodity/region pair in a fixed order (the random streams' column order)."""
-    return [(c, r) for c in COMMODITY_CATALOG for r in REGION_CATALOG]
 
 
 def _stream(seed: int, stream: int) -> np.random.Generator:
