@@ -228,17 +228,27 @@ def _horizon_sd(f: RiskFeatures, horizon_years) -> np.ndarray:
     return np.maximum(np.asarray(f.volatility, dtype=float), 0.0) * np.sqrt(horizon_years)
 
 
+def _position_terms(f: RiskFeatures, horizon_years):
+    """(forward, sd of ln F over the horizon, forward move worth LOSS_THRESHOLD_USD, is buy,
+    is option) per trade."""
+    forward = np.asarray(f.forward_price, dtype=float)
+    sd = _horizon_sd(f, horizon_years) * np.ones_like(forward)
+    step = LOSS_THRESHOLD_USD / (np.asarray(f.volume, dtype=float)
+                                 * np.asarray(f.fx_to_usd, dtype=float))
+    return (forward, sd, step, np.asarray(f.direction_sign) > 0,
+            np.asarray(f.option_code) != 0)
+
+
+def _linear_move_probability(forward, step, sd, down) -> np.ndarray:
+    """P(F_h < F - step) where ``down``, else P(F_h > F + step), under the log-normal."""
+    return np.where(down, ndtr(_standard_normal_bound(forward, forward - step, sd)),
+                    ndtr(-_standard_normal_bound(forward, forward + step, sd)))
+
+
 def market_loss_probability(f: RiskFeatures) -> np.ndarray:
     """P(mark-to-market loss over LOSS_HORIZON_YEARS > LOSS_THRESHOLD_USD), per trade."""
-    forward = np.asarray(f.forward_price, dtype=float)
-    sd = _horizon_sd(f, LOSS_HORIZON_YEARS) * np.ones_like(forward)
-    q = np.asarray(f.volume, dtype=float) * np.asarray(f.fx_to_usd, dtype=float)
-    step = LOSS_THRESHOLD_USD / q
-    buy = np.asarray(f.direction_sign) > 0
-    option = np.asarray(f.option_code) != 0
-    probability = np.where(
-        buy, ndtr(_standard_normal_bound(forward, forward - step, sd)),
-        ndtr(-_standard_normal_bound(forward, forward + step, sd)))
+    forward, sd, step, buy, option = _position_terms(f, LOSS_HORIZON_YEARS)
+    probability = _linear_move_probability(forward, step, sd, down=buy)
     if np.any(option):
         probability = probability.copy()
         i = np.flatnonzero(option)
@@ -288,16 +298,9 @@ def default_probability(f: RiskFeatures, pd_multiplier=1.0) -> np.ndarray:
 
 def replacement_cost_probability(f: RiskFeatures) -> np.ndarray:
     """P(replacement cost at the exposure horizon > LOSS_THRESHOLD_USD), per trade."""
-    forward = np.asarray(f.forward_price, dtype=float)
-    horizon = exposure_horizon_years(f) * np.ones_like(forward)
-    sd = _horizon_sd(f, horizon) * np.ones_like(forward)
-    q = np.asarray(f.volume, dtype=float) * np.asarray(f.fx_to_usd, dtype=float)
-    step = LOSS_THRESHOLD_USD / q
-    buy = np.asarray(f.direction_sign) > 0
-    option = np.asarray(f.option_code) != 0
-    probability = np.where(
-        buy, ndtr(-_standard_normal_bound(forward, forward + step, sd)),
-        ndtr(_standard_normal_bound(forward, forward - step, sd)))
+    horizon = exposure_horizon_years(f) * np.ones_like(np.asarray(f.forward_price, dtype=float))
+    forward, sd, step, buy, option = _position_terms(f, horizon)
+    probability = _linear_move_probability(forward, step, sd, down=~buy)
     if np.any(option):
         probability = probability.copy()
         i = np.flatnonzero(option)
