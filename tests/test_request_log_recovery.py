@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from ml.core import request_log
-from ml.core.request_log import (FINISHED_SUFFIX, PARTIAL_SUFFIX, create_partial_log,
+from ml.core.request_log import (FINISHED_SUFFIX, PARTIAL_SUFFIX, TORN_SUFFIX, create_partial_log,
                                  encode_record, finish_partial_log, log_file_key, log_files,
                                  model_log_dir, read_complete_records, read_log_frame,
                                  recover_partial_logs, write_records)
@@ -99,7 +99,10 @@ def test_a_dead_writers_partial_is_recovered_exactly_to_its_complete_records(tmp
     records, end, size = read_complete_records(recovered[0])
     assert records == _records(7) and end == size
     assert not partial.exists() and not empty.exists(), "an empty dead log holds nothing to keep"
-    assert sorted(os.listdir(tmp_path)) == [recovered[0].name]
+    torn = tmp_path / (log_file_key(partial) + TORN_SUFFIX)
+    assert torn.read_bytes() == TORN, "the cut bytes are kept aside, not destroyed"
+    assert sorted(os.listdir(tmp_path)) == sorted([recovered[0].name, torn.name])
+    assert log_files(tmp_path) == recovered
 
 
 def test_a_live_writers_partial_is_neither_read_nor_recovered(tmp_path):

@@ -151,7 +151,8 @@ def test_the_batch_thread_survives_any_exception_of_a_run():
             outputs, error = _enqueue_and_wait(scheduler, model, 1)
             assert outputs is None and isinstance(error, ServingError)
             assert error.code == grpc.StatusCode.INTERNAL and expected in error.message
-        assert scheduler.submit(("m", 1, "sig"), model, {"x": np.array([5])}, 1)["y"].tolist() == [10]
+        outputs = scheduler.submit(("m", 1, "sig"), model, {"x": np.array([5])}, 1)
+        assert outputs["y"].tolist() == [10]
     finally:
         scheduler.stop()
 
@@ -176,7 +177,8 @@ def test_a_failing_concatenation_or_metrics_callback_fails_only_its_batch(monkey
     scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, num_batch_threads=1), on_batch)
     try:
         outputs, error = _enqueue_and_wait(scheduler, model, 1)
-        assert error.code == grpc.StatusCode.INTERNAL and error.message == "Batch failed: MemoryError"
+        assert error.code == grpc.StatusCode.INTERNAL
+        assert error.message == "Batch failed: MemoryError"
         assert _enqueue_and_wait(scheduler, model, 2)[0]["y"].tolist() == [4]
         assert _enqueue_and_wait(scheduler, model, 3)[0]["y"].tolist() == [6]
     finally:

@@ -7,11 +7,11 @@ input, or each input tensor under its alias), the outputs as `prediction/<alias>
 length, CRC of the length, data, CRC of the data). A file is written under a `.partial` name and
 renamed when complete. Its writer holds an exclusive flock on it for as long as it writes: the
 kernel drops that lock when the writer dies, even by SIGKILL, so an unlocked `.partial` belongs
-to a dead writer. Its complete records are recovered (the torn trailing record, if any, cut off
-and the file renamed to finished) by the next server or reader, so a crash loses at most the
-record being written. Writer (ml/serving/request_log.py) and readers (drift gate,
-`etrm monitor`) share this module so they cannot disagree. TensorFlow is imported on use: the
-CLI imports this early.
+to a dead writer. Its complete records are recovered (the file renamed to finished, the torn
+trailing record, if any, moved to `<name>.tfrecord.torn`) by the next server or reader, so a
+crash loses at most the record being written. Writer (ml/serving/request_log.py) and readers
+(drift gate, `etrm monitor`) share this module so they cannot disagree. TensorFlow is imported
+on use: the CLI imports this early.
 """
 from __future__ import annotations
 
@@ -29,8 +29,8 @@ import google_crc32c
 import numpy as np
 import pandas as pd
 
-from ml.core.atomic_files import (TEMPORARY_SUFFIX, durable_replace, fsync_directory,
-                                  temporary_prefix)
+from ml.core.atomic_files import (TEMPORARY_SUFFIX, atomic_write, durable_replace,
+                                  fsync_directory, temporary_prefix)
 from ml.core.example_tables import records_to_frame, sample_records
 from ml.core.model_names import check_model_name
 
@@ -40,6 +40,7 @@ EXAMPLE_INPUT_ALIASES = ("examples", "inputs")
 PREDICTION_PREFIX = "prediction/"
 FINISHED_SUFFIX = ".tfrecord"
 PARTIAL_SUFFIX = ".tfrecord.partial"
+TORN_SUFFIX = ".tfrecord.torn"
 FILE_PREFIX = "requests-"
 MODEL_NAME_FEATURE = "model_name"
 MODEL_VERSION_FEATURE = "model_version"
@@ -173,16 +174,19 @@ def recover_partial_log(partial: os.PathLike) -> Optional[pathlib.Path]:
         if _locked_by_writer(descriptor, exclusive=True) or not _same_file(descriptor, partial):
             return None
         records, end, size = read_complete_records(partial)
+        if end < size:
+            # Usually the record being written at the kill; kept aside, not destroyed, in case
+            # it is damage in the middle of the file with records after it.
+            torn = partial.with_name(log_file_key(partial) + TORN_SUFFIX)
+            atomic_write(torn, lambda handle: handle.write(os.pread(descriptor, size - end, end)),
+                         binary=True)
+            os.ftruncate(descriptor, end)
+            LOGGER.warning("request log %s of a dead writer: %d bytes after its %d complete "
+                           "records moved to %s", partial, size - end, len(records), torn.name)
         if not records:
             partial.unlink()
             fsync_directory(partial.parent)
-            LOGGER.warning("request log %s of a dead writer held no complete record; removed",
-                           partial)
             return None
-        if end < size:
-            os.ftruncate(descriptor, end)
-            LOGGER.warning("request log %s of a dead writer: cut a torn record (%d bytes) after "
-                           "%d complete records", partial, size - end, len(records))
         os.fsync(descriptor)
         target = _free_finished_path(partial)
         durable_replace(partial, target)
