@@ -188,3 +188,23 @@ def test_a_symlinked_model_folder_is_refused(tmp_path):
     with pytest.raises(ValueError, match="outside"):
         model_log_dir(root, "risk")
     assert model_log_dir(root, "other") == (root / "other").resolve()
+
+
+def test_a_starting_logger_recovers_dead_logs_and_removes_stale_temporaries(tmp_path):
+    from ml.serving.request_log import RequestLogger
+
+    folder = tmp_path / "risk"
+    partial = _dead_partial(folder, _records(2))
+    stale = folder / ".requests-new.k3j2h1.tmp"  # a writer killed before naming its file
+    fresh = folder / ".requests-new.a1b2c3.tmp"
+    stale.write_bytes(b"")
+    fresh.write_bytes(b"")
+    os.utime(stale, (0, 0))
+    logger = RequestLogger(tmp_path, 1.0)
+    try:
+        assert logger.flush(timeout=60)
+    finally:
+        logger.close()
+    assert not partial.exists() and not stale.exists() and fresh.exists()
+    (finished,) = folder.glob("*" + FINISHED_SUFFIX)
+    assert read_complete_records(finished)[0] == _records(2)
