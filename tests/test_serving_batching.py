@@ -121,3 +121,87 @@ def test_enqueue_reports_each_request_through_its_callback():
     assert results[1] == [2] and results[3] == [6] and results[4] == [8]
     assert isinstance(results[-1], ServingError) and "-1" in results[-1].message
     assert model.batch_sizes[0] == 4, "a full queue runs at once, without waiting for the timeout"
+
+
+def _enqueue_and_wait(scheduler, model, value, timeout=20):
+    done, result = threading.Event(), []
+
+    def on_done(outputs, error):
+        result.extend((outputs, error))
+        done.set()
+    scheduler.enqueue(("m", 1, "sig"), model, {"x": np.array([value])}, 1, on_done)
+    assert done.wait(timeout), "the batch thread never answered"
+    return result
+
+
+def test_the_batch_thread_survives_any_exception_of_a_run():
+    """A MemoryError in a model call used to kill the only batch thread: later requests hung."""
+    calls = []
+
+    def model(inputs):
+        calls.append(len(inputs["x"]))
+        if len(calls) == 1:
+            raise MemoryError("cannot allocate the batch")
+        if len(calls) == 2:
+            raise RuntimeError("a bug in a model call")
+        return {"y": inputs["x"] * 2}
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, num_batch_threads=1))
+    try:
+        for expected in ("MemoryError: cannot allocate the batch", "RuntimeError: a bug"):
+            outputs, error = _enqueue_and_wait(scheduler, model, 1)
+            assert outputs is None and isinstance(error, ServingError)
+            assert error.code == grpc.StatusCode.INTERNAL and expected in error.message
+        outputs = scheduler.submit(("m", 1, "sig"), model, {"x": np.array([5])}, 1)
+        assert outputs["y"].tolist() == [10]
+    finally:
+        scheduler.stop()
+
+
+def test_a_failing_concatenation_or_metrics_callback_fails_only_its_batch(monkeypatch):
+    import ml.serving.batching as batching
+
+    real = batching._concatenate
+    failures = iter([MemoryError()])
+
+    def concatenate(inputs, padding):
+        for failure in failures:
+            raise failure
+        return real(inputs, padding)
+    monkeypatch.setattr(batching, "_concatenate", concatenate)
+    metrics_calls = []
+
+    def on_batch(key, rows, padded):
+        metrics_calls.append(rows)
+        raise ValueError("metrics backend down")
+    model = _Model()
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, num_batch_threads=1), on_batch)
+    try:
+        outputs, error = _enqueue_and_wait(scheduler, model, 1)
+        assert error.code == grpc.StatusCode.INTERNAL
+        assert error.message == "Batch failed: MemoryError"
+        assert _enqueue_and_wait(scheduler, model, 2)[0]["y"].tolist() == [4]
+        assert _enqueue_and_wait(scheduler, model, 3)[0]["y"].tolist() == [6]
+    finally:
+        scheduler.stop()
+    assert metrics_calls == [1, 1]
+
+
+def test_submit_gives_up_with_deadline_exceeded_and_withdraws_its_task():
+    release, started = threading.Event(), threading.Event()
+
+    def stuck_model(inputs):
+        started.set()
+        release.wait(60)
+        return {"y": inputs["x"]}
+    scheduler = BatchScheduler(BatchingOptions(max_batch_size=4, num_batch_threads=1))
+    try:
+        with pytest.raises(ServingError, match="did not run within 0.2 seconds") as running:
+            scheduler.submit(("m", 1, "sig"), stuck_model, {"x": np.array([1])}, 1, timeout=0.2)
+        assert running.value.code == grpc.StatusCode.DEADLINE_EXCEEDED and started.is_set()
+        with pytest.raises(ServingError) as queued:
+            scheduler.submit(("m", 1, "sig"), stuck_model, {"x": np.array([2])}, 1, timeout=0.2)
+        assert queued.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+        assert scheduler.pending_rows() == 0, "a timed-out request must leave its queue"
+    finally:
+        release.set()
+        scheduler.stop()

@@ -8,7 +8,26 @@ from __future__ import annotations
 
 import os
 import pathlib
-from typing import List, Union
+from typing import List, Optional, Union
+
+MAX_VERSION = 2**63 - 1
+_ASCII_DIGITS = frozenset("0123456789")
+
+
+def parse_version_dir_name(name: str) -> Optional[int]:
+    """The version a folder name stands for, or None when it is not one.
+
+    Only ASCII digits count: str.isdigit() also accepts '١٢' or '²', which int() reads
+    differently or not at all, and a poller must ignore such a folder, not crash on it.
+    Versions are int64 in TF Serving's protos, so larger numbers are not versions either.
+    Leading zeros are refused so that a version has one folder, `<base>/<str(version)>`,
+    the path the server loads from.
+    """
+    if (not name or len(name) > len(str(MAX_VERSION)) or not _ASCII_DIGITS.issuperset(name)
+            or (name[0] == "0" and name != "0")):
+        return None
+    version = int(name)
+    return version if version <= MAX_VERSION else None
 
 
 def list_version_dirs(base_path: Union[str, os.PathLike]) -> List[int]:
@@ -16,8 +35,12 @@ def list_version_dirs(base_path: Union[str, os.PathLike]) -> List[int]:
     base = pathlib.Path(base_path)
     if not base.is_dir():
         return []
-    return sorted(int(entry.name) for entry in base.iterdir()
-                  if entry.is_dir() and entry.name.isdigit())
+    versions = []
+    for entry in base.iterdir():
+        version = parse_version_dir_name(entry.name)
+        if version is not None and entry.is_dir():
+            versions.append(version)
+    return sorted(versions)
 
 
 def next_version(base_path: Union[str, os.PathLike]) -> int:

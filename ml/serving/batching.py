@@ -101,16 +101,24 @@ class BatchScheduler:
             thread.start()
 
     def submit(self, key, run: RunFunction, inputs: Mapping[str, np.ndarray],
-               size: int) -> Dict[str, np.ndarray]:
-        """Queues one request of `size` rows and blocks until its batch has run."""
+               size: int, timeout: Optional[float] = 30.0) -> Dict[str, np.ndarray]:
+        """Queues one request of `size` rows and blocks until its batch has run.
+
+        Raises DEADLINE_EXCEEDED after `timeout` seconds (None waits without a bound), so a
+        stuck model or batch thread never holds a front-end thread forever; a request that
+        has not started by then is taken off its queue.
+        """
         done = threading.Event()
         result: list = []
 
         def on_done(outputs, error) -> None:
             result.extend((outputs, error))
             done.set()
-        self.enqueue(key, run, inputs, size, on_done)
-        done.wait()
+        queue, task = self._enqueue(key, run, inputs, size, on_done)
+        if not done.wait(timeout):
+            self._withdraw(queue, task)
+            raise ServingError(grpc.StatusCode.DEADLINE_EXCEEDED,
+                               f"Batched request did not run within {timeout:g} seconds")
         outputs, error = result
         if error is not None:
             raise error
@@ -124,6 +132,10 @@ class BatchScheduler:
         fills up, not on every task: waking a thread per request costs the front end more
         interpreter time than the batch saves.
         """
+        self._enqueue(key, run, inputs, size, on_done)
+
+    def _enqueue(self, key, run: RunFunction, inputs: Mapping[str, np.ndarray], size: int,
+                 on_done: DoneCallback) -> Tuple[_Queue, _Task]:
         if size > self.options.max_batch_size:
             raise invalid_argument(
                 f"Task size {size} is larger than maximum batch size {self.options.max_batch_size}")
@@ -145,6 +157,16 @@ class BatchScheduler:
             queue.rows += size
             if first or queue.rows >= self.options.max_batch_size:
                 self._condition.notify()
+        return queue, task
+
+    def _withdraw(self, queue: _Queue, task: _Task) -> None:
+        """Takes a timed-out task off its queue if no batch has taken it yet."""
+        with self._condition:
+            try:
+                queue.tasks.remove(task)
+            except ValueError:
+                return
+            queue.rows -= task.size
 
     def pending_rows(self) -> int:
         """Rows waiting in queues (not yet running)."""
@@ -207,12 +229,17 @@ class BatchScheduler:
             self._run_batch(queue.key[0], queue.run, batch)
 
     def _run_batch(self, key, run: RunFunction, batch: Sequence[_Task]) -> None:
+        """Runs one batch; whatever it raises fails only its own tasks, never this thread.
+
+        Any exception other than a ServingError (a MemoryError while concatenating, a bug in
+        a model call) becomes INTERNAL for the batch's requests, and later batches still run.
+        """
         rows = sum(task.size for task in batch)
         padded = self.options.padded_size(rows)
+        ran = False
         try:
             outputs = run(_concatenate([task.inputs for task in batch], padded - rows))
-            if self._on_batch is not None:
-                self._on_batch(key, rows, padded)
+            ran = True
             _split(outputs, batch, padded)
         except ServingError as error:
             if error.code == grpc.StatusCode.INVALID_ARGUMENT and len(batch) > 1:
@@ -222,12 +249,22 @@ class BatchScheduler:
             else:
                 for task in batch:
                     task.error = error
+        except Exception as error:  # noqa: BLE001 - the batch thread must outlive any failure
+            LOGGER.exception("a batch of %d requests failed", len(batch))
+            failure = _internal(error)
+            for task in batch:
+                task.outputs, task.error = None, failure
         finally:
             for task in batch:
                 try:
                     task.finish()
                 except Exception:  # noqa: BLE001 - a caller's callback must not stop the batch thread
                     LOGGER.exception("a batched request's completion callback failed")
+        if ran and self._on_batch is not None:
+            try:
+                self._on_batch(key, rows, padded)
+            except Exception:  # noqa: BLE001 - metrics must not stop the batch thread
+                LOGGER.exception("the batch metrics callback failed")
 
     @staticmethod
     def _run_alone(run: RunFunction, task: _Task) -> None:
@@ -235,6 +272,14 @@ class BatchScheduler:
             task.outputs = run(task.inputs)
         except ServingError as error:
             task.error = error
+        except Exception as error:  # noqa: BLE001 - see _run_batch
+            LOGGER.exception("a batched request failed when run on its own")
+            task.error = _internal(error)
+
+
+def _internal(error: BaseException) -> ServingError:
+    return ServingError(grpc.StatusCode.INTERNAL,
+                        f"Batch failed: {type(error).__name__}: {error}".rstrip(": "))
 
 
 def _concatenate(inputs: Sequence[Mapping[str, np.ndarray]], padding: int) -> Dict[str, np.ndarray]:

@@ -1,6 +1,9 @@
 """The model server's sampled request logger: a background thread writes rotating files.
 
-The format (features, file names, `.partial` then renamed) is ml/core/request_log.py's.
+The format (features, file names, `.partial` then renamed, the writer's lock, recovery) is
+ml/core/request_log.py's. Each batch of records reaches the file with one write, so a killed
+server leaves complete records (and at most one torn one); the next logger to start recovers
+the `.partial` files of dead writers and removes their stale temporaries.
 """
 import logging
 import os
@@ -12,11 +15,16 @@ import time
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
-import tensorflow as tf
 
-from ml.core.request_log import FILE_PREFIX, PARTIAL_SUFFIX, build_log_examples, finished_name
+from ml.core.atomic_files import remove_stale_temporaries
+from ml.core.model_names import is_valid_model_name
+from ml.core.request_log import (build_log_examples, create_partial_log, finish_partial_log,
+                                 model_log_dir, recover_partial_logs, write_records)
 
 LOGGER = logging.getLogger(__name__)
+# A temporary of a live writer exists for microseconds (until it is linked into place); one
+# this old belongs to a writer that died.
+STALE_TEMPORARY_SECONDS = 600.0
 
 
 class _RotatingWriter:
@@ -27,43 +35,63 @@ class _RotatingWriter:
         self._max_records = max_records
         self._max_age = max_age_seconds
         self._sequence = 0
-        self._writer = None
+        self._descriptor: Optional[int] = None
         self._partial_path: Optional[pathlib.Path] = None
         self._records = 0
+        self._bytes = 0
         self._opened_at = 0.0
 
     def write(self, records: List[bytes]) -> None:
-        for record in records:
-            if self._writer is None:
+        while records:
+            if self._descriptor is None:
                 self._open()
-            self._writer.write(record)
-            self._records += 1
+            chunk = records[:self._max_records - self._records]
+            try:
+                self._bytes += write_records(self._descriptor, chunk)
+            except OSError:
+                self._abandon()
+                raise
+            self._records += len(chunk)
+            records = records[len(chunk):]
             if self._records >= self._max_records:
                 self.finish()
-        if self._writer is not None:
-            self._writer.flush()
+
+    def _abandon(self) -> None:
+        """After a failed write (a full disk), cuts what it left and finishes the file, so
+        later records never follow a torn one; if even that fails, the file is unlocked and
+        left to recovery, which cuts it at the same place."""
+        descriptor, self._descriptor = self._descriptor, None
+        try:
+            os.ftruncate(descriptor, self._bytes)
+        except OSError as error:
+            LOGGER.warning("request log %s left for recovery: %s", self._partial_path, error)
+            os.close(descriptor)
+            return
+        if self._records:
+            finish_partial_log(descriptor, self._partial_path)
+            return
+        try:
+            self._partial_path.unlink()
+        finally:
+            os.close(descriptor)
 
     def rotate_if_old(self) -> None:
-        if self._writer is not None and time.monotonic() - self._opened_at >= self._max_age:
+        if self._descriptor is not None and time.monotonic() - self._opened_at >= self._max_age:
             self.finish()
 
     def _open(self) -> None:
-        self._directory.mkdir(parents=True, exist_ok=True)
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-        self._sequence += 1
-        stem = f"{FILE_PREFIX}{stamp}-{os.getpid()}-{self._sequence:05d}"
-        self._partial_path = self._directory / (stem + PARTIAL_SUFFIX)
-        self._writer = tf.io.TFRecordWriter(str(self._partial_path))
+        self._descriptor, self._partial_path, self._sequence = create_partial_log(
+            self._directory, stamp, self._sequence + 1)
         self._records = 0
+        self._bytes = 0
         self._opened_at = time.monotonic()
 
     def finish(self) -> None:
-        if self._writer is None:
+        if self._descriptor is None:
             return
-        self._writer.close()
-        finished = self._partial_path.with_name(finished_name(self._partial_path.name))
-        os.replace(self._partial_path, finished)
-        self._writer = None
+        descriptor, self._descriptor = self._descriptor, None
+        finish_partial_log(descriptor, self._partial_path)
 
 
 class RequestLogger:
@@ -74,6 +102,9 @@ class RequestLogger:
                  seed: Optional[int] = None):
         if not 0.0 <= sampling_rate <= 1.0:
             raise ValueError("request log sampling rate must be within [0, 1]")
+        if max_records_per_file < 1:
+            raise ValueError(f"request log max records per file must be >= 1, got "
+                             f"{max_records_per_file}")
         self.root = pathlib.Path(root)
         self.sampling_rate = sampling_rate
         self._max_records = max_records_per_file
@@ -91,6 +122,11 @@ class RequestLogger:
                   inputs: Mapping[str, np.ndarray], outputs: Mapping[str, np.ndarray]) -> None:
         if self.sampling_rate <= 0.0:
             return
+        if not is_valid_model_name(model_name):
+            # Never a folder name: `../../x` or an absolute name would leave serving_logs/.
+            if self._metrics is not None:
+                self._metrics.record_log_records(model_name, "dropped", 1)
+            return
         with self._random_lock:
             if self._random.random() >= self.sampling_rate:
                 return
@@ -102,11 +138,12 @@ class RequestLogger:
             if self._metrics is not None:
                 self._metrics.record_log_records(model_name, "dropped", 1)
 
-    def flush(self, timeout: float = 10.0) -> None:
-        """Waits until everything queued so far is written (files stay open)."""
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Waits until everything queued so far is written (files stay open); False if that
+        took longer than timeout."""
         done = threading.Event()
         self._queue.put(done, timeout=timeout)
-        done.wait(timeout)
+        return done.wait(timeout)
 
     def close(self) -> None:
         """Writes what is queued and finishes every open file."""
@@ -116,13 +153,30 @@ class RequestLogger:
         self._queue.put(None)
         self._thread.join(timeout=30)
 
+    def _recover(self) -> None:
+        """Finishes the logs that dead servers left `.partial`, and drops their temporaries."""
+        if not self.root.is_dir():
+            return
+        for folder in sorted(self.root.iterdir()):
+            if not is_valid_model_name(folder.name) or folder.is_symlink() or not folder.is_dir():
+                continue
+            try:
+                recovered = recover_partial_logs(folder)
+                removed = remove_stale_temporaries(folder, STALE_TEMPORARY_SECONDS)
+            except Exception as error:  # noqa: BLE001 - logging must start even so
+                LOGGER.warning("request logs in %s could not be recovered: %s", folder, error)
+                continue
+            if recovered or removed:
+                LOGGER.info("request logs of %s: recovered %d files of dead writers, removed %d "
+                            "stale temporaries", folder.name, len(recovered), len(removed))
+
     def _drain(self) -> None:
+        self._recover()
         while True:
             try:
                 item = self._queue.get(timeout=1.0)
             except queue.Empty:
-                for writer in self._writers.values():
-                    writer.rotate_if_old()
+                self._for_each_writer(lambda writer: writer.rotate_if_old())
                 continue
             if item is None:
                 break
@@ -130,8 +184,14 @@ class RequestLogger:
                 item.set()
                 continue
             self._write(item)
-        for writer in self._writers.values():
-            writer.finish()
+        self._for_each_writer(lambda writer: writer.finish())
+
+    def _for_each_writer(self, action) -> None:
+        for model_name, writer in self._writers.items():
+            try:
+                action(writer)
+            except OSError as error:
+                LOGGER.warning("request log for %s could not be finished: %s", model_name, error)
 
     def _write(self, item) -> None:
         model_name, version, signature_name, inputs, outputs, timestamp = item
@@ -141,10 +201,10 @@ class RequestLogger:
             writer = self._writers.get(model_name)
             if writer is None:
                 writer = self._writers[model_name] = _RotatingWriter(
-                    self.root / model_name, self._max_records, self._max_age)
+                    model_log_dir(self.root, model_name), self._max_records, self._max_age)
             writer.write(records)
             writer.rotate_if_old()
-        except (OSError, ValueError, tf.errors.OpError) as error:
+        except Exception as error:  # noqa: BLE001 - the log thread must outlive any bad record
             LOGGER.warning("request log for %s could not be written: %s", model_name, error)
             if self._metrics is not None:
                 self._metrics.record_log_records(model_name, "dropped", 1)
