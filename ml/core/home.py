@@ -11,6 +11,8 @@ import os
 import pathlib
 from typing import Optional, Union
 
+from ml.core.model_names import check_model_name
+
 HOME_ENV_VAR = "ETRM_HOME"
 DEFAULT_HOME = ".etrm"
 DOCKER_MODELS_ROOT = "/models/"
@@ -66,7 +68,7 @@ class Home:
 
     def serving_base(self, model_name: str) -> pathlib.Path:
         """A model's TF Serving base path: one integer-named folder per pushed version."""
-        return self.serving_models_dir / model_name
+        return self.serving_models_dir / check_model_name(model_name)
 
     @property
     def models_config_path(self) -> pathlib.Path:
@@ -78,7 +80,7 @@ class Home:
 
     def serving_log_dir(self, model_name: str) -> pathlib.Path:
         """Where the model server writes the model's sampled requests."""
-        return self.serving_logs_dir / model_name
+        return self.serving_logs_dir / check_model_name(model_name)
 
     def local_base_path(self, base_path: str) -> pathlib.Path:
         """A models.config base_path on this machine: /models/<name> (the docker mount) maps
@@ -96,7 +98,7 @@ class Home:
 
     def monitoring_positions(self, model_name: str) -> pathlib.Path:
         """Which request-log files `etrm monitor` has already read for a model."""
-        return self.monitoring_dir / "positions" / f"{model_name}.json"
+        return self.monitoring_dir / "positions" / f"{check_model_name(model_name)}.json"
 
     @property
     def monitoring_reports_dir(self) -> pathlib.Path:
