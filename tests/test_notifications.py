@@ -84,7 +84,7 @@ class _Inbox:
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
         self.logins.append(auth_data.login.decode())
-        return AuthResult(success=auth_data.password.decode() == PASSWORD)
+        return AuthResult(success=auth_data.password.decode() == PASSWORD, handled=False)
 
 
 def _smtp(inbox, **options):
@@ -427,7 +427,9 @@ def test_an_unresponsive_channel_does_not_hold_up_the_check(tmp_path, smtp_serve
         started = time.monotonic()
         (alert,) = service.detect_drift("risk", _drifted(rng))
         assert time.monotonic() - started < 15, "check() waited for the silent channel"
-        service.dispatch_pending(timeout=30)  # the other channels are not stuck behind it
+        deadline = time.monotonic() + 30  # the other channels are not stuck behind it
+        while not (inbox.messages and pager.received) and time.monotonic() < deadline:
+            time.sleep(0.05)
         assert len(inbox.messages) == 1 and len(pager.received) == 1
         started = time.monotonic()
         assert service.alert_store.pending(["slack"])[0].alert == alert
@@ -479,7 +481,7 @@ def test_secrets_stay_out_of_errors_logs_and_the_store(tmp_path, certificate, ca
             service.close()
     finally:
         smtp.stop()
-    assert len(errors) == 3 and inbox.logins == ["monitor"] and inbox.messages == []
+    assert len(errors) == 3 and set(inbox.logins) == {"monitor"} and inbox.messages == []
     assert any("hooks" not in e and "/***" in e for e in errors)
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("alerts.sqlite*"))
     for secret in (SLACK_TOKEN, "T0SECRET", ROUTING_KEY, PASSWORD):
