@@ -6,6 +6,7 @@ import json
 import logging
 import math
 import socket
+import sqlite3
 import ssl
 import threading
 import time
@@ -384,20 +385,22 @@ def test_alerts_survive_an_unreachable_channel_and_a_restart(tmp_path, smtp_serv
 
 def test_a_compound_rule_alert_reaches_a_strict_endpoint_and_later_alerts_follow(
         tmp_path, smtp_server, certificate):
-    """A compound rule has no single threshold (NaN), which used to be refused forever."""
+    """A compound rule has no single threshold (NaN), which PagerDuty refused forever."""
     controller, _ = smtp_server
     rules = {"wide_drift": {"condition": "max_psi > 0.25 and drifted_features >= 1",
-                            "severity": "warning", "notification": ["slack"]}}
+                            "severity": "critical", "notification": ["pager"]}}
     rng = np.random.default_rng(2)
     with _Webhook() as slack, _Webhook(status=202) as pager:
         service = _service(tmp_path, controller.port, certificate, slack.url, pager.url,
                            alert_rules=rules, cooldown_seconds=0)
         service.register_model("risk", rng.normal(size=(1000, 3)))
         alerts = [service.detect_drift("risk", _drifted(rng)) for _ in range(3)]
+        compound = [a for found in alerts for a in found if a.rules == ("wide_drift",)]
+        assert len(compound) == 3 and all(math.isnan(a.threshold) for a in compound)
+        assert pager.refused == 0 and len(pager.received) == 3
+        assert all(body["payload"]["custom_details"]["threshold"] == "NaN"
+                   for _, _, body in pager.received)
         service.close()
-    compound = [a for found in alerts for a in found if a.rules == ("wide_drift",)]
-    assert len(compound) == 3 and all(math.isnan(a.threshold) for a in compound)
-    assert slack.refused == 0 and len(slack.received) == 3
 
 
 def test_a_non_http_answer_or_crlf_feature_never_escapes_the_service(tmp_path, smtp_server,
@@ -477,12 +480,14 @@ def test_secrets_stay_out_of_errors_logs_and_the_store(tmp_path, certificate, ca
                                              delivery_wait_seconds=60)
             service.register_model("risk", rng.normal(size=(1000, 3)))
             service.detect_drift("risk", _drifted(rng))
-            errors = [d.last_error for d in service.alert_store.dead_letters()]
-            service.close()
+            service.dispatch_pending()
     finally:
         smtp.stop()
+    with sqlite3.connect(tmp_path / "alerts.sqlite") as connection:
+        errors = [e for (e,) in connection.execute(
+            "SELECT last_error FROM deliveries WHERE last_error IS NOT NULL")]
     assert len(errors) == 3 and set(inbox.logins) == {"monitor"} and inbox.messages == []
-    assert any("hooks" not in e and "/***" in e for e in errors)
+    assert f"{slack.url}/*** answered HTTP 500" in errors
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("alerts.sqlite*"))
     for secret in (SLACK_TOKEN, "T0SECRET", ROUTING_KEY, PASSWORD):
         assert secret not in caplog.text
