@@ -4,6 +4,8 @@ import json
 import sqlite3
 from datetime import timedelta
 
+import pytest
+
 from ml.monitoring.alert_store import DEAD, PENDING, SENT, SUPPRESSED, AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType, utc_now
 from ml.monitoring.notifications import DeliveryError, Dispatcher, RetryPolicy, SlackNotifier
@@ -185,3 +187,10 @@ def test_an_old_store_is_migrated_and_its_leaked_secrets_redacted(tmp_path):
     store.close()
     stored = b"".join(p.read_bytes() for p in tmp_path.glob("alerts.sqlite*"))
     assert b"oldT0kenLeaked" not in stored
+
+
+def test_a_claim_must_outlast_a_channels_timeout(tmp_path):
+    store = AlertStore(tmp_path / "alerts.sqlite")
+    with pytest.raises(ValueError, match="channel 'slack' has timeout 60.0s"):
+        Dispatcher(store, {"slack": SlackNotifier("https://hooks.example/x", timeout=60)},
+                   lease_seconds=120)

@@ -80,7 +80,6 @@ class LogNotifier:
     """Writes alerts to a logger; always available, used when no channel is configured."""
 
     channel = "log"
-    timeout = 1.0
     secrets: Tuple[str, ...] = ()
 
     def __init__(self, logger: logging.Logger = LOGGER):
@@ -306,6 +305,12 @@ class Dispatcher:
         if lease_seconds <= 0 or poll_seconds <= 0:
             raise ValueError(f"lease_seconds and poll_seconds must be positive, got "
                              f"{lease_seconds} and {poll_seconds}")
+        for channel, notifier in self.notifiers.items():
+            timeout = getattr(notifier, "timeout", None)
+            if timeout is not None and 3 * timeout >= lease_seconds:
+                raise ValueError(f"notifier for channel {channel!r} has timeout {timeout}s; a "
+                                 f"claim of lease_seconds={lease_seconds} must outlast a send "
+                                 "(connect, handshake, answer): use under a third of it")
         self.policy, self.lease_seconds, self.poll_seconds = policy, lease_seconds, poll_seconds
         self.clock = clock
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
