@@ -27,7 +27,8 @@ from ml.drift_detection_service import ModelMonitoringService
 from ml.monitoring.alert_store import PENDING, SENT, AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType
 from ml.monitoring.notifications import (DeliveryError, Dispatcher, EmailNotifier, LogNotifier,
-                                         PagerDutyNotifier, RetryPolicy, SlackNotifier)
+                                         PagerDutyNotifier, RetryPolicy, SlackNotifier,
+                                         redact_url, scrub, url_secrets)
 
 pytestmark = pytest.mark.network
 RULES = {"high_drift": {"condition": "psi_score > 0.25", "severity": "warning",
@@ -314,6 +315,15 @@ def test_endpoint_errors_are_delivery_errors_without_the_webhook_secret():
                           timeout=2).send(_alert())
     assert SLACK_TOKEN not in str(refused.value) and refused.value.__cause__ is None
     assert SLACK_TOKEN not in repr(SlackNotifier(hook.url + secret_url))
+
+
+def test_webhook_urls_are_shown_without_their_credentials():
+    assert redact_url("https://hooks.slack.com/services/T0/B0/tok") == "https://hooks.slack.com/***"
+    assert redact_url("https://user:pw@h.example:8443/a?b=c") == "https://h.example:8443/***"
+    assert redact_url("https://events.pagerduty.com") == "https://events.pagerduty.com"
+    secret = "https://hooks.slack.com/services/T0/B0/t0ken-value"
+    assert scrub(f"POST {secret} failed; token t0ken-value", url_secrets(secret)) == (
+        "POST *** failed; token ***")
 
 
 def test_log_notifier_writes_the_message(caplog):

@@ -56,12 +56,16 @@ def redact_url(url: str) -> str:
 
 
 def url_secrets(url: str) -> Tuple[str, ...]:
-    """The pieces of a webhook URL that must not appear in any message."""
+    """The pieces of a webhook URL that must not appear in any message.
+
+    Pieces shorter than six characters ('/x') carry no token and would mangle every message.
+    """
     parts = urlsplit(url)
-    pieces = [url, parts.path, parts.query, parts.fragment, parts.password or "",
+    pieces = [url, parts.path, parts.query, parts.fragment,
               parts.path.rstrip("/").rsplit("/", 1)[-1]]
     shown = redact_url(url)
-    return tuple(p for p in pieces if p and p != "/" and p != shown)
+    return tuple(p for p in pieces if len(p) >= 6 and p != shown) + (
+        (parts.password,) if parts.password else ())
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
