@@ -121,7 +121,8 @@ def test_rules_route_built_in_alerts_and_add_their_own(tmp_path):
     rules = dict(alert_rules)
     rules["watch_feature_2"] = {"condition": "js_distance > 0", "severity": "info",
                                 "notification": ["log"], "drift_type": "data_drift"}
-    service = ModelMonitoringService(tmp_path, alert_rules=rules, notifiers=notifiers)
+    service = ModelMonitoringService(tmp_path, alert_rules=rules, notifiers=notifiers,
+                                     delivery_wait_seconds=60)
     rng = np.random.default_rng(0)
     features = rng.normal(size=(1000, 3))
     labels = (features[:, 0] > 0).astype(int)

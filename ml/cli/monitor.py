@@ -56,44 +56,45 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     home = Home.resolve(args.home)
-    service = ModelMonitoringService(home=home.root)
-    positions = LogPositions(home.monitoring_positions(model_name))
-    files = positions.new_files(log_files(home.serving_log_dir(model_name)))
-    if not files:
-        print(f"{model_name}: no new serving logs since the last check")
+    with ModelMonitoringService(home=home.root) as service:  # leaving flushes the alerts
+        positions = LogPositions(home.monitoring_positions(model_name))
+        files = positions.new_files(log_files(home.serving_log_dir(model_name)))
+        if not files:
+            print(f"{model_name}: no new serving logs since the last check")
+            return 0
+        try:
+            reference = metadata.training_reference(metadata.store_for(home), model_name)
+        except LookupError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        records = sample_records(read_records(split_files(reference.examples_uri, "train")),
+                                 args.reference_rows)
+        reference_frame = records_to_frame(records, RAW_FEATURES + [LABEL_KEY])
+        service.register_model(model_name, reference_frame[RAW_FEATURES],
+                               reference_predictions=risk_scores(reference.model_dir, records),
+                               reference_labels=reference_frame[LABEL_KEY])
+        current = read_log_frame(files, RAW_FEATURES + [TRADE_ID, TRADE_DATE, SCORE_COLUMN])
+        labels = realised_labels(current, reference.generator_settings)
+        labelled = bool(labels.notna().all())
+        result = service.check(model_name, current[RAW_FEATURES], predictions=current[SCORE_COLUMN],
+                               labels=labels.astype(int) if labelled else None)
+        stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
+        report = pathlib.Path(args.report) if args.report else (
+            home.monitoring_reports_dir / f"{model_name}-{stamp}.html")
+        report.parent.mkdir(parents=True, exist_ok=True)
+        service.write_report(model_name, report, title=f"Monitoring: {model_name} "
+                             f"v{reference.serving_version} against span {reference.span}")
+        positions.mark_read(files)
+        drifted = list(result.features.loc[result.features["drifted"], "feature"])
+        print(f"{model_name} v{reference.serving_version}: {len(current)} logged requests from "
+              f"{len(files)} files against training span {reference.span}")
+        print(f"  drifted features: {', '.join(drifted) or 'none'}")
+        if result.predictions is not None:
+            print(f"  prediction drift: {'yes' if result.predictions['drifted'].any() else 'no'}")
+        known = f"{int(labels.notna().sum())} of {len(labels)} known"
+        print("  performance: " + ("checked on realised outcomes" if labelled else
+                                    f"waiting for outcomes ({known})"))
+        for alert in result.alerts:
+            print(f"  ALERT [{alert.severity}] {alert.message}")
+        print(f"  report: {report}")
         return 0
-    try:
-        reference = metadata.training_reference(metadata.store_for(home), model_name)
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    records = sample_records(read_records(split_files(reference.examples_uri, "train")),
-                             args.reference_rows)
-    reference_frame = records_to_frame(records, RAW_FEATURES + [LABEL_KEY])
-    service.register_model(model_name, reference_frame[RAW_FEATURES],
-                           reference_predictions=risk_scores(reference.model_dir, records),
-                           reference_labels=reference_frame[LABEL_KEY])
-    current = read_log_frame(files, RAW_FEATURES + [TRADE_ID, TRADE_DATE, SCORE_COLUMN])
-    labels = realised_labels(current, reference.generator_settings)
-    labelled = bool(labels.notna().all())
-    result = service.check(model_name, current[RAW_FEATURES], predictions=current[SCORE_COLUMN],
-                           labels=labels.astype(int) if labelled else None)
-    stamp = dt.datetime.now().strftime("%Y%m%dT%H%M%S")
-    report = pathlib.Path(args.report) if args.report else (
-        home.monitoring_reports_dir / f"{model_name}-{stamp}.html")
-    report.parent.mkdir(parents=True, exist_ok=True)
-    service.write_report(model_name, report, title=f"Monitoring: {model_name} "
-                         f"v{reference.serving_version} against span {reference.span}")
-    positions.mark_read(files)
-    drifted = list(result.features.loc[result.features["drifted"], "feature"])
-    print(f"{model_name} v{reference.serving_version}: {len(current)} logged requests from "
-          f"{len(files)} files against training span {reference.span}")
-    print(f"  drifted features: {', '.join(drifted) or 'none'}")
-    if result.predictions is not None:
-        print(f"  prediction drift: {'yes' if result.predictions['drifted'].any() else 'no'}")
-    print("  performance: " + ("checked on realised outcomes" if labelled else
-                                f"waiting for outcomes ({int(labels.notna().sum())} of {len(labels)} known)"))
-    for alert in result.alerts:
-        print(f"  ALERT [{alert.severity}] {alert.message}")
-    print(f"  report: {report}")
-    return 0

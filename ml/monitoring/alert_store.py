@@ -2,23 +2,29 @@
 
 Each alert gets one delivery row per channel. A delivery stays 'pending' until a channel
 accepts it, so a crash or an unreachable endpoint loses nothing: the next dispatch (or the
-next start of the service) sends it. A repeat of the same condition within the cool-down is
-stored but its deliveries are 'suppressed', so one condition does not page every minute.
+next start of the service) sends it. Each delivery keeps its own retry schedule
+(next_attempt_at), so one alert a channel refuses never holds up the others, and after the
+retry limit it becomes 'dead' (a dead letter, kept for inspection and requeue). A dispatcher
+claims a delivery in one transaction before sending it (claim_owner, claim_expires_at), so
+dispatchers sharing the store send each delivery once; a crashed dispatcher's claim expires.
+A repeat of the same condition within the cool-down is stored but its deliveries are
+'suppressed', so one condition does not page every minute.
 """
 from __future__ import annotations
 
 import json
 import sqlite3
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterable, List, Optional
 
-from ml.monitoring.alerts import DriftAlert
+from ml.monitoring.alerts import DriftAlert, strict_json
 
-PENDING, SENT, SUPPRESSED = "pending", "sent", "suppressed"
+PENDING, SENT, SUPPRESSED, DEAD = "pending", "sent", "suppressed", "dead"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts (
@@ -41,9 +47,20 @@ CREATE TABLE IF NOT EXISTS deliveries (
     last_error TEXT,
     updated_at TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS deliveries_status ON deliveries(status);
 CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts(dedup_key, created_at);
 """
+# Columns added after the first release; an existing alerts.sqlite gets them on open.
+# Times are Unix seconds, so the due and claim tests are plain comparisons in SQL.
+_ADDED_COLUMNS = {
+    "next_attempt_at": "REAL NOT NULL DEFAULT 0",
+    "claim_owner": "TEXT",
+    "claim_expires_at": "REAL",
+}
+_INDEXES = """
+DROP INDEX IF EXISTS deliveries_status;
+CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, channel, next_attempt_at);
+"""
+_MAX_ERROR = 1000
 
 
 @dataclass(frozen=True)
@@ -56,29 +73,59 @@ class Delivery:
     status: str
     attempts: int
     alert: DriftAlert
+    last_error: Optional[str] = None
+
+
+_DELIVERY_COLUMNS = ("d.id, d.alert_id, d.channel, d.status, d.attempts, a.payload, "
+                     "d.last_error FROM deliveries d JOIN alerts a ON a.id = d.alert_id")
+
+
+def _delivery(row) -> Delivery:
+    return Delivery(row[0], row[1], row[2], row[3], row[4],
+                    DriftAlert.from_dict(json.loads(row[5])), row[6])
 
 
 class AlertStore:
     """Alerts and deliveries in one SQLite file (WAL journal); each write is one transaction.
 
     WAL with synchronous=NORMAL keeps every committed alert through a crash of the process,
-    which is the failure that matters here, without an fsync per alert.
+    which is the failure that matters here, without an fsync per alert. Writes take the
+    database's write lock first (BEGIN IMMEDIATE), so a claim's read and update are one step
+    for every process sharing the file. secure_delete overwrites replaced text, so a redacted
+    error leaves no copy in free pages.
     """
 
     def __init__(self, path):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._connection = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False)
+        self._connection = sqlite3.connect(str(self.path), timeout=30, check_same_thread=False,
+                                           isolation_level=None)
         self._connection.execute("PRAGMA journal_mode=WAL")
         self._connection.execute("PRAGMA synchronous=NORMAL")
+        self._connection.execute("PRAGMA secure_delete=ON")
         with self._transaction() as connection:
-            connection.executescript(_SCHEMA)
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
+            present = {row[1] for row in connection.execute("PRAGMA table_info(deliveries)")}
+            for column, declaration in _ADDED_COLUMNS.items():
+                if column not in present:
+                    connection.execute(f"ALTER TABLE deliveries ADD COLUMN {column} {declaration}")
+            for statement in _INDEXES.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
 
     @contextmanager
     def _transaction(self):
-        with self._lock, self._connection:
-            yield self._connection
+        with self._lock:
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._connection
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:
@@ -105,7 +152,7 @@ class AlertStore:
             "INSERT INTO alerts (model_name, drift_type, severity, feature, metric, "
             "dedup_key, created_at, payload) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             (alert.model_name, alert.drift_type.value, alert.severity, alert.feature,
-             alert.metric, alert.dedup_key, created, json.dumps(alert.to_dict())))
+             alert.metric, alert.dedup_key, created, strict_json(alert.to_dict())))
         alert_id = cursor.lastrowid
         for channel in alert.channels:
             recent = connection.execute(
@@ -114,38 +161,107 @@ class AlertStore:
                 "AND a.created_at >= ? AND a.id != ? LIMIT 1",
                 (alert.dedup_key, channel, SENT, PENDING, since, alert_id)).fetchone()
             connection.execute(
-                "INSERT INTO deliveries (alert_id, channel, status, updated_at) "
-                "VALUES (?, ?, ?, ?)",
+                "INSERT INTO deliveries (alert_id, channel, status, updated_at, next_attempt_at) "
+                "VALUES (?, ?, ?, ?, 0)",
                 (alert_id, channel, SUPPRESSED if recent else PENDING, created))
         return alert_id
 
     def pending(self, channels: Optional[Iterable[str]] = None) -> List[Delivery]:
-        """Deliveries not yet accepted by their channel, oldest first."""
-        query = ("SELECT d.id, d.alert_id, d.channel, d.status, d.attempts, a.payload "
-                 "FROM deliveries d JOIN alerts a ON a.id = d.alert_id WHERE d.status = ?")
-        parameters: list = [PENDING]
+        """Deliveries not yet accepted by their channel (due or waiting to retry), oldest first."""
+        return self._select(f"SELECT {_DELIVERY_COLUMNS} WHERE d.status = ?", [PENDING],
+                            channels)
+
+    def dead_letters(self, channels: Optional[Iterable[str]] = None) -> List[Delivery]:
+        """Deliveries given up on after the retry limit, with their last error, oldest first."""
+        return self._select(f"SELECT {_DELIVERY_COLUMNS} WHERE d.status = ?", [DEAD], channels)
+
+    def _select(self, query: str, parameters: list, channels) -> List[Delivery]:
         if channels is not None:
             channels = list(channels)
             query += f" AND d.channel IN ({','.join('?' * len(channels))})"
-            parameters += channels
+            parameters = parameters + channels
         with self._transaction() as connection:
             rows = connection.execute(query + " ORDER BY d.id", parameters).fetchall()
-        return [Delivery(r[0], r[1], r[2], r[3], r[4], DriftAlert.from_dict(json.loads(r[5])))
-                for r in rows]
+        return [_delivery(row) for row in rows]
 
-    def mark_sent(self, delivery_id: int, attempts: int) -> None:
-        self._update(delivery_id, SENT, attempts, None)
+    def claim_next(self, channel: str, owner: str, lease_seconds: float,
+                   now: Optional[float] = None) -> Optional[Delivery]:
+        """Claim the oldest due, unclaimed delivery of a channel for owner, or None.
 
-    def mark_attempt_failed(self, delivery_id: int, attempts: int, error: str) -> None:
-        """Keep the delivery pending, remembering how often and why it failed."""
-        self._update(delivery_id, PENDING, attempts, error[:1000])
-
-    def _update(self, delivery_id: int, status: str, attempts: int, error: Optional[str]) -> None:
+        Due means pending with next_attempt_at reached; unclaimed means no claim or an
+        expired one (its dispatcher died mid-send). The update and its condition run under
+        the write lock, so two dispatchers never claim the same delivery.
+        """
+        now = time.time() if now is None else now
         with self._transaction() as connection:
+            row = connection.execute(
+                "SELECT id FROM deliveries WHERE status = ? AND channel = ? "
+                "AND next_attempt_at <= ? AND (claim_expires_at IS NULL OR claim_expires_at <= ?) "
+                "ORDER BY next_attempt_at, id LIMIT 1", (PENDING, channel, now, now)).fetchone()
+            if row is None:
+                return None
             connection.execute(
-                "UPDATE deliveries SET status = ?, attempts = attempts + ?, last_error = ?, "
-                "updated_at = ? WHERE id = ?",
-                (status, attempts, error, datetime.utcnow().isoformat(), delivery_id))
+                "UPDATE deliveries SET claim_owner = ?, claim_expires_at = ? WHERE id = ?",
+                (owner, now + lease_seconds, row[0]))
+            claimed = connection.execute(
+                f"SELECT {_DELIVERY_COLUMNS} WHERE d.id = ?", (row[0],)).fetchone()
+        return _delivery(claimed)
+
+    def next_due_at(self, channel: str) -> Optional[float]:
+        """When the channel's next pending delivery can be claimed (Unix seconds), or None."""
+        with self._transaction() as connection:
+            (due,) = connection.execute(
+                "SELECT MIN(MAX(next_attempt_at, COALESCE(claim_expires_at, 0))) "
+                "FROM deliveries WHERE status = ? AND channel = ?", (PENDING, channel)).fetchone()
+        return due
+
+    def mark_sent(self, delivery_id: int, owner: str) -> bool:
+        """Record the channel's acceptance; False if owner no longer holds the claim."""
+        return self._finish(delivery_id, owner, SENT, None, 0)
+
+    def mark_failed(self, delivery_id: int, owner: str, error: str,
+                    retry_at: Optional[float]) -> bool:
+        """Record a failed attempt: retry at retry_at, or dead-letter it when retry_at is None."""
+        status = PENDING if retry_at is not None else DEAD
+        return self._finish(delivery_id, owner, status, error[:_MAX_ERROR], retry_at or 0)
+
+    def _finish(self, delivery_id: int, owner: str, status: str, error: Optional[str],
+                next_attempt_at: float) -> bool:
+        with self._transaction() as connection:
+            cursor = connection.execute(
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, last_error = ?, "
+                "next_attempt_at = ?, claim_owner = NULL, claim_expires_at = NULL, "
+                "updated_at = ? WHERE id = ? AND claim_owner = ? AND status = ?",
+                (status, error, next_attempt_at, _now_text(), delivery_id, owner, PENDING))
+        return cursor.rowcount == 1
+
+    def requeue_dead(self, channels: Optional[Iterable[str]] = None) -> int:
+        """Make dead letters pending again (after fixing the channel); returns how many."""
+        query = ("UPDATE deliveries SET status = ?, attempts = 0, next_attempt_at = 0, "
+                 "updated_at = ? WHERE status = ?")
+        parameters: list = [PENDING, _now_text(), DEAD]
+        if channels is not None:
+            channels = list(channels)
+            query += f" AND channel IN ({','.join('?' * len(channels))})"
+            parameters += channels
+        with self._transaction() as connection:
+            return connection.execute(query, parameters).rowcount
+
+    def redact_errors(self, secrets: Iterable[str]) -> int:
+        """Replace secrets in stored errors (written by older versions); returns rows changed.
+
+        The WAL is checkpointed afterwards, so the old text is gone from the files too.
+        """
+        changed = 0
+        with self._transaction() as connection:
+            for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+                changed += connection.execute(
+                    "UPDATE deliveries SET last_error = replace(last_error, ?, '***') "
+                    "WHERE instr(last_error, ?) > 0", (secret, secret)).rowcount
+        if changed:
+            with self._lock:
+                self._connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return changed
 
     def history(self, model_name: Optional[str] = None, limit: int = 100) -> List[DriftAlert]:
         """Most recent alerts first, optionally for one model."""
@@ -167,3 +283,7 @@ class AlertStore:
                 "SELECT channel, status, COUNT(*) FROM deliveries GROUP BY channel, status"
             ).fetchall()
         return {(channel, status): count for channel, status, count in rows}
+
+
+def _now_text() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())

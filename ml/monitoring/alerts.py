@@ -1,6 +1,7 @@
 """Drift alert vocabulary: alert types, severities, the alert record and default thresholds."""
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -87,6 +88,26 @@ def parse_severity(value: Any) -> str:
     if text not in SEVERITIES:
         raise ValueError(f"unknown severity {value!r}; known: {list(SEVERITIES)}")
     return text
+
+
+def json_ready(value: Any) -> Any:
+    """A copy with every non-finite float as the string 'NaN', 'Infinity' or '-Infinity'.
+
+    Strict JSON has no NaN: a compound rule's threshold is NaN, and a strict endpoint refuses
+    Python's bare NaN token, so the value is spelled out instead (float() reads it back).
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: json_ready(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_ready(item) for item in value]
+    return value
+
+
+def strict_json(value: Any, **options) -> str:
+    """JSON that every parser accepts: non-finite numbers spelled out, never NaN tokens."""
+    return json.dumps(json_ready(value), allow_nan=False, **options)
 
 
 def utc_now() -> datetime:

@@ -11,11 +11,11 @@ in SQLite before they are sent, and references are kept on disk, so a restart lo
 from __future__ import annotations
 
 import math
-import time
+import weakref
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Dict, List, Mapping, Optional, Sequence
+from typing import Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -98,7 +98,9 @@ class ModelMonitoringService:
     drift_thresholds has the spec's shape ({DriftType.DATA_DRIFT: {'psi': 0.25, ...}}) and
     overrides the defaults key by key. correction is 'holm' (default) or 'bh'. alert_rules has
     the spec's shape; notifiers maps channel names ('email', 'slack', 'pager') to notifier
-    objects from ml.monitoring.notifications.
+    objects from ml.monitoring.notifications. Alerts are delivered by background threads, one
+    per channel: check() waits at most delivery_wait_seconds for them, so an unresponsive
+    channel never stalls a check; close() (or leaving a with block) flushes with a bound.
     """
 
     def __init__(self, state_dir=None, *, home=None, drift_thresholds: Optional[Mapping] = None,
@@ -107,7 +109,7 @@ class ModelMonitoringService:
                  default_channels: Sequence[str] = ("log",), cooldown_seconds: float = 3600.0,
                  retry_policy: RetryPolicy = RetryPolicy(), n_bins: int = DEFAULT_BINS,
                  n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0,
-                 sleep: Callable[[float], None] = time.sleep):
+                 delivery_wait_seconds: float = 2.0):
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir(home)
         self.drift_thresholds = resolve_thresholds(drift_thresholds)
         self.correction = normalise_correction(correction)
@@ -118,9 +120,14 @@ class ModelMonitoringService:
         self.n_bins, self.n_permutations, self.seed = n_bins, n_permutations, seed
         self.references = ReferenceStore(self.state_dir / "references")
         self.alert_store = AlertStore(self.state_dir / "alerts.sqlite")
-        self.dispatcher = Dispatcher(self.alert_store, notifiers or {}, retry_policy, sleep)
+        if delivery_wait_seconds < 0:
+            raise ValueError(f"delivery_wait_seconds must be non-negative, got "
+                             f"{delivery_wait_seconds}")
+        self.delivery_wait_seconds = float(delivery_wait_seconds)
+        self.dispatcher = Dispatcher(self.alert_store, notifiers or {}, retry_policy)
         self.default_channels = tuple(default_channels)
         self._check_channels_configured()
+        weakref.finalize(self, self.dispatcher.stop)
         self._models: Dict[str, _Model] = {
             name: _Model.build(stored, n_bins) for name, stored in self.references.load_all().items()}
         self._last_results: Dict[str, MonitoringResult] = {}
@@ -348,9 +355,25 @@ class ModelMonitoringService:
 
     # History, delivery, reports ---------------------------------------------------------
 
-    def dispatch_pending(self) -> int:
-        """Send alerts still waiting for a channel (e.g. after an outage); returns how many."""
-        return self.dispatcher.dispatch_pending()
+    def dispatch_pending(self, timeout: Optional[float] = None) -> int:
+        """Send alerts due for a channel (e.g. after an outage); returns how many were sent.
+
+        Waits at most timeout seconds (default delivery_wait_seconds); what is not sent by
+        then keeps going in the background and stays in the store.
+        """
+        wait = self.delivery_wait_seconds if timeout is None else timeout
+        return self.dispatcher.flush(wait)
+
+    def close(self, timeout: float = 5.0) -> None:
+        """Deliver what is due for at most timeout seconds, then stop the delivery threads."""
+        self.dispatcher.close(timeout)
+        self.alert_store.close()
+
+    def __enter__(self) -> "ModelMonitoringService":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     def alert_history(self, model_name: Optional[str] = None, limit: int = 100) -> List[DriftAlert]:
         return self.alert_store.history(model_name, limit)
