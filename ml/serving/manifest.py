@@ -362,6 +362,8 @@ def verify_version(version_dir: PathLike,
         manifest = _read_manifest(root)
         signer = _check_signature(manifest, public_keys, version) if public_keys else None
         expected = manifest["files"]
+        if staging_root is not None:
+            pathlib.Path(staging_root).mkdir(parents=True, exist_ok=True, mode=0o700)
         staging = pathlib.Path(tempfile.mkdtemp(prefix=f"{version_dir.name}-",
                                                 dir=str(staging_root) if staging_root else None))
         try:
