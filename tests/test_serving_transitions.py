@@ -209,3 +209,35 @@ def test_the_pushers_two_steps_never_show_a_label_outside_the_policy(tmp_path, m
     assert dict(seen[0][1].version_labels) == {"stable": 1, "canary": 2}
     assert dict(final.version_labels) == {"stable": 1, "canary": 3}
     assert list(final.model_version_policy.specific.versions) == [1, 3]
+
+
+@pytest.mark.network
+@pytest.mark.slow
+def test_a_push_under_latest_two_with_the_config_poll_off_fails_no_request(tmp_path):
+    """Real server, REST + gRPC clients on stable, canary and latest while the Pusher's steps
+    land version 3; models.config is not re-read (the default), the file-system poll is."""
+    from benchmarks.bench_transitions import Traffic
+    from components.serving_pusher.versions import push_model
+    from tests.serving_fixtures import (RISK_MODEL, pristine_models, push_version, start_server,
+                                        wait_for)
+
+    home = tmp_path / "home"
+    for version in (1, 2):
+        push_version(home, RISK_MODEL, version)
+    server = start_server(home, model_config_file_poll_wait_seconds=0.0,
+                          file_system_poll_wait_seconds=0.2)
+    try:
+        with Traffic(server, clients=8) as traffic:
+            wait_for(lambda: traffic.count > 100)
+            push_model(str(pristine_models()[RISK_MODEL]), home / "serving_models", RISK_MODEL,
+                       home / "serving_config" / "models.config", num_versions=2)
+            wait_for(lambda: any(status.version == 3 and status.state == "AVAILABLE"
+                                 for status in server.manager.status(RISK_MODEL)))
+            after = traffic.count
+            wait_for(lambda: traffic.count > after + 200)
+        assert traffic.failures == [] and sum(traffic.failed.values()) == 0
+        assert traffic.versions["stable"] == [1]
+        assert 3 in traffic.versions[None]
+        assert traffic.switched_back() == 0
+    finally:
+        server.stop()
