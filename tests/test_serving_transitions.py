@@ -125,24 +125,30 @@ def test_a_label_never_moves_to_a_refused_version(store):
     assert _states(store.manager) == {1: "AVAILABLE", 2: "END"}
 
 
-@pytest.mark.parametrize("config, expected", [
-    (lambda base: _config(base, "specific { versions: [2] }", {"stable": 1}),
+PRECONDITION, INVALID = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INVALID_ARGUMENT
+
+
+@pytest.mark.parametrize("config, code, expected", [
+    (lambda base: _config(base, "specific { versions: [2] }", {"stable": 1}), PRECONDITION,
      ["model 'm'", "label 'stable'", "version 1", "specific {versions: [2]}"]),
-    (lambda base: _config(base, "latest { num_versions: 1 }", {"stable": 1}),
+    (lambda base: _config(base, "latest { num_versions: 1 }", {"stable": 1}), PRECONDITION,
      ["model 'm'", "label 'stable'", "version 1", "latest {num_versions: 1}", "[2]"]),
-    (lambda base: _config(None, "latest { num_versions: 1 }", {}), ["model 'm' has no base_path"]),
+    (lambda base: _config(None, "latest { num_versions: 1 }", {}), INVALID,
+     ["model 'm' has no base_path"]),
     (lambda base: _config(base, "latest {}", {}, extra=f'config {{ name: "m" base_path: "{base}" }}'),
-     ["model 'm' is listed twice"]),
-    (lambda base: _config(base, "latest {}", {}, name="../../x"), ["invalid model name", "../../x"]),
+     INVALID, ["model 'm' is listed twice"]),
+    (lambda base: _config(base, "latest {}", {}, name="../../x"), INVALID,
+     ["invalid model name", "../../x"]),
 ], ids=["label-outside-specific", "label-older-than-latest", "no-base-path", "duplicate",
         "bad-name"])
-def test_impossible_configs_are_refused_and_the_current_one_keeps_serving(store, config, expected):
+def test_impossible_configs_are_refused_and_the_current_one_keeps_serving(store, config, code,
+                                                                          expected):
     store.versions(1, 2)
     store.manager.apply_config(_config(store.base, "specific { versions: [1, 2] }",
                                        {"stable": 1}))
     with pytest.raises(ServingError) as refused:
         store.manager.apply_config(config(store.base))
-    assert refused.value.code == grpc.StatusCode.INVALID_ARGUMENT
+    assert refused.value.code == code
     for text in expected:
         assert text in refused.value.message, refused.value.message
     assert store.manager.model_names() == ["m"]

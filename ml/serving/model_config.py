@@ -23,7 +23,14 @@ PathLike = Union[str, os.PathLike]
 
 
 class ModelConfigError(ValueError):
-    """A models.config the server refuses; the message names the model, label and version."""
+    """A models.config the server refuses; the message names the model, label and version.
+
+    `labels_only`: every problem is a label on a version that cannot become available, which
+    TF Serving answers with FAILED_PRECONDITION (the rest is INVALID_ARGUMENT)."""
+
+    def __init__(self, message: str, labels_only: bool = False):
+        super().__init__(message)
+        self.labels_only = labels_only
 
 
 def parse_model_server_config(text: str) -> model_server_config_pb2.ModelServerConfig:
@@ -88,13 +95,15 @@ def label_problems(model: model_server_config_pb2.ModelConfig,
         elif choice == "specific":
             if version not in policy.specific.versions:
                 problems.append(f"model {model.name!r}: label {label!r} points at version "
-                                f"{version}, outside its version policy {policy_text(model)}")
+                                f"{version}, which is not currently available and outside its "
+                                f"version policy {policy_text(model)}")
         elif choice != "all" and served and version < served[0]:
             # Newer versions on disk push it out of latest N; a newer, not yet pushed version
             # may still enter it, so that label only waits.
             problems.append(f"model {model.name!r}: label {label!r} points at version {version}, "
-                            f"outside its version policy {policy_text(model)}, which serves "
-                            f"versions {served} of the versions on disk {on_disk}")
+                            f"which is not currently available and outside its version policy "
+                            f"{policy_text(model)}, which serves versions {served} of the "
+                            f"versions on disk {on_disk}")
     return problems
 
 
@@ -106,7 +115,7 @@ def check_model_server_config(config: model_server_config_pb2.ModelServerConfig,
     choice = config.WhichOneof("config")
     if choice not in (None, "model_config_list"):
         raise ModelConfigError(f"only model_config_list is supported, not {choice}")
-    problems, seen = [], set()
+    problems, label_issues, seen = [], [], set()
     for model in config.model_config_list.config:
         try:
             check_model_name(model.name, "model name in the model config")
@@ -122,9 +131,10 @@ def check_model_server_config(config: model_server_config_pb2.ModelServerConfig,
         if model.model_platform not in ("", "tensorflow"):
             problems.append(f"model {model.name!r}: platform {model.model_platform!r} is not "
                             f"served (only tensorflow)")
-        problems.extend(label_problems(model, versions_on_disk(model)))
-    if problems:
-        raise ModelConfigError("model config refused: " + "; ".join(problems))
+        label_issues.extend(label_problems(model, versions_on_disk(model)))
+    if problems or label_issues:
+        raise ModelConfigError("model config refused: " + "; ".join(problems + label_issues),
+                               labels_only=not problems)
 
 
 def _set_push_policy(model: model_server_config_pb2.ModelConfig, on_disk: List[int],

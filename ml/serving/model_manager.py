@@ -128,14 +128,16 @@ class ModelManager:
         labels can be applied; labels of existing models need their target available now (else
         they move when it is). A config the server cannot serve as written (a label outside its
         model's policy, no base_path, a duplicate or invalid name) is refused whole with
-        INVALID_ARGUMENT, and the current config keeps serving.
+        INVALID_ARGUMENT (FAILED_PRECONDITION when only labels are wrong, as TF Serving answers
+        a label on a version it cannot serve), and the current config keeps serving.
         """
         try:
             check_model_server_config(config, lambda model: list_version_dirs(
                 self._home.local_base_path(model.base_path)))
         except ModelConfigError as error:
-            raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                               f"{error}; the current config keeps serving") from error
+            code = (grpc.StatusCode.FAILED_PRECONDITION if error.labels_only
+                    else grpc.StatusCode.INVALID_ARGUMENT)
+            raise ServingError(code, f"{error}; the current config keeps serving") from error
         new_configs = {model.name: model for model in config.model_config_list.config}
         with self._lock:
             for name in [name for name in self._models if name not in new_configs]:
