@@ -135,7 +135,8 @@ PRECONDITION, INVALID = grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.INV
      ["model 'm'", "label 'stable'", "version 1", "latest {num_versions: 1}", "[2]"]),
     (lambda base: _config(None, "latest { num_versions: 1 }", {}), INVALID,
      ["model 'm' has no base_path"]),
-    (lambda base: _config(base, "latest {}", {}, extra=f'config {{ name: "m" base_path: "{base}" }}'),
+    (lambda base: _config(base, "latest {}", {},
+                          extra=f'config {{ name: "m" base_path: "{base}" }}'),
      INVALID, ["model 'm' is listed twice"]),
     (lambda base: _config(base, "latest {}", {}, name="../../x"), INVALID,
      ["invalid model name", "../../x"]),
@@ -184,7 +185,6 @@ def test_the_pushers_two_steps_never_show_a_label_outside_the_policy(tmp_path, m
     from components.serving_pusher import versions
 
     serving, config_path = tmp_path / "serving_models", tmp_path / "models.config"
-    base = serving / "m"
     source = tmp_path / "candidate"
     (source / "variables").mkdir(parents=True)
     (source / "saved_model.pb").write_bytes(b"graph")

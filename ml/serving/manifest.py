@@ -214,7 +214,8 @@ def _open_version_dir(version_dir: pathlib.Path) -> int:
         if os.path.islink(version_dir):
             raise ManifestError(f"version folder {version_dir} is a symlink; it is never "
                                 f"followed") from error
-        raise ManifestError(f"cannot open version folder {version_dir}: {error.strerror}") from error
+        raise ManifestError(f"cannot open version folder {version_dir}: "
+                            f"{error.strerror}") from error
 
 
 def _scan(version_dir: pathlib.Path, expected: Optional[Dict[str, str]] = None,

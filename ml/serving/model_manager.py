@@ -25,7 +25,8 @@ from tensorflow_serving.config import model_server_config_pb2
 
 from ml.core.home import Home
 from ml.serving.errors import ServingError, not_found, unavailable
-from ml.serving.manifest import ManifestError, remove_verified_copy, tree_fingerprint, verify_version
+from ml.serving.manifest import (ManifestError, remove_verified_copy, tree_fingerprint,
+                                 verify_version)
 from ml.serving.model_config import ModelConfigError, check_model_server_config
 from ml.serving.servable import Servable
 from ml.core.serving_layout import list_version_dirs
@@ -162,7 +163,12 @@ class ModelManager:
             return [problem for name in new_configs for problem in self._apply_labels(name)]
 
     def poll_filesystem(self) -> None:
-        """Picks up new or removed version directories of every model."""
+        """Picks up new or removed version directories of every model.
+
+        This poll, not a re-read of models.config, is what a push relies on: with the config
+        poll off (TF Serving's default, models.config read at start and on reload RPCs) the
+        new version still loads, and labels keep their versions loaded, so nothing a label
+        serves disappears until the Pusher's config is read and moves it."""
         with self._lock:
             for name in list(self._models):
                 self._sync(name)
