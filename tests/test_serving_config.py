@@ -37,12 +37,25 @@ def test_manifest_round_trip_lists_every_file(tmp_path):
     assert not list(version.glob("*.tmp"))
 
 
+def _outside(version: pathlib.Path) -> pathlib.Path:
+    """A folder beside the version holding the same bytes (and one more file)."""
+    outside = version.parent / "outside"
+    outside.mkdir(exist_ok=True)
+    (outside / "saved_model.pb").write_bytes(b"graph")
+    (outside / "payload.bin").write_bytes(b"evil")
+    return outside
+
+
 @pytest.mark.parametrize("tamper, problem", [
     (lambda v: (v / manifest.MANIFEST_NAME).unlink(), "missing manifest"),
     (lambda v: (v / "variables" / "variables.index").unlink(), "missing file variables/variables.index"),
     (lambda v: (v / "extra.bin").write_bytes(b"x"), "extra file extra.bin"),
     (lambda v: (v / "saved_model.pb").write_bytes(b"evil"), "digest mismatch for saved_model.pb"),
     (lambda v: (v / manifest.MANIFEST_NAME).write_text("{not json"), "unreadable manifest"),
+    (lambda v: (v / "linked").symlink_to(_outside(v), target_is_directory=True), "symlink linked"),
+    (lambda v: ((v / "saved_model.pb").unlink(),
+                (v / "saved_model.pb").symlink_to(_outside(v) / "saved_model.pb")),
+     "symlink saved_model.pb"),
 ])
 def test_manifest_reports_each_kind_of_tampering(tmp_path, tamper, problem):
     version = _version_dir(tmp_path)

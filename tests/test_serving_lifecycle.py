@@ -5,6 +5,8 @@ import time
 import pytest
 
 from ml.serving.manifest import write_manifest
+from ml.serving.model_config import (find_model_config, read_model_server_config,
+                                     write_model_server_config)
 from ml.serving.warmup import WARMUP_FILE
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, pristine_models, push_version,
                                     start_server, wait_for)
@@ -54,5 +56,30 @@ def test_missing_config_file_keeps_models_and_policy_changes_unload(tmp_path):
         wait_for(lambda: REPORT_LM not in server.manager.model_names())
         assert _states(server) == {1: "AVAILABLE"}
         assert "etrm_other_model" in server.manager.model_names()
+    finally:
+        server.stop()
+
+
+def test_a_models_config_with_a_label_outside_its_policy_is_refused_on_file_reload(tmp_path):
+    from ml.serving.errors import ServingError
+
+    home = tmp_path / "home"
+    push_version(home, RISK_MODEL, 1)
+    push_version(home, RISK_MODEL, 2)
+    server = start_server(home, model_config_file_poll_wait_seconds=0)
+    try:
+        assert server.manager.labels(RISK_MODEL) == {"stable": 1, "canary": 2}
+        config_path = home / "serving_config" / "models.config"
+        config = read_model_server_config(config_path)
+        find_model_config(config, RISK_MODEL).model_version_policy.specific.versions.append(2)
+        write_model_server_config(config_path, config)
+        with pytest.raises(ServingError) as refused:
+            server.reload_from_file()
+        message = refused.value.message
+        assert f"model '{RISK_MODEL}'" in message and "label 'stable'" in message
+        assert "version 1" in message and "current config keeps serving" in message
+        assert server.manager.labels(RISK_MODEL) == {"stable": 1, "canary": 2}
+        assert _states(server) == {1: "AVAILABLE", 2: "AVAILABLE"}
+        assert server.manager.resolve(RISK_MODEL, label="stable").version == 1
     finally:
         server.stop()

@@ -40,3 +40,31 @@ def test_publish_never_overwrites_a_version(tmp_path):
     versions.publish_version(str(_saved_model(tmp_path)), base, 1)
     with pytest.raises(FileExistsError):
         versions.publish_version(str(_saved_model(tmp_path)), base, 1)
+
+
+def test_the_component_passes_the_signing_key_and_the_executor_signs(tmp_path):
+    """ServingPusher(signing_key_path=...) reaches the executor, whose push is signed."""
+    import json
+
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    from components.serving_pusher import executor
+    from components.serving_pusher.component import ServingPusher
+    from ml.serving import manifest
+
+    private_path, public_path = manifest.generate_signing_key(tmp_path / "keys")
+    pusher = ServingPusher(model=types.Channel(type=standard_artifacts.Model),
+                           model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+                           model_name="etrm_risk_model",
+                           serving_base_dir=str(tmp_path / "serving_models"),
+                           models_config_path=str(tmp_path / "models.config"),
+                           signing_key_path=str(private_path))
+    config = json.loads(pusher.exec_properties["custom_config"])
+    assert config[executor.SIGNING_KEY_KEY] == str(private_path)
+    target = versions.push_model(str(_saved_model(tmp_path)), tmp_path / "serving_models",
+                                 "etrm_risk_model", tmp_path / "models.config",
+                                 signing_key=config[executor.SIGNING_KEY_KEY])
+    verified = manifest.verify_signed_version(target, manifest.load_public_keys(public_path),
+                                              version=1)
+    manifest.remove_verified_copy(verified.path)

@@ -1,7 +1,6 @@
 """ServingPusher executor: pushes only blessed models, as the next integer version."""
 from __future__ import annotations
 
-import pathlib
 from typing import Any, Dict, List
 
 from absl import logging
@@ -11,12 +10,12 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import json_utils
 
 from components.serving_pusher import versions
-from ml.core.serving_layout import next_version
 
 MODEL_NAME_KEY = "model_name"
 MODELS_CONFIG_KEY = "models_config_path"
 SERVING_BASE_KEY = "serving_base_dir"
 NUM_VERSIONS_KEY = "num_versions"
+SIGNING_KEY_KEY = "signing_key_path"
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -34,16 +33,12 @@ class Executor(tfx_pusher_executor.Executor):
             return
         config = json_utils.loads(exec_properties.get(standard_component_specs.CUSTOM_CONFIG_KEY) or "{}")
         model_name = config[MODEL_NAME_KEY]
-        base_dir = pathlib.Path(config[SERVING_BASE_KEY]) / model_name
-        version = next_version(base_dir)
-        model_path = self.GetModelPath(input_dict)
-        target = versions.publish_version(model_path, base_dir, version)
+        target = versions.push_model(
+            self.GetModelPath(input_dict), config[SERVING_BASE_KEY], model_name,
+            config[MODELS_CONFIG_KEY], num_versions=int(config.get(NUM_VERSIONS_KEY, 2)),
+            signing_key=config.get(SIGNING_KEY_KEY) or None)
+        version = int(target.name)
         logging.info("Pushed %s version %d to %s", model_name, version, target)
-
-        from ml.serving.model_config import register_pushed_version
-
-        register_pushed_version(config[MODELS_CONFIG_KEY], model_name, base_dir, version,
-                                num_versions=int(config.get(NUM_VERSIONS_KEY, 2)))
         model_push.set_string_custom_property("pushed_destination", str(target))
         model_push.set_string_custom_property("models_config", str(config[MODELS_CONFIG_KEY]))
         self._MarkPushed(model_push, pushed_destination=str(target), pushed_version=str(version))

@@ -4,15 +4,34 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+from typing import Optional
 
 
-def publish_version(model_dir: str, base_dir: pathlib.Path, version: int) -> pathlib.Path:
-    """Copies to a hidden staging folder, writes the manifest, then renames into place.
+def _check_key_outside(signing_key: pathlib.Path, base_dir: pathlib.Path) -> None:
+    """A private key inside the served tree could be read (or replaced) by whoever can write
+    models there, which is exactly what the signature must protect against."""
+    serving_root = base_dir.resolve().parent
+    key = signing_key.resolve()
+    if key == serving_root or serving_root in key.parents:
+        raise ValueError(f"model signing key {signing_key} lies inside the serving folder "
+                         f"{serving_root}; keep the private key outside the serving tree")
+
+
+def publish_version(model_dir: str, base_dir: pathlib.Path, version: int,
+                    signing_key: Optional[os.PathLike] = None) -> pathlib.Path:
+    """Copies to a hidden staging folder, writes the manifest (signed with `signing_key`, a
+    private key PEM, when given), then renames into place.
 
     TF Serving ignores folders whose names are not integers, so it never sees a half copy.
+    The copy resolves symlinks of the source, so the published version holds none.
     """
-    from ml.serving.manifest import write_manifest
+    from ml.serving.manifest import load_private_key, sign_manifest, write_manifest
 
+    base_dir = pathlib.Path(base_dir)
+    private_key = None
+    if signing_key is not None:
+        _check_key_outside(pathlib.Path(signing_key), base_dir)
+        private_key = load_private_key(signing_key)
     target = base_dir / str(version)
     if target.exists():
         raise FileExistsError(f"serving version folder {target} already exists")
@@ -22,9 +41,30 @@ def publish_version(model_dir: str, base_dir: pathlib.Path, version: int) -> pat
         shutil.rmtree(staging)
     try:
         shutil.copytree(model_dir, staging)
-        write_manifest(staging)
+        if private_key is not None:
+            sign_manifest(staging, private_key, version=version)
+        else:
+            write_manifest(staging)
         os.rename(staging, target)
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+    return target
+
+
+def push_model(model_dir: str, serving_base_dir: os.PathLike, model_name: str,
+               models_config_path: os.PathLike, num_versions: int = 2,
+               signing_key: Optional[os.PathLike] = None) -> pathlib.Path:
+    """The whole push as the Pusher runs it: the next version, TF Serving's two config steps
+    around the folder's appearance, so no poll (file system or config) sees a label on a
+    version the policy does not serve, or a policy that drops what a label points at."""
+    from ml.core.serving_layout import next_version
+    from ml.serving.model_config import admit_pushed_version, complete_pushed_version
+
+    base_dir = pathlib.Path(serving_base_dir) / model_name
+    version = next_version(base_dir)
+    final = admit_pushed_version(models_config_path, model_name, base_dir, version,
+                                 num_versions=num_versions)
+    target = publish_version(model_dir, base_dir, version, signing_key=signing_key)
+    complete_pushed_version(models_config_path, final)
     return target

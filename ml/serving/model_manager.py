@@ -1,24 +1,33 @@
 """Model store and loader: which versions are loaded, their states, and label resolution.
 
 Mirrors TF Serving's aspired-versions manager: versions wanted by the policy are loaded in the
-background (manifest check, load, warmup) and only then served; a version that is no longer
-wanted is unloaded once a wanted version is available, so the old one answers until then.
-Labels only ever point at available versions; a label whose target is not available yet stays
-where it was and is applied as soon as the target becomes available.
+background (manifest check, load, warmup) and only then served. Labels only ever point at
+available versions: a label whose new target is not available yet stays where it was and moves
+as soon as the target is. A version leaves memory only when the policy no longer wants it, no
+label points at it, and a wanted version is available, so a label move, a push or a rollback
+under traffic loses no request (TF Serving's availability-preserving transition).
+
+Versions are checked against their manifest (signed, when the server has public keys) and
+loaded from a private verified copy; a refused version is retried when its folder changes.
 """
 import concurrent.futures
 import dataclasses
+import functools
 import logging
 import pathlib
+import tempfile
 import threading
-from typing import Callable, Dict, List, Optional
+import weakref
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import grpc
 from tensorflow_serving.config import model_server_config_pb2
 
 from ml.core.home import Home
-from ml.serving.errors import ServingError, failed_precondition, not_found, unavailable
-from ml.serving.manifest import verify_manifest
+from ml.serving.errors import ServingError, not_found, unavailable
+from ml.serving.manifest import (ManifestError, remove_verified_copy, tree_fingerprint,
+                                 verify_version)
+from ml.serving.model_config import ModelConfigError, check_model_server_config
 from ml.serving.servable import Servable
 from ml.core.serving_layout import list_version_dirs
 from ml.serving.version_policy import aspired_versions
@@ -45,6 +54,7 @@ class _Version:
     state: str = START
     servable: Optional[Servable] = None
     error: Optional[ServingError] = None
+    fingerprint: Tuple = ()
 
 
 @dataclasses.dataclass
@@ -55,15 +65,27 @@ class _Model:
     labels: Dict[str, int] = dataclasses.field(default_factory=dict)
 
 
-def load_version(model_name: str, version: int, path: pathlib.Path) -> Servable:
-    """Checks the integrity manifest, loads the SavedModel and warms it up."""
-    problems = verify_manifest(path)
-    if problems:
+_UNSIGNED_WARNING = threading.Event()
+
+
+def load_version(model_name: str, version: int, path: pathlib.Path,
+                 public_keys: Optional[Sequence] = None,
+                 staging_root: Optional[pathlib.Path] = None) -> Servable:
+    """Verifies the manifest (and its signature, given keys) while copying the version into a
+    private read-only folder, then loads and warms up that copy: what is served is exactly
+    what was verified. The copy is removed once nothing holds the servable."""
+    try:
+        verified = verify_version(path, public_keys, staging_root, version)
+    except ManifestError as error:
         raise ServingError(grpc.StatusCode.DATA_LOSS,
-                           f"Refused version {version} of model {model_name}: integrity manifest "
-                           f"check failed: {'; '.join(problems[:5])}")
-    servable = Servable(model_name, version, path)
-    warm_up(servable)
+                           f"Refused version {version} of model {model_name}: {error}") from error
+    try:
+        servable = Servable(model_name, version, verified.path)
+        warm_up(servable)
+    except BaseException:
+        remove_verified_copy(verified.path)
+        raise
+    weakref.finalize(servable, remove_verified_copy, verified.path)
     return servable
 
 
@@ -72,9 +94,24 @@ class ModelManager:
 
     def __init__(self, home: pathlib.Path, load_threads: int = 1,
                  on_unload: Optional[Callable[[str, int], None]] = None,
-                 loader: Callable[[str, int, pathlib.Path], Servable] = load_version):
+                 loader: Optional[Callable[[str, int, pathlib.Path], Servable]] = None,
+                 public_keys: Optional[Sequence] = None,
+                 staging_dir: Optional[pathlib.Path] = None):
+        """public_keys: Ed25519 keys (manifest.load_public_keys) every version must be signed
+        with; None serves digest-only manifests, as before, with a warning. staging_dir: where
+        verified copies are made (default: a private temporary folder removed on close)."""
         self._home = Home(pathlib.Path(home))
         self._on_unload = on_unload
+        self._own_staging = staging_dir is None
+        self._staging = pathlib.Path(staging_dir or tempfile.mkdtemp(prefix="etrm-verified-"))
+        if loader is None:
+            loader = functools.partial(load_version, public_keys=list(public_keys or []) or None,
+                                       staging_root=self._staging)
+            if not public_keys and not _UNSIGNED_WARNING.is_set():
+                _UNSIGNED_WARNING.set()
+                LOGGER.warning("no model signing public key configured: versions are checked "
+                               "against their digest manifest only, and unsigned versions are "
+                               "served (set --model_signing_public_key_file)")
         self._loader = loader
         self._models: Dict[str, _Model] = {}
         self._desired_labels: Dict[str, Dict[str, int]] = {}
@@ -89,18 +126,20 @@ class ModelManager:
         """Applies a model_config_list; returns label assignments that could not be made yet.
 
         Models no longer listed are unloaded; new models are waited for (bounded), so their
-        labels can be applied; labels of existing models need their target available now.
+        labels can be applied; labels of existing models need their target available now (else
+        they move when it is). A config the server cannot serve as written (a label outside its
+        model's policy, no base_path, a duplicate or invalid name) is refused whole with
+        INVALID_ARGUMENT (FAILED_PRECONDITION when only labels are wrong, as TF Serving answers
+        a label on a version it cannot serve), and the current config keeps serving.
         """
-        if config.WhichOneof("config") not in (None, "model_config_list"):
-            raise failed_precondition("Only model_config_list is supported")
+        try:
+            check_model_server_config(config, lambda model: list_version_dirs(
+                self._home.local_base_path(model.base_path)))
+        except ModelConfigError as error:
+            code = (grpc.StatusCode.FAILED_PRECONDITION if error.labels_only
+                    else grpc.StatusCode.INVALID_ARGUMENT)
+            raise ServingError(code, f"{error}; the current config keeps serving") from error
         new_configs = {model.name: model for model in config.model_config_list.config}
-        for name, model in new_configs.items():
-            if not name or not model.base_path:
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   "every model config needs a name and a base_path")
-            if model.model_platform not in ("", "tensorflow"):
-                raise ServingError(grpc.StatusCode.INVALID_ARGUMENT,
-                                   f"model {name}: only the tensorflow platform is served")
         with self._lock:
             for name in [name for name in self._models if name not in new_configs]:
                 LOGGER.info("model %s removed from the config: unloading it", name)
@@ -124,7 +163,12 @@ class ModelManager:
             return [problem for name in new_configs for problem in self._apply_labels(name)]
 
     def poll_filesystem(self) -> None:
-        """Picks up new or removed version directories of every model."""
+        """Picks up new or removed version directories of every model.
+
+        This poll, not a re-read of models.config, is what a push relies on: with the config
+        poll off (TF Serving's default, models.config read at start and on reload RPCs) the
+        new version still loads, and labels keep their versions loaded, so nothing a label
+        serves disappears until the Pusher's config is read and moves it."""
         with self._lock:
             for name in list(self._models):
                 self._sync(name)
@@ -196,6 +240,8 @@ class ModelManager:
         with self._lock:
             self._closed = True
         self._executor.shutdown(wait=True, cancel_futures=True)
+        if self._own_staging:
+            remove_verified_copy(self._staging)
 
     def _wait_for_loads(self, names: List[str], timeout: float) -> bool:
         def loading() -> bool:
@@ -204,18 +250,26 @@ class ModelManager:
         return self._loads_done.wait_for(lambda: not loading(), timeout=timeout)
 
     def _sync(self, name: str) -> None:
-        """Starts loads of wanted versions and unloads unwanted ones without losing availability."""
+        """Starts loads of wanted versions (and retries of refused ones whose folder changed),
+        moves labels whose target is available, then unloads what nothing needs any more."""
         model = self._models[name]
         wanted = set(aspired_versions(model.config, list_version_dirs(model.base_path)))
         for version in sorted(wanted):
             entry = model.versions.get(version)
-            if entry is None or (entry.state == END and entry.error is None):
+            if entry is None or (entry.state == END and (
+                    entry.error is None or tree_fingerprint(entry.path) != entry.fingerprint)):
+                if entry is not None and entry.error is not None:
+                    LOGGER.info("version %d of model %s changed since it was refused: retrying",
+                                version, name)
                 entry = model.versions[version] = _Version(version, model.base_path / str(version))
                 self._schedule_load(name, entry)
+        self._apply_labels(name)
+        labelled = set(model.labels.values())
         wanted_available = any(entry.state == AVAILABLE and version in wanted
                                for version, entry in model.versions.items())
         for version, entry in model.versions.items():
-            if version not in wanted and entry.state == AVAILABLE and wanted_available:
+            if entry.state == AVAILABLE and version not in wanted and version not in labelled \
+                    and wanted_available:
                 self._unload(name, entry)
 
     def _schedule_load(self, name: str, entry: _Version) -> None:
@@ -227,6 +281,8 @@ class ModelManager:
 
     def _load(self, name: str, entry: _Version) -> None:
         servable, error = None, None
+        # Taken before the check, so a change made during it also triggers a retry.
+        entry.fingerprint = tree_fingerprint(entry.path)
         try:
             servable = self._loader(name, entry.version, entry.path)
         except ServingError as serving_error:
@@ -244,7 +300,9 @@ class ModelManager:
                 LOGGER.info("version %d of model %s is available", entry.version, name)
             if name in self._models and self._models[name].versions.get(entry.version) is entry:
                 self._sync(name)
-                self._apply_labels(name)
+                if error is not None:
+                    for problem in self._apply_labels(name):
+                        LOGGER.warning("%s", problem)
             self._loads_done.notify_all()
 
     def _unload(self, name: str, entry: _Version) -> None:
@@ -256,7 +314,11 @@ class ModelManager:
             self._on_unload(name, entry.version)
 
     def _apply_labels(self, name: str) -> List[str]:
-        """Points each desired label at its version if available; returns what had to wait."""
+        """Points each desired label at its version once available; returns what had to wait.
+
+        A label whose target is not available stays on its current version (which it keeps
+        loaded); a label is never left on a version that is not served.
+        """
         model = self._models[name]
         desired = self._desired_labels.get(name, {})
         for label in [label for label in model.labels if label not in desired]:
@@ -268,9 +330,22 @@ class ModelManager:
                 if model.labels.get(label) != version:
                     LOGGER.info("label %s of model %s now points at version %d", label, name, version)
                 model.labels[label] = version
-            elif model.labels.get(label) != version:
-                problems.append(
-                    f"Request to assign label {label} to version {version} of model {name}, which "
-                    f"is not currently available. Label assignment may only be made to available "
-                    f"model versions")
+                continue
+            current = model.labels.get(label)
+            if current is not None and model.versions.get(current) is not None \
+                    and model.versions[current].state != AVAILABLE:
+                LOGGER.error("label %s of model %s pointed at version %d, which is no longer "
+                             "served: label removed", label, name, current)
+                del model.labels[label]
+                current = None
+            if current == version:
+                continue
+            refused = (f" (version {version} was refused: {entry.error.message})"
+                       if entry is not None and entry.error is not None else "")
+            kept = (f"; label {label} stays on version {current}" if current is not None
+                    else f"; label {label} is set once it is")
+            problems.append(
+                f"Request to assign label {label} to version {version} of model {name}, which "
+                f"is not currently available. Label assignment may only be made to available "
+                f"model versions{refused}{kept}")
         return problems
