@@ -133,3 +133,4 @@ class ServingSettings:
 
     serving_base_dir: str
     models_config_path: str
+    signing_key_path: Optional[str] = None

@@ -13,9 +13,25 @@ from pipeline.config import (DataSettings, DriftSettings, ModelSettings, Serving
                              ValidationSettings)
 
 def serving_settings(home: Home) -> ServingSettings:
-    """Where a home's pushed models and models.config live."""
+    """Where a home's pushed models and models.config live, and the key that signs each push.
+
+    A home gets its Ed25519 key pair on its first run, so every local deployment is signed and
+    `etrm serve` (which trusts the home's public key) refuses a model swapped behind its back.
+    """
+    from ml.serving.manifest import generate_signing_key
+
+    if not home.model_signing_key.exists():
+        try:
+            generate_signing_key(home.signing_keys_dir, home.model_signing_key.name[:-len(".pem")])
+        except FileExistsError:
+            if not home.model_signing_key.exists():
+                raise ValueError(
+                    f"{home.model_signing_public_key} exists without its private key "
+                    f"{home.model_signing_key}: restore the key, or remove both to start over "
+                    "(servers trusting the old public key will then refuse new pushes)") from None
     return ServingSettings(serving_base_dir=str(home.serving_models_dir),
-                           models_config_path=str(home.models_config_path))
+                           models_config_path=str(home.models_config_path),
+                           signing_key_path=str(home.model_signing_key))
 
 
 def resolve_span(home: Home, pipeline_name: str, requested: Optional[int]) -> int:

@@ -80,5 +80,6 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         model_name=registry.RISK_MODEL.serving_name,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
-        num_versions=model.num_serving_versions)
+        num_versions=model.num_serving_versions,
+        signing_key_path=serving.signing_key_path)
     return [transform, latest_blessed, trainer, evaluator, canary, pusher]

@@ -75,6 +75,20 @@ class Home:
         return self.root / "serving_config" / "models.config"
 
     @property
+    def signing_keys_dir(self) -> pathlib.Path:
+        """The model-signing key pair, outside serving_models/ so whoever can write a model
+        folder cannot also re-sign it (the private key is mode 0600)."""
+        return self.root / "keys"
+
+    @property
+    def model_signing_key(self) -> pathlib.Path:
+        return self.signing_keys_dir / "model_signing.pem"
+
+    @property
+    def model_signing_public_key(self) -> pathlib.Path:
+        return self.signing_keys_dir / "model_signing.pub.pem"
+
+    @property
     def serving_logs_dir(self) -> pathlib.Path:
         return self.root / "serving_logs"
 
