@@ -12,6 +12,10 @@ from tensorflow.core.framework import tensor_pb2, types_pb2
 from ml.serving.servable import numpy_dtype
 
 
+class TensorTooLarge(ValueError):
+    """A TensorProto claims more elements than the server will expand."""
+
+
 def _shape_and_size(proto: tensor_pb2.TensorProto):
     shape = [dim.size for dim in proto.tensor_shape.dim]
     size = 1
