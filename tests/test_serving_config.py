@@ -155,7 +155,8 @@ def test_docker_compose_mounts_every_file_the_flags_name():
     for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         source = mounts[flags[flag]]
         assert (SERVING_CONFIG / source).is_file(), (flag, source)
-    assert {"8500:8500", "8501:8501"} <= set(service["ports"])
+    # Loopback only (ModelService is unauthenticated); README's "Exposing the server" says how.
+    assert set(service["ports"]) == {"127.0.0.1:8500:8500", "127.0.0.1:8501:8501"}
     # Every base_path of the mounted models.config lives under the mounted model root.
     config = model_config.read_model_server_config(SERVING_CONFIG / mounts[flags["model_config_file"]])
     assert mounts["/models"].endswith("/serving_models")
