@@ -357,6 +357,9 @@ class RestServer:
             try:
                 body = await asyncio.wait_for(request.read(), self.body_timeout_seconds)
             except asyncio.TimeoutError:
+                # The rest of the body is not wanted: without this aiohttp would linger
+                # reading it for lingering_time before closing.
+                request.content.feed_eof()
                 return _error_reply(408, f"the request body did not arrive within "
                                          f"{self.body_timeout_seconds:g} s", close=True)
             except HTTPRequestEntityTooLarge:
