@@ -201,7 +201,9 @@ def run(seconds: float, repeats: int, depth: int, concurrency=CONCURRENCY,
                       for clients in concurrency}
         for repeat in range(repeats):
             for clients in concurrency:
-                for (path, batching), measure in paths.items():
+                # Alternate the order so no path always runs right after another.
+                order = list(paths.items())
+                for (path, batching), measure in (order if repeat % 2 == 0 else order[::-1]):
                     runs[(path, batching, clients)].append(measure(clients))
             print(f"repeat {repeat + 1}/{repeats} done", flush=True)
     finally:
