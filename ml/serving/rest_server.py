@@ -18,6 +18,7 @@ import ssl
 from http import HTTPStatus
 from typing import Any, Callable, Dict, Optional, Tuple
 
+import async_timeout
 from aiohttp import hdrs, http_exceptions, web, web_protocol, web_request, web_server
 from aiohttp.http import HttpVersion11
 from aiohttp.web_exceptions import HTTPRequestEntityTooLarge
@@ -355,7 +356,10 @@ class RestServer:
                     and request.headers.get(hdrs.EXPECT, "").lower() == "100-continue"):
                 await request.writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
             try:
-                body = await asyncio.wait_for(request.read(), self.body_timeout_seconds)
+                # A timeout scope, not asyncio.wait_for: that starts a task per request, one
+                # more event-loop turn on every request's path.
+                async with async_timeout.timeout(self.body_timeout_seconds):
+                    body = await request.read()
             except asyncio.TimeoutError:
                 # The rest of the body is not wanted: without this aiohttp would linger
                 # reading it for lingering_time before closing.
