@@ -162,3 +162,21 @@ def test_docker_compose_mounts_every_file_the_flags_name():
     assert mounts["/models"].endswith("/serving_models")
     for model in config.model_config_list.config:
         assert model.base_path.startswith("/models/")
+
+
+def test_security_and_limit_flags_reach_the_server_options():
+    import argparse
+
+    from ml.cli.serve import add_arguments, options_from_args
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args([
+        "--ssl_config_file", "/etc/ssl.config", "--allow_remote_reload",
+        "--model_signing_public_key_file", "/etc/keys.pem", "--rest_max_connections", "64",
+        "--rest_idle_timeout_seconds", "5", "--rest_body_timeout_seconds", "7"])
+    options = options_from_args(args)
+    assert (options.ssl_config_file, options.allow_remote_reload,
+            options.model_signing_public_key_file) == ("/etc/ssl.config", True, "/etc/keys.pem")
+    assert (options.rest_max_connections, options.rest_idle_timeout_seconds,
+            options.rest_body_timeout_seconds) == (64, 5.0, 7.0)
+    defaults = options_from_args(add_arguments(argparse.ArgumentParser()).parse_args([]))
+    assert not defaults.allow_remote_reload and defaults.ssl_config_file is None
