@@ -338,3 +338,19 @@ def test_pollers_survive_exceptions_and_log_each_error_once(tmp_path, caplog):
         server.stop()
     errors = [record for record in caplog.records if "test-poll failed" in record.getMessage()]
     assert len(errors) == 1 and "Permission denied" in errors[0].getMessage()
+
+
+def test_large_grpc_requests_are_decoded_off_the_event_loop(server, prediction_stub, monkeypatch):
+    threads = []
+    decode = grpc_server._decode_inputs
+
+    def recording(request, spec):
+        threads.append(threading.current_thread().name)
+        return decode(request, spec)
+    monkeypatch.setattr(grpc_server, "_decode_inputs", recording)
+    small = [serialized_trade(volume=1.0, price=2.0)]
+    large = small * (2 * grpc_server.INLINE_REQUEST_BYTES // len(small[0]))
+    for examples in (small, large):
+        prediction_stub.Predict(_predict_request(tf.make_tensor_proto(examples)), timeout=60)
+    assert threads[0] == "serving-loop"
+    assert threads[1].startswith("serving_")
