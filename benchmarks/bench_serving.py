@@ -24,7 +24,7 @@ import sys
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 
 import grpc  # noqa: E402
@@ -162,38 +162,48 @@ def _measure_grpc(port: int, clients: int, seconds: float) -> Dict:
             "rps": len(merged) / elapsed, "errors": len(errors)}
 
 
-def _start_server(home: pathlib.Path, batching: bool) -> subprocess.Popen:
+def _start_server(home: pathlib.Path, batching: bool, tree: pathlib.Path = REPO_ROOT
+                  ) -> subprocess.Popen:
     command = [sys.executable, "-m", "ml.serving", "--home", str(home), "--port", "0",
                "--rest_api_port", "0", "--file_system_poll_wait_seconds", "0",
                "--request_log_sampling_rate", "0", "--log_level", "WARNING"]
     if batching:
         command += ["--enable_batching", "true", "--batching_parameters_file",
                     str(REPO_ROOT / "serving_config" / "batching.config")]
-    return subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.PIPE,
+    return subprocess.Popen(command, cwd=tree, stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL, text=True, env=dict(os.environ))
 
 
-def run(seconds: float, repeats: int, depth: int) -> Dict:
+def run(seconds: float, repeats: int, depth: int, concurrency=CONCURRENCY,
+        baseline: Optional[pathlib.Path] = None) -> Dict:
     """Both servers run side by side and every path is measured in turn, repeat after repeat,
-    so background load on a shared machine hits all of them alike."""
+    so background load on a shared machine hits all of them alike. With `baseline` (another
+    checkout of the repository) its servers run too and are measured in the same turns, so
+    a change to the server is compared under the same load."""
     work = pathlib.Path(tempfile.mkdtemp(prefix="etrm-bench-serving-"))
     model_dir = build_risk_model(work / "model", depth=depth)
     push_version(work / "home", RISK_MODEL, 1, source=model_dir)
-    servers = {batching: _start_server(work / "home", batching == "on") for batching in ("off", "on")}
+    trees = {"": REPO_ROOT}
+    if baseline is not None:
+        trees[" (baseline)"] = baseline
+    servers = {(tag, batching): _start_server(work / "home", batching == "on", tree)
+               for tag, tree in trees.items() for batching in ("off", "on")}
     try:
-        ready = {batching: read_ready_line(process, 300) for batching, process in servers.items()}
+        ready = {key: read_ready_line(process, 300) for key, process in servers.items()}
         in_process = _in_process_call(model_dir)
         paths = {("in-process", "-"): lambda clients: _measure(in_process, clients, seconds)}
-        for batching, ports in ready.items():
-            paths[("REST", batching)] = (lambda clients, port=ports["rest_api_port"]:
-                                         _measure(_rest_call(port), clients, seconds))
-            paths[("gRPC", batching)] = (lambda clients, port=ports["grpc_port"]:
-                                         _measure_grpc(port, clients, seconds))
+        for (tag, batching), ports in ready.items():
+            paths[("REST" + tag, batching)] = (lambda clients, port=ports["rest_api_port"]:
+                                               _measure(_rest_call(port), clients, seconds))
+            paths[("gRPC" + tag, batching)] = (lambda clients, port=ports["grpc_port"]:
+                                               _measure_grpc(port, clients, seconds))
         runs: Dict = {(path, batching, clients): [] for (path, batching) in paths
-                      for clients in CONCURRENCY}
+                      for clients in concurrency}
         for repeat in range(repeats):
-            for clients in CONCURRENCY:
-                for (path, batching), measure in paths.items():
+            for clients in concurrency:
+                # Alternate the order so no path always runs right after another.
+                order = list(paths.items())
+                for (path, batching), measure in (order if repeat % 2 == 0 else order[::-1]):
                     runs[(path, batching, clients)].append(measure(clients))
             print(f"repeat {repeat + 1}/{repeats} done", flush=True)
     finally:
@@ -210,7 +220,10 @@ def _report(results: Dict, args, started: str, load: str, end_load: str) -> str:
     lines = [
         f"## Serving latency and throughput ({started})", "",
         f"Command: `TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.bench_serving "
-        f"--seconds {args.seconds:g} --repeats {args.repeats} --depth {args.depth}`  ",
+        f"--seconds {args.seconds:g} --repeats {args.repeats} --depth {args.depth}"
+        + (f" --clients {' '.join(map(str, args.clients))}" if tuple(args.clients) != CONCURRENCY
+           else "")
+        + (f" --baseline {args.baseline}" if args.baseline else "") + "`  ",
         f"Machine: {os.cpu_count()} cores (shared; 1-min load average at start {load}). Model: "
         f"fixture risk model with {args.depth} attention blocks over feature tokens, one trade "
         f"per request. Both servers run as `python -m ml.serving` processes; REST clients are "
@@ -227,8 +240,15 @@ def _report(results: Dict, args, started: str, load: str, end_load: str) -> str:
               f"- REST p50 minus in-process p50, one client, batching off: {rest_gap:.2f} ms "
               f"(target <= 2 ms: {'met' if rest_gap <= 2.0 else 'NOT met'}).",
               f"- gRPC throughput at 32 clients, batching on / off: {grpc_gain:.2f}x "
-              f"(target >= 3x: {'met' if grpc_gain >= 3.0 else 'NOT met'}).", ""]
-    return "\n".join(lines)
+              f"(target >= 3x: {'met' if grpc_gain >= 3.0 else 'NOT met'})."]
+    if ("REST (baseline)", "off", 1) in results:
+        base_gap = (results[("REST (baseline)", "off", 1)]["p50_ms"]
+                    - results[("in-process", "-", 1)]["p50_ms"])
+        base_gain = (results[("gRPC (baseline)", "on", 32)]["rps"]
+                     / results[("gRPC (baseline)", "off", 32)]["rps"])
+        lines += [f"- Baseline tree ({args.baseline}) in the same run: REST p50 minus in-process "
+                  f"{base_gap:.2f} ms, gRPC batching gain {base_gain:.2f}x."]
+    return "\n".join(lines + [""])
 
 
 def main(argv=None) -> int:
@@ -236,11 +256,15 @@ def main(argv=None) -> int:
     parser.add_argument("--seconds", type=float, default=1.5, help="length of one run")
     parser.add_argument("--repeats", type=int, default=5, help="runs per figure (median)")
     parser.add_argument("--depth", type=int, default=4, help="attention blocks in the model")
+    parser.add_argument("--clients", type=int, nargs="+", default=list(CONCURRENCY),
+                        help="concurrency levels (1 and 32 give the two targets)")
+    parser.add_argument("--baseline", type=pathlib.Path, default=None,
+                        help="another checkout whose servers are measured in the same run")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     load = f"{os.getloadavg()[0]:.1f}"
-    results = run(args.seconds, args.repeats, args.depth)
+    results = run(args.seconds, args.repeats, args.depth, tuple(args.clients), args.baseline)
     report = _report(results, args, started, load, f"{os.getloadavg()[0]:.1f}")
     publish(report, write=not args.no_append)
     return 0

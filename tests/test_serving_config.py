@@ -168,9 +168,28 @@ def test_docker_compose_mounts_every_file_the_flags_name():
     for flag in ("model_config_file", "batching_parameters_file", "monitoring_config_file"):
         source = mounts[flags[flag]]
         assert (SERVING_CONFIG / source).is_file(), (flag, source)
-    assert {"8500:8500", "8501:8501"} <= set(service["ports"])
+    # Loopback only (ModelService is unauthenticated); README's "Exposing the server" says how.
+    assert set(service["ports"]) == {"127.0.0.1:8500:8500", "127.0.0.1:8501:8501"}
     # Every base_path of the mounted models.config lives under the mounted model root.
     config = model_config.read_model_server_config(SERVING_CONFIG / mounts[flags["model_config_file"]])
     assert mounts["/models"].endswith("/serving_models")
     for model in config.model_config_list.config:
         assert model.base_path.startswith("/models/")
+
+
+def test_security_and_limit_flags_reach_the_server_options():
+    import argparse
+
+    from ml.cli.serve import add_arguments, options_from_args
+
+    args = add_arguments(argparse.ArgumentParser()).parse_args([
+        "--ssl_config_file", "/etc/ssl.config", "--allow_remote_reload",
+        "--model_signing_public_key_file", "/etc/keys.pem", "--rest_max_connections", "64",
+        "--rest_idle_timeout_seconds", "5", "--rest_body_timeout_seconds", "7"])
+    options = options_from_args(args)
+    assert (options.ssl_config_file, options.allow_remote_reload,
+            options.model_signing_public_key_file) == ("/etc/ssl.config", True, "/etc/keys.pem")
+    assert (options.rest_max_connections, options.rest_idle_timeout_seconds,
+            options.rest_body_timeout_seconds) == (64, 5.0, 7.0)
+    defaults = options_from_args(add_arguments(argparse.ArgumentParser()).parse_args([]))
+    assert not defaults.allow_remote_reload and defaults.ssl_config_file is None

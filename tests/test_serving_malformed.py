@@ -185,32 +185,33 @@ def _raw_exchange(port: int, request: bytes) -> str:
             chunks.append(chunk)
 
 
+# aiohttp's parser (llhttp) refuses these; the server answers each in JSON and closes. The
+# status line is HTTP/1.0 for a request line it could not read (aiohttp's default).
 RAW_HTTP_CASES = [
-    (b"POST\r\n\r\n", "400", "Bad request syntax"),
-    (b"GET /v1/models/x HTTP/1.1 extra\r\n\r\n", "400", "Bad request syntax"),
-    (b"GET /v1/models/x HTTX/1.1\r\n\r\n", "400", "Bad request version"),
-    (b"GET /v1/models/x HTTP/2.0\r\n\r\n", "505", "Invalid HTTP version"),
-    (b"GET /v1/models/x HTTP/1.1\r\nno colon here\r\n\r\n", "400", "malformed header line"),
-    (b"GET /v1/models/x HTTP/1.1\r\nHost : x\r\n\r\n", "400", "malformed header line"),
+    (b"POST\r\n\r\n", "400", "Malformed HTTP request"),
+    (b"GET /v1/models/x HTTP/1.1 extra\r\n\r\n", "400", "Malformed HTTP request"),
+    (b"GET /v1/models/x HTTX/1.1\r\n\r\n", "400", "Malformed HTTP request"),
+    (b"GET /v1/models/x HTTP/2.0\r\n\r\n", "505", "HTTP version 2.0 is not supported"),
+    (b"GET /v1/models/x HTTP/1.1\r\nno colon here\r\n\r\n", "400", "Malformed HTTP request"),
+    (b"GET /v1/models/x HTTP/1.1\r\nHost : x\r\n\r\n", "400", "Malformed HTTP request"),
     (b"GET /v1/models/x HTTP/1.1\r\nHost: x\r\n folded: value\r\n\r\n", "400",
-     "malformed header line"),
+     "Malformed HTTP request"),
     (b"GET /v1/models/x HTTP/1.1\r\n" + b"".join(b"X-%d: 1\r\n" % i for i in range(101))
-     + b"\r\n", "431", "more than 100 header lines"),
-    (b"GET /v1/models/x HTTP/1.1\r\nX: " + b"a" * 65532 + b"\r\n", "431",
-     "header line is longer"),
+     + b"\r\n", "431", "Too many headers"),
+    (b"GET /v1/models/x HTTP/1.1\r\nX: " + b"a" * 65532 + b"\r\n", "431", "more than 16384 bytes"),
 ]
 
 
 @pytest.mark.parametrize("request_bytes, status, message", RAW_HTTP_CASES,
-                         ids=[case[2].split()[0] + f"-{index}"
-                              for index, case in enumerate(RAW_HTTP_CASES)])
+                         ids=[f"raw-{index}" for index in range(len(RAW_HTTP_CASES))])
 def test_unparseable_http_gets_json_error_and_close(server, session, request_bytes, status,
                                                     message):
     reply = _raw_exchange(server.rest_api_port, request_bytes)
     head, _, body = reply.partition("\r\n\r\n")
-    assert head.startswith(f"HTTP/1.1 {status}"), reply[:200]
-    assert "Connection: close" in head
-    assert message in json.loads(body)["error"]
+    assert head.split(" ", 2)[:2] in (["HTTP/1.1", status], ["HTTP/1.0", status]), reply[:200]
+    assert "Connection: close" in head or head.startswith("HTTP/1.0")
+    assert "application/json" in head
+    assert message.lower() in json.loads(body)["error"].lower()
     assert _healthy(server, session)
 
 
@@ -229,12 +230,12 @@ def test_expect_100_continue_is_answered_before_the_body(server):
 
 def test_keep_alive_follows_the_http_version_and_connection_header(server):
     status = f"GET {RISK} HTTP/1.0\r\n\r\n".encode()
-    assert _raw_exchange(server.rest_api_port, status).startswith("HTTP/1.1 200")
+    assert _raw_exchange(server.rest_api_port, status).startswith("HTTP/1.0 200")
     with socket.create_connection(("127.0.0.1", server.rest_api_port), timeout=10) as raw:
         for _ in range(3):
             raw.sendall(f"GET {RISK} HTTP/1.1\r\nhost: x\r\n\r\n".encode())
             assert raw.recv(65536).startswith(b"HTTP/1.1 200")
-    closing = f"GET {RISK} HTTP/1.1\r\nConnection: close\r\n\r\n".encode()
+    closing = f"GET {RISK} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
     assert _raw_exchange(server.rest_api_port, closing).startswith("HTTP/1.1 200")
 
 

@@ -29,9 +29,12 @@ def CanaryValidator(model: InputArtifact[standard_artifacts.Model],
                     num_requests: Parameter[int] = 50,
                     latency_budget_ms: Parameter[float] = 250.0,
                     label_features: Parameter[str] = "high_risk,high_risk_probability",
-                    eval_split: Parameter[str] = "eval") -> None:
+                    eval_split: Parameter[str] = "eval",
+                    ssl_config_file: Parameter[str] = "", ca_bundle: Parameter[str] = "",
+                    client_cert: Parameter[str] = "", client_key: Parameter[str] = "") -> None:
     """Blesses the candidate only if every request of the serving check succeeds within the
-    latency budget."""
+    latency budget. The TLS parameters (empty: plain) serve the check over TLS as production
+    does: the server's SSLConfig file and the client's CA bundle and certificate/key."""
     from components.canary_validator.requests import eval_request_examples
     from components.canary_validator.serving_check import run_serving_check
 
@@ -41,7 +44,10 @@ def CanaryValidator(model: InputArtifact[standard_artifacts.Model],
         requests = eval_request_examples(artifact_utils.get_split_uri([examples], eval_split),
                                          num_requests, [f for f in label_features.split(",") if f])
         result = run_serving_check(path_utils.serving_model_path(model.uri), model_name,
-                                   requests, latency_budget_ms)
+                                   requests, latency_budget_ms,
+                                   ssl_config_file=ssl_config_file or None,
+                                   ca_bundle=ca_bundle or None, client_cert=client_cert or None,
+                                   client_key=client_key or None)
     os.makedirs(blessing.uri, exist_ok=True)
     with open(os.path.join(blessing.uri, RESULT_FILE), "w") as handle:
         json.dump(result, handle, indent=2, default=str)

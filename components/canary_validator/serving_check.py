@@ -103,9 +103,15 @@ def run_serving_check(saved_model_dir, model_name: str, request_examples: List[b
                        latency_budget_ms: float, signature_name: str = "serving_default",
                        input_alias: str = "examples", startup_timeout_seconds: float = 300.0,
                        request_timeout_seconds: float = 30.0,
-                       python_executable: Optional[str] = None) -> Dict[str, Any]:
+                       python_executable: Optional[str] = None,
+                       ssl_config_file: Optional[str] = None, ca_bundle: Optional[str] = None,
+                       client_cert: Optional[str] = None,
+                       client_key: Optional[str] = None) -> Dict[str, Any]:
     """Serves the candidate in a model server process and sends every request over REST and
-    gRPC. Blessed when all requests succeed and the p99 latency is within the budget."""
+    gRPC. Blessed when all requests succeed and the p99 latency is within the budget.
+
+    With ssl_config_file the server serves TLS as it would in production, and the clients
+    trust ca_bundle and present client_cert/client_key (for a server that verifies clients)."""
     if not request_examples:
         raise ValueError("the serving check needs at least one request example")
     work = pathlib.Path(tempfile.mkdtemp(prefix="etrm-serving-check-"))
@@ -125,7 +131,8 @@ def run_serving_check(saved_model_dir, model_name: str, request_examples: List[b
             [python_executable or sys.executable, "-m", "ml.serving", "--home", str(work),
              "--port", "0", "--rest_api_port", "0", "--model_config_file", str(config_path),
              "--file_system_poll_wait_seconds", "0", "--request_log_sampling_rate", "0",
-             "--log_level", "WARNING"],
+             "--log_level", "WARNING"]
+            + (["--ssl_config_file", str(ssl_config_file)] if ssl_config_file else []),
             stdout=subprocess.PIPE, stderr=server_log, text=True,
             cwd=str(pathlib.Path(__file__).resolve().parents[2]))
         server_log.close()
@@ -133,7 +140,8 @@ def run_serving_check(saved_model_dir, model_name: str, request_examples: List[b
         result.update(grpc_port=ready["grpc_port"], rest_api_port=ready["rest_api_port"])
         clients = {protocol: TensorFlowServingClient(
             host="127.0.0.1", rest_port=ready["rest_api_port"], grpc_port=ready["grpc_port"],
-            protocol=protocol, timeout_seconds=request_timeout_seconds, max_retries=0)
+            protocol=protocol, timeout_seconds=request_timeout_seconds, max_retries=0,
+            ca_bundle=ca_bundle, client_cert=client_cert, client_key=client_key)
             for protocol in ("rest", "grpc")}
         status = clients["rest"].model_status(model_name)
         result["model_status"] = status

@@ -54,6 +54,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
                         default=defaults.request_log_max_file_age_seconds)
     parser.add_argument("--max_request_bytes", type=int, default=defaults.max_request_bytes,
                         help="largest accepted REST body or gRPC message")
+    parser.add_argument("--rest_idle_timeout_seconds", type=float,
+                        default=defaults.rest_idle_timeout_seconds,
+                        help="close a REST connection that has not sent a complete request "
+                             "head this long after opening or after its last response")
+    parser.add_argument("--rest_body_timeout_seconds", type=float,
+                        default=defaults.rest_body_timeout_seconds,
+                        help="close a REST connection whose request body is not complete "
+                             "this long after its head")
+    parser.add_argument("--rest_max_connections", type=int,
+                        default=defaults.rest_max_connections,
+                        help="open REST connections above this are answered 503 and closed")
+    parser.add_argument("--ssl_config_file", default=None,
+                        help="SSLConfig text file (server_key, server_cert, custom_ca, "
+                             "client_verify) as tensorflow_model_server takes; applies to "
+                             "gRPC and REST")
+    parser.add_argument("--allow_remote_reload", type=_flag_bool, nargs="?", const=True,
+                        default=False, help="accept HandleReloadConfigRequest from other hosts "
+                                            "(default: loopback clients only)")
+    parser.add_argument("--model_signing_public_key_file", default=None,
+                        help="PEM file of the Ed25519 public key(s) model manifests must be "
+                             "signed with")
     parser.add_argument("--shutdown_grace_seconds", type=float, default=10.0,
                         help="how long in-flight requests may take to finish on SIGTERM")
     parser.add_argument("--log_level", default="INFO")
@@ -71,7 +92,12 @@ def options_from_args(args: argparse.Namespace) -> ServerOptions:
         request_log_sampling_rate=args.request_log_sampling_rate,
         request_log_max_records_per_file=args.request_log_max_records_per_file,
         request_log_max_file_age_seconds=args.request_log_max_file_age_seconds,
-        max_request_bytes=args.max_request_bytes)
+        max_request_bytes=args.max_request_bytes,
+        rest_idle_timeout_seconds=args.rest_idle_timeout_seconds,
+        rest_body_timeout_seconds=args.rest_body_timeout_seconds,
+        rest_max_connections=args.rest_max_connections, ssl_config_file=args.ssl_config_file,
+        allow_remote_reload=args.allow_remote_reload,
+        model_signing_public_key_file=args.model_signing_public_key_file)
 
 
 def run(args: argparse.Namespace) -> int:

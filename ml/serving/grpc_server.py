@@ -1,15 +1,17 @@
 """TF Serving's gRPC API (port 8500): PredictionService and ModelService.
 
-The handlers are coroutines on one grpc.aio event loop. A batched Predict never leaves the loop
-except for its batch (see InferenceService.predict_async); every other call runs its
-synchronous body on a thread pool, as grpcio's threaded server would.
+The handlers are coroutines on the server's one event loop (shared with REST). A batched
+Predict never leaves the loop except for its batch (see InferenceService.predict_async); its
+input tensors are decoded on the loop only when the request is small, otherwise on the thread
+pool, so a large request never stalls the others. Every other call runs its synchronous body
+on the thread pool, as grpcio's threaded server would.
 """
 import asyncio
 import concurrent.futures
 import functools
+import ipaddress
 import logging
-import threading
-from typing import Callable, Optional
+from typing import Callable, Dict, Optional
 
 import grpc
 import numpy as np
@@ -19,7 +21,9 @@ from tensorflow_serving.apis import (classification_pb2, inference_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 from tensorflow_serving.config import model_server_config_pb2
 
+from ml.serving import tensor_codec
 from ml.serving.errors import ServingError, failed_precondition, invalid_argument
+from ml.serving.event_loop import EventLoopThread
 from ml.serving.examples import input_to_serialized_examples
 from ml.serving.inference import InferenceService, ModelAddress
 from ml.serving.responses import SIGNATURE_DEF_FIELD, model_metadata_response, model_status_response
@@ -27,6 +31,9 @@ from ml.serving.signatures import CLASSIFY_METHOD_NAME, DEFAULT_SIGNATURE, REGRE
 from ml.serving.tensor_codec import fill_tensor_proto, tensor_proto_to_array
 
 LOGGER = logging.getLogger(__name__)
+# Requests up to this size have their tensors decoded on the event loop (a thread hand-off
+# costs more than decoding them); larger ones on the thread pool.
+INLINE_REQUEST_BYTES = 64 * 1024
 
 
 def _address(model_spec) -> ModelAddress:
@@ -51,8 +58,32 @@ def _tensor_to_array(alias: str, proto, expected_dtype: Optional[int]) -> np.nda
             f"{tf.dtypes.as_dtype(proto.dtype).name if proto.dtype else 'invalid'} is provided")
     try:
         return tensor_proto_to_array(proto)
-    except (TypeError, ValueError) as error:
+    except tensor_codec.TensorTooLarge as error:
+        raise ServingError(grpc.StatusCode.RESOURCE_EXHAUSTED,
+                           f"Input '{alias}' is too large: {error}") from error
+    except (TypeError, ValueError, OverflowError, MemoryError) as error:
         raise invalid_argument(f"Input '{alias}' is not a valid TensorProto: {error}") from error
+
+
+def _decode_inputs(request: predict_pb2.PredictRequest, spec) -> Dict[str, np.ndarray]:
+    return {alias: _tensor_to_array(alias, proto, spec.inputs[alias].dtype
+                                    if alias in spec.inputs else None)
+            for alias, proto in request.inputs.items()}
+
+
+def is_loopback_peer(peer: str) -> bool:
+    """Whether a grpc peer string ("ipv4:127.0.0.1:5000", "ipv6:[::1]:5000", "unix:...") is
+    this machine."""
+    kind, _, address = peer.partition(":")
+    if kind == "unix":
+        return True
+    if kind not in ("ipv4", "ipv6"):
+        return False
+    host = address.rsplit(":", 1)[0].strip("[]")
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
@@ -85,9 +116,11 @@ class PredictionServicer(prediction_service_pb2_grpc.PredictionServiceServicer):
                 observation.version = servable.version
                 signature_name = request.model_spec.signature_name or DEFAULT_SIGNATURE
                 spec = servable.signature(signature_name)
-                inputs = {alias: _tensor_to_array(alias, proto, spec.inputs[alias].dtype
-                                                  if alias in spec.inputs else None)
-                          for alias, proto in request.inputs.items()}
+                if request.ByteSize() > INLINE_REQUEST_BYTES:
+                    inputs = await asyncio.get_running_loop().run_in_executor(
+                        self._executor, _decode_inputs, request, spec)
+                else:
+                    inputs = _decode_inputs(request, spec)
                 outputs = await self.service.predict_async(
                     servable, signature_name, inputs, request.output_filter, self._executor)
                 response = predict_pb2.PredictResponse()
@@ -181,10 +214,11 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
     def __init__(self, service: InferenceService,
                  reload_config: Callable[[model_server_config_pb2.ModelServerConfig], list],
-                 executor: concurrent.futures.Executor):
+                 executor: concurrent.futures.Executor, allow_remote_reload: bool = False):
         self.service = service
         self._reload_config = reload_config
         self._executor = executor
+        self._allow_remote_reload = allow_remote_reload
 
     async def GetModelStatus(self, request, context):  # noqa: N802 - gRPC naming
         try:
@@ -197,7 +231,16 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
             await _abort(context, error)
 
     async def HandleReloadConfigRequest(self, request, context):  # noqa: N802 - gRPC naming
-        """Applies a new model_config_list; like TF Serving, a failure is a gRPC error too."""
+        """Applies a new model_config_list; like TF Serving, a failure is a gRPC error too.
+
+        The RPC can point the server at any base path, and ModelService has no authentication,
+        so only clients on this machine may call it unless the server allows remote reloads."""
+        if not self._allow_remote_reload and not is_loopback_peer(context.peer()):
+            await _abort(context, ServingError(
+                grpc.StatusCode.PERMISSION_DENIED,
+                f"HandleReloadConfigRequest is only accepted from loopback clients (this one "
+                f"is {context.peer()}); start the server with --allow_remote_reload to accept "
+                f"it from other hosts"))
         response = model_management_pb2.ReloadConfigResponse()
         try:
             problems = await asyncio.get_running_loop().run_in_executor(
@@ -211,70 +254,41 @@ class ModelServicer(model_service_pb2_grpc.ModelServiceServicer):
 
 
 class GrpcServer:
-    """A grpc.aio server on its own event-loop thread, started and stopped from other threads
-    (the model server's lifecycle is threaded; the gRPC front end is not)."""
+    """A grpc.aio server on the model server's event loop, started and stopped from other
+    threads (the model server's lifecycle is threaded)."""
 
-    def __init__(self, service: InferenceService, reload_config, host: str, port: int,
-                 max_message_bytes: int, max_workers: int):
-        self._executor = concurrent.futures.ThreadPoolExecutor(
-            max_workers=max_workers, thread_name_prefix="grpc")
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._run_loop, name="grpc-loop", daemon=True)
-        self._thread.start()
-        try:
-            self._server, self.port = self._wait(self._create(
-                service, reload_config, f"{host}:{port}", max_message_bytes, max_workers))
-        except BaseException:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._executor.shutdown(wait=False)
-            raise
+    def __init__(self, loop: EventLoopThread, service: InferenceService, reload_config,
+                 host: str, port: int, max_message_bytes: int,
+                 executor: concurrent.futures.Executor, max_concurrent_rpcs: int,
+                 credentials: Optional[grpc.ServerCredentials] = None,
+                 allow_remote_reload: bool = False):
+        self._loop = loop
+        self._server, self.port = loop.run(self._create(
+            service, reload_config, f"{host}:{port}", max_message_bytes, executor,
+            max_concurrent_rpcs, credentials, allow_remote_reload))
 
-    def _run_loop(self) -> None:
-        asyncio.set_event_loop(self._loop)
-        try:
-            self._loop.run_forever()
-        finally:
-            self._loop.close()
-
-    def _wait(self, coroutine):
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
-
-    async def _create(self, service, reload_config, address: str, max_message_bytes: int,
-                      max_workers: int):
+    @staticmethod
+    async def _create(service, reload_config, address: str, max_message_bytes: int, executor,
+                      max_concurrent_rpcs: int, credentials, allow_remote_reload: bool):
         options = [("grpc.max_receive_message_length", max_message_bytes),
                    ("grpc.max_send_message_length", max_message_bytes),
                    ("grpc.so_reuseport", 0)]
-        server = grpc.aio.server(options=options, maximum_concurrent_rpcs=max_workers * 4)
+        server = grpc.aio.server(options=options, maximum_concurrent_rpcs=max_concurrent_rpcs)
         prediction_service_pb2_grpc.add_PredictionServiceServicer_to_server(
-            PredictionServicer(service, self._executor), server)
+            PredictionServicer(service, executor), server)
         model_service_pb2_grpc.add_ModelServiceServicer_to_server(
-            ModelServicer(service, reload_config, self._executor), server)
-        bound = server.add_insecure_port(address)
+            ModelServicer(service, reload_config, executor, allow_remote_reload), server)
+        if credentials is not None:
+            bound = server.add_secure_port(address, credentials)
+        else:
+            bound = server.add_insecure_port(address)
         if bound == 0:
             raise OSError(f"could not bind gRPC to {address}")
         return server, bound
 
     def start(self) -> None:
-        self._wait(self._server.start())
+        self._loop.run(self._server.start())
 
-    def stop(self, grace_seconds: float) -> threading.Event:
-        """Refuses new RPCs and lets in-flight ones finish; the event is set once stopped."""
-        stopped = threading.Event()
-        if not self._thread.is_alive():
-            stopped.set()
-            return stopped
-
-        def finished(_future) -> None:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._executor.shutdown(wait=False)
-            stopped.set()
-        asyncio.run_coroutine_threadsafe(self._server.stop(grace_seconds),
-                                         self._loop).add_done_callback(finished)
-        return stopped
-
-
-def build_grpc_server(service: InferenceService, reload_config, host: str, port: int,
-                      max_message_bytes: int, max_workers: int = 64) -> tuple:
-    """A started-later GrpcServer and the port it bound (port 0 picks a free one)."""
-    server = GrpcServer(service, reload_config, host, port, max_message_bytes, max_workers)
-    return server, server.port
+    async def stop(self, grace_seconds: float) -> None:
+        """Refuses new RPCs and lets in-flight ones finish (bounded by the grace)."""
+        await self._server.stop(grace_seconds)

@@ -1,136 +1,114 @@
-"""Request counts and latency histograms in Prometheus text format, named like TF Serving's."""
-import bisect
+"""Request counts and latency histograms through prometheus-client, named like TF Serving's.
+
+Each server has its own CollectorRegistry (two servers in one process never share counts).
+Label values come from a bounded set only: a model name that is not configured is counted
+under UNKNOWN_MODEL, so requests naming arbitrary models cannot grow the page or the memory.
+The page is written from the registry's samples in TF Serving's format (counters without
+prometheus-client's `_total` suffix, which dashboards querying `:tensorflow:serving:*` do not
+expect); collecting copies each metric's children under that metric's own short lock, so a
+scrape never holds up requests for longer than a dictionary copy.
+"""
 import threading
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, FrozenSet, Iterable, List, Tuple
+
+from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client.utils import floatToGoString
 
 REQUEST_COUNT = ":tensorflow:serving:request_count"
 REQUEST_LATENCY = ":tensorflow:serving:request_latency"
 BATCH_SIZE = ":tensorflow:serving:batching_session:processed_batch_size"
 PADDING_SIZE = ":tensorflow:serving:batching_session:padding_size"
 REQUEST_LOG_RECORDS = "etrm_serving_request_log_records"
+UNKNOWN_MODEL = "<unknown>"
 
 LATENCY_BUCKETS_MICROS = (50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000,
                           250000, 500000, 1000000, 2500000, 10000000)
 BATCH_SIZE_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
-
-_HELP = {
-    REQUEST_COUNT: ("counter", "Requests by model, version, API, entrypoint and status."),
-    REQUEST_LATENCY: ("histogram", "Request latency in microseconds."),
-    BATCH_SIZE: ("histogram", "Rows per batch run by the model, before padding."),
-    PADDING_SIZE: ("histogram", "Padding rows added to reach an allowed batch size."),
-    REQUEST_LOG_RECORDS: ("counter", "Sampled request log records, written or dropped."),
-}
-Labels = Tuple[Tuple[str, str], ...]
+_REQUEST_LABELS = ("model_name", "model_version", "API", "entrypoint", "status")
+_MODEL_LABELS = ("model_name", "model_version")
 
 
-def _labels(**labels) -> Labels:
-    return tuple(sorted((key, str(value)) for key, value in labels.items()))
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
 
 
-def _format_labels(labels: Labels, extra: Sequence[Tuple[str, str]] = ()) -> str:
-    pairs = list(labels) + list(extra)
-    if not pairs:
+def _value(value: float) -> str:
+    """Counts as integers, as TF Serving writes them; other values as Go writes floats."""
+    if float(value).is_integer() and abs(value) < 2 ** 53:
+        return str(int(value))
+    return floatToGoString(value)
+
+
+def _format_labels(labels: Dict[str, str]) -> str:
+    if not labels:
         return ""
-    escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-               for _, value in pairs)
-    return "{" + ",".join(f'{key}="{value}"' for (key, _), value in zip(pairs, escaped)) + "}"
-
-
-def _request_labels(model_name: str, version, api: str, entrypoint: str,
-                    status: str) -> Tuple[Labels, Labels]:
-    """(request_count labels, request_latency labels)."""
-    version = "" if version is None else version
-    return (_labels(model_name=model_name, model_version=version, API=api,
-                    entrypoint=entrypoint, status=status),
-            _labels(model_name=model_name, model_version=version, API=api,
-                    entrypoint=entrypoint))
-
-
-class _Histogram:
-    __slots__ = ("buckets", "counts", "total", "count")
-
-    def __init__(self, buckets: Sequence[float]):
-        self.buckets = buckets
-        self.counts = [0] * len(buckets)
-        self.total = 0.0
-        self.count = 0
-
-    def observe(self, value: float) -> None:
-        index = bisect.bisect_left(self.buckets, value)
-        if index < len(self.counts):
-            self.counts[index] += 1
-        self.total += value
-        self.count += 1
+    return "{" + ",".join(f'{key}="{_escape(value)}"' for key, value in sorted(labels.items())) + "}"
 
 
 class ServingMetrics:
-    """Thread-safe counters and histograms rendered at /monitoring/prometheus/metrics."""
+    """The server's metrics, rendered at /monitoring/prometheus/metrics."""
 
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._counters: Dict[str, Dict[Labels, float]] = {REQUEST_COUNT: {}, REQUEST_LOG_RECORDS: {}}
-        self._histograms: Dict[str, Dict[Labels, _Histogram]] = {
-            REQUEST_LATENCY: {}, BATCH_SIZE: {}, PADDING_SIZE: {}}
-        self._buckets = {REQUEST_LATENCY: LATENCY_BUCKETS_MICROS, BATCH_SIZE: BATCH_SIZE_BUCKETS,
-                         PADDING_SIZE: BATCH_SIZE_BUCKETS}
-        # Label tuples per request kind, built once: sorting labels on every request showed up
-        # in the batched server's per-request cost.
-        self._request_labels: Dict[tuple, Tuple[Labels, Labels]] = {}
+    def __init__(self, model_names: Iterable[str] = ()):
+        self.registry = CollectorRegistry(auto_describe=False)
+        self._models: FrozenSet[str] = frozenset(model_names)
+        self._requests = Counter(REQUEST_COUNT, "Requests by model, version, API, entrypoint and "
+                                 "status.", _REQUEST_LABELS, registry=self.registry)
+        self._latency = Histogram(REQUEST_LATENCY, "Request latency in microseconds.",
+                                  _REQUEST_LABELS[:-1], buckets=LATENCY_BUCKETS_MICROS,
+                                  registry=self.registry)
+        self._batch_size = Histogram(BATCH_SIZE, "Rows per batch run by the model, before "
+                                     "padding.", _MODEL_LABELS, buckets=BATCH_SIZE_BUCKETS,
+                                     registry=self.registry)
+        self._padding = Histogram(PADDING_SIZE, "Padding rows added to reach an allowed batch "
+                                  "size.", _MODEL_LABELS, buckets=BATCH_SIZE_BUCKETS,
+                                  registry=self.registry)
+        self._log_records = Counter(REQUEST_LOG_RECORDS, "Sampled request log records, written "
+                                    "or dropped.", ("model_name", "outcome"),
+                                    registry=self.registry)
+        # Children per label tuple, looked up without the metric's lock (a dict read); the
+        # set of keys is bounded by the configured models.
+        self._children: Dict[tuple, Tuple] = {}
+        self._children_lock = threading.Lock()
 
-    def _increment(self, name: str, labels: Labels, amount: float = 1) -> None:
-        with self._lock:
-            series = self._counters[name]
-            series[labels] = series.get(labels, 0) + amount
+    def set_model_names(self, names: Iterable[str]) -> None:
+        """The configured models: the only names that get their own label value."""
+        self._models = frozenset(names)
 
-    def _observe(self, name: str, labels: Labels, value: float) -> None:
-        with self._lock:
-            self._observe_locked(name, labels, value)
-
-    def _observe_locked(self, name: str, labels: Labels, value: float) -> None:
-        series = self._histograms[name]
-        histogram = series.get(labels)
-        if histogram is None:
-            histogram = series[labels] = _Histogram(self._buckets[name])
-        histogram.observe(value)
+    def _model(self, name: str) -> str:
+        return name if name in self._models else UNKNOWN_MODEL
 
     def record_request(self, model_name: str, version, api: str, entrypoint: str, status: str,
                        latency_seconds: float) -> None:
-        key = (model_name, version, api, entrypoint, status)
-        labels = self._request_labels.get(key)
-        if labels is None:
-            labels = self._request_labels[key] = _request_labels(*key)
-        count_labels, latency_labels = labels
-        with self._lock:
-            counts = self._counters[REQUEST_COUNT]
-            counts[count_labels] = counts.get(count_labels, 0) + 1
-            self._observe_locked(REQUEST_LATENCY, latency_labels, latency_seconds * 1e6)
+        model = self._model(model_name)
+        key = (model, "" if version is None or model == UNKNOWN_MODEL else str(version), api,
+               entrypoint, status)
+        children = self._children.get(key)
+        if children is None:
+            with self._children_lock:
+                children = self._children.setdefault(
+                    key, (self._requests.labels(*key), self._latency.labels(*key[:-1])))
+        children[0].inc()
+        children[1].observe(latency_seconds * 1e6)
 
     def record_batch(self, model_name: str, version: int, rows: int, padded_rows: int) -> None:
-        labels = _labels(model_name=model_name, model_version=version)
-        self._observe(BATCH_SIZE, labels, rows)
-        self._observe(PADDING_SIZE, labels, padded_rows - rows)
+        model = self._model(model_name)
+        labels = (model, str(version))
+        self._batch_size.labels(*labels).observe(rows)
+        self._padding.labels(*labels).observe(padded_rows - rows)
 
     def record_log_records(self, model_name: str, outcome: str, count: int) -> None:
-        self._increment(REQUEST_LOG_RECORDS, _labels(model_name=model_name, outcome=outcome), count)
+        self._log_records.labels(self._model(model_name), outcome).inc(count)
 
     def render(self) -> str:
-        """The Prometheus text exposition format (version 0.0.4)."""
+        """The Prometheus text exposition format (version 0.0.4), TF Serving's metric names."""
         lines: List[str] = []
-        with self._lock:
-            for name, series in self._counters.items():
-                lines += [f"# HELP {name} {_HELP[name][1]}", f"# TYPE {name} counter"]
-                for labels, value in sorted(series.items()):
-                    lines.append(f"{name}{_format_labels(labels)} {value:g}")
-            for name, series in self._histograms.items():
-                lines += [f"# HELP {name} {_HELP[name][1]}", f"# TYPE {name} histogram"]
-                for labels, histogram in sorted(series.items()):
-                    cumulative = 0
-                    for bound, count in zip(histogram.buckets, histogram.counts):
-                        cumulative += count
-                        lines.append(f"{name}_bucket{_format_labels(labels, [('le', f'{bound:g}')])}"
-                                     f" {cumulative}")
-                    lines.append(f"{name}_bucket{_format_labels(labels, [('le', '+Inf')])}"
-                                 f" {histogram.count}")
-                    lines.append(f"{name}_sum{_format_labels(labels)} {histogram.total:g}")
-                    lines.append(f"{name}_count{_format_labels(labels)} {histogram.count}")
+        for family in self.registry.collect():
+            lines += [f"# HELP {family.name} {family.documentation}",
+                      f"# TYPE {family.name} {family.type}"]
+            for sample in family.samples:
+                if sample.name.endswith("_created"):
+                    continue
+                name = family.name if family.type == "counter" else sample.name
+                lines.append(f"{name}{_format_labels(sample.labels)} "
+                             f"{_value(sample.value)}")
         return "\n".join(lines) + "\n"

@@ -25,6 +25,15 @@ class ServerOptions:
     max_request_bytes: int = 32 * 1024 * 1024
     grpc_max_workers: int = 64
     model_load_wait_seconds: float = 300.0
+    # A REST connection must deliver a complete request head this long after it opened or
+    # after its previous response (idle keep-alive connections close then too) ...
+    rest_idle_timeout_seconds: float = 30.0
+    # ... and the body this long after the head.
+    rest_body_timeout_seconds: float = 30.0
+    rest_max_connections: int = 1024
+    ssl_config_file: Optional[str] = None
+    allow_remote_reload: bool = False
+    model_signing_public_key_file: Optional[str] = None
 
     def resolved_home(self) -> pathlib.Path:
         return Home.resolve(self.home).root

@@ -1,16 +1,23 @@
-"""The local model server: model manager, batching, metrics, request log, REST and gRPC."""
+"""The local model server: model manager, batching, metrics, request log, REST and gRPC.
+
+gRPC (grpc.aio), REST (aiohttp) and batch delivery share one event loop on one thread; model
+calls and other blocking work run on one thread pool."""
+import asyncio
+import concurrent.futures
 import logging
 import threading
-from typing import List, Optional
+from typing import Callable, List, Optional
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
 from ml.core.home import Home
+from ml.core.tls import grpc_server_credentials, read_ssl_config, server_ssl_context
 from ml.serving.batching import BatchingOptions, BatchScheduler
 from ml.serving.config_protos import (BatchingParameters, DEFAULT_PROMETHEUS_PATH,
                                       read_batching_parameters, read_monitoring_config)
-from ml.serving.grpc_server import build_grpc_server
+from ml.serving.event_loop import EventLoopThread
+from ml.serving.grpc_server import GrpcServer
 from ml.serving.inference import InferenceService
 from ml.serving.metrics import ServingMetrics
 from ml.serving.model_config import parse_model_server_config
@@ -43,7 +50,9 @@ class ModelServer:
         self._config_lock = threading.Lock()
         self._stopping = threading.Event()
         self._pollers: List[threading.Thread] = []
-        self._grpc = None
+        self._loop: Optional[EventLoopThread] = None
+        self._executor: Optional[concurrent.futures.ThreadPoolExecutor] = None
+        self._grpc: Optional[GrpcServer] = None
         self._rest: Optional[RestServer] = None
         self.grpc_port = None
         self.rest_api_port = None
@@ -75,30 +84,53 @@ class ModelServer:
 
     def start(self) -> "ModelServer":
         """Loads the configured models (like TF Serving, before serving), then opens the ports."""
+        options = self.options
         metrics_path = self._metrics_path()
+        tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
         problems = self.reload_from_file(force=True)
         for problem in problems:
             LOGGER.warning("%s", problem)
-        self._grpc, self.grpc_port = build_grpc_server(
-            self.service, self.reload_config, self.options.host, self.options.port,
-            self.options.max_request_bytes, self.options.grpc_max_workers)
-        self._rest = RestServer((self.options.host, self.options.rest_api_port),
-                                RestApi(self.service, metrics_path), self.options.max_request_bytes)
-        self.rest_api_port = self._rest.port
-        self._grpc.start()
-        self._rest.start()
-        self._start_poller("file-system-poll", self.options.file_system_poll_wait_seconds,
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=options.grpc_max_workers, thread_name_prefix="serving")
+        self._loop = EventLoopThread()
+        try:
+            self._grpc = GrpcServer(
+                self._loop, self.service, self.reload_config, options.host, options.port,
+                options.max_request_bytes, self._executor, options.grpc_max_workers * 4,
+                credentials=grpc_server_credentials(tls) if tls else None,
+                allow_remote_reload=options.allow_remote_reload)
+            self.grpc_port = self._grpc.port
+            self._rest = RestServer(
+                RestApi(self.service, metrics_path, self._executor), options.max_request_bytes,
+                options.rest_idle_timeout_seconds, options.rest_body_timeout_seconds,
+                options.rest_max_connections)
+            self.rest_api_port = self._loop.run(self._rest.start(
+                options.host, options.rest_api_port, server_ssl_context(tls) if tls else None))
+            self._grpc.start()
+        except BaseException:
+            self._release_loop()
+            raise
+        self._start_poller("file-system-poll", options.file_system_poll_wait_seconds,
                            self.manager.poll_filesystem)
-        self._start_poller("model-config-poll", self.options.model_config_file_poll_wait_seconds,
+        self._start_poller("model-config-poll", options.model_config_file_poll_wait_seconds,
                            self._poll_config)
-        LOGGER.info("serving gRPC on %s:%d and REST on %s:%d", self.options.host, self.grpc_port,
-                    self.options.host, self.rest_api_port)
+        LOGGER.info("serving gRPC on %s:%d and REST on %s:%d%s", options.host, self.grpc_port,
+                    options.host, self.rest_api_port, " over TLS" if tls else "")
         return self
+
+    def _release_loop(self) -> None:
+        if self._loop is not None:
+            self._loop.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
 
     def reload_config(self, config: model_server_config_pb2.ModelServerConfig) -> List[str]:
         """Applies a config (HandleReloadConfigRequest); returns labels not applied yet."""
         with self._config_lock:
-            return self.manager.apply_config(config, self.options.model_load_wait_seconds)
+            try:
+                return self.manager.apply_config(config, self.options.model_load_wait_seconds)
+            finally:
+                self.metrics.set_model_names(self.manager.model_names())
 
     def reload_from_file(self, force: bool = False) -> List[str]:
         """Re-reads models.config when it changed; a malformed file keeps the current config."""
@@ -129,16 +161,36 @@ class ModelServer:
     def _poll_config(self) -> None:
         self.reload_from_file()
 
-    def _start_poller(self, name: str, period: float, action) -> None:
+    def _start_poller(self, name: str, period: float, action: Callable[[], object]) -> None:
         if not period or period <= 0:
             return
-
-        def loop() -> None:
-            while not self._stopping.wait(period):
-                action()
-        thread = threading.Thread(target=loop, name=name, daemon=True)
+        thread = threading.Thread(target=self._poll, args=(name, period, action), name=name,
+                                  daemon=True)
         thread.start()
         self._pollers.append(thread)
+
+    def _poll(self, name: str, period: float, action: Callable[[], object]) -> None:
+        """Runs action every period until stop; an exception is logged (once until it changes,
+        not every period) and polling goes on, so one bad config or folder never ends reloads."""
+        last_error: Optional[str] = None
+        while not self._stopping.wait(period):
+            try:
+                action()
+            except Exception as error:  # noqa: BLE001 - a poller must outlive any failure
+                text = f"{type(error).__name__}: {error}"
+                if text != last_error:
+                    LOGGER.error("%s failed, will retry every %g s (logged again only if the "
+                                 "error changes): %s", name, period, text,
+                                 exc_info=not isinstance(error, (OSError, ValueError)))
+                    last_error = text
+                continue
+            if last_error is not None:
+                LOGGER.info("%s works again", name)
+                last_error = None
+
+    async def _stop_front_ends(self, grace_seconds: float) -> None:
+        stops = [front.stop(grace_seconds) for front in (self._grpc, self._rest) if front]
+        await asyncio.gather(*stops, return_exceptions=True)
 
     def stop(self, grace_seconds: float = 10.0) -> None:
         """Stops accepting requests, finishes in-flight ones, then releases everything."""
@@ -146,11 +198,12 @@ class ModelServer:
             return
         self._stopping.set()
         LOGGER.info("shutting down: finishing in-flight requests")
-        grpc_stopped = self._grpc.stop(grace_seconds) if self._grpc is not None else None
-        if self._rest is not None:
-            self._rest.stop(grace_seconds)
-        if grpc_stopped is not None:
-            grpc_stopped.wait(grace_seconds)
+        if self._loop is not None and self._loop.running:
+            try:
+                self._loop.run(self._stop_front_ends(grace_seconds), timeout=grace_seconds + 5)
+            except concurrent.futures.TimeoutError:
+                LOGGER.warning("front ends did not stop within %g s", grace_seconds + 5)
+        self._release_loop()
         for thread in self._pollers:
             thread.join(timeout=5)
         if self.batcher is not None:

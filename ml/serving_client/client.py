@@ -27,6 +27,7 @@ import requests
 
 from ml.core.example_codec import encode_example, json_example_bytes
 from ml.core.registry import REPORT_LM, RISK_MODEL
+from ml.core.tls import ClientTls, PathLike
 
 DEFAULT_HOST = "localhost"
 DEFAULT_REST_PORT = 8501
@@ -106,9 +107,16 @@ class TensorFlowServingClient:
     def __init__(self, host: Optional[str] = None, rest_port: Optional[int] = None,
                  grpc_port: Optional[int] = None, protocol: str = "rest",
                  timeout_seconds: float = 10.0, max_retries: int = 3,
-                 backoff_seconds: float = 0.1, max_backoff_seconds: float = 2.0):
+                 backoff_seconds: float = 0.1, max_backoff_seconds: float = 2.0,
+                 ca_bundle: Optional[PathLike] = None, client_cert: Optional[PathLike] = None,
+                 client_key: Optional[PathLike] = None):
         """Defaults: localhost:8501 (REST) and :8500 (gRPC), overridable by ETRM_SERVING_HOST,
-        ETRM_SERVING_REST_PORT and ETRM_SERVING_GRPC_PORT for deployments and tests."""
+        ETRM_SERVING_REST_PORT and ETRM_SERVING_GRPC_PORT for deployments and tests.
+
+        TLS (a server started with --ssl_config_file): ca_bundle is the PEM file of the CA
+        that signed the server's certificate; client_cert and client_key are the client's
+        certificate and key when the server verifies clients (mutual TLS). Without any of them
+        the client speaks plain HTTP and insecure gRPC, as before."""
         if protocol not in ("rest", "grpc"):
             raise ValueError(f"protocol must be 'rest' or 'grpc', got {protocol!r}")
         self.host = host or os.environ.get("ETRM_SERVING_HOST", DEFAULT_HOST)
@@ -119,7 +127,12 @@ class TensorFlowServingClient:
         self.max_retries = max_retries
         self.backoff_seconds = backoff_seconds
         self.max_backoff_seconds = max_backoff_seconds
+        self.tls = (ClientTls(ca_bundle, client_cert, client_key)
+                    if ca_bundle or client_cert or client_key else None)
         self._session = requests.Session()
+        # Per request, not on the session: requests lets REQUESTS_CA_BUNDLE override a
+        # session's verify.
+        self._tls_options = self.tls.requests_options() if self.tls is not None else {}
         self._grpc = None
         self._grpc_lock = threading.Lock()
         self._input_dtypes: Dict[Tuple, Dict[str, int]] = {}
@@ -127,7 +140,7 @@ class TensorFlowServingClient:
 
     @property
     def rest_url(self) -> str:
-        return f"http://{self.host}:{self.rest_port}"
+        return f"{'https' if self.tls else 'http'}://{self.host}:{self.rest_port}"
 
     def close(self) -> None:
         self._session.close()
@@ -173,7 +186,12 @@ class TensorFlowServingClient:
                 response = self._session.request(
                     method, self.rest_url + path, timeout=self.timeout_seconds,
                     data=None if body is None else json.dumps(body),
-                    headers={"Content-Type": "application/json"} if body is not None else None)
+                    headers={"Content-Type": "application/json"} if body is not None else None,
+                    **self._tls_options)
+            except requests.exceptions.SSLError as error:
+                raise TensorFlowServingError(f"TLS with {self.rest_url} failed (check the CA "
+                                             f"bundle and client certificate): {error}",
+                                             "UNAVAILABLE") from error
             except requests.ConnectionError as error:
                 raise _Transient(TensorFlowServingError(
                     f"cannot reach {self.rest_url}: {error}", "UNAVAILABLE")) from error
@@ -211,9 +229,14 @@ class TensorFlowServingClient:
                 import grpc
                 from tensorflow_serving.apis import (model_service_pb2_grpc,
                                                      prediction_service_pb2_grpc)
-                channel = grpc.insecure_channel(f"{self.host}:{self.grpc_port}", options=[
-                    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
-                    ("grpc.max_send_message_length", 64 * 1024 * 1024)])
+                target = f"{self.host}:{self.grpc_port}"
+                options = [("grpc.max_receive_message_length", 64 * 1024 * 1024),
+                           ("grpc.max_send_message_length", 64 * 1024 * 1024)]
+                if self.tls is not None:
+                    channel = grpc.secure_channel(target, self.tls.grpc_channel_credentials(),
+                                                  options=options)
+                else:
+                    channel = grpc.insecure_channel(target, options=options)
                 self._grpc = {
                     "channel": channel, "grpc": grpc,
                     "prediction": prediction_service_pb2_grpc.PredictionServiceStub(channel),
