@@ -19,6 +19,8 @@ BENCHMARKS = {
     "drift": "benchmarks.bench_drift",
     "drift_scenarios": "benchmarks.bench_drift_scenarios",
     "serving": "benchmarks.bench_serving",
+    "transitions": "benchmarks.bench_transitions",
+    "reliability": "benchmarks.bench_reliability",
     "risk_model": "benchmarks.bench_risk_model",
     "lm": "benchmarks.bench_lm",
 }

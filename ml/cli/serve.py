@@ -109,18 +109,30 @@ def run(args: argparse.Namespace) -> int:
     stop_requested = threading.Event()
     previous = {sig: signal.signal(sig, lambda *_: stop_requested.set())
                 for sig in (signal.SIGTERM, signal.SIGINT)}
-    server = ModelServer(options_from_args(args))
+    server = None
     try:
+        server = ModelServer(options_from_args(args))
         server.start()
+    except (ValueError, OSError) as error:  # a bad flag, key, certificate, config or port
+        if server is not None:
+            server.stop(0)
+        _restore_signals(previous)
+        print(f"etrm serve: error: {error}", file=sys.stderr)
+        return 2
+    try:
         print(json.dumps({"event": READY_EVENT, "grpc_port": server.grpc_port,
                           "rest_api_port": server.rest_api_port, "host": args.host}), flush=True)
         while not stop_requested.wait(0.5):
             pass
     finally:
         server.stop(args.shutdown_grace_seconds)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+        _restore_signals(previous)
     return 0
+
+
+def _restore_signals(previous) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

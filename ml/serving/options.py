@@ -35,6 +35,14 @@ class ServerOptions:
     allow_remote_reload: bool = False
     model_signing_public_key_file: Optional[str] = None
 
+    def signing_public_key_path(self) -> Optional[pathlib.Path]:
+        """The public key(s) versions must be signed with: the flag's file, else the home's
+        own key (made by its first pipeline run), else None (digest manifests only)."""
+        if self.model_signing_public_key_file:
+            return pathlib.Path(self.model_signing_public_key_file)
+        home_key = Home.resolve(self.home).model_signing_public_key
+        return home_key if home_key.exists() else None
+
     def resolved_home(self) -> pathlib.Path:
         return Home.resolve(self.home).root
 

@@ -11,14 +11,17 @@ from typing import Callable, List, Optional
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
 
+from ml.core.atomic_files import remove_stale_temporaries
 from ml.core.home import Home
 from ml.core.tls import grpc_server_credentials, read_ssl_config, server_ssl_context
 from ml.serving.batching import BatchingOptions, BatchScheduler
 from ml.serving.config_protos import (BatchingParameters, DEFAULT_PROMETHEUS_PATH,
                                       read_batching_parameters, read_monitoring_config)
+from ml.serving.errors import ServingError
 from ml.serving.event_loop import EventLoopThread
 from ml.serving.grpc_server import GrpcServer
 from ml.serving.inference import InferenceService
+from ml.serving.manifest import load_public_keys
 from ml.serving.metrics import ServingMetrics
 from ml.serving.model_config import parse_model_server_config
 from ml.serving.model_manager import ModelManager
@@ -27,6 +30,8 @@ from ml.serving.options import ServerOptions
 from ml.serving.rest_server import RestApi, RestServer
 
 LOGGER = logging.getLogger(__name__)
+# A writer's temporary older than this belongs to a process that died before its rename.
+STALE_TEMPORARY_SECONDS = 600.0
 
 
 class ModelServer:
@@ -37,7 +42,12 @@ class ModelServer:
         self.home = options.resolved_home()
         self.metrics = ServingMetrics()
         self.batcher = self._build_batcher()
-        self.manager = ModelManager(self.home, on_unload=self._forget_batches)
+        key_path = options.signing_public_key_path()
+        if key_path is not None:
+            LOGGER.info("model versions must be signed by a key in %s", key_path)
+        self.manager = ModelManager(
+            self.home, on_unload=self._forget_batches,
+            public_keys=load_public_keys(key_path) if key_path is not None else None)
         self.request_logger = None
         if options.request_log_sampling_rate > 0:
             self.request_logger = RequestLogger(
@@ -87,6 +97,7 @@ class ModelServer:
         options = self.options
         metrics_path = self._metrics_path()
         tls = read_ssl_config(options.ssl_config_file) if options.ssl_config_file else None
+        self._remove_stale_temporaries()
         problems = self.reload_from_file(force=True)
         for problem in problems:
             LOGGER.warning("%s", problem)
@@ -117,6 +128,18 @@ class ModelServer:
         LOGGER.info("serving gRPC on %s:%d and REST on %s:%d%s", options.host, self.grpc_port,
                     options.host, self.rest_api_port, " over TLS" if tls else "")
         return self
+
+    def _remove_stale_temporaries(self) -> None:
+        """Cleans what writers killed before their rename left beside models.config and in
+        each base path (a pusher's staging folders are folders, never touched)."""
+        home = Home(self.home)
+        folders = [self.options.config_path().parent]
+        if home.serving_models_dir.is_dir():
+            folders += [entry for entry in home.serving_models_dir.iterdir()
+                        if entry.is_dir() and not entry.is_symlink()]
+        for folder in folders:
+            for path in remove_stale_temporaries(folder, STALE_TEMPORARY_SECONDS):
+                LOGGER.info("removed %s, left by a writer that did not finish", path)
 
     def _release_loop(self) -> None:
         if self._loop is not None:
@@ -153,7 +176,14 @@ class ModelServer:
             return []
         self._config_text = text
         LOGGER.info("applying model config %s", path)
-        problems = self.reload_config(config)
+        try:
+            problems = self.reload_config(config)
+        except ServingError as error:
+            if force:
+                raise ValueError(f"model config {path} is refused: {error.message}") from None
+            LOGGER.error("model config %s is refused, keeping the current one: %s", path,
+                         error.message)
+            return []
         for problem in problems:
             LOGGER.warning("%s (will apply once it is available)", problem)
         return problems
