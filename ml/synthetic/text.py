@@ -40,6 +40,7 @@ import pandas as pd
 
 from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG, quote
 from ml.synthetic.config import ETRMDataConfig
+from ml.synthetic.string_columns import fixed_point, fixed_width_slice, objects, string_array
 from ml.synthetic.trades import window_stream
 
 
@@ -234,13 +235,7 @@ def _choose(rng: np.random.Generator, n: int, options: Sequence) -> np.ndarray:
 
 
 def _objects(values) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
-    return out
-
-
-def _formatted(values, spec: str) -> np.ndarray:
-    return _objects([format(value, spec) for value in np.asarray(values, dtype=float).tolist()])
+    return objects(values)
 
 
 def _mapped(values, function) -> np.ndarray:
@@ -249,64 +244,74 @@ def _mapped(values, function) -> np.ndarray:
     return _objects([function(value) for value in uniques])[codes]
 
 
+def _mapped_pairs(first, second, function) -> np.ndarray:
+    """function(a, b) applied once per distinct pair of values of two long columns."""
+    first_codes, first_values = pd.factorize(pd.Series(first))
+    second_codes, second_values = pd.factorize(pd.Series(second))
+    codes, pairs = pd.factorize(first_codes * len(second_values) + second_codes)
+    return _objects([function(first_values[pair // len(second_values)],
+                              second_values[pair % len(second_values)])
+                     for pair in pairs.tolist()])[codes]
+
+
 def _per_unit_column(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     for places in np.unique(decimals):
         chosen = decimals == places
-        out[chosen] = _formatted(values[chosen], f",.{int(places)}f")
+        out[chosen] = fixed_point(values[chosen], int(places))
     return out
+
+
+def _either(condition: np.ndarray, when_true: str, when_false: str) -> np.ndarray:
+    return _objects([when_false, when_true])[np.asarray(condition, dtype=np.intp)]
 
 
 def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
     """Template fields of every trade, one array of str per field (computed column-wise:
-    each distinct categorical value is rendered once)."""
-    text = {name: trades[name].astype(str).to_numpy(dtype=object)
+    each distinct categorical value is rendered once, numbers by ``fixed_point``)."""
+    text = {name: string_array(trades[name])
             for name in ("trade_id", "trade_date", "trader", "book", "counterparty",
                          "counterparty_rating", "currency", "unit", "expiry_date")}
     buy = (trades["direction"] == "buy").to_numpy()
     is_option = ((trades["instrument"] == "option")
                  & trades["option_type"].isin(["call", "put"])).to_numpy()
-    decimals = _mapped(trades["commodity"] + "/" + trades["region"],
-                       lambda pair: price_decimals(*pair.split("/"))).astype(np.int64)
+    decimals = _mapped_pairs(trades["commodity"], trades["region"],
+                             price_decimals).astype(np.int64)
     price = _per_unit_column(trades["price"].to_numpy(float), decimals)
     strike = _per_unit_column(trades["strike"].to_numpy(float), decimals)
-    premium = _formatted(trades["premium"], ",.2f")
-    per = _render("{currency}/{unit}", text, np.arange(len(trades)))
-    product = np.where(is_option, trades["option_type"].to_numpy(dtype=object) + " option",
+    premium = fixed_point(trades["premium"].to_numpy(float), 2)
+    per = _mapped_pairs(text["currency"], text["unit"], lambda currency, unit: f"{currency}/{unit}")
+    product = np.where(is_option, _mapped(trades["option_type"], lambda kind: f"{kind} option"),
                        trades["instrument"].to_numpy(dtype=object)).astype(object)
-    strip = trades["delivery_period"].astype(str) + "|" + trades["delivery_months"].astype(str)
-
-    def either(condition, when_true, when_false):
-        return np.where(condition, when_true, when_false).astype(object)
-
     terms = {"strike": strike, "price": price, "premium": premium, "per": per,
              "currency": text["currency"], "expiry_date": text["expiry_date"],
              "option_upper": _mapped(trades["option_type"], str.upper)}
     fields = {
         "trade_id": text["trade_id"], "trade_date": text["trade_date"],
-        "time": trades["timestamp"].str.slice(11).to_numpy(dtype=object),
+        "time": fixed_width_slice(trades["timestamp"], 11, 8).astype(object),
         "trader": text["trader"], "book": text["book"],
-        "action": either(buy, "bought", "sold"), "action_base": either(buy, "buy", "sell"),
-        "action_noun": either(buy, "purchase", "sale"),
-        "action_upper": either(buy, "BUY", "SELL"), "preposition": either(buy, "from", "to"),
-        "counterparty_action": either(buy, "sold us", "bought from us"),
-        "volume": _formatted(trades["volume"], ",.0f"), "unit": text["unit"],
+        "action": _either(buy, "bought", "sold"), "action_base": _either(buy, "buy", "sell"),
+        "action_noun": _either(buy, "purchase", "sale"),
+        "action_upper": _either(buy, "BUY", "SELL"), "preposition": _either(buy, "from", "to"),
+        "counterparty_action": _either(buy, "sold us", "bought from us"),
+        "volume": fixed_point(trades["volume"].to_numpy(float), 0), "unit": text["unit"],
         "commodity": _mapped(trades["commodity"], display_commodity),
         "region": _mapped(trades["region"], display_region),
         "region_adj": _mapped(trades["region"], region_adjective),
         "region_noun": _mapped(trades["region"], region_noun),
         "product": product,
         "a_product": _mapped(product, lambda p: f"{indefinite_article(p)} {p}"),
-        "delivery": _mapped(strip, lambda key: delivery_phrase(*key.split("|"))),
+        "delivery": _mapped_pairs(trades["delivery_period"].astype(str),
+                                  trades["delivery_months"], delivery_phrase),
         "tenor_phrase": _mapped(trades["tenor_months"], lambda tenor: (
             "prompt delivery" if tenor == 0 else
             f"{tenor} month{'s' if tenor != 1 else ''} forward")),
         "counterparty": text["counterparty"], "rating": text["counterparty_rating"],
         "currency": text["currency"],
-        "notional_label": either(is_option, "underlying notional", "notional"),
-        "notional_label_cap": either(is_option, "Underlying notional", "Notional"),
-        "notional": _formatted(trades["notional"], ",.2f"),
-        "volatility": _objects([f"{v * 100:.1f}%" for v in trades["volatility"].tolist()]),
+        "notional_label": _either(is_option, "underlying notional", "notional"),
+        "notional_label_cap": _either(is_option, "Underlying notional", "Notional"),
+        "notional": fixed_point(trades["notional"].to_numpy(float), 2),
+        "volatility": fixed_point(trades["volatility"].to_numpy(float) * 100, 1, "") + "%",
         "price_clause": _choose_rendered(
             is_option, "struck at {strike} {per}, expiring {expiry_date}, for a premium of "
             "{price} {per} ({currency} {premium} in total)", "at {price} {per}", terms),
@@ -332,7 +337,7 @@ def _render(template: str, fields: Dict[str, np.ndarray], rows: np.ndarray) -> n
             pieces.append(itertools.repeat(literal))
         if name is not None:
             pieces.append(fields[name][rows])
-    return _objects(["".join(parts) for parts in zip(*pieces)] if len(rows) else [])
+    return _objects(list(map("".join, zip(*pieces))) if len(rows) else [])
 
 
 def _choose_rendered(condition: np.ndarray, when_true: str, when_false: str,
