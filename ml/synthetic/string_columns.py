@@ -7,6 +7,8 @@ formatting gives, without a Python call per row (a million rows in tenths of a s
   and values too large for exact integer arithmetic go through ``format`` itself;
 * ``numbered_ids``: ``f"{prefix}-{i:0{width}d}"`` for i = 1..n;
 * ``fixed_width_slice``: ``value[start:]`` of equally long str values;
+* ``parse_days`` / ``day_strings``: YYYY-MM-DD strings to datetime64[D] and back, once per
+  distinct day;
 * ``string_array``: a column of str as an object array without converting each value.
 """
 from typing import Sequence
@@ -131,3 +133,17 @@ def fixed_width_slice(column, start: int, width: int) -> np.ndarray:
         return np.array([value[start:] for value in values], dtype=str)
     codes = values.astype(f"U{total}").view(np.uint32).reshape(len(values), total)
     return np.ascontiguousarray(codes[:, start:]).view(f"U{width}").ravel()
+
+
+def parse_days(column) -> np.ndarray:
+    """YYYY-MM-DD strings ("" for none) as datetime64[D] (NaT for ""), parsed once per
+    distinct value."""
+    codes, distinct = pd.factorize(np.asarray(column, dtype=object))
+    return np.array(distinct.tolist(), dtype="datetime64[D]")[codes] if len(codes) else \
+        np.empty(0, dtype="datetime64[D]")
+
+
+def day_strings(days: np.ndarray) -> np.ndarray:
+    """datetime64[D] days as YYYY-MM-DD str (object array), formatted once per distinct day."""
+    distinct, codes = np.unique(np.asarray(days, dtype="datetime64[D]"), return_inverse=True)
+    return _table(np.datetime_as_string(distinct, unit="D").tolist())[codes]
