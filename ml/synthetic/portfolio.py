@@ -179,7 +179,8 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
         portfolio = build_portfolio(trades, prices, book_names, opening_trades)
     everything, legs = portfolio.trades, portfolio.legs
     keys, group = _position_groups(everything, legs)
-    is_opening = everything["trade_id"].str.startswith(OPENING_PREFIX).to_numpy()
+    is_opening = (everything["trade_id"].to_numpy().astype(f"U{len(OPENING_PREFIX)}")
+                  == OPENING_PREFIX)
     frame = pd.DataFrame({
         "group": group, "leg": np.arange(len(group)),
         "opening": is_opening[legs.trade].astype(np.int64),
