@@ -269,6 +269,15 @@ def _either(condition: np.ndarray, when_true: str, when_false: str) -> np.ndarra
 def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
     """Template fields of every trade, one array of str per field (computed column-wise:
     each distinct categorical value is rendered once, numbers by ``fixed_point``)."""
+    factorized: Dict[str, tuple] = {}
+
+    def mapped(name: str, function) -> np.ndarray:
+        """function of each distinct value of the column (each column factorized once)."""
+        if name not in factorized:
+            factorized[name] = pd.factorize(trades[name])
+        codes, uniques = factorized[name]
+        return _objects([function(value) for value in uniques])[codes]
+
     text = {name: string_array(trades[name])
             for name in ("trade_id", "trade_date", "trader", "book", "counterparty",
                          "counterparty_rating", "currency", "unit", "expiry_date")}
@@ -281,11 +290,11 @@ def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
     strike = _per_unit_column(trades["strike"].to_numpy(float), decimals)
     premium = fixed_point(trades["premium"].to_numpy(float), 2)
     per = _mapped_pairs(text["currency"], text["unit"], lambda currency, unit: f"{currency}/{unit}")
-    product = np.where(is_option, _mapped(trades["option_type"], lambda kind: f"{kind} option"),
+    product = np.where(is_option, mapped("option_type", lambda kind: f"{kind} option"),
                        trades["instrument"].to_numpy(dtype=object)).astype(object)
     terms = {"strike": strike, "price": price, "premium": premium, "per": per,
              "currency": text["currency"], "expiry_date": text["expiry_date"],
-             "option_upper": _mapped(trades["option_type"], str.upper)}
+             "option_upper": mapped("option_type", str.upper)}
     fields = {
         "trade_id": text["trade_id"], "trade_date": text["trade_date"],
         "time": fixed_width_slice(trades["timestamp"], 11, 8).astype(object),
@@ -295,15 +304,15 @@ def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
         "action_upper": _either(buy, "BUY", "SELL"), "preposition": _either(buy, "from", "to"),
         "counterparty_action": _either(buy, "sold us", "bought from us"),
         "volume": fixed_point(trades["volume"].to_numpy(float), 0), "unit": text["unit"],
-        "commodity": _mapped(trades["commodity"], display_commodity),
-        "region": _mapped(trades["region"], display_region),
-        "region_adj": _mapped(trades["region"], region_adjective),
-        "region_noun": _mapped(trades["region"], region_noun),
+        "commodity": mapped("commodity", display_commodity),
+        "region": mapped("region", display_region),
+        "region_adj": mapped("region", region_adjective),
+        "region_noun": mapped("region", region_noun),
         "product": product,
         "a_product": _mapped(product, lambda p: f"{indefinite_article(p)} {p}"),
         "delivery": _mapped_pairs(trades["delivery_period"].astype(str),
                                   trades["delivery_months"], delivery_phrase),
-        "tenor_phrase": _mapped(trades["tenor_months"], lambda tenor: (
+        "tenor_phrase": mapped("tenor_months", lambda tenor: (
             "prompt delivery" if tenor == 0 else
             f"{tenor} month{'s' if tenor != 1 else ''} forward")),
         "counterparty": text["counterparty"], "rating": text["counterparty_rating"],
@@ -352,15 +361,19 @@ def _choose_rendered(condition: np.ndarray, when_true: str, when_false: str,
 
 def render_trade_confirmations(trades: pd.DataFrame, rng: np.random.Generator) -> List[str]:
     """One confirmation per trade (template drawn per trade from rng)."""
+    return _confirmation_texts(trades, rng).tolist()
+
+
+def _confirmation_texts(trades: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     choice = _choose(rng, len(trades), TRADE_CONFIRMATION_TEMPLATES)
-    if len(trades) == 0:
-        return []
-    fields = confirmation_columns(trades)
     texts = np.empty(len(trades), dtype=object)
+    if len(trades) == 0:
+        return texts
+    fields = confirmation_columns(trades)
     for k, template in enumerate(TRADE_CONFIRMATION_TEMPLATES):
         rows = np.flatnonzero(choice == k)
         texts[rows] = _render(template, fields, rows)
-    return texts.tolist()
+    return texts
 
 
 def _risk_fields(report) -> Dict[str, str]:
@@ -460,17 +473,20 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
                         compliance: pd.DataFrame) -> pd.DataFrame:
     """All texts as a table: text, kind, record_id, date (YYYY-MM-DD), ordered by date."""
     rng = window_stream(config, _STREAM_NAMESPACE)
-    confirmations = render_trade_confirmations(trades, rng)
+    confirmations = _confirmation_texts(trades, rng)
     summaries = render_risk_summaries(risk_reports, rng)
     notes, noted = render_compliance_notes(compliance, rng)
-    parts: List[Tuple[str, List[str], pd.Series, pd.Series]] = [
-        ("trade_confirmation", confirmations, trades["trade_id"], trades["trade_date"]),
-        ("risk_summary", summaries, risk_reports["report_id"], risk_reports["report_date"]),
-        ("compliance_note", notes, noted["record_id"], noted["event_date"]),
-    ]
-    frame = pd.concat([pd.DataFrame({"text": pd.Series(texts, dtype=object), "kind": kind,
-                                     "record_id": ids.to_numpy(), "date": dates.to_numpy()})
-                       for kind, texts, ids, dates in parts], ignore_index=True)
-    frame["kind_order"] = frame["kind"].map({k: i for i, k in enumerate(TEXT_KINDS)})
-    frame = frame.sort_values(["date", "kind_order"], kind="mergesort").drop(columns="kind_order")
-    return frame.reset_index(drop=True).astype(object)
+    parts = [(confirmations, trades["trade_id"], trades["trade_date"]),
+             (summaries, risk_reports["report_id"], risk_reports["report_date"]),
+             (notes, noted["record_id"], noted["event_date"])]
+    columns = {
+        "text": np.concatenate([_objects(texts) for texts, _, _ in parts]),
+        "kind": np.concatenate([np.full(len(texts), kind, dtype=object)
+                                for kind, (texts, _, _) in zip(TEXT_KINDS, parts)]),
+        "record_id": np.concatenate([ids.to_numpy(dtype=object) for _, ids, _ in parts]),
+        "date": np.concatenate([dates.to_numpy(dtype=object) for _, _, dates in parts]),
+    }
+    kind_order = np.repeat(np.arange(len(parts)), [len(texts) for texts, _, _ in parts])
+    date_order, _ = pd.factorize(columns["date"], sort=True)
+    order = np.lexsort((kind_order, date_order))
+    return pd.DataFrame({name: values[order] for name, values in columns.items()})
