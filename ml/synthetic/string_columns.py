@@ -107,32 +107,36 @@ def _fixed_point_of_each(values: np.ndarray, decimals: int, separator: str) -> n
 
 
 def numbered_ids(prefix: str, count: int, width: int) -> np.ndarray:
-    """f"{prefix}-{i:0{width}d}" for i = 1..count, as an object array."""
+    """f"{prefix}-{i:0{width}d}" for i = 1..count, as an object array (built as one ASCII
+    buffer of fixed-width lines, split into the ids)."""
+    if count >= 10 ** width or not prefix.isascii():
+        return _table(f"{prefix}-{i:0{width}d}" for i in range(1, count + 1))
+    if count == 0:
+        return np.empty(0, dtype=object)
     numbers = np.arange(1, count + 1, dtype=np.int64)
-    if count >= 10 ** width:
-        return _table(f"{prefix}-{i:0{width}d}" for i in numbers.tolist())
-    digits = (numbers + 10 ** width).astype(f"U{width + 1}").view(np.uint32).reshape(
-        count, width + 1)[:, 1:]
-    head = np.array([ord(c) for c in prefix + "-"], dtype=np.uint32)
-    codes = np.empty((count, len(head) + width), dtype=np.uint32)
-    codes[:, :len(head)] = head
-    codes[:, len(head):] = digits
-    return codes.view(f"U{len(head) + width}").ravel().astype(object)
+    head = np.frombuffer((prefix + "-").encode("ascii"), dtype=np.uint8)
+    lines = np.empty((count, len(head) + width + 1), dtype=np.uint8)
+    lines[:, :len(head)] = head
+    for place in range(width):
+        lines[:, len(head) + place] = (numbers // 10 ** (width - 1 - place)) % 10 + ord("0")
+    lines[:, -1] = ord("\n")
+    return _table(lines.tobytes().decode("ascii").split("\n")[:-1])
 
 
 def fixed_width_slice(column, start: int, width: int) -> np.ndarray:
-    """value[start:] of str values all start + width long (timestamps' time of day), as a
-    numpy unicode array; other lengths fall back to per-value slicing."""
+    """value[start:] of ASCII str values all start + width long (timestamps' time of day), as
+    an object array, cut from one joined buffer; other values are sliced one by one."""
     values = np.asarray(column, dtype=object)
     total = start + width
-    if len(values) == 0:
-        return np.empty(0, dtype=f"U{width}")
+    joined = "".join(values.tolist()) if len(values) else ""
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-    same_length = bool((lengths == total).all())
-    if not same_length:
-        return np.array([value[start:] for value in values], dtype=str)
-    codes = values.astype(f"U{total}").view(np.uint32).reshape(len(values), total)
-    return np.ascontiguousarray(codes[:, start:]).view(f"U{width}").ravel()
+    if not ((lengths == total).all() and joined.isascii()):
+        return _table(value[start:] for value in values.tolist())
+    lines = np.empty((len(values), width + 1), dtype=np.uint8)
+    lines[:, :width] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(
+        len(values), total)[:, start:]
+    lines[:, -1] = ord("\n")
+    return _table(lines.tobytes().decode("ascii").split("\n")[:-1])
 
 
 def parse_days(column) -> np.ndarray:

@@ -297,7 +297,7 @@ def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
              "option_upper": mapped("option_type", str.upper)}
     fields = {
         "trade_id": text["trade_id"], "trade_date": text["trade_date"],
-        "time": fixed_width_slice(trades["timestamp"], 11, 8).astype(object),
+        "time": fixed_width_slice(trades["timestamp"], 11, 8),
         "trader": text["trader"], "book": text["book"],
         "action": _either(buy, "bought", "sold"), "action_base": _either(buy, "buy", "sell"),
         "action_noun": _either(buy, "purchase", "sale"),
