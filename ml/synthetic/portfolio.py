@@ -82,6 +82,9 @@ class Legs:
     volume: np.ndarray
     fx: np.ndarray
     last_open_day: np.ndarray   # min(end_day, expiry): open from trade_day to this day
+    contract: np.ndarray        # series x FORWARD_MONTHS + month: less a day's month, the
+                                # leg's column in that day's flattened [series, tenor] curves
+    book_offset: np.ndarray     # book x series x FORWARD_MONTHS: from a column to a book slot
 
     def open_on(self, day: np.datetime64) -> np.ndarray:
         return (self.trade_day <= day) & (self.last_open_day >= day)
@@ -110,16 +113,20 @@ def trade_legs(trades: pd.DataFrame, prices: PriceSeries, book_names: np.ndarray
     share = 1.0 / months[trade]
     book_index = {name: i for i, name in enumerate(book_names)}
     fx = trades["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
+    book = trades["book"].map(book_index).to_numpy(np.int64)[trade]
+    series = prices.columns_of(trades["commodity"], trades["region"])[trade]
+    n_series = prices.forwards.shape[1]
     return Legs(
-        trade=trade, book=trades["book"].map(book_index).to_numpy(np.int64)[trade],
-        series=prices.columns_of(trades["commodity"], trades["region"])[trade],
+        trade=trade, book=book, series=series,
         month=month, trade_day=trade_day[trade], start_day=start, end_day=end, expiry=expiry,
         is_option=is_option[trade],
         is_call=(trades["option_type"] == "call").to_numpy()[trade],
         strike=trades["strike"].to_numpy(float)[trade],
         signed_volume=signed_volume[trade] * share, signed_notional=signed_notional[trade] * share,
         volume=trades["volume"].to_numpy(float)[trade] * share, fx=fx[trade],
-        last_open_day=np.minimum(end, expiry))
+        last_open_day=np.minimum(end, expiry),
+        contract=series * FORWARD_MONTHS + month.astype(np.int64),
+        book_offset=book * (n_series * FORWARD_MONTHS))
 
 
 def combined_trades(trades: pd.DataFrame, opening_trades: pd.DataFrame) -> pd.DataFrame:
@@ -350,24 +357,22 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
     row = int(prices.day_index([day])[0])
     n_series = prices.forwards.shape[1]
     open_legs = np.flatnonzero(legs.open_on(day))
-    series = legs.series[open_legs]
-    month = legs.month[open_legs]
-    m = (month - prices.months[row]).astype(np.int64)
-    slot = (legs.book[open_legs] * n_series + series) * FORWARD_MONTHS + m
+    column = legs.contract[open_legs] - prices.months[row].astype(np.int64)
+    slot = legs.book_offset[open_legs] + column
     is_option = legs.is_option[open_legs]
     linear = ~is_option
     size = n_books * n_series * FORWARD_MONTHS
     signed_volume, fx = legs.signed_volume[open_legs], legs.fx[open_legs]
-    forward = prices.forwards[row, series[linear], m[linear]]
+    forward = prices.forwards[row].reshape(-1)[column[linear]]
     exposures = np.bincount(slot[linear], weights=signed_volume[linear] * forward * fx[linear],
                             minlength=size)
     curvature = np.zeros(size)
     options = np.flatnonzero(is_option)
     if len(options):
-        f, _, delta, gamma = _option_greeks(prices, row, day, series[options], month[options],
-                                            legs.expiry[open_legs[options]],
-                                            legs.is_call[open_legs[options]],
-                                            legs.strike[open_legs[options]])
+        held_options = open_legs[options]
+        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[held_options],
+                                            legs.month[held_options], legs.expiry[held_options],
+                                            legs.is_call[held_options], legs.strike[held_options])
         volume, option_fx = signed_volume[options], fx[options]
         exposures += np.bincount(slot[options], weights=volume * delta * f * option_fx,
                                  minlength=size)
