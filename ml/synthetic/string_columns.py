@@ -19,6 +19,7 @@ import pandas as pd
 _MAX_EXACT_SCALED = 2.0 ** 52
 _MAX_TABLE_DECIMALS = 4
 _ROUNDING_MARGIN_ULPS = 4.0
+_REPEAT_SAMPLE = 10_000
 
 
 def _table(strings) -> np.ndarray:
@@ -55,7 +56,7 @@ def _grouped_integers(whole: np.ndarray, separator: str) -> np.ndarray:
     group_count = np.ones(len(whole), dtype=np.int64)
     for level in range(1, 7):
         group_count += whole >= 1000 ** level
-    for groups in np.unique(group_count).tolist():
+    for groups in np.flatnonzero(np.bincount(group_count)).tolist():
         rows = np.flatnonzero(group_count == groups)
         values = whole[rows]
         text = _GROUPS[values // 1000 ** (groups - 1)]
@@ -70,8 +71,9 @@ def fixed_point(values, decimals: int, separator: str = ",") -> np.ndarray:
     a column with many repeated values (volumes, zero premia) is formatted once per
     distinct bit pattern."""
     values = np.asarray(values, dtype=float)
-    codes, distinct = pd.factorize(values.view(np.int64))
-    if len(distinct) <= len(values) // 2:
+    sample = values[:_REPEAT_SAMPLE].view(np.int64)
+    if len(pd.unique(sample)) <= len(sample) // 2:
+        codes, distinct = pd.factorize(values.view(np.int64))
         return _fixed_point_of_each(distinct.view(float), decimals, separator)[codes]
     return _fixed_point_of_each(values, decimals, separator)
 

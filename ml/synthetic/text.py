@@ -256,7 +256,7 @@ def _mapped_pairs(first, second, function) -> np.ndarray:
 
 def _per_unit_column(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
-    for places in np.unique(decimals):
+    for places in pd.unique(decimals):
         chosen = decimals == places
         out[chosen] = fixed_point(values[chosen], int(places))
     return out
