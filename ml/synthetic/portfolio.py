@@ -195,7 +195,8 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
         "buy_volume": np.where(legs.signed_volume > 0, legs.volume, 0.0),
         "sell_volume": np.where(legs.signed_volume > 0, 0.0, legs.volume),
         "gross_volume": legs.volume, "gross_notional": np.abs(legs.signed_notional),
-        "delivery_day": legs.start_day, "end_day": legs.end_day, "trade_day": legs.trade_day,
+        **_day_numbers({"delivery_day": legs.start_day, "end_day": legs.end_day,
+                        "trade_day": legs.trade_day}),
     })
     sums = frame.groupby("group", sort=True).agg(
         num_trades=("leg", "size"), num_opening_trades=("opening", "sum"),
@@ -213,8 +214,17 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
     positions["unit"] = everything["unit"].to_numpy(dtype=object)[first_trade]
     positions["currency"] = everything["currency"].to_numpy(dtype=object)[first_trade]
     for name in ("delivery_start", "delivery_end", "first_trade_date", "last_trade_date"):
-        positions[name] = _day_strings_or_nan(sums[name].to_numpy("datetime64[D]"))
+        positions[name] = _day_strings_or_nan(
+            sums[name].to_numpy().astype("datetime64[D]"))
     return _value_positions(positions, prices, valuation_date, id_prefix)
+
+
+def _day_numbers(columns: dict) -> dict:
+    """Day columns as int64 day numbers when none is NaT (grouped min/max/first of integers
+    are the same days, without converting to nanosecond timestamps), else as they are."""
+    if any(np.isnat(days).any() for days in columns.values()):
+        return columns
+    return {name: days.astype(np.int64) for name, days in columns.items()}
 
 
 def _day_strings_or_nan(days: np.ndarray) -> np.ndarray:

@@ -172,6 +172,13 @@ LIMIT_BREACH_TEMPLATES: Tuple[str, ...] = (
     "USD {value} ({utilisation}); severity {severity}.",
 )
 LIMIT_NAMES = {"var_95": "VaR limit", "gross_exposure": "gross exposure limit"}
+# Price phrasings of a confirmation: (for an option, for a linear trade).
+PRICE_CLAUSES: Dict[str, Tuple[str, str]] = {
+    "price_clause": ("struck at {strike} {per}, expiring {expiry_date}, for a premium of "
+                     "{price} {per} ({currency} {premium} in total)", "at {price} {per}"),
+    "price_ticket": ("{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
+                     "total {currency} {premium}", "@ {price} {per}"),
+}
 
 
 def money(value: float) -> str:
@@ -269,6 +276,15 @@ def _either(condition: np.ndarray, when_true: str, when_false: str) -> np.ndarra
 def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
     """Template fields of every trade, one array of str per field (computed column-wise:
     each distinct categorical value is rendered once, numbers by ``fixed_point``)."""
+    fields, terms, is_option = _confirmation_parts(trades)
+    for name, (when_option, when_linear) in PRICE_CLAUSES.items():
+        fields[name] = _choose_rendered(is_option, when_option, when_linear, terms)
+    return fields
+
+
+def _confirmation_parts(trades: pd.DataFrame
+                        ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray], np.ndarray]:
+    """(fields but the price clauses, the price clauses' own fields, is_option)."""
     factorized: Dict[str, tuple] = {}
 
     def mapped(name: str, function) -> np.ndarray:
@@ -321,14 +337,8 @@ def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
         "notional_label_cap": _either(is_option, "Underlying notional", "Notional"),
         "notional": fixed_point(trades["notional"].to_numpy(float), 2),
         "volatility": fixed_point(trades["volatility"].to_numpy(float) * 100, 1, "") + "%",
-        "price_clause": _choose_rendered(
-            is_option, "struck at {strike} {per}, expiring {expiry_date}, for a premium of "
-            "{price} {per} ({currency} {premium} in total)", "at {price} {per}", terms),
-        "price_ticket": _choose_rendered(
-            is_option, "{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
-            "total {currency} {premium}", "@ {price} {per}", terms),
     }
-    return fields
+    return fields, terms, is_option
 
 
 def confirmation_fields(row: dict) -> Dict[str, str]:
@@ -369,11 +379,21 @@ def _confirmation_texts(trades: pd.DataFrame, rng: np.random.Generator) -> np.nd
     texts = np.empty(len(trades), dtype=object)
     if len(trades) == 0:
         return texts
-    fields = confirmation_columns(trades)
+    fields, terms, is_option = _confirmation_parts(trades)
+    fields.update(terms)
     for k, template in enumerate(TRADE_CONFIRMATION_TEMPLATES):
-        rows = np.flatnonzero(choice == k)
-        texts[rows] = _render(template, fields, rows)
+        for flag in (True, False):
+            rows = np.flatnonzero((choice == k) & (is_option == flag))
+            texts[rows] = _render(_with_price_clauses(template, flag), fields, rows)
     return texts
+
+
+def _with_price_clauses(template: str, is_option: bool) -> str:
+    """The template with its price clause written out for options or linear trades, so a
+    confirmation is rendered in one join (the same text as filling in the rendered clause)."""
+    for name, (when_option, when_linear) in PRICE_CLAUSES.items():
+        template = template.replace("{" + name + "}", when_option if is_option else when_linear)
+    return template
 
 
 def _risk_fields(report) -> Dict[str, str]:
