@@ -35,6 +35,7 @@ month not ended; options until expiry):
 """
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Tuple
 
 import numpy as np
@@ -88,6 +89,26 @@ class Legs:
 
     def open_on(self, day: np.datetime64) -> np.ndarray:
         return (self.trade_day <= day) & (self.last_open_day >= day)
+
+    def open_rows(self, day: np.datetime64) -> np.ndarray:
+        """Rows of the legs open on day, ascending; when legs come in trade-day order (as the
+        books' trades do), only the legs traded by day are looked at."""
+        if not self.trade_days_ascending:
+            return np.flatnonzero(self.open_on(day))
+        traded = int(np.searchsorted(self.trade_day, day, side="right"))
+        return np.flatnonzero(self.last_open_day[:traded] >= day)
+
+    @cached_property
+    def trade_days_ascending(self) -> bool:
+        return bool(not np.any(np.isnat(self.trade_day))
+                    and np.all(self.trade_day[1:] >= self.trade_day[:-1]))
+
+    @cached_property
+    def risk_terms(self) -> np.ndarray:
+        """[leg, RISK_TERMS] in one array, so a report date gathers its open legs' terms at
+        once (integers as exact floats)."""
+        return np.column_stack([self.signed_volume, self.fx, self.contract.astype(float),
+                                self.book_offset.astype(float), self.is_option.astype(float)])
 
 
 def _days(column: pd.Series) -> np.ndarray:
@@ -366,13 +387,13 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
     open legs only, in leg order, so every sum adds the same terms in the same order)."""
     row = int(prices.day_index([day])[0])
     n_series = prices.forwards.shape[1]
-    open_legs = np.flatnonzero(legs.open_on(day))
-    column = legs.contract[open_legs] - prices.months[row].astype(np.int64)
-    slot = legs.book_offset[open_legs] + column
-    is_option = legs.is_option[open_legs]
+    open_legs = legs.open_rows(day)
+    signed_volume, fx, contract, book_offset, option_flag = legs.risk_terms[open_legs].T
+    column = contract.astype(np.int64) - prices.months[row].astype(np.int64)
+    slot = book_offset.astype(np.int64) + column
+    is_option = option_flag == 1.0
     linear = ~is_option
     size = n_books * n_series * FORWARD_MONTHS
-    signed_volume, fx = legs.signed_volume[open_legs], legs.fx[open_legs]
     forward = prices.forwards[row].reshape(-1)[column[linear]]
     exposures = np.bincount(slot[linear], weights=signed_volume[linear] * forward * fx[linear],
                             minlength=size)
