@@ -246,12 +246,18 @@ def _limit_breaches(risk_reports: pd.DataFrame) -> dict:
     return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
+def _sorted_codes(values: np.ndarray, ordered_names) -> np.ndarray:
+    """Each value's rank among ordered_names (sorted), looked up once per distinct value."""
+    codes, distinct = pd.factorize(values)
+    rank = {name: i for i, name in enumerate(ordered_names)}
+    return np.array([rank[name] for name in distinct], dtype=np.int64)[codes]
+
+
 def _record_order(records: dict) -> np.ndarray:
     """Row order by event date, record type, trade, report and regime, on integer keys (a
     trade's or report's row stands for its id: ids are numbered in row order)."""
-    record_type = np.searchsorted(np.array(_RECORD_TYPE_ORDER, dtype=object),
-                                  records["record_type"])
-    regime = np.searchsorted(np.array(_REGIME_ORDER, dtype=object), records["regime"])
+    record_type = _sorted_codes(records["record_type"], _RECORD_TYPE_ORDER)
+    regime = _sorted_codes(records["regime"], _REGIME_ORDER)
     return np.lexsort((regime, records["report_row"], records["trade_row"], record_type,
                        records["order_day"]))
 
