@@ -214,6 +214,10 @@ def indefinite_article(phrase: str) -> str:
     return "an" if phrase[:1].lower() in "aeiou" else "a"
 
 
+def _with_article(phrase: str) -> str:
+    return f"{indefinite_article(phrase)} {phrase}"
+
+
 def price_decimals(commodity: str, region: str) -> int:
     """Tick decimals of the trade's quote (``catalog.quote``)."""
     return int(quote(commodity, region).price_decimals)
@@ -253,8 +257,13 @@ def _mapped(values, function) -> np.ndarray:
 
 def _mapped_pairs(first, second, function) -> np.ndarray:
     """function(a, b) applied once per distinct pair of values of two long columns."""
-    first_codes, first_values = pd.factorize(pd.Series(first))
-    second_codes, second_values = pd.factorize(pd.Series(second))
+    return _mapped_factorized_pairs(pd.factorize(pd.Series(first)),
+                                    pd.factorize(pd.Series(second)), function)
+
+
+def _mapped_factorized_pairs(first: tuple, second: tuple, function) -> np.ndarray:
+    """_mapped_pairs of two columns given as (codes, distinct values)."""
+    (first_codes, first_values), (second_codes, second_values) = first, second
     codes, pairs = pd.factorize(first_codes * len(second_values) + second_codes)
     return _objects([function(first_values[pair // len(second_values)],
                               second_values[pair % len(second_values)])
@@ -287,12 +296,18 @@ def _confirmation_parts(trades: pd.DataFrame
     """(fields but the price clauses, the price clauses' own fields, is_option)."""
     factorized: Dict[str, tuple] = {}
 
-    def mapped(name: str, function) -> np.ndarray:
-        """function of each distinct value of the column (each column factorized once)."""
+    def factorize(name: str) -> tuple:
         if name not in factorized:
             factorized[name] = pd.factorize(trades[name])
-        codes, uniques = factorized[name]
+        return factorized[name]
+
+    def mapped(name: str, function) -> np.ndarray:
+        """function of each distinct value of the column (each column factorized once)."""
+        codes, uniques = factorize(name)
         return _objects([function(value) for value in uniques])[codes]
+
+    def mapped_pairs(first: str, second: str, function) -> np.ndarray:
+        return _mapped_factorized_pairs(factorize(first), factorize(second), function)
 
     text = {name: string_array(trades[name])
             for name in ("trade_id", "trade_date", "trader", "book", "counterparty",
@@ -300,14 +315,16 @@ def _confirmation_parts(trades: pd.DataFrame
     buy = (trades["direction"] == "buy").to_numpy()
     is_option = ((trades["instrument"] == "option")
                  & trades["option_type"].isin(["call", "put"])).to_numpy()
-    decimals = _mapped_pairs(trades["commodity"], trades["region"],
-                             price_decimals).astype(np.int64)
+    decimals = mapped_pairs("commodity", "region", price_decimals).astype(np.int64)
     price = _per_unit_column(trades["price"].to_numpy(float), decimals)
     strike = _per_unit_column(trades["strike"].to_numpy(float), decimals)
     premium = fixed_point(trades["premium"].to_numpy(float), 2)
-    per = _mapped_pairs(text["currency"], text["unit"], lambda currency, unit: f"{currency}/{unit}")
+    per = mapped_pairs("currency", "unit", lambda currency, unit: f"{currency}/{unit}")
     product = np.where(is_option, mapped("option_type", lambda kind: f"{kind} option"),
                        trades["instrument"].to_numpy(dtype=object)).astype(object)
+    a_product = np.where(
+        is_option, mapped("option_type", lambda kind: _with_article(f"{kind} option")),
+        mapped("instrument", _with_article)).astype(object)
     terms = {"strike": strike, "price": price, "premium": premium, "per": per,
              "currency": text["currency"], "expiry_date": text["expiry_date"],
              "option_upper": mapped("option_type", str.upper)}
@@ -325,7 +342,7 @@ def _confirmation_parts(trades: pd.DataFrame
         "region_adj": mapped("region", region_adjective),
         "region_noun": mapped("region", region_noun),
         "product": product,
-        "a_product": _mapped(product, lambda p: f"{indefinite_article(p)} {p}"),
+        "a_product": a_product,
         "delivery": _mapped_pairs(trades["delivery_period"].astype(str),
                                   trades["delivery_months"], delivery_phrase),
         "tenor_phrase": mapped("tenor_months", lambda tenor: (
