@@ -105,8 +105,8 @@ class Legs:
 
     @cached_property
     def risk_terms(self) -> np.ndarray:
-        """[leg, RISK_TERMS] in one array, so a report date gathers its open legs' terms at
-        once (integers as exact floats)."""
+        """[leg, (signed volume, fx, contract, book offset, is option)] in one array, so a
+        report date gathers its open legs' terms at once (integers as exact floats)."""
         return np.column_stack([self.signed_volume, self.fx, self.contract.astype(float),
                                 self.book_offset.astype(float), self.is_option.astype(float)])
 
