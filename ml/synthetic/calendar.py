@@ -229,7 +229,10 @@ def _calendar_for(calendar: str, days: np.ndarray, n_max: int) -> np.busdaycalen
 
 def _per_calendar(function, calendars, days: np.ndarray, *arrays,
                   empty_dtype="datetime64[D]") -> np.ndarray:
-    """Apply function(calendar, days, *arrays) per distinct calendar of a per-element array."""
+    """Apply function(calendar, days, *arrays) per distinct calendar of a per-element array
+    (or once for a single calendar name)."""
+    if np.ndim(calendars) == 0:
+        return function(str(calendars), days, *arrays)
     names = np.broadcast_to(np.asarray(calendars, dtype=object), days.shape)
     out = None
     for name in dict.fromkeys(names.ravel().tolist()):

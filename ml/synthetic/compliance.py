@@ -48,6 +48,8 @@ import pandas as pd
 
 from ml.synthetic.calendar import business_day_count, business_day_offset
 from ml.synthetic.config import ETRMDataConfig
+from ml.synthetic.string_columns import (day_strings, fixed_width_slice, numbered_ids, objects,
+                                         parse_days)
 from ml.synthetic.trades import window_stream
 
 REMIT_COMMODITIES = ("power", "natural_gas", "lng")
@@ -64,6 +66,8 @@ AFTER_HOURS_FROM = "17:00:00"
 SEVERE_DAYS_LATE = 3
 SEVERE_UTILISATION = 1.25
 CONTRACT_TYPES = ("standard", "non_standard")
+_RECORD_TYPE_ORDER = ("limit_breach", "regulatory_report")
+_REGIME_ORDER = tuple(sorted(REGIMES + ("internal",)))
 _STREAM_NAMESPACE = 4
 
 COMPLIANCE_COLUMNS = [
@@ -95,7 +99,7 @@ def contract_types(instrument: np.ndarray, venue_u: np.ndarray) -> np.ndarray:
     """"standard" for futures/options and venue-executed forwards/swaps, else "non_standard"."""
     standard = (np.isin(instrument, EXCHANGE_TRADED_INSTRUMENTS)
                 | (venue_u < VENUE_EXECUTED_SHARE))
-    return np.where(standard, CONTRACT_TYPES[0], CONTRACT_TYPES[1]).astype(object)
+    return objects(CONTRACT_TYPES[::-1])[standard.astype(np.intp)]
 
 
 def _one_month_later(days: np.ndarray) -> np.ndarray:
@@ -119,101 +123,153 @@ def reporting_deadlines(trade_day: np.ndarray, calendars: np.ndarray,
     return np.where(non_standard_remit, month_later, next_business_day)
 
 
-def _regulatory_reports(config: ETRMDataConfig, trades: pd.DataFrame) -> pd.DataFrame:
+def _texts(values) -> np.ndarray:
+    return objects(values)
+
+
+def _per_calendar_schedule(days: np.ndarray, calendar: str, non_standard: np.ndarray,
+                           late: np.ndarray, on_time_u: np.ndarray, delay: np.ndarray):
+    """(deadline, submission day) of reports filed with one regulator calendar."""
+    deadline = reporting_deadlines(days, calendar, non_standard)
+    allowed = business_day_count(days, deadline + np.timedelta64(1, "D"), calendar)
+    pick = np.minimum(np.floor(on_time_u * allowed).astype(np.int64), allowed - 1)
+    on_time_day = business_day_offset(days, pick, calendar, roll="forward")
+    late_day = business_day_offset(deadline, delay, calendar, roll="forward")
+    return deadline, np.where(late, late_day, on_time_day).astype("datetime64[D]")
+
+
+def _schedule(days: np.ndarray, calendars: np.ndarray, non_standard: np.ndarray,
+              late: np.ndarray, on_time_u: np.ndarray, delay: np.ndarray):
+    """(deadline, submission day) per report, each on its regulator's calendar."""
+    deadline = np.empty(len(days), dtype="datetime64[D]")
+    submission = np.empty(len(days), dtype="datetime64[D]")
+    for calendar in dict.fromkeys(calendars.tolist()):
+        chosen = np.flatnonzero(calendars == calendar)
+        deadline[chosen], submission[chosen] = _per_calendar_schedule(
+            days[chosen], calendar, non_standard[chosen], late[chosen], on_time_u[chosen],
+            delay[chosen])
+    return deadline, submission
+
+
+def _regulatory_reports(config: ETRMDataConfig, trades: pd.DataFrame, trade_day: np.ndarray
+                        ) -> dict:
+    """Columns of the regulatory reports (regimes in REGIMES order, trades in row order),
+    with their trade rows under "trade_row"."""
     rng = window_stream(config, _STREAM_NAMESPACE)
     n = len(trades)
     # Fixed draw order, one value per trade row, whatever the configuration.
     venue_u = rng.random(n)
     draws = {regime: (rng.random(n), rng.random(n), rng.geometric(LATE_DELAY_P, n))
              for regime in REGIMES}
-    trade_day = trades["trade_date"].to_numpy().astype("datetime64[D]")
-    time_of_day = trades["timestamp"].str.slice(11)
+    time_of_day = fixed_width_slice(trades["timestamp"], 11, 8)
     instrument = trades["instrument"].to_numpy()
     late_probability = (LATE_BASE_PROBABILITY
-                        + LATE_AFTER_HOURS_EXTRA * (time_of_day >= AFTER_HOURS_FROM).to_numpy()
+                        + LATE_AFTER_HOURS_EXTRA * (time_of_day >= AFTER_HOURS_FROM)
                         + LATE_OPTION_EXTRA * (instrument == "option"))
     contract_type = contract_types(instrument, venue_u)
-    frames = []
+    parts = []
     for regime, mask in reportable_regimes(trades).items():
         rows = np.flatnonzero(mask)
         late_u, on_time_u, delay = (draw[rows] for draw in draws[regime])
-        days = trade_day[rows]
-        calendars = regulator_calendars(trades, regime)[rows]
         non_standard = ((contract_type[rows] == "non_standard") if regime == "REMIT"
                         else np.zeros(len(rows), dtype=bool))
-        deadline = reporting_deadlines(days, calendars, non_standard)
         late = late_u < late_probability[rows]
-        allowed = business_day_count(days, deadline + np.timedelta64(1, "D"), calendars)
-        pick = np.minimum(np.floor(on_time_u * allowed).astype(np.int64), allowed - 1)
-        on_time_day = business_day_offset(days, pick, calendars, roll="forward")
-        late_day = business_day_offset(deadline, delay, calendars, roll="forward")
-        submission = np.where(late, late_day, on_time_day).astype("datetime64[D]")
+        calendars = (np.full(len(rows), "north_america", dtype=object) if regime == "CFTC"
+                     else _texts(["europe", "uk"])[
+                         (trades["region"].to_numpy()[rows] == "uk").astype(np.intp)])
+        deadline, submission = _schedule(trade_day[rows], calendars, non_standard, late,
+                                         on_time_u, delay)
         days_late = np.where(late, delay, 0).astype(np.int64)
-        frames.append(pd.DataFrame({
-            "record_type": "regulatory_report", "regime": regime,
-            "status": np.where(late, "late", "on_time"),
-            "event_date": trades["trade_date"].to_numpy()[rows],
-            "deadline": np.datetime_as_string(deadline, unit="D"),
-            "submission_date": np.datetime_as_string(submission, unit="D"),
+        parts.append({
+            "trade_row": rows, "regime": np.full(len(rows), regime, dtype=object),
+            "status": _texts(["on_time", "late"])[late.astype(np.intp)],
+            "deadline": day_strings(deadline), "submission_date": day_strings(submission),
             "days_late": days_late,
-            "trade_id": trades["trade_id"].to_numpy()[rows], "report_id": "",
-            "book": trades["book"].to_numpy()[rows],
-            "commodity": trades["commodity"].to_numpy()[rows],
-            "region": trades["region"].to_numpy()[rows], "limit_type": "",
-            "value_usd": trades["notional_usd"].to_numpy()[rows], "limit_usd": np.nan,
-            "utilisation": np.nan,
-            "severity": np.where(days_late > SEVERE_DAYS_LATE, "high",
-                                 np.where(late, "medium", "none")),
+            "severity": _texts(["none", "medium", "high"])[
+                np.where(days_late > SEVERE_DAYS_LATE, 2, late.astype(np.intp))],
             "contract_type": contract_type[rows],
-        }))
-    return pd.concat(frames, ignore_index=True)
+        })
+    columns = {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
+    rows = columns.pop("trade_row")
+    count = len(rows)
+    return {
+        "order_day": trade_day[rows].astype(np.int64), "trade_row": rows,
+        "report_row": np.full(count, -1, dtype=np.int64),
+        "record_type": np.full(count, "regulatory_report", dtype=object),
+        "regime": columns["regime"], "status": columns["status"],
+        "event_date": trades["trade_date"].to_numpy(dtype=object)[rows],
+        "deadline": columns["deadline"], "submission_date": columns["submission_date"],
+        "days_late": columns["days_late"],
+        "trade_id": trades["trade_id"].to_numpy(dtype=object)[rows],
+        "report_id": np.full(count, "", dtype=object),
+        "book": trades["book"].to_numpy(dtype=object)[rows],
+        "commodity": trades["commodity"].to_numpy(dtype=object)[rows],
+        "region": trades["region"].to_numpy(dtype=object)[rows],
+        "limit_type": np.full(count, "", dtype=object),
+        "value_usd": trades["notional_usd"].to_numpy(float)[rows],
+        "limit_usd": np.full(count, np.nan), "utilisation": np.full(count, np.nan),
+        "severity": columns["severity"], "contract_type": columns["contract_type"],
+    }
 
 
-def _limit_breaches(risk_reports: pd.DataFrame) -> pd.DataFrame:
-    frames = []
+def _limit_breaches(risk_reports: pd.DataFrame) -> dict:
+    """Columns of the limit breaches (VaR limits, then gross exposure limits, report order),
+    with their report rows under "report_row"."""
+    parts = []
+    report_day = parse_days(risk_reports["report_date"]).astype(np.int64)
     for limit_type, flag, value, limit, utilisation in (
             ("var_95", "var_limit_breach", "var_95", "var_limit", "limit_utilisation"),
             ("gross_exposure", "exposure_limit_breach", "gross_exposure", "exposure_limit",
              "exposure_utilisation")):
-        breached = risk_reports[risk_reports[flag] == 1]
-        frames.append(pd.DataFrame({
-            "record_type": "limit_breach", "regime": "internal", "status": "breach",
-            "event_date": breached["report_date"].to_numpy(), "deadline": "",
-            "submission_date": "", "days_late": 0, "trade_id": "",
-            "report_id": breached["report_id"].to_numpy(), "book": breached["book"].to_numpy(),
-            "commodity": "", "region": "", "limit_type": limit_type,
-            "value_usd": breached[value].to_numpy(float),
-            "limit_usd": breached[limit].to_numpy(float),
-            "utilisation": breached[utilisation].to_numpy(float),
-            "severity": np.where(breached[utilisation].to_numpy(float) > SEVERE_UTILISATION,
-                                 "high", "medium"),
-            "contract_type": "",
-        }))
-    return pd.concat(frames, ignore_index=True)
+        rows = np.flatnonzero(risk_reports[flag].to_numpy() == 1)
+        count = len(rows)
+        used = risk_reports[utilisation].to_numpy(float)[rows]
+        blank = np.full(count, "", dtype=object)
+        parts.append({
+            "order_day": report_day[rows], "trade_row": np.full(count, -1, dtype=np.int64),
+            "report_row": rows.astype(np.int64),
+            "record_type": np.full(count, "limit_breach", dtype=object),
+            "regime": np.full(count, "internal", dtype=object),
+            "status": np.full(count, "breach", dtype=object),
+            "event_date": risk_reports["report_date"].to_numpy(dtype=object)[rows],
+            "deadline": blank, "submission_date": blank,
+            "days_late": np.zeros(count, dtype=np.int64), "trade_id": blank,
+            "report_id": risk_reports["report_id"].to_numpy(dtype=object)[rows],
+            "book": risk_reports["book"].to_numpy(dtype=object)[rows],
+            "commodity": blank, "region": blank,
+            "limit_type": np.full(count, limit_type, dtype=object),
+            "value_usd": risk_reports[value].to_numpy(float)[rows],
+            "limit_usd": risk_reports[limit].to_numpy(float)[rows], "utilisation": used,
+            "severity": _texts(["medium", "high"])[(used > SEVERE_UTILISATION).astype(np.intp)],
+            "contract_type": blank,
+        })
+    return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
 
 
-def _record_order(records: pd.DataFrame, trades: pd.DataFrame, risk_reports: pd.DataFrame
-                  ) -> np.ndarray:
+def _sorted_codes(values: np.ndarray, ordered_names) -> np.ndarray:
+    """Each value's rank among ordered_names (sorted), looked up once per distinct value."""
+    codes, distinct = pd.factorize(values)
+    rank = {name: i for i, name in enumerate(ordered_names)}
+    return np.array([rank[name] for name in distinct], dtype=np.int64)[codes]
+
+
+def _record_order(records: dict) -> np.ndarray:
     """Row order by event date, record type, trade, report and regime, on integer keys (a
     trade's or report's row stands for its id: ids are numbered in row order)."""
-    trade_row = pd.Index(trades["trade_id"]).get_indexer(records["trade_id"])
-    report_row = pd.Index(risk_reports["report_id"]).get_indexer(records["report_id"])
-    day = pd.to_datetime(records["event_date"], format="%Y-%m-%d").to_numpy().astype(np.int64)
-    record_type = pd.Categorical(records["record_type"]).codes
-    regime = pd.Categorical(records["regime"]).codes
-    return np.lexsort((regime, report_row, trade_row, record_type, day))
+    record_type = _sorted_codes(records["record_type"], _RECORD_TYPE_ORDER)
+    regime = _sorted_codes(records["regime"], _REGIME_ORDER)
+    return np.lexsort((regime, records["report_row"], records["trade_row"], record_type,
+                       records["order_day"]))
 
 
 def build_compliance_records(config: ETRMDataConfig, trades: pd.DataFrame,
                              risk_reports: pd.DataFrame, id_prefix: str = "CMP") -> pd.DataFrame:
     """Regulatory reports and limit breaches, ordered by event date."""
-    records = pd.concat([_regulatory_reports(config, trades), _limit_breaches(risk_reports)],
-                        ignore_index=True)
-    records = records.iloc[_record_order(records, trades, risk_reports)].reset_index(drop=True)
-    for column in ("record_type", "regime", "status", "event_date", "deadline",
-                   "submission_date", "trade_id", "report_id", "book", "commodity", "region",
-                   "limit_type", "severity", "contract_type"):
-        records[column] = records[column].astype(object)
-    records["days_late"] = records["days_late"].astype(np.int64)
-    records.insert(0, "record_id", [f"{id_prefix}-{i:07d}" for i in range(1, len(records) + 1)])
-    return records[COMPLIANCE_COLUMNS]
+    trade_day = parse_days(trades["trade_date"])
+    reports = _regulatory_reports(config, trades, trade_day)
+    breaches = _limit_breaches(risk_reports)
+    records = {name: np.concatenate([reports[name], breaches[name]]) for name in reports}
+    order = _record_order(records)
+    columns = {"record_id": numbered_ids(id_prefix, len(order), 7)}
+    columns.update((name, records[name][order]) for name in COMPLIANCE_COLUMNS[1:])
+    return pd.DataFrame(columns, columns=COMPLIANCE_COLUMNS)

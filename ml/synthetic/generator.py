@@ -82,7 +82,8 @@ from ml.synthetic.catalog import FX_USD_PER_UNIT, REPORTING_CURRENCY, quote
 from ml.synthetic.compliance import build_compliance_records
 from ml.synthetic.config import (DRIFT_KINDS, DriftScenario, ETRMDataConfig, as_day,
                                  trading_days)
-from ml.synthetic.portfolio import aggregate_positions, compute_risk_reports
+from ml.synthetic.portfolio import (Portfolio, aggregate_positions, build_portfolio,
+                                    compute_risk_reports)
 from ml.synthetic.prices import PriceSeries, generate_price_series
 from ml.synthetic.storage import load_dataset, save_dataset
 from ml.synthetic.text import RISK_SUMMARY_SECTIONS, TEXT_KINDS, render_text_records
@@ -115,6 +116,7 @@ class SyntheticETRMDataGenerator:
         self._universe: Optional[Universe] = None
         self._opening: Optional[pd.DataFrame] = None
         self._parts: Optional[dict] = None
+        self._portfolio_of: Optional[tuple] = None
 
     @property
     def universe(self) -> Universe:
@@ -149,13 +151,22 @@ class SyntheticETRMDataGenerator:
                                                   self.universe)
         return self._opening
 
+    def _portfolio(self, trades: pd.DataFrame) -> Portfolio:
+        """The opening portfolio and the trades split into monthly legs, once per trades
+        table (positions and risk reports both read them)."""
+        if self._portfolio_of is None or self._portfolio_of[0] is not trades:
+            self._portfolio_of = (trades, build_portfolio(
+                trades, self.generate_price_series(), self.universe.book_names,
+                self.generate_opening_trades()))
+        return self._portfolio_of[1]
+
     def generate_positions(self, trades: Optional[pd.DataFrame] = None) -> pd.DataFrame:
         """Net positions: the exact aggregation of the opening portfolio's and the trades'
         monthly legs, valued at the valuation date."""
         trades = self.generate_trades() if trades is None else trades
         return aggregate_positions(trades, self.generate_price_series(), self.valuation_date,
                                    self.universe.book_names, self.generate_opening_trades(),
-                                   self._id_prefix("POS"))
+                                   self._id_prefix("POS"), portfolio=self._portfolio(trades))
 
     def generate_risk_reports(self, trades: Optional[pd.DataFrame] = None,
                               positions: Optional[pd.DataFrame] = None) -> pd.DataFrame:
@@ -164,7 +175,7 @@ class SyntheticETRMDataGenerator:
         positions = self.generate_positions(trades) if positions is None else positions
         return compute_risk_reports(self.config, trades, positions, self.generate_price_series(),
                                     self.universe, self.generate_opening_trades(),
-                                    self._id_prefix("RSK"))
+                                    self._id_prefix("RSK"), portfolio=self._portfolio(trades))
 
     def generate_compliance(self, trades: Optional[pd.DataFrame] = None,
                             risk_reports: Optional[pd.DataFrame] = None) -> pd.DataFrame:

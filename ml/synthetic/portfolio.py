@@ -35,6 +35,7 @@ month not ended; options until expiry):
 """
 import math
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Tuple
 
 import numpy as np
@@ -44,6 +45,7 @@ from ml.synthetic.catalog import FX_USD_PER_UNIT, REPORTING_CURRENCY
 from ml.synthetic.config import ETRMDataConfig, trading_days
 from ml.synthetic.options import black76_delta, black76_gamma, black76_price, year_fraction
 from ml.synthetic.prices import FORWARD_MONTHS, PriceSeries
+from ml.synthetic.string_columns import day_strings, numbered_ids, parse_days
 from ml.synthetic.universe import Universe
 
 POSITION_KEYS = ["book", "commodity", "region", "delivery_period", "option_type", "strike",
@@ -80,18 +82,37 @@ class Legs:
     signed_notional: np.ndarray
     volume: np.ndarray
     fx: np.ndarray
+    last_open_day: np.ndarray   # min(end_day, expiry): open from trade_day to this day
+    contract: np.ndarray        # series x FORWARD_MONTHS + month: less a day's month, the
+                                # leg's column in that day's flattened [series, tenor] curves
+    book_offset: np.ndarray     # book x series x FORWARD_MONTHS: from a column to a book slot
 
     def open_on(self, day: np.datetime64) -> np.ndarray:
-        return (self.trade_day <= day) & (self.end_day >= day) & (self.expiry >= day)
+        return (self.trade_day <= day) & (self.last_open_day >= day)
+
+    def open_rows(self, day: np.datetime64) -> np.ndarray:
+        """Rows of the legs open on day, ascending; when legs come in trade-day order (as the
+        books' trades do), only the legs traded by day are looked at."""
+        if not self.trade_days_ascending:
+            return np.flatnonzero(self.open_on(day))
+        traded = int(np.searchsorted(self.trade_day, day, side="right"))
+        return np.flatnonzero(self.last_open_day[:traded] >= day)
+
+    @cached_property
+    def trade_days_ascending(self) -> bool:
+        return bool(not np.any(np.isnat(self.trade_day))
+                    and np.all(self.trade_day[1:] >= self.trade_day[:-1]))
+
+    @cached_property
+    def risk_terms(self) -> np.ndarray:
+        """[leg, (signed volume, fx, contract, book offset, is option)] in one array, so a
+        report date gathers its open legs' terms at once (integers as exact floats)."""
+        return np.column_stack([self.signed_volume, self.fx, self.contract.astype(float),
+                                self.book_offset.astype(float), self.is_option.astype(float)])
 
 
 def _days(column: pd.Series) -> np.ndarray:
-    values = column.to_numpy(dtype=object)
-    out = np.full(len(values), np.datetime64("NaT"), dtype="datetime64[D]")
-    present = values != ""
-    out[present] = pd.to_datetime(pd.Series(values[present]), format="%Y-%m-%d").to_numpy(
-        "datetime64[D]")
-    return out
+    return parse_days(column.to_numpy(dtype=object))
 
 
 def trade_legs(trades: pd.DataFrame, prices: PriceSeries, book_names: np.ndarray) -> Legs:
@@ -113,15 +134,20 @@ def trade_legs(trades: pd.DataFrame, prices: PriceSeries, book_names: np.ndarray
     share = 1.0 / months[trade]
     book_index = {name: i for i, name in enumerate(book_names)}
     fx = trades["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
+    book = trades["book"].map(book_index).to_numpy(np.int64)[trade]
+    series = prices.columns_of(trades["commodity"], trades["region"])[trade]
+    n_series = prices.forwards.shape[1]
     return Legs(
-        trade=trade, book=trades["book"].map(book_index).to_numpy(np.int64)[trade],
-        series=prices.columns_of(trades["commodity"], trades["region"])[trade],
+        trade=trade, book=book, series=series,
         month=month, trade_day=trade_day[trade], start_day=start, end_day=end, expiry=expiry,
         is_option=is_option[trade],
         is_call=(trades["option_type"] == "call").to_numpy()[trade],
         strike=trades["strike"].to_numpy(float)[trade],
         signed_volume=signed_volume[trade] * share, signed_notional=signed_notional[trade] * share,
-        volume=trades["volume"].to_numpy(float)[trade] * share, fx=fx[trade])
+        volume=trades["volume"].to_numpy(float)[trade] * share, fx=fx[trade],
+        last_open_day=np.minimum(end, expiry),
+        contract=series * FORWARD_MONTHS + month.astype(np.int64),
+        book_offset=book * (n_series * FORWARD_MONTHS))
 
 
 def combined_trades(trades: pd.DataFrame, opening_trades: pd.DataFrame) -> pd.DataFrame:
@@ -129,6 +155,23 @@ def combined_trades(trades: pd.DataFrame, opening_trades: pd.DataFrame) -> pd.Da
     if opening_trades is None or len(opening_trades) == 0:
         return trades
     return pd.concat([opening_trades, trades], ignore_index=True)
+
+
+@dataclass(frozen=True)
+class Portfolio:
+    """The books' trades (opening portfolio then window trades) and their monthly legs: built
+    once and shared by the positions and the risk reports."""
+
+    trades: pd.DataFrame
+    legs: Legs
+    trade_day: np.ndarray
+
+
+def build_portfolio(trades: pd.DataFrame, prices: PriceSeries, book_names: np.ndarray,
+                    opening_trades: pd.DataFrame = None) -> Portfolio:
+    everything = combined_trades(trades, opening_trades)
+    legs = trade_legs(everything, prices, book_names)
+    return Portfolio(everything, legs, _days(everything["trade_date"]))
 
 
 def _month_averages(prices: PriceSeries) -> Tuple[np.ndarray, np.ndarray]:
@@ -157,42 +200,88 @@ def _option_greeks(prices: PriceSeries, row: int, day: np.datetime64, series: np
 
 def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_date,
                         book_names: np.ndarray, opening_trades: pd.DataFrame = None,
-                        id_prefix: str = "POS") -> pd.DataFrame:
+                        id_prefix: str = "POS", portfolio: Portfolio = None) -> pd.DataFrame:
     """Net positions per book, commodity, region, delivery month and contract, valued on
     valuation_date (see the module docs)."""
-    everything = combined_trades(trades, opening_trades)
-    legs = trade_legs(everything, prices, book_names)
-    is_opening = everything["trade_id"].str.startswith(OPENING_PREFIX).to_numpy()
+    if portfolio is None:
+        portfolio = build_portfolio(trades, prices, book_names, opening_trades)
+    everything, legs = portfolio.trades, portfolio.legs
+    keys, group = _position_groups(everything, legs)
+    is_opening = (everything["trade_id"].to_numpy().astype(f"U{len(OPENING_PREFIX)}")
+                  == OPENING_PREFIX)
     frame = pd.DataFrame({
-        "book": everything["book"].to_numpy()[legs.trade],
-        "commodity": everything["commodity"].to_numpy()[legs.trade],
-        "region": everything["region"].to_numpy()[legs.trade],
-        "delivery_period": np.datetime_as_string(legs.month, unit="M").astype(object),
-        "option_type": everything["option_type"].to_numpy()[legs.trade],
-        "strike": legs.strike,
-        "expiry_date": everything["expiry_date"].to_numpy()[legs.trade],
-        "trade_id": everything["trade_id"].to_numpy()[legs.trade],
+        "group": group, "leg": np.arange(len(group)),
         "opening": is_opening[legs.trade].astype(np.int64),
         "net_volume": legs.signed_volume, "net_notional": legs.signed_notional,
         "buy_volume": np.where(legs.signed_volume > 0, legs.volume, 0.0),
         "sell_volume": np.where(legs.signed_volume > 0, 0.0, legs.volume),
         "gross_volume": legs.volume, "gross_notional": np.abs(legs.signed_notional),
-        "unit": everything["unit"].to_numpy()[legs.trade],
-        "currency": everything["currency"].to_numpy()[legs.trade],
-        "delivery_day": legs.start_day, "end_day": legs.end_day, "trade_day": legs.trade_day,
+        **_day_numbers({"delivery_day": legs.start_day, "end_day": legs.end_day,
+                        "trade_day": legs.trade_day}),
     })
-    positions = frame.groupby(POSITION_KEYS, sort=True).agg(
-        num_trades=("trade_id", "size"), num_opening_trades=("opening", "sum"),
+    sums = frame.groupby("group", sort=True).agg(
+        num_trades=("leg", "size"), num_opening_trades=("opening", "sum"),
         net_volume=("net_volume", "sum"), buy_volume=("buy_volume", "sum"),
         sell_volume=("sell_volume", "sum"), gross_volume=("gross_volume", "sum"),
         net_notional=("net_notional", "sum"), gross_notional=("gross_notional", "sum"),
-        unit=("unit", "first"), currency=("currency", "first"),
+        first_leg=("leg", "first"),
         delivery_start=("delivery_day", "min"), delivery_end=("end_day", "first"),
-        first_trade_date=("trade_day", "min"), last_trade_date=("trade_day", "max")
-    ).reset_index()
+        first_trade_date=("trade_day", "min"), last_trade_date=("trade_day", "max"))
+    first_trade = legs.trade[sums.pop("first_leg").to_numpy()]
+    positions = keys.reset_index(drop=True)
+    for name in ("num_trades", "num_opening_trades", "net_volume", "buy_volume", "sell_volume",
+                 "gross_volume", "net_notional", "gross_notional"):
+        positions[name] = sums[name].to_numpy()
+    positions["unit"] = everything["unit"].to_numpy(dtype=object)[first_trade]
+    positions["currency"] = everything["currency"].to_numpy(dtype=object)[first_trade]
     for name in ("delivery_start", "delivery_end", "first_trade_date", "last_trade_date"):
-        positions[name] = pd.to_datetime(positions[name]).dt.strftime("%Y-%m-%d").astype(object)
+        positions[name] = _day_strings_or_nan(
+            sums[name].to_numpy().astype("datetime64[D]"))
     return _value_positions(positions, prices, valuation_date, id_prefix)
+
+
+def _day_numbers(columns: dict) -> dict:
+    """Day columns as int64 day numbers when none is NaT (grouped min/max/first of integers
+    are the same days, without converting to nanosecond timestamps), else as they are."""
+    if any(np.isnat(days).any() for days in columns.values()):
+        return columns
+    return {name: days.astype(np.int64) for name, days in columns.items()}
+
+
+def _day_strings_or_nan(days: np.ndarray) -> np.ndarray:
+    """YYYY-MM-DD per day, NaN where NaT (as strftime of a datetime column gives)."""
+    out = day_strings(days)
+    out[np.isnat(days)] = np.nan
+    return out
+
+
+def _position_groups(everything: pd.DataFrame, legs: Legs) -> Tuple[pd.DataFrame, np.ndarray]:
+    """(one row of POSITION_KEYS per position, sorted as groupby(POSITION_KEYS) sorts them;
+    each leg's position row). Keys are sorted codes of the trades' values combined into
+    one integer per leg, so legs are grouped without comparing strings."""
+    trade_keys = [name for name in POSITION_KEYS if name != "delivery_period"]
+    codes, values = {}, {}
+    for name in trade_keys:
+        trade_codes, values[name] = pd.factorize(everything[name].to_numpy(), sort=True)
+        codes[name] = trade_codes[legs.trade]
+    month = legs.month.astype(np.int64)
+    first_month = int(month.min()) if len(month) else 0
+    codes["delivery_period"] = month - first_month
+    sizes = {name: len(values[name]) for name in trade_keys}
+    sizes["delivery_period"] = int(codes["delivery_period"].max()) + 1 if len(month) else 1
+    combined = np.zeros(len(month), dtype=np.int64)
+    for name in POSITION_KEYS:
+        combined = combined * sizes[name] + codes[name]
+    group_keys, group = np.unique(combined, return_inverse=True)
+    columns = {}
+    for name in POSITION_KEYS[::-1]:
+        group_keys, code = np.divmod(group_keys, sizes[name])
+        columns[name] = code
+    keys = pd.DataFrame({name: (np.datetime_as_string(
+        (columns[name] + first_month).astype("datetime64[M]"), unit="M").astype(object)
+        if name == "delivery_period" else values[name][columns[name]])
+        for name in POSITION_KEYS})
+    return keys, group
 
 
 def _value_positions(positions: pd.DataFrame, prices: PriceSeries, valuation_date,
@@ -240,8 +329,7 @@ def _value_positions(positions: pd.DataFrame, prices: PriceSeries, valuation_dat
     settled = delivered | expired
     market_value = np.where(settled, 0.0, net_volume * mark)
     fx = positions["currency"].map(FX_USD_PER_UNIT).to_numpy(float)
-    positions.insert(0, "position_id",
-                     [f"{id_prefix}-{i:06d}" for i in range(1, len(positions) + 1)])
+    positions.insert(0, "position_id", numbered_ids(id_prefix, len(positions), 6))
     positions["average_price"] = positions["gross_notional"] / positions["gross_volume"]
     positions["valuation_date"] = str(day)
     positions["status"] = status
@@ -295,30 +383,32 @@ class BookRisk:
 
 
 def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64) -> BookRisk:
-    """Exposures and historical-simulation P&L of the legs open on ``day``."""
+    """Exposures and historical-simulation P&L of the legs open on ``day`` (computed on the
+    open legs only, in leg order, so every sum adds the same terms in the same order)."""
     row = int(prices.day_index([day])[0])
     n_series = prices.forwards.shape[1]
-    open_legs = legs.open_on(day)
-    m = np.zeros(len(legs.month), np.int64)
-    m[open_legs] = (legs.month[open_legs] - prices.months[row]).astype(np.int64)
-    slot = (legs.book * n_series + legs.series) * FORWARD_MONTHS + m
-    linear = open_legs & ~legs.is_option
+    open_legs = legs.open_rows(day)
+    signed_volume, fx, contract, book_offset, option_flag = legs.risk_terms[open_legs].T
+    column = contract.astype(np.int64) - prices.months[row].astype(np.int64)
+    slot = book_offset.astype(np.int64) + column
+    is_option = option_flag == 1.0
+    linear = ~is_option
     size = n_books * n_series * FORWARD_MONTHS
-    forward = np.zeros(len(legs.month))
-    forward[linear] = prices.forwards[row, legs.series[linear], m[linear]]
-    exposures = np.bincount(slot[linear], weights=(legs.signed_volume * forward
-                                                   * legs.fx)[linear], minlength=size)
+    forward = prices.forwards[row].reshape(-1)[column[linear]]
+    exposures = np.bincount(slot[linear], weights=signed_volume[linear] * forward * fx[linear],
+                            minlength=size)
     curvature = np.zeros(size)
-    options = open_legs & legs.is_option
-    if options.any():
-        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[options],
-                                            legs.month[options], legs.expiry[options],
-                                            legs.is_call[options], legs.strike[options])
-        volume, fx = legs.signed_volume[options], legs.fx[options]
-        exposures += np.bincount(slot[options], weights=volume * delta * f * fx,
+    options = np.flatnonzero(is_option)
+    if len(options):
+        held_options = open_legs[options]
+        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[held_options],
+                                            legs.month[held_options], legs.expiry[held_options],
+                                            legs.is_call[held_options], legs.strike[held_options])
+        volume, option_fx = signed_volume[options], fx[options]
+        exposures += np.bincount(slot[options], weights=volume * delta * f * option_fx,
                                  minlength=size)
-        curvature += np.bincount(slot[options], weights=0.5 * volume * gamma * f ** 2 * fx,
-                                 minlength=size)
+        curvature += np.bincount(slot[options], weights=0.5 * volume * gamma * f ** 2
+                                 * option_fx, minlength=size)
     by_book = exposures.reshape(n_books, -1)
     gamma_by_book = curvature.reshape(n_books, -1)
     # Only the contracts held: the same products whatever else the market lists, so adding
@@ -328,23 +418,23 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
         VAR_LOOKBACK_DAYS, n_series * FORWARD_MONTHS)
     returns = np.expm1(window[:, held])
     pnl = returns @ by_book[:, held].T
-    if options.any():
+    if len(options):
         pnl += (returns ** 2) @ gamma_by_book[:, held].T
     return BookRisk(by_book.reshape(n_books, n_series, FORWARD_MONTHS), pnl)
 
 
 def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions: pd.DataFrame,
                          prices: PriceSeries, universe: Universe,
-                         opening_trades: pd.DataFrame = None, id_prefix: str = "RSK"
-                         ) -> pd.DataFrame:
+                         opening_trades: pd.DataFrame = None, id_prefix: str = "RSK",
+                         portfolio: Portfolio = None) -> pd.DataFrame:
     """One row per (report date, book): exposures, VaR/ES, limits, utilisation and breaches."""
     grid = report_grid(config, universe.book_names)
     books = universe.book_names
     n_books = len(books)
     book_index = {name: i for i, name in enumerate(books)}
-    everything = combined_trades(trades, opening_trades)
-    legs = trade_legs(everything, prices, books)
-    trade_day = _days(everything["trade_date"])
+    if portfolio is None:
+        portfolio = build_portfolio(trades, prices, books, opening_trades)
+    everything, legs, trade_day = portfolio.trades, portfolio.legs, portfolio.trade_day
     book_of_trade = everything["book"].map(book_index).to_numpy(np.int64)
     position_first = positions["first_trade_date"].to_numpy().astype("datetime64[D]")
     position_end = positions["delivery_end"].to_numpy().astype("datetime64[D]")
@@ -383,7 +473,7 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
         "top_exposure_commodity", "top_exposure_region", "top_exposure"])
     reviews = book_limits(config, prices, legs, n_books)
     reports = _apply_limits(reports, reviews, universe, book_index)
-    reports.insert(0, "report_id", [f"{id_prefix}-{i:05d}" for i in range(1, len(reports) + 1)])
+    reports.insert(0, "report_id", numbered_ids(id_prefix, len(reports), 5))
     return reports
 
 

@@ -190,12 +190,16 @@ class PriceSeries:
     def columns_of(self, commodities, regions) -> np.ndarray:
         """Column indices for parallel sequences of commodities and regions."""
         lookup = {name: j for j, name in enumerate(self.names)}
-        keys = pd.Series(commodities, dtype=object).astype(str) + "/" + pd.Series(
-            regions, dtype=object).astype(str).to_numpy()
-        index = keys.map(lookup)
-        if index.isna().any():
-            raise KeyError(f"no price series for {keys[index.isna()].iloc[0]}")
-        return index.to_numpy(np.int64)
+        commodity_codes, commodity_names = pd.factorize(
+            pd.Series(commodities, dtype=object).astype(str))
+        region_codes, region_names = pd.factorize(pd.Series(regions, dtype=object).astype(str))
+        pair_codes, pairs = pd.factorize(commodity_codes * len(region_names) + region_codes)
+        keys = [f"{commodity_names[pair // len(region_names)]}/"
+                f"{region_names[pair % len(region_names)]}" for pair in pairs.tolist()]
+        missing = [key for key in keys if key not in lookup]
+        if missing:
+            raise KeyError(f"no price series for {missing[0]}")
+        return np.array([lookup[key] for key in keys], dtype=np.int64)[pair_codes]
 
     def day_index(self, days) -> np.ndarray:
         """Row indices of trading days (datetime64[D] or 'YYYY-MM-DD' strings)."""

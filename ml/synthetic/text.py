@@ -40,6 +40,7 @@ import pandas as pd
 
 from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG, quote
 from ml.synthetic.config import ETRMDataConfig
+from ml.synthetic.string_columns import fixed_point, fixed_width_slice, objects, string_array
 from ml.synthetic.trades import window_stream
 
 
@@ -171,6 +172,13 @@ LIMIT_BREACH_TEMPLATES: Tuple[str, ...] = (
     "USD {value} ({utilisation}); severity {severity}.",
 )
 LIMIT_NAMES = {"var_95": "VaR limit", "gross_exposure": "gross exposure limit"}
+# Price phrasings of a confirmation: (for an option, for a linear trade).
+PRICE_CLAUSES: Dict[str, Tuple[str, str]] = {
+    "price_clause": ("struck at {strike} {per}, expiring {expiry_date}, for a premium of "
+                     "{price} {per} ({currency} {premium} in total)", "at {price} {per}"),
+    "price_ticket": ("{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
+                     "total {currency} {premium}", "@ {price} {per}"),
+}
 
 
 def money(value: float) -> str:
@@ -206,6 +214,10 @@ def indefinite_article(phrase: str) -> str:
     return "an" if phrase[:1].lower() in "aeiou" else "a"
 
 
+def _with_article(phrase: str) -> str:
+    return f"{indefinite_article(phrase)} {phrase}"
+
+
 def price_decimals(commodity: str, region: str) -> int:
     """Tick decimals of the trade's quote (``catalog.quote``)."""
     return int(quote(commodity, region).price_decimals)
@@ -234,13 +246,7 @@ def _choose(rng: np.random.Generator, n: int, options: Sequence) -> np.ndarray:
 
 
 def _objects(values) -> np.ndarray:
-    out = np.empty(len(values), dtype=object)
-    out[:] = list(values)
-    return out
-
-
-def _formatted(values, spec: str) -> np.ndarray:
-    return _objects([format(value, spec) for value in np.asarray(values, dtype=float).tolist()])
+    return objects(values)
 
 
 def _mapped(values, function) -> np.ndarray:
@@ -249,72 +255,107 @@ def _mapped(values, function) -> np.ndarray:
     return _objects([function(value) for value in uniques])[codes]
 
 
+def _mapped_pairs(first, second, function) -> np.ndarray:
+    """function(a, b) applied once per distinct pair of values of two long columns."""
+    return _mapped_factorized_pairs(pd.factorize(pd.Series(first)),
+                                    pd.factorize(pd.Series(second)), function)
+
+
+def _mapped_factorized_pairs(first: tuple, second: tuple, function) -> np.ndarray:
+    """_mapped_pairs of two columns given as (codes, distinct values)."""
+    (first_codes, first_values), (second_codes, second_values) = first, second
+    codes, pairs = pd.factorize(first_codes * len(second_values) + second_codes)
+    return _objects([function(first_values[pair // len(second_values)],
+                              second_values[pair % len(second_values)])
+                     for pair in pairs.tolist()])[codes]
+
+
 def _per_unit_column(values: np.ndarray, decimals: np.ndarray) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
-    for places in np.unique(decimals):
+    for places in pd.unique(decimals):
         chosen = decimals == places
-        out[chosen] = _formatted(values[chosen], f",.{int(places)}f")
+        out[chosen] = fixed_point(values[chosen], int(places))
     return out
+
+
+def _either(condition: np.ndarray, when_true: str, when_false: str) -> np.ndarray:
+    return _objects([when_false, when_true])[np.asarray(condition, dtype=np.intp)]
 
 
 def confirmation_columns(trades: pd.DataFrame) -> Dict[str, np.ndarray]:
     """Template fields of every trade, one array of str per field (computed column-wise:
-    each distinct categorical value is rendered once)."""
-    text = {name: trades[name].astype(str).to_numpy(dtype=object)
+    each distinct categorical value is rendered once, numbers by ``fixed_point``)."""
+    fields, terms, is_option = _confirmation_parts(trades)
+    for name, (when_option, when_linear) in PRICE_CLAUSES.items():
+        fields[name] = _choose_rendered(is_option, when_option, when_linear, terms)
+    return fields
+
+
+def _confirmation_parts(trades: pd.DataFrame
+                        ) -> Tuple[Dict[str, np.ndarray], Dict[str, np.ndarray], np.ndarray]:
+    """(fields but the price clauses, the price clauses' own fields, is_option)."""
+    factorized: Dict[str, tuple] = {}
+
+    def factorize(name: str) -> tuple:
+        if name not in factorized:
+            factorized[name] = pd.factorize(trades[name])
+        return factorized[name]
+
+    def mapped(name: str, function) -> np.ndarray:
+        """function of each distinct value of the column (each column factorized once)."""
+        codes, uniques = factorize(name)
+        return _objects([function(value) for value in uniques])[codes]
+
+    def mapped_pairs(first: str, second: str, function) -> np.ndarray:
+        return _mapped_factorized_pairs(factorize(first), factorize(second), function)
+
+    text = {name: string_array(trades[name])
             for name in ("trade_id", "trade_date", "trader", "book", "counterparty",
                          "counterparty_rating", "currency", "unit", "expiry_date")}
     buy = (trades["direction"] == "buy").to_numpy()
     is_option = ((trades["instrument"] == "option")
                  & trades["option_type"].isin(["call", "put"])).to_numpy()
-    decimals = _mapped(trades["commodity"] + "/" + trades["region"],
-                       lambda pair: price_decimals(*pair.split("/"))).astype(np.int64)
+    decimals = mapped_pairs("commodity", "region", price_decimals).astype(np.int64)
     price = _per_unit_column(trades["price"].to_numpy(float), decimals)
     strike = _per_unit_column(trades["strike"].to_numpy(float), decimals)
-    premium = _formatted(trades["premium"], ",.2f")
-    per = _render("{currency}/{unit}", text, np.arange(len(trades)))
-    product = np.where(is_option, trades["option_type"].to_numpy(dtype=object) + " option",
+    premium = fixed_point(trades["premium"].to_numpy(float), 2)
+    per = mapped_pairs("currency", "unit", lambda currency, unit: f"{currency}/{unit}")
+    product = np.where(is_option, mapped("option_type", lambda kind: f"{kind} option"),
                        trades["instrument"].to_numpy(dtype=object)).astype(object)
-    strip = trades["delivery_period"].astype(str) + "|" + trades["delivery_months"].astype(str)
-
-    def either(condition, when_true, when_false):
-        return np.where(condition, when_true, when_false).astype(object)
-
+    a_product = np.where(
+        is_option, mapped("option_type", lambda kind: _with_article(f"{kind} option")),
+        mapped("instrument", _with_article)).astype(object)
     terms = {"strike": strike, "price": price, "premium": premium, "per": per,
              "currency": text["currency"], "expiry_date": text["expiry_date"],
-             "option_upper": _mapped(trades["option_type"], str.upper)}
+             "option_upper": mapped("option_type", str.upper)}
     fields = {
         "trade_id": text["trade_id"], "trade_date": text["trade_date"],
-        "time": trades["timestamp"].str.slice(11).to_numpy(dtype=object),
+        "time": fixed_width_slice(trades["timestamp"], 11, 8),
         "trader": text["trader"], "book": text["book"],
-        "action": either(buy, "bought", "sold"), "action_base": either(buy, "buy", "sell"),
-        "action_noun": either(buy, "purchase", "sale"),
-        "action_upper": either(buy, "BUY", "SELL"), "preposition": either(buy, "from", "to"),
-        "counterparty_action": either(buy, "sold us", "bought from us"),
-        "volume": _formatted(trades["volume"], ",.0f"), "unit": text["unit"],
-        "commodity": _mapped(trades["commodity"], display_commodity),
-        "region": _mapped(trades["region"], display_region),
-        "region_adj": _mapped(trades["region"], region_adjective),
-        "region_noun": _mapped(trades["region"], region_noun),
+        "action": _either(buy, "bought", "sold"), "action_base": _either(buy, "buy", "sell"),
+        "action_noun": _either(buy, "purchase", "sale"),
+        "action_upper": _either(buy, "BUY", "SELL"), "preposition": _either(buy, "from", "to"),
+        "counterparty_action": _either(buy, "sold us", "bought from us"),
+        "volume": fixed_point(trades["volume"].to_numpy(float), 0), "unit": text["unit"],
+        "commodity": mapped("commodity", display_commodity),
+        "region": mapped("region", display_region),
+        "region_adj": mapped("region", region_adjective),
+        "region_noun": mapped("region", region_noun),
         "product": product,
-        "a_product": _mapped(product, lambda p: f"{indefinite_article(p)} {p}"),
-        "delivery": _mapped(strip, lambda key: delivery_phrase(*key.split("|"))),
-        "tenor_phrase": _mapped(trades["tenor_months"], lambda tenor: (
+        "a_product": a_product,
+        "delivery": _mapped_pairs(trades["delivery_period"].astype(str),
+                                  trades["delivery_months"], delivery_phrase),
+        "tenor_phrase": mapped("tenor_months", lambda tenor: (
             "prompt delivery" if tenor == 0 else
             f"{tenor} month{'s' if tenor != 1 else ''} forward")),
         "counterparty": text["counterparty"], "rating": text["counterparty_rating"],
         "currency": text["currency"],
-        "notional_label": either(is_option, "underlying notional", "notional"),
-        "notional_label_cap": either(is_option, "Underlying notional", "Notional"),
-        "notional": _formatted(trades["notional"], ",.2f"),
-        "volatility": _objects([f"{v * 100:.1f}%" for v in trades["volatility"].tolist()]),
-        "price_clause": _choose_rendered(
-            is_option, "struck at {strike} {per}, expiring {expiry_date}, for a premium of "
-            "{price} {per} ({currency} {premium} in total)", "at {price} {per}", terms),
-        "price_ticket": _choose_rendered(
-            is_option, "{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
-            "total {currency} {premium}", "@ {price} {per}", terms),
+        "notional_label": _either(is_option, "underlying notional", "notional"),
+        "notional_label_cap": _either(is_option, "Underlying notional", "Notional"),
+        "notional": fixed_point(trades["notional"].to_numpy(float), 2),
+        "volatility": fixed_point(trades["volatility"].to_numpy(float) * 100, 1, "") + "%",
     }
-    return fields
+    return fields, terms, is_option
 
 
 def confirmation_fields(row: dict) -> Dict[str, str]:
@@ -332,7 +373,7 @@ def _render(template: str, fields: Dict[str, np.ndarray], rows: np.ndarray) -> n
             pieces.append(itertools.repeat(literal))
         if name is not None:
             pieces.append(fields[name][rows])
-    return _objects(["".join(parts) for parts in zip(*pieces)] if len(rows) else [])
+    return _objects(list(map("".join, zip(*pieces))) if len(rows) else [])
 
 
 def _choose_rendered(condition: np.ndarray, when_true: str, when_false: str,
@@ -347,15 +388,29 @@ def _choose_rendered(condition: np.ndarray, when_true: str, when_false: str,
 
 def render_trade_confirmations(trades: pd.DataFrame, rng: np.random.Generator) -> List[str]:
     """One confirmation per trade (template drawn per trade from rng)."""
+    return _confirmation_texts(trades, rng).tolist()
+
+
+def _confirmation_texts(trades: pd.DataFrame, rng: np.random.Generator) -> np.ndarray:
     choice = _choose(rng, len(trades), TRADE_CONFIRMATION_TEMPLATES)
-    if len(trades) == 0:
-        return []
-    fields = confirmation_columns(trades)
     texts = np.empty(len(trades), dtype=object)
+    if len(trades) == 0:
+        return texts
+    fields, terms, is_option = _confirmation_parts(trades)
+    fields.update(terms)
     for k, template in enumerate(TRADE_CONFIRMATION_TEMPLATES):
-        rows = np.flatnonzero(choice == k)
-        texts[rows] = _render(template, fields, rows)
-    return texts.tolist()
+        for flag in (True, False):
+            rows = np.flatnonzero((choice == k) & (is_option == flag))
+            texts[rows] = _render(_with_price_clauses(template, flag), fields, rows)
+    return texts
+
+
+def _with_price_clauses(template: str, is_option: bool) -> str:
+    """The template with its price clause written out for options or linear trades, so a
+    confirmation is rendered in one join (the same text as filling in the rendered clause)."""
+    for name, (when_option, when_linear) in PRICE_CLAUSES.items():
+        template = template.replace("{" + name + "}", when_option if is_option else when_linear)
+    return template
 
 
 def _risk_fields(report) -> Dict[str, str]:
@@ -455,17 +510,20 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
                         compliance: pd.DataFrame) -> pd.DataFrame:
     """All texts as a table: text, kind, record_id, date (YYYY-MM-DD), ordered by date."""
     rng = window_stream(config, _STREAM_NAMESPACE)
-    confirmations = render_trade_confirmations(trades, rng)
+    confirmations = _confirmation_texts(trades, rng)
     summaries = render_risk_summaries(risk_reports, rng)
     notes, noted = render_compliance_notes(compliance, rng)
-    parts: List[Tuple[str, List[str], pd.Series, pd.Series]] = [
-        ("trade_confirmation", confirmations, trades["trade_id"], trades["trade_date"]),
-        ("risk_summary", summaries, risk_reports["report_id"], risk_reports["report_date"]),
-        ("compliance_note", notes, noted["record_id"], noted["event_date"]),
-    ]
-    frame = pd.concat([pd.DataFrame({"text": pd.Series(texts, dtype=object), "kind": kind,
-                                     "record_id": ids.to_numpy(), "date": dates.to_numpy()})
-                       for kind, texts, ids, dates in parts], ignore_index=True)
-    frame["kind_order"] = frame["kind"].map({k: i for i, k in enumerate(TEXT_KINDS)})
-    frame = frame.sort_values(["date", "kind_order"], kind="mergesort").drop(columns="kind_order")
-    return frame.reset_index(drop=True).astype(object)
+    parts = [(confirmations, trades["trade_id"], trades["trade_date"]),
+             (summaries, risk_reports["report_id"], risk_reports["report_date"]),
+             (notes, noted["record_id"], noted["event_date"])]
+    columns = {
+        "text": np.concatenate([_objects(texts) for texts, _, _ in parts]),
+        "kind": np.concatenate([np.full(len(texts), kind, dtype=object)
+                                for kind, (texts, _, _) in zip(TEXT_KINDS, parts)]),
+        "record_id": np.concatenate([ids.to_numpy(dtype=object) for _, ids, _ in parts]),
+        "date": np.concatenate([dates.to_numpy(dtype=object) for _, _, dates in parts]),
+    }
+    kind_order = np.repeat(np.arange(len(parts)), [len(texts) for texts, _, _ in parts])
+    date_order, _ = pd.factorize(columns["date"], sort=True)
+    order = np.lexsort((kind_order, date_order))
+    return pd.DataFrame({name: values[order] for name, values in columns.items()})
