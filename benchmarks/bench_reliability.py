@@ -38,7 +38,7 @@ from benchmarks.sections import publish  # noqa: E402
 from components.canary_validator.serving_check import read_ready_line  # noqa: E402
 from ml.serving import tensor_codec  # noqa: E402
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version,  # noqa: E402
-                                    serialized_trade)
+                                    raw_exchange, serialized_trade)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRADE = serialized_trade(volume=1000.0, price=75.5, volatility=0.25, commodity="gas")
@@ -127,17 +127,6 @@ def run_flood(port: int, pid: int, slow: int, truncated: int, timeout: float) ->
             "truncated_drop_s": (min(drops[slow:]), max(drops[slow:])) if truncated else None,
             "threads": (threads_before, threads_flooded),
             "rss_mb": (rss_before, _rss_mb(pid))}
-
-
-def _raw(port: int, data: bytes) -> bytes:
-    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-        sock.sendall(data)
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
 
 
 def _http(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
@@ -270,7 +259,7 @@ def run_corpus(ready: Dict, pid: int) -> Dict:
     for name, data in rest_corpus():
         started = time.perf_counter()
         try:
-            ok, answer = _well_formed_rest(_raw(rest_port, data), name)
+            ok, answer = _well_formed_rest(raw_exchange(rest_port, data), name)
         except OSError as error:
             ok, answer = False, f"{type(error).__name__}"
         rest_rows.append((name, answer, ok, (time.perf_counter() - started) * 1000.0))

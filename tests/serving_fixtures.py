@@ -235,6 +235,21 @@ def start_server(home, **overrides):
     return ModelServer(ServerOptions(**options)).start()
 
 
+def raw_exchange(port: int, data: bytes, timeout: float = 20.0) -> bytes:
+    """Sends raw bytes to 127.0.0.1:port and reads until the server closes the connection
+    (for requests no HTTP client library would send)."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
+        raw.sendall(data)
+        chunks = []
+        while True:
+            chunk = raw.recv(65536)
+            if not chunk:
+                return b"".join(chunks)
+            chunks.append(chunk)
+
+
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
     """Polls predicate until it returns a truthy value; fails the test on timeout."""
     import time

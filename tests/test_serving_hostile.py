@@ -19,8 +19,8 @@ from tensorflow_serving.apis import (model_management_pb2, predict_pb2,
 from ml.serving import grpc_server
 from ml.serving.metrics import UNKNOWN_MODEL, ServingMetrics
 from ml.serving.options import ServerOptions
-from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version, serialized_trade,
-                                    start_server)
+from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version, raw_exchange,
+                                    serialized_trade, start_server)
 
 pytestmark = pytest.mark.network
 
@@ -43,18 +43,6 @@ def server(home):
                           rest_body_timeout_seconds=TIMEOUT)
     yield server
     server.stop()
-
-
-def _exchange(port: int, data: bytes, timeout: float = 20.0) -> bytes:
-    """Sends raw bytes and reads until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as raw:
-        raw.sendall(data)
-        chunks = []
-        while True:
-            chunk = raw.recv(65536)
-            if not chunk:
-                return b"".join(chunks)
-            chunks.append(chunk)
 
 
 def _responses(reply: bytes):
@@ -84,7 +72,7 @@ def _request(method: str, path: str, body: bytes = b"", headers: str = "") -> by
 
 @pytest.mark.parametrize("method", ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_other_methods_get_a_json_405(server, method):
-    [(status, head, body)] = _responses(_exchange(server.rest_api_port, _request(method, RISK)))
+    [(status, head, body)] = _responses(raw_exchange(server.rest_api_port, _request(method, RISK)))
     assert status == 405
     assert "application/json" in head and "Allow: GET, POST" in head
     if method != "HEAD":
@@ -111,7 +99,7 @@ HOSTILE_REST = [
 @pytest.mark.parametrize("method, path, body, status, message", HOSTILE_REST,
                          ids=[f"hostile-{index}" for index in range(len(HOSTILE_REST))])
 def test_hostile_rest_inputs_get_json_4xx(server, method, path, body, status, message):
-    [(answered, head, payload)] = _responses(_exchange(server.rest_api_port,
+    [(answered, head, payload)] = _responses(raw_exchange(server.rest_api_port,
                                                        _request(method, path, body)))
     assert answered == status, payload[:200]
     assert "application/json" in head
@@ -122,7 +110,7 @@ def test_hostile_rest_inputs_get_json_4xx(server, method, path, body, status, me
 def test_400_digit_float_is_answered_in_json(server):
     body = (b'{"signature_name": "generate", "inputs": {"prompt": ["x"], "max_new_tokens": 2, '
             b'"top_k": 1, "temperature": 1' + b"0" * 400 + b'.5}}')
-    [(status, head, payload)] = _responses(_exchange(
+    [(status, head, payload)] = _responses(raw_exchange(
         server.rest_api_port, _request("POST", f"/v1/models/{REPORT_LM}:predict", body)))
     assert status in (200, 400) and "application/json" in head
     json.loads(payload)
@@ -132,7 +120,7 @@ def test_400_digit_float_is_answered_in_json(server):
 def test_bad_content_length_gets_a_json_4xx(server, length):
     data = (f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}"
             .encode())
-    [(status, head, payload)] = _responses(_exchange(server.rest_api_port, data))
+    [(status, head, payload)] = _responses(raw_exchange(server.rest_api_port, data))
     assert 400 <= status < 500 and "application/json" in head
     assert json.loads(payload)["error"]
     assert _healthy(server)

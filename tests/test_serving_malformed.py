@@ -12,7 +12,7 @@ from tensorflow_serving.apis import (classification_pb2, get_model_metadata_pb2,
                                      prediction_service_pb2_grpc, regression_pb2)
 
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, SERVING_CONFIG_DIR, push_version,
-                                    serialized_trade, start_server)
+                                    raw_exchange, serialized_trade, start_server)
 
 pytestmark = pytest.mark.network
 
@@ -174,15 +174,7 @@ def test_missing_content_length_gets_411(server, session):
 
 
 def _raw_exchange(port: int, request: bytes) -> str:
-    """Sends raw bytes and reads until the server closes the connection."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        raw.sendall(request)
-        chunks = []
-        while True:
-            chunk = raw.recv(65536)
-            if not chunk:
-                return b"".join(chunks).decode("latin-1")
-            chunks.append(chunk)
+    return raw_exchange(port, request, timeout=10).decode("latin-1")
 
 
 # aiohttp's parser (llhttp) refuses these; the server answers each in JSON and closes. The
