@@ -38,7 +38,8 @@ from benchmarks.sections import publish  # noqa: E402
 from components.canary_validator.serving_check import read_ready_line  # noqa: E402
 from ml.serving import tensor_codec  # noqa: E402
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version,  # noqa: E402
-                                    raw_exchange, serialized_trade)
+                                    raw_exchange, raw_http_request, serialized_trade,
+                                    split_http_responses)
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRADE = serialized_trade(volume=1000.0, price=75.5, volatility=0.25, commodity="gas")
@@ -129,12 +130,6 @@ def run_flood(port: int, pid: int, slow: int, truncated: int, timeout: float) ->
             "rss_mb": (rss_before, _rss_mb(pid))}
 
 
-def _http(method: str, path: str, body: bytes = b"", extra: str = "") -> bytes:
-    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
-    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{extra}{length}\r\n"
-            .encode() + body)
-
-
 def rest_corpus() -> List[Tuple[str, bytes]]:
     nested = b'{"instances": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     classify = {"signature_name": "classification", "examples": [{"tenor_days": 2 ** 64}]}
@@ -143,8 +138,9 @@ def rest_corpus() -> List[Tuple[str, bytes]]:
                   b'2, "top_k": 1, "temperature": 1' + b"0" * 400 + b".5}}")
     smuggled = f"GET /v1/models/{REPORT_LM} HTTP/1.1\r\nHost: x\r\n\r\n".encode()
     cases = [
-        ("HEAD", _http("HEAD", RISK)), ("PUT", _http("PUT", RISK, b"{}")),
-        ("DELETE", _http("DELETE", RISK)), ("OPTIONS", _http("OPTIONS", RISK)),
+        ("HEAD", raw_http_request("HEAD", RISK)), ("PUT", raw_http_request("PUT", RISK, b"{}")),
+        ("DELETE", raw_http_request("DELETE", RISK)),
+        ("OPTIONS", raw_http_request("OPTIONS", RISK)),
         ("Content-Length abc", f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: "
                                f"abc\r\n\r\n{{}}".encode()),
         ("Content-Length of 5,000 digits", f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\n"
@@ -153,22 +149,24 @@ def rest_corpus() -> List[Tuple[str, bytes]]:
                               f"\r\n\r\n".encode()),
         ("POST without Content-Length", f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\n\r\n"
          .encode()),
-        ("body over the limit", _http("POST", f"{RISK}:predict",
+        ("body over the limit", raw_http_request("POST", f"{RISK}:predict",
                                       b'{"instances": ["' + b"x" * MAX_REQUEST_BYTES + b'"]}')),
-        ("version abc", _http("POST", f"{RISK}/versions/abc:predict", b"{}")),
-        ("version of 5,000 digits", _http("POST", f"{RISK}/versions/{'9' * 5000}:predict", b"{}")),
-        ("version above int64", _http("GET", f"{RISK}/versions/{'9' * 20}")),
-        ("version with an Arabic-Indic digit", _http("GET", f"{RISK}/versions/%D9%A1")),
-        ("model name of 8 KB", _http("POST", f"/v1/models/{'m' * 8192}:predict", b"{}")),
-        ("JSON nested 100,000 deep", _http("POST", f"{RISK}:predict", nested)),
-        ("integer of 5,000 digits", _http("POST", f"{RISK}:predict",
+        ("version abc", raw_http_request("POST", f"{RISK}/versions/abc:predict", b"{}")),
+        ("version of 5,000 digits",
+         raw_http_request("POST", f"{RISK}/versions/{'9' * 5000}:predict", b"{}")),
+        ("version above int64", raw_http_request("GET", f"{RISK}/versions/{'9' * 20}")),
+        ("version with an Arabic-Indic digit", raw_http_request("GET", f"{RISK}/versions/%D9%A1")),
+        ("model name of 8 KB", raw_http_request("POST", f"/v1/models/{'m' * 8192}:predict", b"{}")),
+        ("JSON nested 100,000 deep", raw_http_request("POST", f"{RISK}:predict", nested)),
+        ("integer of 5,000 digits", raw_http_request("POST", f"{RISK}:predict",
                                           b'{"instances": [' + b"1" * 5000 + b"]}")),
-        ("integer above int64 to :classify", _http("POST", f"{RISK}:classify",
+        ("integer above int64 to :classify", raw_http_request("POST", f"{RISK}:classify",
                                                    json.dumps(classify).encode())),
-        ("integer below int64 to :regress", _http("POST", f"{RISK}:regress",
+        ("integer below int64 to :regress", raw_http_request("POST", f"{RISK}:regress",
                                                   json.dumps(regress).encode())),
-        ("400-digit float", _http("POST", f"/v1/models/{REPORT_LM}:predict", long_float)),
-        ("invalid UTF-8 body", _http("POST", f"{RISK}:predict", b"\xff\xfe{")),
+        ("400-digit float",
+         raw_http_request("POST", f"/v1/models/{REPORT_LM}:predict", long_float)),
+        ("invalid UTF-8 body", raw_http_request("POST", f"{RISK}:predict", b"\xff\xfe{")),
         ("request line garbage", b"\x16\x03\x01\x00\xa5\x01\x00\x00\xa1\x03\x03\r\n\r\n"),
         ("HTTP/2.0 request line", f"GET {RISK} HTTP/2.0\r\n\r\n".encode()),
         ("101 headers", f"GET {RISK} HTTP/1.1\r\n".encode()
@@ -181,21 +179,11 @@ def rest_corpus() -> List[Tuple[str, bytes]]:
     return cases
 
 
-def _responses(reply: bytes) -> List[Tuple[int, str, bytes]]:
-    """(status, head, body) of every response in a raw reply, by Content-Length."""
-    found = []
-    while reply.startswith(b"HTTP/"):
-        head, _, rest = reply.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        length = next((int(line.split(":", 1)[1]) for line in lines[1:]
-                       if line.lower().startswith("content-length:")), 0)
-        found.append((int(lines[0].split()[1]), head.decode("latin-1"), rest[:length]))
-        reply = rest[length:]
-    return found
-
-
 def _well_formed_rest(reply: bytes, name: str) -> Tuple[bool, str]:
-    answers = _responses(reply)
+    try:
+        answers = split_http_responses(reply)
+    except ValueError as error:
+        return False, str(error)
     if not answers:
         return False, "no HTTP answer"
     status, head, body = answers[0]

@@ -250,6 +250,41 @@ def raw_exchange(port: int, data: bytes, timeout: float = 20.0) -> bytes:
             chunks.append(chunk)
 
 
+def raw_http_request(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
+    """An HTTP/1.1 request as raw bytes (Connection: close; Content-Length for a body or POST)."""
+    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
+    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{length}\r\n"
+            .encode() + body)
+
+
+def split_http_responses(reply: bytes):
+    """[(status, head text, body bytes)] of every response in a raw reply, by Content-Length;
+    ValueError when the reply holds bytes that are not an HTTP response."""
+    found = []
+    while reply:
+        head, _, rest = reply.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        if not lines[0].startswith("HTTP/"):
+            raise ValueError(f"not an HTTP response: {lines[0][:80]!r}")
+        length = next((int(line.split(":", 1)[1]) for line in lines[1:]
+                       if line.lower().startswith("content-length:")), 0)
+        found.append((int(lines[0].split()[1]), head.decode("latin-1"), rest[:length]))
+        reply = rest[length:]
+    return found
+
+
+def fake_version_dir(root: pathlib.Path, name: str = "3") -> pathlib.Path:
+    """A version folder with the files of a SavedModel (not a loadable one): for manifest and
+    signature checks that only read bytes."""
+    version = root / name
+    (version / "variables").mkdir(parents=True)
+    (version / "saved_model.pb").write_bytes(b"graph")
+    (version / "variables" / "variables.index").write_bytes(b"index")
+    (version / "assets").mkdir()
+    (version / "assets" / "feature_defaults.json").write_text("{}")
+    return version
+
+
 def wait_for(predicate, timeout: float = 60.0, interval: float = 0.1):
     """Polls predicate until it returns a truthy value; fails the test on timeout."""
     import time

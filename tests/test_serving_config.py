@@ -13,21 +13,13 @@ from ml.core.serving_layout import list_version_dirs
 from ml.serving.version_policy import aspired_versions
 from tensorflow_serving.config import model_server_config_pb2
 
+from tests.serving_fixtures import fake_version_dir
+
 SERVING_CONFIG = pathlib.Path(__file__).resolve().parents[1] / "serving_config"
 
 
-def _version_dir(root: pathlib.Path) -> pathlib.Path:
-    version = root / "3"
-    (version / "variables").mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"graph")
-    (version / "variables" / "variables.index").write_bytes(b"index")
-    (version / "assets").mkdir()
-    (version / "assets" / "feature_defaults.json").write_text("{}")
-    return version
-
-
 def test_manifest_round_trip_lists_every_file(tmp_path):
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     path = manifest.write_manifest(version)
     content = json.loads(path.read_text())
     assert content["algorithm"] == "sha256"
@@ -58,7 +50,7 @@ def _outside(version: pathlib.Path) -> pathlib.Path:
      "symlink saved_model.pb"),
 ])
 def test_manifest_reports_each_kind_of_tampering(tmp_path, tamper, problem):
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     manifest.write_manifest(version)
     tamper(version)
     problems = manifest.verify_manifest(version)

@@ -20,7 +20,8 @@ from ml.serving import grpc_server
 from ml.serving.metrics import UNKNOWN_MODEL, ServingMetrics
 from ml.serving.options import ServerOptions
 from tests.serving_fixtures import (REPORT_LM, RISK_MODEL, push_version, raw_exchange,
-                                    serialized_trade, start_server)
+                                    raw_http_request, serialized_trade,
+                                    split_http_responses, start_server)
 
 pytestmark = pytest.mark.network
 
@@ -45,34 +46,16 @@ def server(home):
     server.stop()
 
 
-def _responses(reply: bytes):
-    """[(status, headers text, body bytes)] of every response in a raw reply."""
-    found = []
-    while reply:
-        head, _, rest = reply.partition(b"\r\n\r\n")
-        lines = head.decode("latin-1").split("\r\n")
-        length = next((int(line.split(":", 1)[1]) for line in lines[1:]
-                       if line.lower().startswith("content-length:")), 0)
-        found.append((int(lines[0].split()[1]), head.decode("latin-1"), rest[:length]))
-        reply = rest[length:]
-    return found
-
-
 def _healthy(server) -> bool:
     response = requests.post(f"http://127.0.0.1:{server.rest_api_port}{RISK}:predict",
                              json={"instances": [TRADE_B64]}, timeout=30)
     return response.status_code == 200
 
 
-def _request(method: str, path: str, body: bytes = b"", headers: str = "") -> bytes:
-    length = f"Content-Length: {len(body)}\r\n" if body or method == "POST" else ""
-    return (f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n{headers}{length}\r\n"
-            .encode() + body)
-
-
 @pytest.mark.parametrize("method", ["HEAD", "PUT", "DELETE", "PATCH", "OPTIONS"])
 def test_other_methods_get_a_json_405(server, method):
-    [(status, head, body)] = _responses(raw_exchange(server.rest_api_port, _request(method, RISK)))
+    [(status, head, body)] = split_http_responses(
+        raw_exchange(server.rest_api_port, raw_http_request(method, RISK)))
     assert status == 405
     assert "application/json" in head and "Allow: GET, POST" in head
     if method != "HEAD":
@@ -99,8 +82,8 @@ HOSTILE_REST = [
 @pytest.mark.parametrize("method, path, body, status, message", HOSTILE_REST,
                          ids=[f"hostile-{index}" for index in range(len(HOSTILE_REST))])
 def test_hostile_rest_inputs_get_json_4xx(server, method, path, body, status, message):
-    [(answered, head, payload)] = _responses(raw_exchange(server.rest_api_port,
-                                                       _request(method, path, body)))
+    [(answered, head, payload)] = split_http_responses(
+        raw_exchange(server.rest_api_port, raw_http_request(method, path, body)))
     assert answered == status, payload[:200]
     assert "application/json" in head
     assert message.lower() in json.loads(payload)["error"].lower()
@@ -110,8 +93,8 @@ def test_hostile_rest_inputs_get_json_4xx(server, method, path, body, status, me
 def test_400_digit_float_is_answered_in_json(server):
     body = (b'{"signature_name": "generate", "inputs": {"prompt": ["x"], "max_new_tokens": 2, '
             b'"top_k": 1, "temperature": 1' + b"0" * 400 + b'.5}}')
-    [(status, head, payload)] = _responses(raw_exchange(
-        server.rest_api_port, _request("POST", f"/v1/models/{REPORT_LM}:predict", body)))
+    [(status, head, payload)] = split_http_responses(raw_exchange(
+        server.rest_api_port, raw_http_request("POST", f"/v1/models/{REPORT_LM}:predict", body)))
     assert status in (200, 400) and "application/json" in head
     json.loads(payload)
 
@@ -120,7 +103,7 @@ def test_400_digit_float_is_answered_in_json(server):
 def test_bad_content_length_gets_a_json_4xx(server, length):
     data = (f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: {length}\r\n\r\n{{}}"
             .encode())
-    [(status, head, payload)] = _responses(raw_exchange(server.rest_api_port, data))
+    [(status, head, payload)] = split_http_responses(raw_exchange(server.rest_api_port, data))
     assert 400 <= status < 500 and "application/json" in head
     assert json.loads(payload)["error"]
     assert _healthy(server)
@@ -140,7 +123,7 @@ def test_get_with_a_body_is_answered_once(server):
             if not chunk:
                 break
             chunks.append(chunk)
-    answers = _responses(b"".join(chunks))
+    answers = split_http_responses(b"".join(chunks))
     assert [status for status, _, _ in answers] == [200, 200]
     assert all(RISK_MODEL not in body.decode() or "model_version_status" in body.decode()
                for _, _, body in answers)
@@ -181,7 +164,7 @@ def test_a_body_shorter_than_its_content_length_is_dropped_at_the_timeout(server
         sock.sendall(f"POST {RISK}:predict HTTP/1.1\r\nHost: x\r\nContent-Length: 60000\r\n\r\n{{}}"
                      .encode())
         reply = _closed_within(sock, TIMEOUT + 15)
-    [(status, head, payload)] = _responses(reply)
+    [(status, head, payload)] = split_http_responses(reply)
     assert status == 408 and "did not arrive" in json.loads(payload)["error"]
 
 
@@ -194,7 +177,7 @@ def test_connections_above_the_cap_get_503_json(home):
         time.sleep(0.3)
         with socket.create_connection(("127.0.0.1", capped.rest_api_port), timeout=10) as extra:
             reply = _closed_within(extra, 15)
-        [(status, _, payload)] = _responses(reply)
+        [(status, _, payload)] = split_http_responses(reply)
         assert status == 503 and "too many connections" in json.loads(payload)["error"]
         for sock in held:
             sock.close()

@@ -4,7 +4,6 @@ version is retried when its folder changes; key creation, rotation and the Pushe
 import json
 import logging
 import os
-import pathlib
 import shutil
 import stat
 
@@ -16,16 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from components.serving_pusher import versions
 from ml.serving import manifest, signing_keys
 from ml.serving.manifest import ManifestError
-
-
-def _version_dir(root: pathlib.Path, name: str = "3") -> pathlib.Path:
-    version = root / name
-    (version / "variables").mkdir(parents=True)
-    (version / "saved_model.pb").write_bytes(b"graph")
-    (version / "variables" / "variables.index").write_bytes(b"index")
-    (version / "assets").mkdir()
-    (version / "assets" / "feature_defaults.json").write_text("{}")
-    return version
+from tests.serving_fixtures import fake_version_dir
 
 
 @pytest.fixture
@@ -37,7 +27,7 @@ def keys(tmp_path):
 
 def test_a_signed_version_verifies_into_a_read_only_copy_of_the_checked_bytes(tmp_path, keys):
     private_key, public_keys, _, _ = keys
-    version = _version_dir(tmp_path / "serving")
+    version = fake_version_dir(tmp_path / "serving")
     manifest.sign_manifest(version, private_key, version=3)
     verified = manifest.verify_signed_version(version, public_keys, tmp_path / "staging", 3)
     try:
@@ -63,7 +53,7 @@ def _refusal(version, public_keys, version_number=3):
 
 def test_unsigned_and_resigned_by_another_key_are_refused(tmp_path, keys):
     private_key, public_keys, _, _ = keys
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     manifest.write_manifest(version)
     assert "is not signed" in _refusal(version, public_keys)
     other, _ = manifest.generate_signing_key(tmp_path / "other")
@@ -73,7 +63,7 @@ def test_unsigned_and_resigned_by_another_key_are_refused(tmp_path, keys):
 
 def test_tampering_with_files_or_the_manifest_is_refused(tmp_path, keys):
     private_key, public_keys, _, _ = keys
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     manifest.sign_manifest(version, private_key, version=3)
     (version / "saved_model.pb").write_bytes(b"evil")
     assert "digest mismatch for saved_model.pb" in _refusal(version, public_keys)
@@ -86,7 +76,7 @@ def test_tampering_with_files_or_the_manifest_is_refused(tmp_path, keys):
 
 def test_a_signed_version_copied_under_another_number_is_refused(tmp_path, keys):
     private_key, public_keys, _, _ = keys
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     manifest.sign_manifest(version, private_key, version=3)
     assert "signed for version 3, not for version 5" in _refusal(version, public_keys, 5)
 
@@ -106,7 +96,7 @@ def test_symlinks_special_and_extra_files_are_refused(tmp_path, keys, tamper, pr
     outside.mkdir()
     (outside / "f.json").write_text("{}")
     (outside / "payload.bin").write_bytes(b"evil")
-    version = _version_dir(tmp_path / "serving")
+    version = fake_version_dir(tmp_path / "serving")
     manifest.sign_manifest(version, private_key, version=3)
     tamper(version, outside)
     assert problem in _refusal(version, public_keys)
@@ -115,7 +105,7 @@ def test_symlinks_special_and_extra_files_are_refused(tmp_path, keys, tamper, pr
 
 def test_a_symlinked_version_folder_is_refused(tmp_path, keys):
     private_key, public_keys, _, _ = keys
-    real = _version_dir(tmp_path / "elsewhere")
+    real = fake_version_dir(tmp_path / "elsewhere")
     manifest.sign_manifest(real, private_key, version=3)
     (tmp_path / "serving").mkdir()
     (tmp_path / "serving" / "3").symlink_to(real, target_is_directory=True)
@@ -129,7 +119,7 @@ def test_several_public_keys_allow_a_rotation(tmp_path, keys):
     both.write_text(old_public.read_text() + new_public.read_text())
     public_keys = manifest.load_public_keys(both)
     assert len(public_keys) == 2
-    old_version, new_version = _version_dir(tmp_path / "a"), _version_dir(tmp_path / "b")
+    old_version, new_version = fake_version_dir(tmp_path / "a"), fake_version_dir(tmp_path / "b")
     manifest.sign_manifest(old_version, old_private, version=3)
     manifest.sign_manifest(new_version, new_private, version=3)
     for version in (old_version, new_version):
@@ -142,7 +132,7 @@ def test_several_public_keys_allow_a_rotation(tmp_path, keys):
 
 def test_resigning_refuses_a_version_changed_since_its_push(tmp_path, keys, capsys):
     _, _, private_path, _ = keys
-    version = _version_dir(tmp_path)
+    version = fake_version_dir(tmp_path)
     manifest.write_manifest(version)
     (version / "saved_model.pb").write_bytes(b"evil")
     assert signing_keys.main(["sign", "--key", str(private_path), str(version)]) == 1
@@ -175,7 +165,7 @@ def test_public_key_files_are_checked(tmp_path):
 
 def test_the_pusher_signs_with_a_key_kept_outside_the_serving_tree(tmp_path, keys):
     _, public_keys, private_path, _ = keys
-    source = _version_dir(tmp_path, "candidate")
+    source = fake_version_dir(tmp_path, "candidate")
     serving = tmp_path / "serving_models"
     target = versions.push_model(str(source), serving, "m", tmp_path / "models.config",
                                  signing_key=private_path)
