@@ -93,8 +93,9 @@ def test_alerts_carry_type_severity_model_feature_metric_value_threshold_and_tim
 
 
 def test_drift_types_exist_as_in_the_spec():
+    # The spec's four, plus the estimated-performance type continuous learning triggers on.
     assert {t.name for t in DriftType} == {"DATA_DRIFT", "CONCEPT_DRIFT", "PREDICTION_DRIFT",
-                                          "PERFORMANCE_DRIFT"}
+                                          "PERFORMANCE_DRIFT", "ESTIMATED_PERFORMANCE"}
     service_thresholds = ModelMonitoringService().drift_thresholds
     assert service_thresholds[DriftType.DATA_DRIFT]["psi"] == 0.25
     assert service_thresholds[DriftType.DATA_DRIFT]["ks_p_value"] == 0.05

@@ -118,6 +118,14 @@ class Home:
     def monitoring_reports_dir(self) -> pathlib.Path:
         return self.monitoring_dir / "reports"
 
+    def monitoring_pending_outcomes(self, model_name: str) -> pathlib.Path:
+        """Served requests whose outcomes had not arrived when they were checked."""
+        return self.monitoring_dir / "pending_outcomes" / f"{check_model_name(model_name)}.parquet"
+
+    def monitoring_reference_source(self, model_name: str) -> pathlib.Path:
+        """Which model and training Examples the registered monitoring reference came from."""
+        return self.monitoring_dir / "reference_sources" / f"{check_model_name(model_name)}.json"
+
     # Lifecycle
     @property
     def lifecycle_db(self) -> pathlib.Path:

@@ -161,11 +161,18 @@ class TrainingReference:
     generator_settings: Dict
 
 
-def training_reference(store, model_name: str) -> TrainingReference:
-    """Latest pushed model -> the Model it pushed -> the Trainer's training Examples."""
-    pushed = latest_pushed_model(store, model_name)
+def training_reference(store, model_name: str, version: Optional[int] = None) -> TrainingReference:
+    """Latest pushed model (or the push of `version`) -> the Model it pushed -> the Trainer's
+    training Examples."""
+    if version is None:
+        pushed = latest_pushed_model(store, model_name)
+    else:
+        pushed = next((artifact for artifact in reversed(pushed_models(store, model_name))
+                       if artifact.custom_properties["pushed_version"].string_value
+                       == str(version)), None)
     if pushed is None:
-        raise LookupError(f"no pushed version of {model_name!r} is recorded in ML Metadata; "
+        which = "version" if version is None else f"version {version}"
+        raise LookupError(f"no pushed {which} of {model_name!r} is recorded in ML Metadata; "
                           "run the pipeline with training first")
     model = producer_inputs(store, pushed.id, "model")
     examples = producer_inputs(store, model.id, "examples") if model is not None else None

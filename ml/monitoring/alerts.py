@@ -10,12 +10,18 @@ from typing import Any, Dict, Mapping, Optional, Tuple
 
 
 class DriftType(Enum):
-    """What changed: the inputs, the input-output relation, the outputs, or the accuracy."""
+    """What changed: the inputs, the input-output relation, the outputs, or the accuracy.
+
+    The spec's four types, plus the accuracy expected from the model's own probabilities on
+    unlabeled traffic (ml.monitoring.performance_estimation), which warns days before the
+    outcomes that confirm a drop arrive.
+    """
 
     DATA_DRIFT = "data_drift"
     CONCEPT_DRIFT = "concept_drift"
     PREDICTION_DRIFT = "prediction_drift"
     PERFORMANCE_DRIFT = "performance_drift"
+    ESTIMATED_PERFORMANCE = "estimated_performance"
 
 
 SEVERITIES = ("info", "warning", "critical")
@@ -24,18 +30,22 @@ DEFAULT_SEVERITY = {
     DriftType.PREDICTION_DRIFT: "warning",
     DriftType.CONCEPT_DRIFT: "critical",
     DriftType.PERFORMANCE_DRIFT: "critical",
+    DriftType.ESTIMATED_PERFORMANCE: "warning",
 }
 
 # The spec's thresholds plus the few the spec leaves implicit. Data and prediction drift need a
 # significant test (after correction) and a material PSI; the joint test, which has no effect
 # size, gets half of a 1% false-alarm budget; performance and concept drift need evidence that
-# the drop or change exceeds its threshold at level p_value.
+# the drop or change exceeds its threshold at level p_value. The estimated-performance rule is off
+# (an infinite allowed drop) until a caller sets roc_auc_drop, e.g. to a RetrainingConfig's
+# performance_threshold: what drop is worth a retrain is the lifecycle's decision.
 DEFAULT_DRIFT_THRESHOLDS: Dict[DriftType, Dict[str, float]] = {
     DriftType.DATA_DRIFT: {"psi": 0.25, "ks_p_value": 0.05, "multivariate_p_value": 0.005},
     DriftType.PREDICTION_DRIFT: {"psi": 0.25, "ks_p_value": 0.05},
     DriftType.PERFORMANCE_DRIFT: {"accuracy_drop": 0.05, "f1_drop": 0.1, "precision_drop": 0.1,
                                   "recall_drop": 0.1, "p_value": 0.05},
     DriftType.CONCEPT_DRIFT: {"correlation_change": 0.2, "p_value": 0.05},
+    DriftType.ESTIMATED_PERFORMANCE: {"roc_auc_drop": math.inf, "p_value": 0.05},
 }
 _PROBABILITIES = {"ks_p_value", "multivariate_p_value", "p_value"}
 

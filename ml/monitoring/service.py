@@ -5,7 +5,8 @@ register_model, detect_drift, DriftType, the drift_thresholds). A check judges e
 with ml.monitoring.drift_rule, the rule the pipeline's drift gate uses (KS or chi-square plus
 location and scale tests in one correction; PSI and shift floors as effect size), the joint distribution (MMD,
 and a common-shift test for many features moving a little together),
-the model's outputs and, with labels, its accuracy, precision, recall and F1. Alerts are stored
+the model's outputs and, with labels, its accuracy, precision, recall and F1; without labels,
+the AUC expected from the model's own probabilities (CBPE), when a drop threshold is set. Alerts are stored
 in SQLite before they are sent, and references are kept on disk, so a restart loses neither.
 """
 from __future__ import annotations
@@ -32,6 +33,8 @@ from ml.monitoring.multivariate import DEFAULT_PERMUTATIONS, JointDriftResult, j
 from ml.monitoring.notifications import Dispatcher, RetryPolicy
 from ml.monitoring.performance import (confusion_matrix, performance_drop_tests,
                                        positive_class, relation_change_tests)
+from ml.monitoring.performance_estimation import (PerformanceEstimate, estimate_performance,
+                                                  estimated_drop_test, expected_roc_auc)
 from ml.monitoring.reference_store import ReferenceStore, StoredReference, check_model_name
 from ml.monitoring.drift_page import render_drift_page
 from ml.monitoring.tables import FeatureTable, as_feature_table
@@ -58,6 +61,7 @@ class MonitoringResult:
     performance: Optional[pd.DataFrame]
     relations: Optional[pd.DataFrame]
     alerts: List[DriftAlert] = field(default_factory=list)
+    estimated_performance: Optional[Dict] = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,7 @@ class _Model:
     classes: Optional[np.ndarray]
     positive_index: Optional[int]
     reference_confusion: Optional[np.ndarray]
+    reference_expected_auc: Optional[float] = None
 
     @classmethod
     def build(cls, stored: StoredReference, n_bins: int) -> "_Model":
@@ -88,7 +93,7 @@ class _Model:
                                                "reference_predictions")
                 confusion = confusion_matrix(stored.labels, predicted, classes)
         return cls(stored, ReferenceProfile.build(stored.table, n_bins), prediction_profile,
-                   classes, positive_index, confusion)
+                   classes, positive_index, confusion, _expected_auc(stored.predictions))
 
 
 class ModelMonitoringService:
@@ -182,8 +187,16 @@ class ModelMonitoringService:
         """Alerts for new_data (and optional predictions/labels) against the reference."""
         return self.check(model_name, new_data, predictions, labels).alerts
 
-    def check(self, model_name: str, new_data, predictions=None, labels=None) -> MonitoringResult:
-        """Run every applicable test, store and send the alerts, and return all results."""
+    def check(self, model_name: str, new_data, predictions=None, labels=None, *,
+              estimate: Optional[PerformanceEstimate] = None,
+              alert_on_inputs: bool = True) -> MonitoringResult:
+        """Run every applicable test, store and send the alerts, and return all results.
+
+        estimate: this window's CBPE estimate (computed from the predictions when not given
+        and the estimated-performance rule is on). alert_on_inputs=False keeps data- and
+        prediction-drift alerts out: for a window whose outcomes arrived late, its inputs were
+        already judged when it was served.
+        """
         model = self._model(model_name)
         current = as_feature_table(new_data, "new_data", like=model.stored.table)
         predictions = _prediction_array(predictions, "predictions", current.n_rows)
@@ -195,14 +208,19 @@ class ModelMonitoringService:
         prediction_table = self._prediction_drift(model, predictions)
         performance = self._performance(model, predictions, labels)
         relations = self._relations(model, current, labels)
+        estimated = self._estimated_drop(model, predictions, estimate)
         alerts = self._built_in_alerts(model_name, features, joint, prediction_table,
                                        performance, relations)
         alerts = self._apply_rules(model_name, alerts, features, joint, prediction_table,
                                    performance, current.n_rows)
+        if not alert_on_inputs:
+            alerts = [alert for alert in alerts if alert.drift_type not in _COLUMN_TYPES]
+        if estimated is not None and estimated["dropped"]:
+            alerts.append(self._estimated_alert(model_name, estimated))
         self.alert_store.record_all(alerts, self.cooldown_seconds)
         self.dispatch_pending()
         result = MonitoringResult(model_name, utc_now(), current, features, joint,
-                                  prediction_table, performance, relations, alerts)
+                                  prediction_table, performance, relations, alerts, estimated)
         self._last_results[model_name] = result
         return result
 
@@ -242,6 +260,26 @@ class ModelMonitoringService:
         return performance_drop_tests(model.reference_confusion, current_confusion, limits,
                                       alpha=limits["p_value"], positive_index=model.positive_index,
                                       correction=self.correction, seed=self.seed)
+
+    def _estimated_drop(self, model: _Model, predictions,
+                        estimate: Optional[PerformanceEstimate]) -> Optional[Dict]:
+        """CBPE's expected AUC of the window against the reference's, when the rule is on.
+
+        Both sides are expectations from the model's own probabilities, so the training data's
+        optimism (its realised AUC is higher than any live window's) does not count as a drop.
+        """
+        limits = self.drift_thresholds[DriftType.ESTIMATED_PERFORMANCE]
+        if not math.isfinite(limits["roc_auc_drop"]):
+            return None
+        if model.reference_expected_auc is None:
+            raise ValueError("the estimated-performance rule needs the model registered with "
+                             "reference_predictions that are probabilities in [0, 1]")
+        if estimate is None:
+            if predictions is None or predictions.ndim != 1 or predictions.dtype.kind != "f":
+                return None
+            estimate = estimate_performance(predictions, seed=self.seed)
+        return estimated_drop_test({"roc_auc": model.reference_expected_auc}, estimate,
+                                   limits["roc_auc_drop"], alpha=limits["p_value"])
 
     def _relations(self, model: _Model, current: FeatureTable, labels) -> Optional[pd.DataFrame]:
         if labels is None:
@@ -305,6 +343,17 @@ class ModelMonitoringService:
                     f"(change > {row.threshold:g}, adjusted p = {row.adjusted_p_value:.2g})",
                     {"adjusted_p_value": row.adjusted_p_value}))
         return alerts
+
+    def _estimated_alert(self, model_name: str, estimated: Mapping) -> DriftAlert:
+        return self._alert(
+            DriftType.ESTIMATED_PERFORMANCE, model_name, None, "estimated_roc_auc",
+            estimated["estimated"], estimated["reference"] - estimated["threshold"],
+            f"Estimated performance drop on {model_name}: the AUC expected from the model's own "
+            f"probabilities fell from {estimated['reference']:.3f} to {estimated['estimated']:.3f} "
+            f"(drop {estimated['drop']:.3f} > {estimated['threshold']:g}, "
+            f"p = {estimated['p_value']:.2g})",
+            {"reference": estimated["reference"], "drop": estimated["drop"],
+             "p_value": estimated["p_value"]})
 
     def _distribution_alert(self, model_name, drift_type, row, limits) -> DriftAlert:
         what = "Data drift" if drift_type == DriftType.DATA_DRIFT else "Prediction drift"
@@ -445,6 +494,17 @@ def _plain(details: Mapping) -> dict:
         else:
             plain[key] = value
     return plain
+
+
+def _expected_auc(predictions: Optional[np.ndarray]) -> Optional[float]:
+    """The reference's CBPE AUC, when its predictions are probability scores."""
+    if (predictions is None or predictions.ndim != 1 or predictions.dtype.kind != "f"
+            or predictions.min() < 0 or predictions.max() > 1):
+        return None
+    try:
+        return expected_roc_auc(predictions)
+    except ValueError:
+        return None
 
 
 def _prediction_array(values, what: str, n_rows: int) -> Optional[np.ndarray]:

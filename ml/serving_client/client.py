@@ -521,7 +521,11 @@ class ETRMModelClient:
     def __init__(self, serving_client: Optional[TensorFlowServingClient] = None,
                  risk_model_name: str = RISK_MODEL_NAME, report_model_name: str = REPORT_LM_NAME,
                  label: Optional[str] = None, version: Optional[int] = None,
-                 ab_split: Optional[ABSplit] = None, seed: Optional[int] = None):
+                 ab_split: Optional[ABSplit] = None, seed: Optional[int] = None,
+                 identifier_features: Sequence[str] = ()):
+        """identifier_features: names in a trade sent as text beside the model's features
+        (e.g. trade_id, trade_date), never checked against its schema: the model ignores them
+        and the server's request log keeps them, so outcomes can be joined on them later."""
         if ab_split is not None and (label or version is not None):
             raise ValueError("use either an A/B split or a fixed label/version")
         self.client = serving_client or TensorFlowServingClient()
@@ -530,6 +534,7 @@ class ETRMModelClient:
         self.label = label
         self.version = version
         self.ab_split = ab_split
+        self.identifier_features = frozenset(identifier_features)
         self._random = random.Random(seed)
         self._schemas: Dict[Tuple, Optional[Dict[str, FeatureInfo]]] = {}
         self._lock = threading.Lock()
@@ -575,6 +580,9 @@ class ETRMModelClient:
                              f"got {type(features).__name__}")
         typed = {}
         for name, value in features.items():
+            if name in self.identifier_features:
+                typed[name] = ("string", [str(value).encode("utf-8")])
+                continue
             info = schema.get(name) if schema is not None else None
             if schema is not None and info is None:
                 raise ValueError(f"unknown feature {name!r}: the model accepts "
@@ -582,7 +590,8 @@ class ETRMModelClient:
             kind = info.type if info else _guess_type(name, value)
             typed[name] = (kind, [_check_value(name, kind, value)])
         filled = {} if schema is None else {name: info.default for name, info in schema.items()
-                                            if name not in features}
+                                            if name not in features
+                                            and name not in self.identifier_features}
         return encode_example(typed), filled
 
     def predict_risk_score(self, features: Mapping[str, Any]) -> Dict[str, Any]:
