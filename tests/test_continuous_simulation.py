@@ -195,3 +195,18 @@ def test_simulation_on_a_trained_home_with_the_real_loop(tmp_path):
     assert sum(d.failed_requests for d in result.days) == 0
     assert any(e.action == "trigger" for e in result.timeline)
     assert any(d.estimated_auc is not None for d in result.days)
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--weeks", "0"], "--weeks must be > 0"),
+    (["--weeks", "1", "--drift", "price_shift@March:1"], "--drift: drift scenario"),
+    (["--weeks", "1", "--start", "soon"], "--start must be a date"),
+    (["--weeks", "1", "--schedule", "weekly"], "retrain_schedule"),
+    (["--weeks", "1", "--trades-per-day", "-5"], "--trades-per-day must be > 0"),
+])
+def test_simulate_command_refuses_bad_flags_in_one_line(tmp_path, capsys, flags, message):
+    from ml import cli
+
+    assert cli.main(["continuous", "simulate", "--home", str(tmp_path), *flags]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
