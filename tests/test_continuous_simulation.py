@@ -140,7 +140,7 @@ def test_a_week_replayed_with_a_push_and_a_promotion(served_home, tmp_path):
     home, server = served_home
     simulation = Simulation(home, 1, SETTINGS, start=MONDAY, server=server,
                             loop_factory=lambda sim, h, store, s, c: PushThenPromoteLoop(sim, h, store),
-                            echo=lambda line: None)
+                            echo=lambda line: None, probe_label_moves=True)
     result = simulation.run(report_path=tmp_path / "report.html")
 
     assert [d.date for d in result.days][0] == "2024-01-08" and len(result.days) == 7
@@ -152,7 +152,10 @@ def test_a_week_replayed_with_a_push_and_a_promotion(served_home, tmp_path):
     assert set(by_date["2024-01-10"].requests_by_version) == {1, 2}
     assert set(by_date["2024-01-11"].requests_by_version) == {2}
     assert [e.action for e in result.timeline if e.kind != "alert"] == ["trigger", "push", "promote"]
-    assert result.timeline[1].time == epoch(MONDAY + dt.timedelta(days=1), 0.5)
+    assert result.timeline[1].time == epoch(MONDAY + dt.timedelta(days=1), 0.0)
+    promoted = [move for move in simulation.label_moves if move["after"].get("stable") == 2]
+    assert len(promoted) == 1 and promoted[0]["before"]["stable"] == 1
+    assert promoted[0]["probe_requests"] > 0 and promoted[0]["probe_failed"] == 0
     page = result.report_path.read_text()
     assert page.count("data:image/png;base64,") == 4 and "canary passed" in page
 

@@ -2,15 +2,21 @@
 
 Each simulated day, on a SimulatedClock:
 
-    00:30, 02:30  the loop ticks (cron slots, monitoring alerts -> triggers, one job, the
-                  deployment manager's canary analysis, guard and rollback)
-    12:00         the day's trades (the generator's span for that day, as the pipeline ingests
+    00:00, 02:30  the loop ticks (cron slots, monitoring alerts -> triggers, one job, the
+                  deployment manager's canary analysis, guard and rollback); at midnight the
+                  previous day's span is complete, so a job triggered by yesterday's alerts
+                  trains on the drifted day itself
+    10:00         the day's trades (the generator's span for that day, as the pipeline ingests
                   it) are scored by the served model through the real server (`etrm serve` in
                   a subprocess on the home), stable and canary sharing traffic by canary_share
+    11:00, 13:00  the loop ticks (the deployment manager scrapes the server's request counts
+                  after the traffic; a half-day analysis interval ends before 13:00)
     18:00         the served-model check (ml.monitoring.served_check) reads the day's request
                   logs: drift, prediction drift, CBPE-estimated AUC, and realised performance
                   of the trades whose outcomes arrived (older than outcome_delay_days)
-    20:00         the loop ticks again
+
+No tick between the check and midnight: a job started then would end its window on the day
+before the alert.
 
 The loop, its runner and the deployment manager are the production ones unless injected, so
 what the simulation shows is what the platform does. It records a timeline (every trigger,
@@ -35,8 +41,9 @@ from ml.core.home import Home
 from ml.lifecycle.config import RetrainingConfig, validate
 
 DAY = 86400.0
-TICK_HOURS = (0.5, 2.5, 20.0)
-TRAFFIC_HOUR = 12.0
+MORNING_TICK_HOURS = (0.0, 2.5)
+AFTERNOON_TICK_HOURS = (11.0, 13.0)
+TRAFFIC_HOUR = 10.0
 CHECK_HOUR = 18.0
 SERVER_START_SECONDS = 180.0
 LOG_SETTLE_SECONDS = 15.0
@@ -220,7 +227,10 @@ class Simulation:
     ContinuousLearningLoop with the RetrainingJobRunner and a DeploymentManager reading the
     server's logs and metrics); server: a started ServerProcess-like object to use instead of
     starting one; estimated_drop: the estimated-AUC rule's threshold (default None: the first
-    config's performance_threshold; 0 turns the rule off).
+    config's performance_threshold; 0 turns the rule off). on_day(simulation, day) runs before
+    each day's traffic. probe_label_moves: during every tick a thread keeps scoring one trade
+    at a time on `stable` (features only, so monitoring and canary analysis ignore it) and
+    `label_moves` records each tick that moved a label with the probe's requests and failures.
     """
 
     def __init__(self, home, weeks: int, settings, drift: Optional[str] = None,
@@ -229,7 +239,8 @@ class Simulation:
                  loop_factory: Optional[Callable] = None, server=None,
                  estimated_drop: Optional[float] = None, reference_rows: int = 2000,
                  batch_size: int = 10, echo: Optional[Callable[[str], None]] = None,
-                 on_day: Optional[Callable[["Simulation", dt.date], None]] = None):
+                 on_day: Optional[Callable[["Simulation", dt.date], None]] = None,
+                 probe_label_moves: bool = False):
         from ml.lifecycle.settings import ContinuousSettings
 
         if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks <= 0:
@@ -268,6 +279,9 @@ class Simulation:
         self.batch_size = batch_size
         self.echo = echo or (lambda text: print(text, flush=True))
         self.on_day = on_day
+        self.probe_label_moves = probe_label_moves
+        self.label_moves: List[Dict[str, Any]] = []
+        self._trades = None
         self.days: List[DayFigures] = []
         self.timeline: List[TimelineEvent] = []
         self._audit_seen = 0
@@ -314,7 +328,7 @@ class Simulation:
         return result
 
     async def _day(self, day: dt.date) -> None:
-        for hours in TICK_HOURS[:2]:
+        for hours in MORNING_TICK_HOURS:
             await self._tick(epoch(day, hours))
         self.clock.set(epoch(day, TRAFFIC_HOUR))
         if self.on_day is not None:
@@ -322,12 +336,13 @@ class Simulation:
         labels = self.labels()
         traffic = self.send(day, labels)
         wait_for_logs(self.home, self.model)
-        self.clock.set(epoch(day, CHECK_HOUR))
         figures = DayFigures(day.isoformat(), labels.get("stable"), labels.get("canary"),
                              dict(traffic.sent), dict(traffic.answered_by_version), traffic.failed)
+        for hours in AFTERNOON_TICK_HOURS:
+            await self._tick(epoch(day, hours))
+        self.clock.set(epoch(day, CHECK_HOUR))
         self._check(day, figures)
         self.days.append(figures)
-        await self._tick(epoch(day, TICK_HOURS[2]))
         served = f"stable v{figures.stable}" + (
             f", canary v{figures.canary}" if figures.canary not in (None, figures.stable) else "")
         auc = "".join(part for part in (
@@ -353,6 +368,8 @@ class Simulation:
         if "stable" not in labels:
             return DayTraffic(date=day.isoformat())
         trades = day_trades(day, self.settings)
+        if not trades.empty:
+            self._trades = trades
         canary = labels.get("canary")
         share = self.settings.canary_share if canary is not None and canary != labels["stable"] else 0.0
         return send_day(self.server.client(), trades, ABSplit("stable", "canary", share),
@@ -370,6 +387,7 @@ class Simulation:
                 self.home, self.model, self.reference_rows, now=self.clock.now(),
                 labels_available_before=cutoff, reference_version=figures.stable,
                 estimated_drop_threshold=self.estimated_drop,
+                outcome_settings=self.outcome_settings(),
                 report_path=self.home.monitoring_reports_dir / f"sim-{day}.html")
         except LookupError as error:
             self.echo(f"{day} check skipped: {error}")
@@ -390,9 +408,28 @@ class Simulation:
                                                {"drift_type": alert.drift_type.value,
                                                 "feature": alert.feature}))
 
+    def outcome_settings(self) -> Dict[str, Any]:
+        """The generator settings of the simulated trades (their outcomes are regenerated
+        from these, whatever data the serving version was trained on)."""
+        from ml.lifecycle.traffic import span_request
+
+        return span_request(0, self.settings).generator_properties()
+
     async def _tick(self, moment: float) -> None:
         self.clock.set(max(moment, self.clock.now()))
-        await self.loop.tick()
+        before = self.labels()
+        probe = (_Probe(self) if self.probe_label_moves and "stable" in before
+                 and self._trades is not None else None)
+        try:
+            await self.loop.tick()
+        finally:
+            counts = probe.stop() if probe is not None else None
+        after = self.labels()
+        if after != before:
+            move = {"time": self.clock.now(), "before": before, "after": after}
+            if counts is not None:
+                move.update(counts)
+            self.label_moves.append(move)
         self._collect_audit()
 
     def _collect_audit(self) -> None:
@@ -409,6 +446,47 @@ class Simulation:
             self._audit_seen = entries[-1].id
 
 
+class _Probe:
+    """Scores one trade at a time on `stable` in a thread while a tick runs."""
+
+    def __init__(self, simulation: Simulation, pause_seconds: float = 0.05):
+        import threading
+
+        from ml.lifecycle.traffic import model_features, plain_rows
+
+        self.client = simulation.server.client()
+        self.client.label = "stable"
+        trades = simulation._trades
+        self.rows = plain_rows(trades.head(50), model_features(self.client, trades))
+        self.pause_seconds = pause_seconds
+        self.requests = self.failed = 0
+        self.errors: List[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="label-move-probe", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        from ml.serving_client.client import TensorFlowServingError
+
+        index = 0
+        while not self._stop.is_set():
+            self.requests += 1
+            try:
+                self.client.predict_risk_scores([self.rows[index % len(self.rows)]])
+            except (TensorFlowServingError, ValueError) as error:
+                self.failed += 1
+                if len(self.errors) < 5:
+                    self.errors.append(str(error))
+            index += 1
+            self._stop.wait(self.pause_seconds)
+
+    def stop(self) -> Dict[str, Any]:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        return {"probe_requests": self.requests, "probe_failed": self.failed,
+                "probe_errors": list(self.errors)}
+
+
 def default_loop_factory(simulation: Simulation, home: Home, store, settings, clock):
     """The production loop: RetrainingJobRunner, DeploymentManager over the server's request
     logs (placed in time by trade date, outcomes after the simulation's delay) and metrics."""
@@ -420,7 +498,8 @@ def default_loop_factory(simulation: Simulation, home: Home, store, settings, cl
     counts = PrometheusCounts(simulation.server.metrics_url, simulation.model)
     observations = LoggedObservations(home, clock=clock, time_basis="trade_date",
                                       label_delay_seconds=simulation.outcome_delay_days * DAY,
-                                      counts=counts)
+                                      counts=counts,
+                                      generator_settings=simulation.outcome_settings())
     deployment = DeploymentManager(home, store, settings, clock, observations=observations,
                                    metrics=counts)
     return ContinuousLearningLoop(home, store, RetrainingJobRunner(settings), settings, clock,

@@ -114,9 +114,9 @@ def send_day(client: ETRMModelClient, trades: pd.DataFrame, ab_split: ABSplit,
     labels = {label: ETRMModelClient(client.client, risk_model_name=client.risk_model_name,
                                      label=label, identifier_features=IDENTIFIERS)
               for label in (ab_split.label_a, ab_split.label_b)}
-    columns = features if features is not None else _model_features(labels[ab_split.label_a],
+    columns = features if features is not None else model_features(labels[ab_split.label_a],
                                                                      trades)
-    rows = _rows(trades, columns + list(IDENTIFIERS))
+    rows = plain_rows(trades, columns + list(IDENTIFIERS))
     draw = random.Random(seed)
     for start in range(0, len(rows), batch_size):
         batch = rows[start:start + batch_size]
@@ -139,7 +139,7 @@ def send_day(client: ETRMModelClient, trades: pd.DataFrame, ab_split: ABSplit,
     return traffic
 
 
-def _model_features(client: ETRMModelClient, trades: pd.DataFrame) -> List[str]:
+def model_features(client: ETRMModelClient, trades: pd.DataFrame) -> List[str]:
     """The trade columns the served model reads (its feature_defaults signature)."""
     try:
         schema = client.feature_schema(label=client.label)
@@ -153,7 +153,7 @@ def _model_features(client: ETRMModelClient, trades: pd.DataFrame) -> List[str]:
     return [name for name in schema if name in trades.columns]
 
 
-def _rows(trades: pd.DataFrame, columns: List[str]) -> List[Dict[str, object]]:
+def plain_rows(trades: pd.DataFrame, columns: List[str]) -> List[Dict[str, object]]:
     """Plain Python values per trade (numpy scalars become int, float or str)."""
     rows = []
     for record in trades[columns].to_dict("records"):

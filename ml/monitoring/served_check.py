@@ -20,7 +20,7 @@ import dataclasses
 import datetime as dt
 import json
 import pathlib
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Mapping, Optional, Union
 
 import pandas as pd
 
@@ -97,6 +97,7 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
                        labels_available_before: Optional[DateLike] = None,
                        reference_version: Optional[int] = None,
                        estimated_drop_threshold: Optional[float] = None,
+                       outcome_settings: Optional[Mapping] = None,
                        service=None) -> ServedCheck:
     """Checks the logs written since the last check; marks them read. home: a Home or a path.
 
@@ -105,6 +106,8 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
     module docstring). reference_version: the pushed version whose training data is the
     reference (default the latest pushed). estimated_drop_threshold: turns on the service's
     estimated-performance rule with this allowed AUC drop (when `service` is not given).
+    outcome_settings: the generator settings the logged trades were made with (SpanRequest
+    fields; default: those recorded on the reference's training Examples).
     service: a ModelMonitoringService to use (its rules and notifiers); default one on the home.
     LookupError when ML Metadata has no pushed model; ValueError on a bad argument.
     """
@@ -134,12 +137,13 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
         reference = (metadata.training_reference(store, model_name) if reference_version is None
                      else metadata.training_reference(store, model_name, version=reference_version))
         _register_reference(service, home, model_name, reference, reference_rows)
+        settings = dict(outcome_settings or reference.generator_settings)
         columns = RAW_FEATURES + [TRADE_ID, TRADE_DATE, SCORE_COLUMN, MODEL_VERSION_FEATURE]
         current = read_log_frame(files, columns)
         scores = current[SCORE_COLUMN].astype(float)
         estimate = _estimate(scores)
         if cutoff is None:
-            labels = realised_labels(current, reference.generator_settings)
+            labels = realised_labels(current, settings)
             known = int(labels.notna().sum())
             waiting = len(current) - known
             labelled_frame = current.assign(_label=labels) if waiting == 0 else None
@@ -152,8 +156,7 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
             result = service.check(model_name, current[RAW_FEATURES], predictions=scores,
                                    estimate=estimate)
             alerts = list(result.alerts)
-            labelled_frame, waiting = _matured(home, model_name, current, cutoff,
-                                               reference.generator_settings)
+            labelled_frame, waiting = _matured(home, model_name, current, cutoff, settings)
             known = 0 if labelled_frame is None else len(labelled_frame)
             performance_checked = known >= MIN_LABELLED_ROWS
             if performance_checked:
@@ -227,13 +230,16 @@ def _register_reference(service, home, model_name: str, reference, reference_row
 
 
 def _matured(home, model_name: str, current: pd.DataFrame, cutoff: str, settings):
-    """(rows whose outcomes arrived, with `_label`; rows still waiting), keeping the waiting."""
+    """(rows whose outcomes arrived, with `_label`; rows still waiting), keeping the waiting.
+
+    Rows without a trade id or date (probes, hand-made requests) can never get an outcome and
+    are not kept."""
     from ml.core.atomic_files import atomic_write
-    from ml.synthetic.outcomes import TRADE_DATE, realised_labels
+    from ml.synthetic.outcomes import TRADE_DATE, TRADE_ID, realised_labels
 
     path = home.monitoring_pending_outcomes(model_name)
     pending = pd.read_parquet(path) if path.exists() else current.iloc[:0]
-    rows = pd.concat([pending, current], ignore_index=True)
+    rows = pd.concat([pending, current.dropna(subset=[TRADE_ID, TRADE_DATE])], ignore_index=True)
     due = rows[TRADE_DATE].astype(str).str[:10] < cutoff
     matured, waiting = rows[due].copy(), rows[~due]
     atomic_write(path, lambda handle: waiting.to_parquet(handle, index=False), binary=True)
