@@ -23,6 +23,7 @@ BENCHMARKS = {
     "reliability": "benchmarks.bench_reliability",
     "risk_model": "benchmarks.bench_risk_model",
     "lm": "benchmarks.bench_lm",
+    "continuous": "benchmarks.bench_continuous",
 }
 
 

@@ -213,3 +213,37 @@ def test_simulate_command_refuses_bad_flags_in_one_line(tmp_path, capsys, flags,
     assert cli.main(["continuous", "simulate", "--home", str(tmp_path), *flags]) == 2
     err = capsys.readouterr().err
     assert message in err and err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_benchmark_measures_and_its_section_from_fabricated_runs():
+    """The benchmark's arithmetic on made-up runs (the runs themselves need TFX jobs)."""
+    import argparse
+    import types
+
+    from benchmarks import bench_continuous as bench
+
+    onset = epoch(bench.DRIFT_ONSET)
+    days = [DayFigures(str(bench.DRIFT_ONSET - dt.timedelta(days=1)), 1, None, {}, {1: 10}, 0),
+            DayFigures(str(bench.DRIFT_ONSET), 1, None, {}, {1: 10}, 0)]
+    moves = [{"time": onset - 3600, "before": {"stable": 1}, "after": {"stable": 1, "canary": 2}},
+             {"time": onset + 1.5 * 86400, "before": {"stable": 1, "canary": 2},
+              "after": {"stable": 2, "canary": 2}, "probe_requests": 40, "probe_failed": 0}]
+    simulation = types.SimpleNamespace(days=days, label_moves=moves)
+    assert bench.days_to_retrained_stable(simulation) == pytest.approx(1.5)
+
+    quiet_days = [DayFigures("2024-02-05", 1, None, {}, {}, 0, realised_auc=0.75, labelled=100),
+                  DayFigures("2024-02-12", 2, None, {}, {}, 0, realised_auc=0.65, labelled=100)]
+    assert bench.realised_by_stable(SimulationResult(MODEL, "", quiet_days, [], "")) == {
+        1: 0.75, 2: 0.65}
+
+    result = SimulationResult(MODEL, "2024-02-05", days, [], "")
+    run = {"days": 1.5, "triggers": ["drift: x"], "moves": moves, "result": result}
+    options = bench.Options(150, 2, 2, 1, 40, False, False)
+    text = bench.report(options, argparse.Namespace(quick=True, kill9=False), "2 cores", {
+        "drift triggers": run, "weekly cron alone": {**run, "days": 4.5, "moves": []}},
+        {"good": 1, "bad": 2, "hours": 11.0, "bad_requests": 120, "moves": [], "result": result},
+        None, {"promotions": 1, "worse": [], "rollbacks": 0, "triggers": 2, "moves": [],
+               "result": result}, None, None)
+    assert text.startswith("## Continuous learning on the simulation (")
+    assert "1.50 days | weekly cron alone: 4.50 days | <= 2 days: met" in text
+    assert "0 of 40 probe requests over 1 moves" in text and "NOT met" not in text
