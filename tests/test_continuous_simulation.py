@@ -2,7 +2,6 @@
 the day-by-day replay with an injected loop that pushes and promotes, and the HTML report.
 The pipeline-backed replay (real RetrainingJobRunner) is the e2e test at the end."""
 import datetime as dt
-import shutil
 
 import pytest
 
@@ -184,20 +183,26 @@ def test_report_is_self_contained_with_plots_and_a_decision_table():
 
 
 @pytest.mark.e2e
-def test_simulation_on_a_trained_home_with_the_real_loop(tmp_path):
-    """Two weeks on a home with a trained model: the real loop, runner and deployment manager;
-    the weekly cron fires, every request is answered."""
+def test_simulation_on_a_trained_home_end_to_end(tmp_path):
+    """A week on a home with a trained model: the real loop, runner and deployment manager;
+    the Sunday cron retrains on a three-day window, every request is answered, estimated and
+    realised AUC are recorded."""
+    from ml.lifecycle.config import RetrainingConfig
     from tests.pipeline_helpers import run_small
 
     run_small(tmp_path, train=True, drift_gate=False)
-    shutil.rmtree(tmp_path / "serving_logs", ignore_errors=True)
     settings = ContinuousSettings(records_per_span=300, span_days=1, train_steps=50)
-    simulation = Simulation(tmp_path, 2, settings, start=dt.date(2024, 2, 5),
+    config = RetrainingConfig(model_name=MODEL, retrain_schedule="0 2 * * 0", data_window_days=3,
+                              min_samples_threshold=200, auto_deploy=True)
+    simulation = Simulation(tmp_path, 1, settings, configs=[config], start=dt.date(2024, 2, 5),
                             outcome_delay_days=2, echo=lambda line: None)
     result = simulation.run(report_path=tmp_path / "sim.html")
     assert sum(d.failed_requests for d in result.days) == 0
-    assert any(e.action == "trigger" for e in result.timeline)
+    assert any(e.action == "trigger" and "cron" in e.reason for e in result.timeline)
+    assert any(e.kind == "job" for e in result.timeline)
     assert any(d.estimated_auc is not None for d in result.days)
+    assert any(d.realised_auc is not None for d in result.days)
+    assert result.report_path.read_text().count("data:image/png;base64,") == 4
 
 
 @pytest.mark.parametrize("flags, message", [
@@ -247,3 +252,31 @@ def test_benchmark_measures_and_its_section_from_fabricated_runs():
     assert text.startswith("## Continuous learning on the simulation (")
     assert "1.50 days | weekly cron alone: 4.50 days | <= 2 days: met" in text
     assert "0 of 40 probe requests over 1 moves" in text and "NOT met" not in text
+
+
+class SkippingRunner:
+    """A JobRunner that skips every job (no TFX), so the real loop's triggers can be watched."""
+
+    def run(self, context):
+        from ml.lifecycle.jobs import JobOutcome
+
+        return JobOutcome("skipped", "test runner: nothing trained")
+
+
+@pytest.mark.network
+def test_the_real_loop_ticks_on_the_simulated_clock_and_its_cron_fires(served_home):
+    from ml.lifecycle.loop import ContinuousLearningLoop
+
+    home, server = served_home
+
+    def real_loop(simulation, home, store, settings, clock):
+        return ContinuousLearningLoop(home, store, SkippingRunner(), settings, clock,
+                                      echo=lambda line: None)
+
+    simulation = Simulation(home, 1, SETTINGS, start=MONDAY, server=server,
+                            loop_factory=real_loop, echo=lambda line: None)
+    result = simulation.run()
+    triggers = [e for e in result.timeline if e.action == "trigger"]
+    assert [e.day for e in triggers] == ["2024-01-14"] and "cron" in triggers[0].reason
+    assert [e.action for e in result.timeline if e.kind == "job"] == ["skip"]
+    assert sum(sum(d.requests_by_label.values()) for d in result.days) == 5 * 120
