@@ -91,3 +91,13 @@ def test_service_rule_is_off_by_default_and_validated(tmp_path):
     with pytest.raises(ValueError, match="roc_auc_drop"):
         ModelMonitoringService(tmp_path / "bad", drift_thresholds={
             "estimated_performance": {"roc_auc_drop": -1}})
+
+
+def test_only_identified_leaves_probe_requests_out(home):
+    week = _span_table(1)
+    _log(home, week.head(300), "requests-20240108T000000-1-00001.tfrecord", np.full(300, 0.3))
+    probes = week.head(20).drop(columns=["trade_id", "trade_date"])
+    _log(home, probes, "requests-20240108T000000-1-00002.tfrecord", np.full(20, 0.3))
+    check = check_served_model(home, MODEL, reference_rows=800, only_identified=True,
+                               labels_available_before="2024-01-01")
+    assert check.requests == 300 and check.files == 2 and check.waiting == 300

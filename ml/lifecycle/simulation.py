@@ -387,7 +387,7 @@ class Simulation:
                 self.home, self.model, self.reference_rows, now=self.clock.now(),
                 labels_available_before=cutoff, reference_version=figures.stable,
                 estimated_drop_threshold=self.estimated_drop,
-                outcome_settings=self.outcome_settings(),
+                outcome_settings=self.outcome_settings(), only_identified=True,
                 report_path=self.home.monitoring_reports_dir / f"sim-{day}.html")
         except LookupError as error:
             self.echo(f"{day} check skipped: {error}")
@@ -449,7 +449,7 @@ class Simulation:
 class _Probe:
     """Scores one trade at a time on `stable` in a thread while a tick runs."""
 
-    def __init__(self, simulation: Simulation, pause_seconds: float = 0.05):
+    def __init__(self, simulation: Simulation, pause_seconds: float = 0.1):
         import threading
 
         from ml.lifecycle.traffic import model_features, plain_rows

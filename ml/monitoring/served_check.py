@@ -98,7 +98,7 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
                        reference_version: Optional[int] = None,
                        estimated_drop_threshold: Optional[float] = None,
                        outcome_settings: Optional[Mapping] = None,
-                       service=None) -> ServedCheck:
+                       only_identified: bool = False, service=None) -> ServedCheck:
     """Checks the logs written since the last check; marks them read. home: a Home or a path.
 
     now: epoch seconds of the check (the report's time stamp; default the wall clock).
@@ -107,7 +107,9 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
     reference (default the latest pushed). estimated_drop_threshold: turns on the service's
     estimated-performance rule with this allowed AUC drop (when `service` is not given).
     outcome_settings: the generator settings the logged trades were made with (SpanRequest
-    fields; default: those recorded on the reference's training Examples).
+    fields; default: those recorded on the reference's training Examples). only_identified:
+    check only requests carrying a trade id and date (the simulation's trades; its probe
+    requests, which repeat a few trades, would look like drift).
     service: a ModelMonitoringService to use (its rules and notifiers); default one on the home.
     LookupError when ML Metadata has no pushed model; ValueError on a bad argument.
     """
@@ -140,6 +142,11 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
         settings = dict(outcome_settings or reference.generator_settings)
         columns = RAW_FEATURES + [TRADE_ID, TRADE_DATE, SCORE_COLUMN, MODEL_VERSION_FEATURE]
         current = read_log_frame(files, columns)
+        if only_identified:
+            current = current.dropna(subset=[TRADE_ID, TRADE_DATE]).reset_index(drop=True)
+            if len(current) < 2:
+                positions.mark_read(files)
+                return ServedCheck(model_name, checked=False)
         scores = current[SCORE_COLUMN].astype(float)
         estimate = _estimate(scores)
         if cutoff is None:
