@@ -26,7 +26,7 @@ from ml.lifecycle.store import LifecycleStore
 from ml.monitoring.alert_store import AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType
 from ml.monitoring.notifications import SlackNotifier
-from tests.continuous_fixtures import ScriptedRunner, StepRunner, loop_settings
+from tests.continuous_fixtures import ScriptedRunner, loop_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -152,6 +152,20 @@ def test_triggers_and_alerts_merge_into_one_job_per_model(tmp_path):
     assert actions(loop.store) == ["trigger"] * 4 + ["bless", "push"]
     assert deployment.pushed == [(RISK, jobs[0].id, 7)] and deployment.steps == [RISK, RISK]
     assert tick(loop)["triggers"] == []  # the alerts were read once (cursor in the store)
+
+
+def test_an_estimated_performance_drop_is_its_own_trigger_kind_and_alerts_are_read_once(tmp_path):
+    clock = SimulatedClock(SUNDAY_TWO - 60)
+    loop = build(tmp_path, ScriptedRunner([SKIPPED]), clock)
+    alerts = AlertStore(loop.home.monitoring_dir / "alerts.sqlite")
+    alerts.record(DriftAlert(DriftType.PERFORMANCE_DRIFT, severity="warning", model_name=RISK,
+                             feature=None, metric="estimated_auc_drop", value=0.06, threshold=0.05,
+                             message="estimated AUC fell by 0.06"), cooldown_seconds=0)
+    assert [t["kind"] for t in tick(loop)["triggers"]] == ["estimated_performance"]
+    assert [alert_id for alert_id, _ in alerts.since(0)] == [1] and alerts.since(1) == []
+    alerts.close()
+    assert loop.store.alert_cursor() == 1
+    assert tick(loop)["triggers"] == []
 
 
 def test_a_trigger_for_a_trained_window_is_recorded_but_not_queued(tmp_path):

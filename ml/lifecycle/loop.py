@@ -411,7 +411,14 @@ class ContinuousLearningLoop:
                 pass
         try:
             while not self._stopped(stop_event):
-                await self.tick()
+                try:
+                    await self.tick()
+                except LoopAlreadyRunning:
+                    raise
+                except Exception as error:  # a locked database or a bad stored row: next round
+                    LOGGER.warning("tick failed", exc_info=True)
+                    self.echo(f"round failed, retrying in {self.settings.poll_seconds:g} s: "
+                              f"{error_text(error)}")
                 if self._stopped(stop_event):
                     break
                 await self._pause(self.settings.poll_seconds, stop_event)
