@@ -208,6 +208,7 @@ def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert err.startswith(message) and err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_cli_run_exits_when_another_loop_holds_the_home(tmp_path):
     home = tmp_path / "home"
     store = LifecycleStore(home / "lifecycle" / "lifecycle.sqlite")
@@ -220,6 +221,7 @@ def test_cli_run_exits_when_another_loop_holds_the_home(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_the_facade_and_the_cli_parser_import_no_tensorflow(tmp_path):
     code = ("import sys, ml.continuous_learning_pipeline, ml.cli; ml.cli.build_parser(); "
             "print(sorted(m for m in ('tensorflow', 'tfx') if m in sys.modules))")

@@ -20,8 +20,8 @@ from ml.core.home import Home
 from ml.lifecycle.clock import SimulatedClock, SystemClock
 from ml.lifecycle.config import RetrainingConfig
 from ml.lifecycle.jobs import JobInterrupted, JobOutcome, PermanentJobError
-from ml.lifecycle.loop import (ContinuousLearningLoop, LoopAlreadyRunning, due_slot,
-                               last_complete_span, queue_trigger, window_end)
+from ml.lifecycle.loop import ContinuousLearningLoop, LoopAlreadyRunning, due_slot, queue_trigger
+from ml.lifecycle.windows import last_complete_span, span_ending, training_spans, window_end
 from ml.lifecycle.store import LifecycleStore
 from ml.monitoring.alert_store import AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType
@@ -81,6 +81,12 @@ def test_window_end_is_the_last_day_of_the_last_complete_span():
     assert window_end(SUNDAY_TWO, settings) == "2024-03-03"
     daily = loop_settings(span_days=1)
     assert window_end(SUNDAY_TWO, daily) == "2024-03-09"
+    assert span_ending("2024-03-03", settings) == 8 and span_ending("2023-12-31", settings) == -1
+    with pytest.raises(ValueError, match="not the last day of a 7-day span"):
+        span_ending("2024-03-02", settings)
+    assert training_spans(8, 30, settings) == [5, 6, 7, 8]
+    assert training_spans(1, 30, settings) == [0, 1] and training_spans(-1, 30, settings) == []
+    assert training_spans(8, 3, settings) == [8]
 
 
 def test_due_slot_collapses_missed_slots_into_one_fire():
@@ -391,3 +397,20 @@ def test_sigterm_stops_a_running_loop_cleanly_with_the_job_checkpointed(tmp_path
     assert (job.status, job.attempt, sorted(job.result["steps"])) == ("pending", 0, ["step0"])
     assert store.loop_lease() is None
     assert actions(store)[-1] == "release"
+
+
+def _open_store(path):
+    try:
+        LifecycleStore(path).loop_lease()
+        return "ok"
+    except Exception as error:  # the failure is the test's result
+        return repr(error)
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_lifecycle_store_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    paths = [tmp_path / f"home{i}" / "lifecycle.sqlite" for i in range(10) for _ in range(4)]
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        assert set(pool.map(_open_store, paths)) == {"ok"}

@@ -28,10 +28,12 @@ from ml.lifecycle.jobs import (JobContext, JobInterrupted, JobOutcome, JobRunner
 from ml.lifecycle.notify import LifecycleNotifier, Notifiers
 from ml.lifecycle.settings import ContinuousSettings
 from ml.lifecycle.store import OPEN_STATUSES, Job, LifecycleStore
+from ml.lifecycle.windows import last_complete_span, window_end
 from ml.monitoring.alerts import json_ready
-from ml.synthetic.spans import parse_history_start, span_window
 
 LOGGER = logging.getLogger("ml.lifecycle.loop")
+__all__ = ["ContinuousLearningLoop", "LoopAlreadyRunning", "TRIGGER_KINDS", "due_slot",
+           "last_complete_span", "next_scheduled_run", "queue_trigger", "window_end"]
 TRIGGER_KINDS = ("schedule", "drift", "performance", "estimated_performance", "manual")
 MAX_ERROR_CHARS = 2000
 MISSED_SLOTS_COUNTED = 1000
@@ -44,22 +46,6 @@ class LoopAlreadyRunning(RuntimeError):
 def default_owner() -> str:
     """host:pid:random, so the message about a held lease says where the other loop runs."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def last_complete_span(now: float, settings: ContinuousSettings) -> int:
-    """The newest span whose last day is over at `now` (-1 when none is complete yet)."""
-    start = parse_history_start(settings.history_start).replace(tzinfo=dt.timezone.utc)
-    days = int((now - start.timestamp()) // 86400)
-    return days // settings.span_days - 1 if days >= 0 else -1
-
-
-def window_end(now: float, settings: ContinuousSettings) -> str:
-    """The last day (YYYY-MM-DD) of the last complete span: a job's window end and idempotency key."""
-    span = last_complete_span(now, settings)
-    if span < 0:
-        day_before = parse_history_start(settings.history_start) - dt.timedelta(days=1)
-        return day_before.strftime("%Y-%m-%d")
-    return span_window(span, settings.history_start, settings.span_days)[1].strftime("%Y-%m-%d")
 
 
 def due_slot(schedule: str, last_slot: float, now: float) -> Optional[Tuple[float, int]]:
@@ -144,7 +130,7 @@ class ContinuousLearningLoop:
         if context is not None:
             context.stop_event.set()
         if first:
-            where = f"; job {context.job.id} checkpoints and goes back to the queue" if context else ""
+            where = f"; job {context.job.id} finishes or checkpoints" if context else ""
             self.echo(f"{reason}: stopping{where}")
         if self._aio_loop is not None and self._wake is not None:
             self._aio_loop.call_soon_threadsafe(self._wake.set)
