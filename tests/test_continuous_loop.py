@@ -413,4 +413,4 @@ def test_processes_opening_a_new_lifecycle_store_at_once_all_succeed(tmp_path):
 
     paths = [tmp_path / f"home{i}" / "lifecycle.sqlite" for i in range(10) for _ in range(4)]
     with multiprocessing.get_context("fork").Pool(4) as pool:
-        assert set(pool.map(_open_store, paths)) == {"ok"}
+        assert set(pool.map(_open_store, paths, chunksize=1)) == {"ok"}
