@@ -414,3 +414,19 @@ def test_processes_opening_a_new_lifecycle_store_at_once_all_succeed(tmp_path):
     paths = [tmp_path / f"home{i}" / "lifecycle.sqlite" for i in range(10) for _ in range(4)]
     with multiprocessing.get_context("fork").Pool(4) as pool:
         assert set(pool.map(_open_store, paths, chunksize=1)) == {"ok"}
+
+
+def test_an_outcome_with_numpy_figures_is_recorded_as_plain_json(tmp_path):
+    import numpy as np
+
+    clock = SimulatedClock(SUNDAY_TWO)
+    outcome = JobOutcome("succeeded", "blessed", {"pushed_version": np.int64(3), "blessed": True,
+                                                  "metrics": {"auc": np.float32(0.75), "loss": float("nan")},
+                                                  "path": pathlib.Path("/x")})
+    deployment = FakeDeployment()
+    loop = build(tmp_path, ScriptedRunner([outcome]), clock, deployment=deployment)
+    loop.trigger(RISK, "manual", "go")
+    tick(loop)
+    result = loop.store.jobs(RISK)[0].result
+    assert (result["pushed_version"], result["metrics"]["loss"], result["path"]) == (3, "NaN", "/x")
+    assert deployment.pushed == [(RISK, 1, 3)]

@@ -10,7 +10,9 @@ expired job lease makes the job claimable, its checkpoints let the runner skip f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -294,6 +296,7 @@ class ContinuousLearningLoop:
             return self._retry_or_fail(context, error)
         if error is not None:
             return self._fail(context, f"permanent error: {error_text(error)}", error_text(error))
+        outcome = dataclasses.replace(outcome, result=jsonable(outcome.result))
         if outcome.status == "failed":
             return self._fail(context, outcome.reason, outcome.reason, outcome.result)
         return self._succeed_or_skip(context, outcome)
@@ -469,3 +472,13 @@ def _alert_reason(kind: str, items: list) -> Tuple[str, Dict[str, Any]]:
 def _figures(result: Dict[str, Any]) -> Dict[str, Any]:
     """An outcome's figures for the audit log (without the bulky checkpoints)."""
     return json_ready({k: v for k, v in result.items() if k not in ("steps", "progress")})
+
+
+def jsonable(values: Dict[str, Any]) -> Dict[str, Any]:
+    """A runner's result as strict JSON (numpy scalars as numbers, anything else as text), so
+    an odd value cannot keep a finished job from being recorded."""
+    def plain(value):
+        item = getattr(value, "item", None)
+        return item() if callable(item) else str(value)
+
+    return json.loads(json.dumps(json_ready(dict(values)), default=plain, allow_nan=False))
