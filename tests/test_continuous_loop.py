@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,7 +21,8 @@ from ml.core.home import Home
 from ml.lifecycle.clock import SimulatedClock, SystemClock
 from ml.lifecycle.config import RetrainingConfig
 from ml.lifecycle.jobs import JobInterrupted, JobOutcome, PermanentJobError
-from ml.lifecycle.loop import ContinuousLearningLoop, LoopAlreadyRunning, due_slot, queue_trigger
+from ml.lifecycle.loop import (ContinuousLearningLoop, LoopAlreadyRunning, alert_trigger_kind,
+                               due_slot, queue_trigger)
 from ml.lifecycle.windows import last_complete_span, span_ending, training_spans, window_end
 from ml.lifecycle.store import LifecycleStore
 from ml.monitoring.alert_store import AlertStore
@@ -172,6 +174,19 @@ def test_an_estimated_performance_drop_is_its_own_trigger_kind_and_alerts_are_re
     alerts.close()
     assert loop.store.alert_cursor() == 1
     assert tick(loop)["triggers"] == []
+
+
+@pytest.mark.parametrize("drift_type, metric, kind", [
+    ("data_drift", "psi", "drift"), ("prediction_drift", "psi", "drift"),
+    ("concept_drift", "label_correlation_change", "drift"),
+    ("performance_drift", "accuracy_drop", "performance"),
+    ("performance_drift", "estimated_auc_drop", "estimated_performance"),
+    ("estimated_performance", "roc_auc_drop", "estimated_performance"),
+])
+def test_alert_types_map_to_trigger_kinds(drift_type, metric, kind):
+    alert = types.SimpleNamespace(drift_type=types.SimpleNamespace(value=drift_type), metric=metric,
+                                  details={})
+    assert alert_trigger_kind(alert) == kind
 
 
 def test_a_trigger_for_a_trained_window_is_recorded_but_not_queued(tmp_path):

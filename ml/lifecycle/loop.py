@@ -81,11 +81,10 @@ def alert_trigger_kind(alert) -> str:
     """drift for data, prediction and concept drift; performance for a realised drop;
     estimated_performance for a drop estimated before the labels arrive."""
     kind = alert.drift_type.value
-    if kind != "performance_drift":
-        return "drift"
-    if alert.metric.startswith("estimated") or alert.details.get("estimated"):
+    if kind == "estimated_performance" or (kind == "performance_drift" and (
+            alert.metric.startswith("estimated") or alert.details.get("estimated"))):
         return "estimated_performance"
-    return "performance"
+    return "performance" if kind == "performance_drift" else "drift"
 
 
 def error_text(error: BaseException) -> str:
