@@ -118,8 +118,8 @@ def _run(args: argparse.Namespace) -> int:
         loop = pipeline.build_loop(wait=not args.exit_if_running, echo=say.info)
         try:
             asyncio.run(loop.run())
-        except LoopAlreadyRunning as exc:
-            say.error("error: %s", exc)
+        except (LoopAlreadyRunning, ValueError, OSError, sqlite3.Error) as exc:
+            say.error("error: %s", exc)  # once, on the terminal (the log file has the rest)
             return 2
     return 0
 
