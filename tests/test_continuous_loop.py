@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+import types
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -20,13 +21,14 @@ from ml.core.home import Home
 from ml.lifecycle.clock import SimulatedClock, SystemClock
 from ml.lifecycle.config import RetrainingConfig
 from ml.lifecycle.jobs import JobInterrupted, JobOutcome, PermanentJobError
-from ml.lifecycle.loop import (ContinuousLearningLoop, LoopAlreadyRunning, due_slot,
-                               last_complete_span, queue_trigger, window_end)
+from ml.lifecycle.loop import (ContinuousLearningLoop, LoopAlreadyRunning, alert_trigger_kind,
+                               due_slot, queue_trigger)
+from ml.lifecycle.windows import last_complete_span, span_ending, training_spans, window_end
 from ml.lifecycle.store import LifecycleStore
 from ml.monitoring.alert_store import AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType
 from ml.monitoring.notifications import SlackNotifier
-from tests.continuous_fixtures import ScriptedRunner, StepRunner, loop_settings
+from tests.continuous_fixtures import ScriptedRunner, loop_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -81,6 +83,12 @@ def test_window_end_is_the_last_day_of_the_last_complete_span():
     assert window_end(SUNDAY_TWO, settings) == "2024-03-03"
     daily = loop_settings(span_days=1)
     assert window_end(SUNDAY_TWO, daily) == "2024-03-09"
+    assert span_ending("2024-03-03", settings) == 8 and span_ending("2023-12-31", settings) == -1
+    with pytest.raises(ValueError, match="not the last day of a 7-day span"):
+        span_ending("2024-03-02", settings)
+    assert training_spans(8, 30, settings) == [5, 6, 7, 8]
+    assert training_spans(1, 30, settings) == [0, 1] and training_spans(-1, 30, settings) == []
+    assert training_spans(8, 3, settings) == [8]
 
 
 def test_due_slot_collapses_missed_slots_into_one_fire():
@@ -152,6 +160,33 @@ def test_triggers_and_alerts_merge_into_one_job_per_model(tmp_path):
     assert actions(loop.store) == ["trigger"] * 4 + ["bless", "push"]
     assert deployment.pushed == [(RISK, jobs[0].id, 7)] and deployment.steps == [RISK, RISK]
     assert tick(loop)["triggers"] == []  # the alerts were read once (cursor in the store)
+
+
+def test_an_estimated_performance_drop_is_its_own_trigger_kind_and_alerts_are_read_once(tmp_path):
+    clock = SimulatedClock(SUNDAY_TWO - 60)
+    loop = build(tmp_path, ScriptedRunner([SKIPPED]), clock)
+    alerts = AlertStore(loop.home.monitoring_dir / "alerts.sqlite")
+    alerts.record(DriftAlert(DriftType.PERFORMANCE_DRIFT, severity="warning", model_name=RISK,
+                             feature=None, metric="estimated_auc_drop", value=0.06, threshold=0.05,
+                             message="estimated AUC fell by 0.06"), cooldown_seconds=0)
+    assert [t["kind"] for t in tick(loop)["triggers"]] == ["estimated_performance"]
+    assert [alert_id for alert_id, _ in alerts.since(0)] == [1] and alerts.since(1) == []
+    alerts.close()
+    assert loop.store.alert_cursor() == 1
+    assert tick(loop)["triggers"] == []
+
+
+@pytest.mark.parametrize("drift_type, metric, kind", [
+    ("data_drift", "psi", "drift"), ("prediction_drift", "psi", "drift"),
+    ("concept_drift", "label_correlation_change", "drift"),
+    ("performance_drift", "accuracy_drop", "performance"),
+    ("performance_drift", "estimated_auc_drop", "estimated_performance"),
+    ("estimated_performance", "roc_auc_drop", "estimated_performance"),
+])
+def test_alert_types_map_to_trigger_kinds(drift_type, metric, kind):
+    alert = types.SimpleNamespace(drift_type=types.SimpleNamespace(value=drift_type), metric=metric,
+                                  details={})
+    assert alert_trigger_kind(alert) == kind
 
 
 def test_a_trigger_for_a_trained_window_is_recorded_but_not_queued(tmp_path):
@@ -377,3 +412,36 @@ def test_sigterm_stops_a_running_loop_cleanly_with_the_job_checkpointed(tmp_path
     assert (job.status, job.attempt, sorted(job.result["steps"])) == ("pending", 0, ["step0"])
     assert store.loop_lease() is None
     assert actions(store)[-1] == "release"
+
+
+def _open_store(path):
+    try:
+        LifecycleStore(path).loop_lease()
+        return "ok"
+    except Exception as error:  # the failure is the test's result
+        return repr(error)
+
+
+@pytest.mark.slow
+def test_processes_opening_a_new_lifecycle_store_at_once_all_succeed(tmp_path):
+    import multiprocessing
+
+    paths = [tmp_path / f"home{i}" / "lifecycle.sqlite" for i in range(10) for _ in range(4)]
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        assert set(pool.map(_open_store, paths, chunksize=1)) == {"ok"}
+
+
+def test_an_outcome_with_numpy_figures_is_recorded_as_plain_json(tmp_path):
+    import numpy as np
+
+    clock = SimulatedClock(SUNDAY_TWO)
+    outcome = JobOutcome("succeeded", "blessed", {"pushed_version": np.int64(3), "blessed": True,
+                                                  "metrics": {"auc": np.float32(0.75), "loss": float("nan")},
+                                                  "path": pathlib.Path("/x")})
+    deployment = FakeDeployment()
+    loop = build(tmp_path, ScriptedRunner([outcome]), clock, deployment=deployment)
+    loop.trigger(RISK, "manual", "go")
+    tick(loop)
+    result = loop.store.jobs(RISK)[0].result
+    assert (result["pushed_version"], result["metrics"]["loss"], result["path"]) == (3, "NaN", "/x")
+    assert deployment.pushed == [(RISK, 1, 3)]

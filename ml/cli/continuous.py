@@ -104,6 +104,7 @@ def _pipeline(args: argparse.Namespace, **settings):
 
 def _run(args: argparse.Namespace) -> int:
     from ml.core import logs
+    from ml.lifecycle.loop import LoopAlreadyRunning
 
     overrides = {field: getattr(args, flag[2:].replace("-", "_"))
                  for flag, (field, _, _) in SETTING_FLAGS.items()
@@ -112,10 +113,14 @@ def _run(args: argparse.Namespace) -> int:
     if not pipeline.store.registrations():
         print(f"warning: no model is registered in {pipeline.home.root}; register one with "
               "`etrm continuous register MODEL --schedule CRON`", file=sys.stderr)
+    say = logs.progress_logger()
     with logs.terminal(pipeline.home, "continuous", verbose=args.verbose):
-        loop = pipeline.build_loop(wait=not args.exit_if_running,
-                                   echo=logs.progress_logger().info)
-        asyncio.run(loop.run())
+        loop = pipeline.build_loop(wait=not args.exit_if_running, echo=say.info)
+        try:
+            asyncio.run(loop.run())
+        except (LoopAlreadyRunning, ValueError, OSError, sqlite3.Error) as exc:
+            say.error("error: %s", exc)  # once, on the terminal (the log file has the rest)
+            return 2
     return 0
 
 

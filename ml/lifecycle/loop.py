@@ -10,7 +10,9 @@ expired job lease makes the job claimable, its checkpoints let the runner skip f
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import json
 import logging
 import os
 import signal
@@ -28,10 +30,12 @@ from ml.lifecycle.jobs import (JobContext, JobInterrupted, JobOutcome, JobRunner
 from ml.lifecycle.notify import LifecycleNotifier, Notifiers
 from ml.lifecycle.settings import ContinuousSettings
 from ml.lifecycle.store import OPEN_STATUSES, Job, LifecycleStore
+from ml.lifecycle.windows import last_complete_span, window_end
 from ml.monitoring.alerts import json_ready
-from ml.synthetic.spans import parse_history_start, span_window
 
 LOGGER = logging.getLogger("ml.lifecycle.loop")
+__all__ = ["ContinuousLearningLoop", "LoopAlreadyRunning", "TRIGGER_KINDS", "due_slot",
+           "last_complete_span", "next_scheduled_run", "queue_trigger", "window_end"]
 TRIGGER_KINDS = ("schedule", "drift", "performance", "estimated_performance", "manual")
 MAX_ERROR_CHARS = 2000
 MISSED_SLOTS_COUNTED = 1000
@@ -44,22 +48,6 @@ class LoopAlreadyRunning(RuntimeError):
 def default_owner() -> str:
     """host:pid:random, so the message about a held lease says where the other loop runs."""
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-
-
-def last_complete_span(now: float, settings: ContinuousSettings) -> int:
-    """The newest span whose last day is over at `now` (-1 when none is complete yet)."""
-    start = parse_history_start(settings.history_start).replace(tzinfo=dt.timezone.utc)
-    days = int((now - start.timestamp()) // 86400)
-    return days // settings.span_days - 1 if days >= 0 else -1
-
-
-def window_end(now: float, settings: ContinuousSettings) -> str:
-    """The last day (YYYY-MM-DD) of the last complete span: a job's window end and idempotency key."""
-    span = last_complete_span(now, settings)
-    if span < 0:
-        day_before = parse_history_start(settings.history_start) - dt.timedelta(days=1)
-        return day_before.strftime("%Y-%m-%d")
-    return span_window(span, settings.history_start, settings.span_days)[1].strftime("%Y-%m-%d")
 
 
 def due_slot(schedule: str, last_slot: float, now: float) -> Optional[Tuple[float, int]]:
@@ -93,11 +81,10 @@ def alert_trigger_kind(alert) -> str:
     """drift for data, prediction and concept drift; performance for a realised drop;
     estimated_performance for a drop estimated before the labels arrive."""
     kind = alert.drift_type.value
-    if kind != "performance_drift":
-        return "drift"
-    if alert.metric.startswith("estimated") or alert.details.get("estimated"):
+    if kind == "estimated_performance" or (kind == "performance_drift" and (
+            alert.metric.startswith("estimated") or alert.details.get("estimated"))):
         return "estimated_performance"
-    return "performance"
+    return "performance" if kind == "performance_drift" else "drift"
 
 
 def error_text(error: BaseException) -> str:
@@ -144,7 +131,7 @@ class ContinuousLearningLoop:
         if context is not None:
             context.stop_event.set()
         if first:
-            where = f"; job {context.job.id} checkpoints and goes back to the queue" if context else ""
+            where = f"; job {context.job.id} finishes or checkpoints" if context else ""
             self.echo(f"{reason}: stopping{where}")
         if self._aio_loop is not None and self._wake is not None:
             self._aio_loop.call_soon_threadsafe(self._wake.set)
@@ -308,6 +295,7 @@ class ContinuousLearningLoop:
             return self._retry_or_fail(context, error)
         if error is not None:
             return self._fail(context, f"permanent error: {error_text(error)}", error_text(error))
+        outcome = dataclasses.replace(outcome, result=jsonable(outcome.result))
         if outcome.status == "failed":
             return self._fail(context, outcome.reason, outcome.reason, outcome.result)
         return self._succeed_or_skip(context, outcome)
@@ -411,7 +399,14 @@ class ContinuousLearningLoop:
                 pass
         try:
             while not self._stopped(stop_event):
-                await self.tick()
+                try:
+                    await self.tick()
+                except LoopAlreadyRunning:
+                    raise
+                except Exception as error:  # a locked database or a bad stored row: next round
+                    LOGGER.warning("tick failed", exc_info=True)
+                    self.echo(f"round failed, retrying in {self.settings.poll_seconds:g} s: "
+                              f"{error_text(error)}")
                 if self._stopped(stop_event):
                     break
                 await self._pause(self.settings.poll_seconds, stop_event)
@@ -476,3 +471,13 @@ def _alert_reason(kind: str, items: list) -> Tuple[str, Dict[str, Any]]:
 def _figures(result: Dict[str, Any]) -> Dict[str, Any]:
     """An outcome's figures for the audit log (without the bulky checkpoints)."""
     return json_ready({k: v for k, v in result.items() if k not in ("steps", "progress")})
+
+
+def jsonable(values: Dict[str, Any]) -> Dict[str, Any]:
+    """A runner's result as strict JSON (numpy scalars as numbers, anything else as text), so
+    an odd value cannot keep a finished job from being recorded."""
+    def plain(value):
+        item = getattr(value, "item", None)
+        return item() if callable(item) else str(value)
+
+    return json.loads(json.dumps(json_ready(dict(values)), default=plain, allow_nan=False))

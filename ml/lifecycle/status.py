@@ -22,16 +22,14 @@ def pipeline_status(home: Home, store: LifecycleStore, clock: Clock, recent: int
     for model, config in store.registrations().items():
         jobs = store.jobs(model, limit=recent)
         current = next((job for job in jobs if job.status in OPEN_STATUSES), None)
-        decisions = store.history(model, limit=1)
         models.append({
             "model": model, "config": config.to_dict(),
             "next_run": iso(next_scheduled_run(store, model, config, now)),
             "current_job": job_view(current) if current else None,
             "recent_jobs": [job_view(job) for job in jobs],
             "labels": label_versions(home, model),
-            "last_decision": audit_view(decisions[-1]) if decisions else None,
+            "last_decision": last_decision(store, model),
         })
-    decisions = store.history(limit=1)
     return json_ready({
         "home": str(home.root), "time": iso(now),
         "loop": {"owner": lease["owner"], "alive": lease["expires"] >= now,
@@ -40,7 +38,7 @@ def pipeline_status(home: Home, store: LifecycleStore, clock: Clock, recent: int
         "models": models,
         "alerts": recent_alerts(home.monitoring_dir / "alerts.sqlite", recent),
         "lifecycle_alerts": recent_alerts(home.lifecycle_alerts_db, recent),
-        "last_decision": audit_view(decisions[-1]) if decisions else None,
+        "last_decision": last_decision(store),
     })
 
 
@@ -101,5 +99,6 @@ def recent_alerts(path, limit: int) -> List[Dict[str, Any]]:
 
 
 def last_decision(store: LifecycleStore, model: Optional[str] = None) -> Optional[Dict[str, Any]]:
+    """The newest audit entry (of one model): what was decided last, and why."""
     entries = store.history(model, limit=1)
     return audit_view(entries[-1]) if entries else None

@@ -97,13 +97,18 @@ class LifecycleStore:
         connection = self._connect()
         try:
             connection.execute("PRAGMA journal_mode=WAL")
-            connection.executescript(SCHEMA)
+        finally:
+            connection.close()
+        # Under the write lock: processes opening a new file at once (a loop and a status
+        # query) must not both add a column.
+        with self._transaction() as connection:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
             present = {row[1] for row in connection.execute("PRAGMA table_info(jobs)")}
             for column, declaration in ADDED_JOB_COLUMNS.items():
                 if column not in present:
                     connection.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
-        finally:
-            connection.close()
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
