@@ -279,8 +279,8 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
                     "thresholds": dataclasses.asdict(thresholds)})
     if len(sufficient) < required_intervals:
         return {"verdict": WAIT, "figures": figures,
-                "reasons": [f"{len(sufficient)} of {required_intervals} intervals had enough "
-                            f"requests ({thresholds.min_requests} per version)"]}
+                "reasons": [f"{len(sufficient)} of {required_intervals} intervals analysed with "
+                            f"enough requests ({thresholds.min_requests} per version)"]}
     if performance is not None:
         if performance["worse"]:
             return {"verdict": FAIL, "figures": figures, "reasons": [

@@ -328,7 +328,8 @@ def rollback(home, model_name: str, to: Optional[int] = None, reason: str = "",
     Two steps: the target is admitted to the policy if a later push trimmed it, then
     `stable` (and `canary`, when it points at the version rolled back) moves to it in one
     compare-and-swap write. `wait_available(version)` runs between the two (a real TF Serving
-    must have loaded the target). Audit "rollback"."""
+    must have loaded the target). The job that produced the version rolled back is marked
+    rolled_back. Audit "rollback"."""
     home = _home(home)
     labels = label_versions(home, model_name)
     current = labels.get(STABLE) if expected_stable is None else int(expected_stable)
@@ -369,6 +370,7 @@ def rollback(home, model_name: str, to: Optional[int] = None, reason: str = "",
               "labels": label_versions(home, model_name),
               "mlmd": {"version": mlmd_ids(home, model_name, target),
                        "from_version": mlmd_ids(home, model_name, current)},
+              "job_marked_rolled_back": mark_rolled_back(store, deployments, job_id),
               **(figures or {})}
     _record(store, model_name, "rollback", reason or f"stable {current} -> {target}", now,
             result, job_id)
@@ -646,8 +648,6 @@ class DeploymentManager:
                          f"{error}", check, "critical")
             return [{"action": "rollback_failed", "version": deployment.version,
                      "reason": str(error)}]
-        marked = mark_rolled_back(self.store, self.deployments, deployment.job_id)
-        result["job_marked_rolled_back"] = marked
         self._notify(model_name, "rollback", f"stable v{deployment.version} rolled back to "
                      f"v{result['version']}: {reason}", result, "critical")
         return [{"action": "rollback", "version": deployment.version, "to": result["version"],
