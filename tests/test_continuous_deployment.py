@@ -442,3 +442,51 @@ def test_cli_promote_and_rollback(home, capsys):
     assert error.startswith("error: version 7") and "\n" not in error
     assert cli("promote", "fraud_model", "--home", str(home.root)) == 2
     assert cli("promote", "risk_model", "--home", str(home.root / "nowhere")) == 2
+
+
+@pytest.mark.slow
+def test_logged_observations_read_the_servers_logs_and_regenerated_outcomes(home):
+    """The default source on logs in the server's format: rows by version and time, outcomes
+    regenerated from the recorded settings once older than the label delay."""
+    import tensorflow as tf
+
+    from components.etrm_example_gen import span_data
+    from ml.core.request_log import build_log_examples
+    from ml.lifecycle.observations import LoggedObservations
+    from ml.synthetic import spans
+    from models.risk.features import LABEL_KEY
+
+    settings = {"records_per_span": 200, "seed": 42, "history_start": "2024-01-01",
+                "period_days": 7, "drift_scenarios": "", "shuffle_labels": 0}
+    table = spans.generate_table(spans.SpanRequest("trades", 0, **{**settings,
+                                                                    "shuffle_labels": False}))
+    requests = table.drop(columns=[LABEL_KEY, "high_risk_probability"])
+    records = [r for b in span_data.table_to_record_batches(requests)
+               for r in span_data.encode_record_batch(b)]
+    log_dir = home.serving_log_dir(MODEL)
+    log_dir.mkdir(parents=True)
+    start = 1_700_000_000.0
+    with tf.io.TFRecordWriter(str(log_dir / "requests-20231114T221320-1-00001.tfrecord")) as writer:
+        for index, record in enumerate(records):
+            for logged in build_log_examples(
+                    MODEL, 1 + index % 2, "serving_default",
+                    {"examples": np.array([record], dtype=object)},
+                    {"risk_score": np.array([0.3], dtype=np.float32)},
+                    int((start + index) * 1e6)):
+                writer.write(logged)
+    clock = FakeClock(start + len(records))
+    source = LoggedObservations(home, clock=clock, label_delay_seconds=100.0,
+                                generator_settings=settings)
+    seen = source(MODEL, 2, start, start + len(records))
+    assert seen.requests == len(records) // 2 and seen.errors == 0
+    assert np.allclose(seen.predictions, 0.3)
+    labels = np.asarray(seen.labels)
+    due = len(records) - 100
+    expected = table[LABEL_KEY].to_numpy(float)[1:due:2]
+    assert np.array_equal(labels[:len(expected)], expected)
+    assert np.isnan(labels[len(expected) + 1:]).all()
+    assert source(MODEL, 1, start, start + 10).requests == 5
+    by_day = LoggedObservations(home, time_basis="trade_date", generator_settings=settings)
+    first_day = spans.span_window(0, "2024-01-01", 7)[0].timestamp()
+    assert by_day(MODEL, 1, first_day, first_day + 7 * 86400).requests == len(records) // 2 + \
+        len(records) % 2

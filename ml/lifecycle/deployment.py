@@ -602,8 +602,9 @@ class DeploymentManager:
         if check["status"] == guard.ROLLBACK:
             return [decision] + self._guard_failed(model_name, config, deployment, check)
         if guard.concluded(check, checks_done, window):
-            self.deployments.set_guard_verdict(deployment.id, "pass", now)
-            decision["concluded"] = True
+            verdict = "pass" if check["status"] == guard.OK else "no_data"
+            self.deployments.set_guard_verdict(deployment.id, verdict, now)
+            decision.update({"concluded": True, "guard_verdict": verdict})
         return [decision]
 
     def _reference(self, model_name: str, deployment: Deployment,
