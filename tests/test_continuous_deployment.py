@@ -94,6 +94,33 @@ def test_two_concurrent_movers_one_wins(home):
     assert label_versions(home, MODEL)[STABLE] == 2
 
 
+def _process_mover(root, barrier, results):
+    barrier.wait()
+    try:
+        promote(Home(pathlib.Path(root)), MODEL, expected_stable=1)
+        results.put("moved")
+    except PromotionConflict:
+        results.put("conflict")
+
+
+def test_two_processes_promoting_at_once_promote_once(home):
+    import multiprocessing
+
+    push(home, 1)
+    push(home, 2)
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(2), context.Queue()
+    processes = [context.Process(target=_process_mover, args=(str(home.root), barrier, results))
+                 for _ in range(2)]
+    for process in processes:
+        process.start()
+    outcomes = sorted(results.get(timeout=30) for _ in processes)
+    for process in processes:
+        process.join(30)
+    assert outcomes == ["conflict", "moved"]
+    assert label_versions(home, MODEL)[STABLE] == 2
+
+
 def test_a_mover_waits_for_the_lock_holder(home):
     push(home, 1)
     push(home, 2)

@@ -480,12 +480,13 @@ class DeploymentManager:
                                                  "start": deployment.started_at, "end": now})
             return [{"action": "none", "version": deployment.version,
                      "reason": "already stable; the guard takes over"}]
-        if labels.get(CANARY) != deployment.version:
+        if labels.get(CANARY) != deployment.version or STABLE not in labels:
             self.deployments.set_phase(deployment.id, "superseded", now, expected="canary")
             return [{"action": "none", "version": deployment.version,
                      "reason": "the canary label no longer points at this version"}]
-        stable = deployment.previous_stable if deployment.previous_stable is not None \
-            else labels[STABLE]
+        # Compared with what serves as stable now (the same period's traffic); a stable
+        # moved meanwhile (a rollback) is what the promotion's compare-and-swap expects.
+        stable = labels[STABLE]
         if deployment.verdict in (canary_analysis.PASS, canary_analysis.FAIL):
             if not config.auto_deploy:
                 return []
