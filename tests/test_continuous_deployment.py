@@ -268,6 +268,12 @@ def test_canary_verdicts(make_canary, labelled, expected):
     assert outcome["reasons"] and strict(outcome) == outcome
 
 
+def test_a_model_without_scores_is_judged_on_errors_and_latency():
+    stable, canary = VersionObservation(1, 500, 1, 5.0, 9.0), VersionObservation(2, 100, 0, 5.0, 9.5)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    assert canary_analysis.verdict([result], stable, canary, THRESHOLDS, 1)["verdict"] == "pass"
+
+
 def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():
     rng = np.random.default_rng(3)
     stable = observation(1, rng, rows=2000, labelled=True)
@@ -433,6 +439,30 @@ def test_a_restarted_manager_continues_the_analysis(home, store):
     actions = [decision["action"] for decision in restarted.step(MODEL, config)]
     assert actions == ["analyse", "promote"]
     assert len(DeploymentStore(home.lifecycle_db).get(MODEL, 2).intervals) == 3
+
+
+def test_a_bad_version_promoted_by_hand_is_rolled_back_within_one_interval(home, store):
+    notes = []
+    manager, config, clock, _ = manager_home(home, store, Source(bad={2}), auto_deploy=False,
+                                             notes=notes)
+    promote(home, MODEL, store=store, clock=clock, force=True, reason="by hand")
+    clock.advance(100)
+    decisions = manager.step(MODEL, config)
+    assert [d["action"] for d in decisions] == ["guard", "rollback"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    reference = DeploymentStore(home.lifecycle_db).get(MODEL, 2).reference
+    assert (reference["version"], reference["start"]) == (1, clock.now() - 300)
+    assert notes[-1]["severity"] == "critical"
+
+
+def test_without_rollback_on_failure_the_guard_only_notifies(home, store):
+    notes = []
+    manager, config, clock, _ = manager_home(home, store, Source(bad={2}), notes=notes)
+    config.rollback_on_failure = False
+    promote(home, MODEL, store=store, clock=clock, force=True)
+    clock.advance(100)
+    assert manager.step(MODEL, config)[-1]["reason"] == "rollback_on_failure is off"
+    assert label_versions(home, MODEL)[STABLE] == 2 and notes[-1]["action"] == "guard"
 
 
 def test_guard_passes_a_good_promotion_and_ends(home, store):

@@ -291,6 +291,9 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
         return {"verdict": PASS, "figures": figures, "reasons": [
             f"canary AUC {performance['canary']['roc_auc']:.4f} vs stable "
             f"{performance['stable']['roc_auc']:.4f}; errors and latency within limits"]}
+    if shift is None and stable.scores().size == 0 and canary.scores().size == 0:
+        return {"verdict": PASS, "figures": figures, "reasons": [
+            "errors and latency within limits (the model logs no score to compare)"]}
     if shift is None:
         return {"verdict": WAIT, "figures": figures, "reasons": [
             f"too few logged predictions to compare ({thresholds.min_predictions} per version)"]}

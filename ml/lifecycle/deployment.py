@@ -610,14 +610,16 @@ class DeploymentManager:
 
     def _reference(self, model_name: str, deployment: Deployment,
                    thresholds: AnalysisThresholds) -> Dict[str, Any]:
-        """The previous version's figures, re-measured while its outcomes were still unknown."""
+        """The previous version's figures on the window it last served as stable (the canary
+        analysis, at least guard_intervals long), re-measured while its outcomes are unknown."""
         reference = dict(deployment.reference)
         if reference.get("realised") is not None:
             return reference
         end = reference.get("end") or deployment.promoted_at
-        start = reference.get("start")
-        if start is None:
-            start = end - int(self.settings.guard_intervals) * self._interval()
+        # At least guard_intervals intervals: a canary promoted by hand early had a short window.
+        start = end - int(self.settings.guard_intervals) * self._interval()
+        if reference.get("start") is not None:
+            start = min(start, reference["start"])
         measured = guard.performance_figures(
             self.observations(model_name, deployment.previous_stable, start, end), thresholds)
         measured.update({"start": start, "end": end, "version": deployment.previous_stable})

@@ -3,9 +3,9 @@
 What it compares (and why): once promoted, the previous version receives no traffic, so it
 cannot be measured on the same period any more. Its reference is what it did on the latest
 period it served: the canary analysis window when there was one (the same trades the new
-version was judged on, the previous one then still `stable`), else the `guard_intervals`
-intervals before the promotion (a forced or hand promotion). The reference keeps being
-re-measured until that window's outcomes are known (labels lag).
+version was judged on, the previous one then still `stable`), and at least the
+`guard_intervals` intervals before the promotion (a forced or early hand promotion). The
+reference keeps being re-measured until that window's outcomes are known (labels lag).
 
 The new stable is measured on the cumulative window since its promotion, up to
 `guard_intervals` intervals:
