@@ -547,3 +547,19 @@ def test_logged_observations_read_the_servers_logs_and_regenerated_outcomes(home
     first_day = spans.span_window(0, "2024-01-01", 7)[0].timestamp()
     assert by_day(MODEL, 1, first_day, first_day + 7 * 86400).requests == len(records) // 2 + \
         len(records) % 2
+
+
+def test_a_notifier_object_gets_notify_calls(home, store):
+    class Channel:
+        def __init__(self):
+            self.calls = []
+
+        def notify(self, model, event, message, severity="critical", figures=None):
+            self.calls.append((model, event, severity))
+
+    channel = Channel()
+    manager, config, clock, _ = manager_home(home, store, Source(errors={2: 60}))
+    manager.notifier = channel
+    clock.advance(100)
+    manager.step(MODEL, config)
+    assert channel.calls == [(MODEL, "withdraw", "warning")]

@@ -42,7 +42,7 @@ LOCK_TIMEOUT_SECONDS = 30.0
 LOGGER = logging.getLogger(__name__)
 
 ObservationSource = Callable[[str, int, float, float], VersionObservation]
-Notifier = Callable[[Dict[str, Any]], None]
+Notifier = Any  # an object with notify(model, event, message, severity=, figures=) or a callable
 
 
 class PromotionConflict(RuntimeError):
@@ -393,8 +393,10 @@ class DeploymentManager:
     guard a promotion, roll back (rollback_on_failure).
 
     `observations(model, version, start, end)` gives a VersionObservation per version and
-    interval (default: `LoggedObservations` on the home); `notifier(event)` receives
-    {"model", "action", "reason", "figures", "time", "severity"} for each decision;
+    interval (default: `LoggedObservations` on the home); the notifier is told of each
+    decision, either as `notifier.notify(model, action, message, severity=, figures=)` (the
+    loop's LifecycleNotifier) or, for a plain callable, `notifier(event)` with {"model",
+    "action", "reason", "figures", "time", "severity"};
     `metrics` (a PrometheusCounts) is scraped at each step when given.
     """
 
@@ -427,10 +429,14 @@ class DeploymentManager:
                 severity: str = "info") -> None:
         if self.notifier is None:
             return
-        event = {"model": model_name, "action": action, "reason": reason, "figures": figures,
-                 "time": self.clock.now(), "severity": severity}
         try:
-            self.notifier(event)
+            if hasattr(self.notifier, "notify"):
+                self.notifier.notify(model_name, action, reason, severity=severity,
+                                     figures=figures)
+            else:
+                self.notifier({"model": model_name, "action": action, "reason": reason,
+                               "figures": figures, "time": self.clock.now(),
+                               "severity": severity})
         except Exception as error:  # noqa: BLE001 - a notifier never stops a deployment
             LOGGER.warning("notification of %s %s failed: %s", model_name, action, error)
 
