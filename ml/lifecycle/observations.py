@@ -140,14 +140,24 @@ def _day_start(day: str) -> float:
     return moment.timestamp()
 
 
+def _day_time(trade_hour: float) -> Callable[[str], float]:
+    return lambda day: _day_start(day) + trade_hour * 3600.0
+
+
 class LoggedObservations:
     """The default observation source: request logs, regenerated outcomes, metrics deltas."""
 
     def __init__(self, home, clock=None, time_basis: str = "timestamp",
                  label_delay_seconds: float = 0.0, counts: Optional[PrometheusCounts] = None,
-                 generator_settings: Optional[Mapping] = None):
+                 generator_settings: Optional[Mapping] = None, trade_hour: float = 12.0):
+        """`trade_hour` (UTC) places a trade in its trade_date's day with time_basis
+        "trade_date": the hour the replay sends that day's trades, so an interval starting at
+        a push in the morning holds that day's canary traffic."""
         if time_basis not in TIME_BASES:
             raise ValueError(f"time_basis must be one of {TIME_BASES}, got {time_basis!r}")
+        if not 0 <= trade_hour < 24:
+            raise ValueError(f"trade_hour must lie in [0, 24), got {trade_hour}")
+        self.trade_hour = float(trade_hour)
         if label_delay_seconds < 0:
             raise ValueError(f"label_delay_seconds must be >= 0, got {label_delay_seconds}")
         self.home = home
@@ -178,7 +188,7 @@ class LoggedObservations:
         frame = pd.concat(frames, ignore_index=True)
         frame["time"] = (frame[TIMESTAMP_FEATURE].astype(float) / 1e6
                          if self.time_basis == "timestamp"
-                         else frame[TRADE_DATE].map(_day_start))
+                         else frame[TRADE_DATE].map(_day_time(self.trade_hour)))
         return frame.rename(columns={MODEL_VERSION_FEATURE: "model_version",
                                      prediction_column(SCORE_ALIAS): "score"})
 
