@@ -285,6 +285,15 @@ def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():
     assert outcome["verdict"] == "pass", outcome["reasons"]
 
 
+def test_batched_calls_count_by_their_logged_rows():
+    rng = np.random.default_rng(9)
+    stable = VersionObservation(1, 8, 0, 4.0, 8.0, rng.beta(2, 5, 300))
+    canary = VersionObservation(2, 2, 0, 4.0, 8.0, rng.beta(2, 5, 70))
+    assert canary_analysis.analyse_interval(stable, canary, THRESHOLDS)["status"] == "pass"
+    failing = VersionObservation(2, 2, 1, 4.0, 8.0, rng.beta(2, 5, 70))
+    assert canary_analysis.analyse_interval(stable, failing, THRESHOLDS)["status"] == "fail"
+
+
 def test_sub_millisecond_latency_noise_does_not_fail_a_canary():
     rng = np.random.default_rng(4)
     result = canary_analysis.analyse_interval(observation(1, rng, p95=0.4),

@@ -3,7 +3,8 @@
 Pure functions over VersionObservations (what each version did in one period: requests,
 errors, latency, logged predictions, realised labels where known), so the rules are tested
 without a server. Per interval the canary must not fail more often than stable (beyond
-`max_error_rate_increase`, once both had `min_requests`) nor be much slower (p95 ratio above
+`max_error_rate_increase`, once both had `min_requests` requests or logged rows: metrics
+count batched calls, the log counts rows) nor be much slower (p95 ratio above
 `max_latency_ratio` and at least `min_latency_increase_ms` slower, so sub-millisecond noise
 never fails it). The verdict, after `required_intervals` intervals with enough traffic, pools
 the intervals' predictions and labels:
@@ -135,6 +136,12 @@ def error_rate(observation: VersionObservation) -> Optional[float]:
     return observation.errors / observation.requests if observation.requests else None
 
 
+def volume(observation: VersionObservation) -> int:
+    """How much traffic a version saw: its requests, or its logged rows when a batched call
+    carries many (metrics count calls, the log counts rows)."""
+    return max(int(observation.requests), int(observation.scores().size))
+
+
 def summary(observation: VersionObservation) -> Dict[str, Any]:
     """The observation's own figures."""
     scores = observation.scores()
@@ -200,16 +207,18 @@ def analyse_interval(stable: VersionObservation, canary: VersionObservation,
     """One interval: status pass, fail (errors or latency) or insufficient (too few requests),
     with reasons and both versions' figures."""
     figures = {"stable": summary(stable), "canary": summary(canary)}
-    if min(stable.requests, canary.requests) < thresholds.min_requests:
+    if min(volume(stable), volume(canary)) < thresholds.min_requests:
         return {"status": INSUFFICIENT, **figures,
-                "reasons": [f"too few requests: stable {stable.requests}, canary "
-                            f"{canary.requests} (need {thresholds.min_requests} each)"]}
+                "reasons": [f"too few requests: stable {volume(stable)}, canary "
+                            f"{volume(canary)} (need {thresholds.min_requests} each)"]}
     reasons: List[str] = []
-    increase = error_rate(canary) - error_rate(stable)
-    if increase > thresholds.max_error_rate_increase:
-        reasons.append(f"canary error rate {error_rate(canary):.4f} exceeds stable's "
-                       f"{error_rate(stable):.4f} by {increase:.4f} (allowed "
-                       f"{thresholds.max_error_rate_increase})")
+    increase = None
+    if stable.requests and canary.requests:
+        increase = error_rate(canary) - error_rate(stable)
+        if increase > thresholds.max_error_rate_increase:
+            reasons.append(f"canary error rate {error_rate(canary):.4f} exceeds stable's "
+                           f"{error_rate(stable):.4f} by {increase:.4f} (allowed "
+                           f"{thresholds.max_error_rate_increase})")
     latency: Dict[str, Any] = {"ratio_p95": None}
     if stable.latency_ms_p95 and canary.latency_ms_p95 is not None:
         ratio = canary.latency_ms_p95 / stable.latency_ms_p95
