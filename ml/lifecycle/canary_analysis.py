@@ -7,8 +7,9 @@ without a server. Per interval the canary must not fail more often than stable (
 count batched calls, the log counts rows) nor be much slower (p95 ratio above
 `max_latency_ratio` and at least `min_latency_increase_ms` slower, so a few milliseconds
 never fails it; the limits are wide because a canary with a small traffic share waits
-longer to fill its batches, and the server's latency buckets double in width). The verdict, after `required_intervals` intervals with enough traffic, pools
-the intervals' predictions and labels:
+longer to fill its batches, and the server's latency buckets double in width). The
+verdict, after `required_intervals` intervals with enough traffic, pools the intervals'
+predictions and labels:
 
 - with enough realised labels for both (`min_labelled`, both classes), the canary fails when
   its AUC is below stable's by more than `performance_threshold` (the point estimate: a worse
