@@ -573,3 +573,25 @@ def test_a_notifier_object_gets_notify_calls(home, store):
     clock.advance(100)
     manager.step(MODEL, config)
     assert channel.calls == [(MODEL, "withdraw", "warning")]
+
+
+def test_push_history_from_ml_metadata_makes_the_first_version_known_good(home, store):
+    from ml_metadata.proto import metadata_store_pb2
+
+    from ml.core import metadata
+
+    push(home, 1)
+    push(home, 2)
+    mlmd = metadata.store_for(home)
+    type_id = mlmd.put_artifact_type(metadata_store_pb2.ArtifactType(name="PushedModel"))
+    for version in (1, 2):
+        artifact = metadata_store_pb2.Artifact(type_id=type_id)
+        artifact.custom_properties["pushed"].int_value = 1
+        artifact.custom_properties["pushed_version"].string_value = str(version)
+        artifact.custom_properties["pushed_destination"].string_value = str(
+            home.serving_base(MODEL) / str(version))
+        mlmd.put_artifacts([artifact])
+    move_label(home, MODEL, STABLE, 2, expected=1)  # moved without an audit entry
+    assert known_good_versions(home, MODEL, store) == [2, 1]
+    result = rollback(home, MODEL, store=store, clock=FakeClock())
+    assert result["version"] == 1 and result["mlmd"]["from_version"]["pushed_model_id"] == 2
