@@ -595,3 +595,41 @@ def test_push_history_from_ml_metadata_makes_the_first_version_known_good(home, 
     assert known_good_versions(home, MODEL, store) == [2, 1]
     result = rollback(home, MODEL, store=store, clock=FakeClock())
     assert result["version"] == 1 and result["mlmd"]["from_version"]["pushed_model_id"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_path):
+    """The two steps against the local server under traffic: the trimmed target is admitted,
+    `stable` moves once it has loaded, no request fails; the metrics page counts both."""
+    from benchmarks.bench_transitions import Traffic
+    from ml.lifecycle.observations import PrometheusCounts
+    from tests.serving_fixtures import RISK_MODEL, push_version, start_server, wait_for
+
+    home = Home(tmp_path / "home")
+    for version in (1, 2, 3):
+        push_version(home.root, RISK_MODEL, version)
+        if version > 1:
+            promote(home, RISK_MODEL, clock=FakeClock())
+    assert 1 not in served_versions(home, RISK_MODEL)
+    server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
+                          file_system_poll_wait_seconds=0.2)
+    counts = PrometheusCounts(f"http://127.0.0.1:{server.rest_api_port}/monitoring/prometheus/"
+                              f"metrics", RISK_MODEL)
+    try:
+        counts.scrape(0.0)
+        with Traffic(server, clients=4, targets=("stable", "canary")) as traffic:
+            wait_for(lambda: traffic.count > 100)
+            result = rollback(home, RISK_MODEL, to=1, clock=FakeClock())
+            assert result["admitted"]
+            wait_for(lambda: 1 in traffic.versions["stable"], timeout=120)
+            after = traffic.count
+            wait_for(lambda: traffic.count > after + 100)
+        counts.scrape(1.0)
+        assert traffic.failures == [] and sum(traffic.failed.values()) == 0
+        assert traffic.versions["stable"] == [3, 1]
+    finally:
+        server.stop()
+    requests, errors, p50, p95 = counts.counts(1, 0.0, 1.0)
+    assert requests > 0 and errors == 0 and 0 < p50 <= p95
+    assert counts.counts(3, 0.0, 1.0)[0] > 0
