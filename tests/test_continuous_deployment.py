@@ -275,6 +275,12 @@ def test_a_model_without_scores_is_judged_on_errors_and_latency():
     assert canary_analysis.verdict([result], stable, canary, THRESHOLDS, 1)["verdict"] == "pass"
 
 
+def test_a_few_hundred_outcomes_of_an_equal_canary_do_not_fail_it():
+    verdicts = [run_analysis(lambda rng: observation(2, rng, rows=60, labelled=True),
+                             labelled=True, seed=seed)["verdict"] for seed in range(20)]
+    assert "fail" not in verdicts
+
+
 def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():
     rng = np.random.default_rng(3)
     stable = observation(1, rng, rows=2000, labelled=True)

@@ -12,8 +12,10 @@ verdict, after `required_intervals` intervals with enough traffic, pools the int
 predictions and labels:
 
 - with enough realised labels for both (`min_labelled`, both classes), the canary fails when
-  its AUC is below stable's by more than `performance_threshold` (the point estimate: a worse
-  model must not be promoted on luck); precision and recall at the HIGH cut-off are reported;
+  its AUC is below stable's by more than `performance_threshold`, significantly at `alpha`
+  (Hanley-McNeil standard errors: a few hundred outcomes move an AUC by several hundredths,
+  and the job's validation already held the candidate to the threshold); precision and
+  recall at the HIGH cut-off are reported;
 - before labels arrive, a canary whose prediction distribution departs from stable's (KS
   p-value below `ks_alpha` and PSI above `psi_threshold`, both, as the monitoring rule) fails:
   without outcomes nothing says the shift is an improvement. With labels the shift is only
@@ -260,9 +262,29 @@ def compare_performance(stable: VersionObservation, canary: VersionObservation,
     stable_figures, canary_figures = realised_figures(stable, *args), realised_figures(canary, *args)
     if stable_figures is None or canary_figures is None:
         return None
-    drop = stable_figures["roc_auc"] - canary_figures["roc_auc"]
-    return {"stable": stable_figures, "canary": canary_figures, "auc_drop": finite(drop),
-            "worse": bool(drop > thresholds.performance_threshold)}
+    test = auc_drop_test(stable_figures, canary_figures, thresholds.performance_threshold,
+                         thresholds.alpha)
+    return {"stable": stable_figures, "canary": canary_figures, "auc_drop": test["drop"],
+            "test": test, "worse": test["beyond"]}
+
+
+def auc_drop_test(reference: Mapping[str, Any], current: Mapping[str, Any],
+                  performance_threshold: float, alpha: float) -> Dict[str, Any]:
+    """One-sided test of 'AUC drop <= threshold' with both AUCs' standard errors: the drop is
+    `beyond` only when p < alpha. A few hundred outcomes move an AUC by several hundredths,
+    so a point estimate would withdraw good canaries (and roll back good versions) on noise."""
+    from scipy import stats
+
+    drop = reference["roc_auc"] - current["roc_auc"]
+    spread = math.hypot(reference.get("roc_auc_standard_error") or 0.0,
+                        current.get("roc_auc_standard_error") or 0.0)
+    if spread > 0:
+        p_value = float(stats.norm.sf((drop - performance_threshold) / spread))
+    else:
+        p_value = 0.0 if drop > performance_threshold else 1.0
+    return {"reference_auc": finite(reference["roc_auc"]), "auc": finite(current["roc_auc"]),
+            "drop": finite(drop), "standard_error": finite(spread), "p_value": finite(p_value),
+            "threshold": performance_threshold, "beyond": bool(p_value < alpha)}
 
 
 def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
@@ -298,7 +320,8 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
                 f"canary AUC {performance['canary']['roc_auc']:.4f} is "
                 f"{performance['auc_drop']:.4f} below stable's "
                 f"{performance['stable']['roc_auc']:.4f} (allowed "
-                f"{thresholds.performance_threshold})"]}
+                f"{thresholds.performance_threshold}, p-value "
+                f"{performance['test']['p_value']:.3g} < {thresholds.alpha})"]}
         return {"verdict": PASS, "figures": figures, "reasons": [
             f"canary AUC {performance['canary']['roc_auc']:.4f} vs stable "
             f"{performance['stable']['roc_auc']:.4f}; errors and latency within limits"]}

@@ -21,11 +21,10 @@ another `guard_intervals` intervals on the estimate.
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Dict, Mapping, Optional
 
-from ml.lifecycle.canary_analysis import (AnalysisThresholds, VersionObservation, finite,
-                                          realised_figures, summary)
+from ml.lifecycle.canary_analysis import (AnalysisThresholds, VersionObservation,
+                                          auc_drop_test, finite, realised_figures, summary)
 
 OK, ROLLBACK, WAIT = "ok", "rollback", "wait"
 CBPE_SIMULATIONS = 100
@@ -60,23 +59,6 @@ def performance_figures(observation: VersionObservation, thresholds: AnalysisThr
             "estimated": estimated_figures(observation, thresholds)}
 
 
-def drop_test(reference: Mapping[str, Any], current: Mapping[str, Any],
-              performance_threshold: float, alpha: float) -> Dict[str, Any]:
-    """One-sided test of 'AUC drop <= threshold': beyond only when p < alpha."""
-    from scipy import stats
-
-    drop = reference["roc_auc"] - current["roc_auc"]
-    spread = math.hypot(reference.get("roc_auc_standard_error") or 0.0,
-                        current.get("roc_auc_standard_error") or 0.0)
-    if spread > 0:
-        p_value = float(stats.norm.sf((drop - performance_threshold) / spread))
-    else:
-        p_value = 0.0 if drop > performance_threshold else 1.0
-    return {"reference_auc": finite(reference["roc_auc"]), "auc": finite(current["roc_auc"]),
-            "drop": finite(drop), "standard_error": finite(spread), "p_value": finite(p_value),
-            "threshold": performance_threshold, "beyond": bool(p_value < alpha)}
-
-
 def guard_check(current: VersionObservation, reference: Mapping[str, Any],
                 thresholds: AnalysisThresholds) -> Dict[str, Any]:
     """ok / rollback / wait for the new stable's window against the previous version's
@@ -89,7 +71,7 @@ def guard_check(current: VersionObservation, reference: Mapping[str, Any],
                                           else None)
         if mine is None or theirs is None:
             continue
-        test = drop_test(theirs, mine, thresholds.performance_threshold, thresholds.alpha)
+        test = auc_drop_test(theirs, mine, thresholds.performance_threshold, thresholds.alpha)
         result.update({"basis": basis, "test": test})
         if test["beyond"]:
             result.update({"status": ROLLBACK, "reasons": [

@@ -141,7 +141,13 @@ def _day_start(day: str) -> float:
 
 
 def _day_time(trade_hour: float) -> Callable[[str], float]:
-    return lambda day: _day_start(day) + trade_hour * 3600.0
+    """A trade's time from its trade_date; NaN (in no window) for rows without one, such as
+    a client's probe of the served version."""
+    def place(day) -> float:
+        if day is None or (isinstance(day, float) and math.isnan(day)) or not str(day).strip():
+            return math.nan
+        return _day_start(day) + trade_hour * 3600.0
+    return place
 
 
 class LoggedObservations:
