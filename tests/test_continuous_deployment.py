@@ -547,6 +547,13 @@ def test_logged_observations_read_the_servers_logs_and_regenerated_outcomes(home
                     {"risk_score": np.array([0.3], dtype=np.float32)},
                     int((start + index) * 1e6)):
                 writer.write(logged)
+        probe = tf.train.Example(features=tf.train.Features(feature={
+            "volume": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))}))
+        for logged in build_log_examples(  # a client's probe: no trade_id, no trade_date
+                MODEL, 1, "serving_default",
+                {"examples": np.array([probe.SerializeToString()], dtype=object)},
+                {"risk_score": np.array([0.5], dtype=np.float32)}, int(start * 1e6)):
+            writer.write(logged)
     clock = FakeClock(start + len(records))
     source = LoggedObservations(home, clock=clock, label_delay_seconds=100.0,
                                 generator_settings=settings)
@@ -558,7 +565,7 @@ def test_logged_observations_read_the_servers_logs_and_regenerated_outcomes(home
     expected = table[LABEL_KEY].to_numpy(float)[1:due:2]
     assert np.array_equal(labels[:len(expected)], expected)
     assert np.isnan(labels[len(expected) + 1:]).all()
-    assert source(MODEL, 1, start, start + 10).requests == 5
+    assert source(MODEL, 1, start, start + 10).requests == 6  # 5 trades and the probe
     by_day = LoggedObservations(home, time_basis="trade_date", generator_settings=settings)
     first_day = spans.span_window(0, "2024-01-01", 7)[0].timestamp()
     assert by_day(MODEL, 1, first_day, first_day + 7 * 86400).requests == len(records) // 2 + \
