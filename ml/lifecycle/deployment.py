@@ -14,7 +14,8 @@ the target yet keeps the old label until it has (the local server; the real TF S
 the target AVAILABLE first: pass `wait_available`).
 
 Every action appends an audit entry (promote, withdraw, rollback; bless/reject for a canary
-verdict) with its reason, the versions, the figures and the ML Metadata ids where known.
+verdict) with its reason, the versions, the figures and the ML Metadata ids where known, to
+`store` (default: the home's lifecycle database).
 """
 from __future__ import annotations
 
@@ -197,6 +198,8 @@ def known_good_versions(home, model_name: str, store: Optional["LifecycleStore"]
     the current `stable`. A `rollback` marks the version it left bad, until it is promoted
     again."""
     home = _home(home)
+    if store is None and home.lifecycle_db.exists():
+        store = _store(home, None)
     events: List[Tuple[int, bool]] = []
     history = push_history(home, model_name)
     if history:
@@ -232,6 +235,15 @@ def _now(clock) -> float:
     return clock.now()
 
 
+def _store(home, store: Optional["LifecycleStore"]) -> "LifecycleStore":
+    """The given store, else the home's lifecycle database (every action is audited)."""
+    if store is not None:
+        return store
+    from ml.lifecycle.store import LifecycleStore
+
+    return LifecycleStore(_home(home).lifecycle_db)
+
+
 def _record(store, model_name: str, action: str, reason: str, now: float,
             figures: Dict[str, Any], job_id: Optional[int]) -> None:
     if store is not None:
@@ -258,6 +270,7 @@ def promote(home, model_name: str, version: Optional[int] = None,
                              f"--version")
         version = labels[CANARY]
     version = int(version)
+    store = _store(home, store)
     previous = labels.get(STABLE)
     expected = previous if expected_stable is None else int(expected_stable)
     if version == expected:
@@ -296,6 +309,7 @@ def withdraw_canary(home, model_name: str, reason: str, store: Optional["Lifecyc
     `expected_canary`; the policy drops the withdrawn version on a later push. Audit
     "withdraw"."""
     home = _home(home)
+    store = _store(home, store)
     labels = label_versions(home, model_name)
     canary = labels.get(CANARY) if expected_canary is None else int(expected_canary)
     if canary is None:
@@ -331,6 +345,7 @@ def rollback(home, model_name: str, to: Optional[int] = None, reason: str = "",
     must have loaded the target). The job that produced the version rolled back is marked
     rolled_back. Audit "rollback"."""
     home = _home(home)
+    store = _store(home, store)
     labels = label_versions(home, model_name)
     current = labels.get(STABLE) if expected_stable is None else int(expected_stable)
     if current is None:
