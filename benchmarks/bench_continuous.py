@@ -59,6 +59,7 @@ class Options:
     train_steps: Optional[int]
     baselines: bool
     keep: bool
+    data_window_days: int = 30
 
 
 def settings_for(options: Options, drift: str = ""):
@@ -70,11 +71,14 @@ def settings_for(options: Options, drift: str = ""):
                               guard_intervals=1)
 
 
-def config_for(rollback: bool = True):
+def config_for(options: Options, rollback: bool = True):
+    """Weekly cron, auto_deploy; the window's trading days must hold three days of trades."""
     from ml.lifecycle.config import RetrainingConfig
 
     return RetrainingConfig(model_name=MODEL, retrain_schedule="0 2 * * 0", auto_deploy=True,
-                            rollback_on_failure=rollback)
+                            rollback_on_failure=rollback,
+                            data_window_days=options.data_window_days,
+                            min_samples_threshold=3 * options.trades_per_day)
 
 
 class CronOnlyLoop:
@@ -116,7 +120,7 @@ def simulate(name: str, options: Options, weeks: int, drift: str = "", cron_only
     home = pathlib.Path(tempfile.mkdtemp(prefix=f"etrm-bench-continuous-{name}-"))
     progress(f"{name}: {weeks} simulated weeks on {home}")
     simulation = Simulation(
-        home, weeks, settings_for(options, drift), configs=[config_for(rollback)], start=START,
+        home, weeks, settings_for(options, drift), configs=[config_for(options, rollback)], start=START,
         outcome_delay_days=options.outcome_delay_days,
         loop_factory=cron_only_factory if cron_only else default_loop_factory,
         echo=lambda line: progress(f"{name}: {line}"), on_day=on_day, probe_label_moves=True)
@@ -256,7 +260,7 @@ def no_drift(options: Options, cron_only: bool) -> Dict:
     simulation, result = simulate("no-drift-cron" if cron_only else "no-drift", options,
                                   options.no_drift_weeks, cron_only=cron_only)
     aucs = realised_by_stable(result)
-    threshold = config_for().performance_threshold
+    threshold = config_for(options).performance_threshold
     promotions, worse = 0, []
     for move in simulation.label_moves:
         old, new = move["before"].get("stable"), move["after"].get("stable")
@@ -283,7 +287,7 @@ def kill9(options: Options, points: int = 10, seed: int = 7) -> Dict:
     home = Home(pathlib.Path(tempfile.mkdtemp(prefix="etrm-bench-continuous-kill9-")))
     settings = dataclasses.replace(settings_for(options), lease_seconds=15.0, poll_seconds=2.0)
     store = LifecycleStore(home.lifecycle_db)
-    store.register(MODEL, config_for(), time.time())
+    store.register(MODEL, config_for(options), time.time())
     job = queue_trigger(store, settings, MODEL, "manual", "benchmark: kill -9", time.time())
     rng = random.Random(seed)
     kills = []
@@ -353,6 +357,7 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
              f"Command: `TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.bench_continuous"
              f"{' ' + flags if flags else ''}`  ",
              f"Machine: {machine}. Spans of 1 day, {options.trades_per_day} trades per day, "
+             f"a {options.data_window_days}-day training window, "
              f"outcomes after {options.outcome_delay_days} days, canary share 0.2, one canary "
              f"and one guard interval of 12 simulated hours; real server, real TFX jobs"
              f"{f' ({options.train_steps} training steps)' if options.train_steps else ''}.", "",
@@ -402,8 +407,9 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 weeks per scenario, 150 trades a day, 40 training steps, "
-                             "no baselines for the bad-model and no-drift scenarios")
+                        help="2 weeks per scenario, 150 trades a day, a 7-day window, 40 "
+                             "training steps, no baselines for the bad-model and no-drift "
+                             "scenarios")
     parser.add_argument("--kill9", action="store_true", help="also the kill -9 scenario")
     parser.add_argument("--trades-per-day", type=int, default=None)
     parser.add_argument("--train-steps", type=int, default=None)
@@ -416,7 +422,8 @@ def main(argv=None) -> int:
                       weeks=2 if args.quick else 3, no_drift_weeks=2 if args.quick else 8,
                       outcome_delay_days=args.outcome_delay_days,
                       train_steps=args.train_steps or (40 if args.quick else None),
-                      baselines=not args.quick, keep=args.keep)
+                      baselines=not args.quick, keep=args.keep,
+                      data_window_days=7 if args.quick else 30)
     if args.loop_child:
         return loop_child(args.loop_child, options)
     machine = machine_line()
