@@ -101,3 +101,18 @@ def test_only_identified_leaves_probe_requests_out(home):
     check = check_served_model(home, MODEL, reference_rows=800, only_identified=True,
                                labels_available_before="2024-01-01")
     assert check.requests == 300 and check.files == 2 and check.waiting == 300
+
+
+def test_feature_psi_floors_leave_market_movement_to_their_own_threshold(home):
+    shifted = _span_table(1, drift="price_shift@2024-01-08:1.3").head(400)
+    _log(home, shifted, "requests-20240108T000000-1-00001.tfrecord", np.full(400, 0.3))
+    plain = check_served_model(home, MODEL, reference_rows=800)
+    assert "price" in plain.drifted_features
+    _log(home, shifted, "requests-20240108T000000-1-00002.tfrecord", np.full(400, 0.3))
+    floored = check_served_model(home, MODEL, reference_rows=800,
+                                 feature_psi={"price": 50.0, "notional": 50.0,
+                                              "notional_usd": 50.0, "forward_price": 50.0,
+                                              "premium": 50.0, "strike": 50.0})
+    assert "price" not in floored.drifted_features
+    with pytest.raises(ValueError, match="feature_psi"):
+        ModelMonitoringService(home / "bad", feature_psi={"price": 0})

@@ -242,6 +242,7 @@ class Simulation:
                  on_day: Optional[Callable[["Simulation", dt.date], None]] = None,
                  probe_label_moves: bool = False):
         from ml.lifecycle.settings import ContinuousSettings
+        from pipeline.config import DriftSettings
 
         if isinstance(weeks, bool) or not isinstance(weeks, int) or weeks <= 0:
             raise ValueError(f"weeks must be a whole number > 0, got {weeks!r}")
@@ -276,6 +277,7 @@ class Simulation:
         self.estimated_drop = (self.configs[0].performance_threshold if estimated_drop is None
                                else estimated_drop) or None
         self.reference_rows = reference_rows
+        self.feature_psi = dict(DriftSettings().feature_psi_thresholds)
         self.batch_size = batch_size
         self.echo = echo or (lambda text: print(text, flush=True))
         self.on_day = on_day
@@ -388,6 +390,7 @@ class Simulation:
                 labels_available_before=cutoff, reference_version=figures.stable,
                 estimated_drop_threshold=self.estimated_drop,
                 outcome_settings=self.outcome_settings(), only_identified=True,
+                feature_psi=self.feature_psi,
                 report_path=self.home.monitoring_reports_dir / f"sim-{day}.html")
         except LookupError as error:
             self.echo(f"{day} check skipped: {error}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Dict, List, Mapping, Optional
 
 import numpy as np
@@ -130,9 +130,14 @@ def measure_tables(reference, current, n_bins: int = DEFAULT_BINS) -> pd.DataFra
 
 def compare_to_profile(profile: ReferenceProfile, current: FeatureTable,
                        thresholds: Optional[Mapping[str, float]] = None,
-                       correction: str = "holm") -> pd.DataFrame:
-    """The per-feature drift table for a validated current table against a built profile."""
+                       correction: str = "holm",
+                       feature_psi: Optional[Mapping[str, float]] = None) -> pd.DataFrame:
+    """The per-feature drift table for a validated current table against a built profile.
+
+    feature_psi: features with their own PSI floor (drift_rule.DriftThresholds.feature_psi)."""
     limits = drift_rule.DriftThresholds.from_limits(feature_thresholds(thresholds))
+    if feature_psi:
+        limits = replace(limits, feature_psi=dict(feature_psi))
     correction = normalise_correction(correction)
     table, _ = drift_rule.judge(measure_to_profile(profile, current), None, limits,
                                 profile.table.n_rows, current.n_rows, correction)

@@ -98,7 +98,9 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
                        reference_version: Optional[int] = None,
                        estimated_drop_threshold: Optional[float] = None,
                        outcome_settings: Optional[Mapping] = None,
-                       only_identified: bool = False, service=None) -> ServedCheck:
+                       only_identified: bool = False,
+                       feature_psi: Optional[Mapping[str, float]] = None,
+                       service=None) -> ServedCheck:
     """Checks the logs written since the last check; marks them read. home: a Home or a path.
 
     now: epoch seconds of the check (the report's time stamp; default the wall clock).
@@ -109,7 +111,8 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
     outcome_settings: the generator settings the logged trades were made with (SpanRequest
     fields; default: those recorded on the reference's training Examples). only_identified:
     check only requests carrying a trade id and date (the simulation's trades; its probe
-    requests, which repeat a few trades, would look like drift).
+    requests, which repeat a few trades, would look like drift). feature_psi: per-feature PSI
+    floors for data drift (when `service` is not given).
     service: a ModelMonitoringService to use (its rules and notifiers); default one on the home.
     LookupError when ML Metadata has no pushed model; ValueError on a bad argument.
     """
@@ -129,7 +132,8 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
     if own_service:
         thresholds = (None if estimated_drop_threshold is None else
                       {DriftType.ESTIMATED_PERFORMANCE: {"roc_auc_drop": estimated_drop_threshold}})
-        service = ModelMonitoringService(home=home.root, drift_thresholds=thresholds)
+        service = ModelMonitoringService(home=home.root, drift_thresholds=thresholds,
+                                         feature_psi=feature_psi)
     try:
         positions = LogPositions(home.monitoring_positions(model_name))
         files = positions.new_files(log_files(home.serving_log_dir(model_name)))

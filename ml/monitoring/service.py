@@ -106,6 +106,8 @@ class ModelMonitoringService:
     objects from ml.monitoring.notifications. Alerts are delivered by background threads, one
     per channel: check() waits at most delivery_wait_seconds for them, so an unresponsive
     channel never stalls a check; close() (or leaving a with block) flushes with a bound.
+    feature_psi gives features their own data-drift PSI floor (as the pipeline's drift gate
+    does for market features that move that much in ordinary weeks).
     """
 
     def __init__(self, state_dir=None, *, home=None, drift_thresholds: Optional[Mapping] = None,
@@ -114,9 +116,14 @@ class ModelMonitoringService:
                  default_channels: Sequence[str] = ("log",), cooldown_seconds: float = 3600.0,
                  retry_policy: RetryPolicy = RetryPolicy(), n_bins: int = DEFAULT_BINS,
                  n_permutations: int = DEFAULT_PERMUTATIONS, seed: int = 0,
-                 delivery_wait_seconds: float = 2.0):
+                 delivery_wait_seconds: float = 2.0,
+                 feature_psi: Optional[Mapping[str, float]] = None):
         self.state_dir = Path(state_dir) if state_dir is not None else default_state_dir(home)
         self.drift_thresholds = resolve_thresholds(drift_thresholds)
+        self.feature_psi = {str(name): float(floor) for name, floor in (feature_psi or {}).items()}
+        bad = {name: floor for name, floor in self.feature_psi.items() if not floor > 0}
+        if bad:
+            raise ValueError(f"feature_psi floors must be > 0, got {bad}")
         self.correction = normalise_correction(correction)
         self.alert_rules: List[AlertRule] = load_alert_rules(alert_rules)
         if cooldown_seconds < 0:
@@ -203,7 +210,7 @@ class ModelMonitoringService:
         labels = _label_array(labels, "labels", current.n_rows)
         data_limits = self.drift_thresholds[DriftType.DATA_DRIFT]
         features = compare_to_profile(model.profile, current, _feature_limits(data_limits),
-                                      self.correction)
+                                      self.correction, self.feature_psi)
         joint = self._joint_test(model, current, features)
         prediction_table = self._prediction_drift(model, predictions)
         performance = self._performance(model, predictions, labels)
