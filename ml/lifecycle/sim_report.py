@@ -14,7 +14,9 @@ import io
 from typing import Dict, List, Optional
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.dates import DateFormatter
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from ml.core.atomic_files import atomic_write_text
 
@@ -89,8 +91,9 @@ def _versions_plot(result) -> Figure:
         axes.axvline(start, color="tab:red", linestyle=":", linewidth=2, label="drift onset")
     _dedupe_legend(axes)
     axes.set_ylabel("version")
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))
     axes.set_title("stable and canary versions (vertical lines: triggers)")
-    figure.autofmt_xdate()
+    _days_axis(figure, axes, result.days)
     return figure
 
 
@@ -110,7 +113,7 @@ def _requests_plot(days) -> Figure:
     if versions or any(failed):
         axes.legend(fontsize="small")
     axes.set_ylabel("requests")
-    figure.autofmt_xdate()
+    _days_axis(figure, axes, days)
     return figure
 
 
@@ -120,7 +123,8 @@ def weekly_auc(days) -> List[Dict]:
     for day in days:
         date = _day(day.date)
         week = weeks.setdefault(date - dt.timedelta(days=date.weekday()),
-                                {"estimated": [], "realised": []})
+                                {"estimated": [], "realised": [], "dates": []})
+        week["dates"].append(date)
         if day.estimated_auc is not None:
             week["estimated"].append(day.estimated_auc)
         if day.realised_auc is not None and day.labelled:
@@ -129,7 +133,8 @@ def weekly_auc(days) -> List[Dict]:
     for start, values in sorted(weeks.items()):
         realised = values["realised"]
         weight = sum(n for _, n in realised)
-        rows.append({"week": start.isoformat(),
+        dates = sorted(values["dates"])
+        rows.append({"week": start.isoformat(), "middle": dates[len(dates) // 2].isoformat(),
                      "estimated_auc": (sum(values["estimated"]) / len(values["estimated"])
                                        if values["estimated"] else None),
                      "realised_auc": sum(a * n for a, n in realised) / weight if weight else None,
@@ -141,13 +146,13 @@ def _auc_plot(days) -> Figure:
     figure = Figure(figsize=(9, 3.2))
     axes = figure.add_subplot()
     rows = weekly_auc(days)
-    weeks = [_day(row["week"]) for row in rows]
+    weeks = [_day(row["middle"]) for row in rows]
     for key, style in (("realised_auc", "o-"), ("estimated_auc", "s--")):
         axes.plot(weeks, [row[key] if row[key] is not None else float("nan") for row in rows],
-                  style, label=key.replace("_", " "))
-    axes.set_ylabel("AUC")
+                  style, label=key.replace("_auc", " AUC"))
+    axes.set_ylabel("AUC per week")
     axes.legend(fontsize="small")
-    figure.autofmt_xdate()
+    _days_axis(figure, axes, days)
     return figure
 
 
@@ -165,9 +170,18 @@ def _drift_plot(result) -> Figure:
     for start in _drift_starts(result.drift):
         axes.axvline(start, color="tab:red", linestyle=":", linewidth=2, label="drift onset")
     _dedupe_legend(axes)
-    axes.set_ylabel("PSI against the stable version's training data")
-    figure.autofmt_xdate()
+    axes.set_ylabel("PSI vs stable's training data")
+    _days_axis(figure, axes, result.days)
     return figure
+
+
+def _days_axis(figure: Figure, axes, days) -> None:
+    """Every plot spans the simulated days (a one-week run would otherwise span years)."""
+    if days:
+        first, last = _day(days[0].date), _day(days[-1].date)
+        axes.set_xlim(first - dt.timedelta(days=1), last + dt.timedelta(days=1))
+    axes.xaxis.set_major_formatter(DateFormatter("%Y-%m-%d"))
+    figure.autofmt_xdate()
 
 
 def _drift_starts(spec: str) -> List[dt.date]:
