@@ -280,3 +280,24 @@ def test_the_real_loop_ticks_on_the_simulated_clock_and_its_cron_fires(served_ho
     assert [e.day for e in triggers] == ["2024-01-14"] and "cron" in triggers[0].reason
     assert [e.action for e in result.timeline if e.kind == "job"] == ["skip"]
     assert sum(sum(d.requests_by_label.values()) for d in result.days) == 5 * 120
+
+
+def test_simulate_flags_become_the_simulation_they_describe(tmp_path):
+    import argparse
+
+    from ml.cli.continuous_simulate import add_simulate_command, build
+
+    parser = argparse.ArgumentParser()
+    add_simulate_command(parser.add_subparsers())
+    args = parser.parse_args(["simulate", "--weeks", "3", "--home", str(tmp_path),
+                              "--drift", "volatility_shock@2024-02-14:2.5",
+                              "--drift", "mix_change@2024-02-20:0.5", "--trades-per-day", "200",
+                              "--span-days", "7", "--seed", "5", "--no-auto-deploy",
+                              "--start", "2024-02-05", "--report", str(tmp_path / "r.html")])
+    simulation, report = build(args)
+    assert (simulation.weeks, simulation.start) == (3, dt.date(2024, 2, 5))
+    assert simulation.settings.records_per_span == 1400 and simulation.settings.span_days == 7
+    assert simulation.settings.drift_scenarios == ("volatility_shock@2024-02-14:2.5,"
+                                                   "mix_change@2024-02-20:0.5")
+    assert simulation.settings.seed == 5 and simulation.configs[0].auto_deploy is False
+    assert str(report) == str(tmp_path / "r.html")
