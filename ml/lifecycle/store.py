@@ -196,7 +196,7 @@ class LifecycleStore:
                                           (f"{model}@{window_end}",)).fetchone()
                 if done is not None and reopen_failed and done[1] == "failed":
                     connection.execute(
-                        "UPDATE jobs SET status = 'pending', triggers = ?, failures = 0, "
+                        "UPDATE jobs SET status = 'pending', triggers = ?, failures = 0, attempt = 0, "
                         "not_before = 0, finished_at = NULL WHERE id = ?",
                         (json.dumps(json.loads(done[2]) + [entry]), done[0]))
                     return self._job(connection, done[0])
