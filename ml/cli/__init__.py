@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     "serve": ("serve", "serve pushed models over TF Serving's REST and gRPC protocols"),
     "generate-report": ("generate_report", "write an ETRM report with the pushed language model"),
     "monitor": ("monitor", "check the served model's request logs for drift, skew and performance"),
+    "continuous": ("continuous", "continuous learning: run the loop, status, history, triggers"),
 }
 
 

@@ -123,3 +123,9 @@ class Home:
     def lifecycle_db(self) -> pathlib.Path:
         """Continuous learning's registrations, job queue and audit log (SQLite)."""
         return self.root / "lifecycle" / "lifecycle.sqlite"
+
+    @property
+    def lifecycle_alerts_db(self) -> pathlib.Path:
+        """Continuous learning's own alerts (failed jobs, rollbacks) and their deliveries; apart
+        from monitoring's alerts, which the loop reads as triggers."""
+        return self.root / "lifecycle" / "alerts.sqlite"

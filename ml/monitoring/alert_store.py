@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Iterable, List, Optional
+from typing import Iterable, List, Optional, Tuple
 
 from ml.monitoring.alerts import DriftAlert, strict_json
 
@@ -275,6 +275,14 @@ class AlertStore:
         with self._transaction() as connection:
             rows = connection.execute(query, parameters).fetchall()
         return [DriftAlert.from_dict(json.loads(r[0])) for r in rows]
+
+    def since(self, after_id: int, limit: int = 1000) -> List[Tuple[int, DriftAlert]]:
+        """Alerts with an id above after_id, oldest first, with their ids: a reader that keeps
+        the last id it handled (the continuous-learning loop) sees each alert once."""
+        with self._transaction() as connection:
+            rows = connection.execute("SELECT id, payload FROM alerts WHERE id > ? ORDER BY id "
+                                      "LIMIT ?", (int(after_id), int(limit))).fetchall()
+        return [(row[0], DriftAlert.from_dict(json.loads(row[1]))) for row in rows]
 
     def delivery_counts(self) -> dict:
         """Deliveries per (channel, status), for status pages and tests."""
