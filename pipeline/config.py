@@ -129,8 +129,12 @@ class ModelSettings:
 
 @dataclasses.dataclass(frozen=True)
 class ServingSettings:
-    """Where pushed models and the TF Serving model config live."""
+    """Where pushed models and the TF Serving model config live.
+
+    push_key, when set, makes the push idempotent: a version already published under the same
+    key is reported instead of pushing again (a continuous-learning job retried after a crash)."""
 
     serving_base_dir: str
     models_config_path: str
     signing_key_path: Optional[str] = None
+    push_key: str = ""

@@ -102,3 +102,46 @@ def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
         sample_rows=drift.sample_rows, serving_log_dir=drift.serving_log_dir)
     drift_gate = DriftGate(drift_result=drift_check.outputs["drift_result"])
     return [previous, drift_check, drift_gate]
+
+
+def create_window_pipeline(pipeline_root: str, dataset: str, first_span: int, last_span: int,
+                           model: ModelSettings, serving: ServingSettings, baseline_version: int,
+                           metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
+                           beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
+    """Continuous learning's training run: the validated spans first_span..last_span (ingested
+    by earlier runs of create_pipeline, resolved from ML Metadata) -> the model's Transform ..
+    ServingPusher, warm-started from and judged against serving version baseline_version
+    (the `stable` label; -1 when nothing serves yet). Same pipeline name as the ingestion
+    runs, so the resolvers see their artifacts."""
+    from pipeline.strategies import ServingVersionModelStrategy, SpanWindowStrategy
+
+    entry = registry.for_dataset(dataset)
+    window = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy,
+        config={"pipeline_name": entry.pipeline_name, "first_span": first_span,
+                "last_span": last_span},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+    ).with_id("training_window_resolver")
+    newest = tfx.dsl.Resolver(
+        strategy_class=SpanWindowStrategy,
+        config={"pipeline_name": entry.pipeline_name, "first_span": last_span,
+                "last_span": last_span},
+        examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
+    ).with_id("newest_span_resolver")
+    stable = tfx.dsl.Resolver(
+        strategy_class=ServingVersionModelStrategy,
+        config={"model_name": entry.serving_name, "version": baseline_version},
+        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
+    ).with_id("stable_model_resolver")
+    schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file(dataset))
+    nodes = entry.build_nodes()(window.outputs["examples"], schema_gen.outputs["schema"],
+                                schema_gen, model, serving, baseline=stable,
+                                canary_examples=newest.outputs["examples"])
+    return tfx.dsl.Pipeline(
+        pipeline_name=entry.pipeline_name,
+        pipeline_root=pipeline_root,
+        components=[window, newest, schema_gen] + nodes,
+        enable_cache=False,
+        metadata_connection_config=metadata_connection_config,
+        beam_pipeline_args=beam_pipeline_args or [],
+    )

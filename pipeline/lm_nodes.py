@@ -21,8 +21,11 @@ from pipeline.resolvers import latest_blessed_model_resolver
 
 
 def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
-                   serving: ServingSettings) -> List:
+                   serving: ServingSettings, baseline=None, canary_examples=None) -> List:
     """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate).
+
+    `baseline` is the resolver of the model to warm-start from and compare with (default: the
+    latest blessed Model); the LM has no pre-push serving check, so `canary_examples` is unused.
 
     Transform only builds the vocabulary: statistics of token ids (a second pass over the data)
     and an analyzer cache (each span is analysed once) would cost time and tell nothing, and
@@ -37,7 +40,7 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
         disable_statistics=True, disable_analyzer_cache=True, force_tf_compat_v1=True)
     transform.add_upstream_node(upstream)
 
-    latest_blessed = latest_blessed_model_resolver()
+    latest_blessed = baseline if baseline is not None else latest_blessed_model_resolver()
 
     model_trainer = tfx.components.Trainer(
         run_fn="models.lm.trainer.run_fn",
@@ -64,5 +67,6 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions,
-        signing_key_path=serving.signing_key_path)
+        signing_key_path=serving.signing_key_path,
+        push_key=serving.push_key)
     return [transform, latest_blessed, model_trainer, evaluator, pusher]

@@ -59,22 +59,56 @@ def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings
                   drift: DriftSettings, log_path) -> Dict:
     from pipeline.create import create_pipeline
 
-    if runner not in ("local", "beam"):
-        raise ValueError(f"runner must be 'local' or 'beam', got {runner!r}")
     entry = registry.for_dataset(data.dataset)
     if beam_workers is None:
         beam_workers = default_beam_workers(data.records_per_span)
-    home.root.mkdir(parents=True, exist_ok=True)
-    connection = metadata.connection_for(home)
     if not drift.serving_log_dir:
         drift = dataclasses.replace(
             drift, serving_log_dir=str(home.serving_log_dir(entry.serving_name)))
+    home.root.mkdir(parents=True, exist_ok=True)
     tfx_pipeline = create_pipeline(
         pipeline_root=str(home.pipeline_root(entry.pipeline_name)),
         data=data, validation=validation, model=model, serving=serving_settings(home),
-        metadata_connection_config=connection,
+        metadata_connection_config=metadata.connection_for(home),
         beam_pipeline_args=beam_args(beam_workers), drift=drift)
+    return _execute(home, tfx_pipeline, data, runner, beam_workers, log_path)
 
+
+@dataclasses.dataclass(frozen=True)
+class WindowRun:
+    """What a continuous-learning training run was asked to do (recorded in its summary)."""
+
+    dataset: str
+    first_span: int
+    last_span: int
+    baseline_version: int
+    push_key: str
+
+
+def run_window_pipeline(home: Home, window: WindowRun, model: ModelSettings,
+                        records_per_span: int, verbose: bool = False) -> Dict:
+    """Trains on the validated spans of the window (pipeline.create.create_window_pipeline)
+    and writes runs/latest.json; returns that summary (raises on failure, after writing it)."""
+    from pipeline.create import create_window_pipeline
+
+    entry = registry.for_dataset(window.dataset)
+    beam_workers = default_beam_workers(records_per_span * (window.last_span - window.first_span + 1))
+    serving = dataclasses.replace(serving_settings(home), push_key=window.push_key)
+    with logs.terminal(home, verbose=verbose) as terminal:
+        tfx_pipeline = create_window_pipeline(
+            pipeline_root=str(home.pipeline_root(entry.pipeline_name)), dataset=window.dataset,
+            first_span=window.first_span, last_span=window.last_span, model=model,
+            serving=serving, baseline_version=window.baseline_version,
+            metadata_connection_config=metadata.connection_for(home),
+            beam_pipeline_args=beam_args(beam_workers))
+        return _execute(home, tfx_pipeline, window, "local", beam_workers, terminal.log_path)
+
+
+def _execute(home: Home, tfx_pipeline, data, runner: str, beam_workers: int, log_path) -> Dict:
+    """Runs a built pipeline with progress lines, then builds and writes its summary."""
+    if runner not in ("local", "beam"):
+        raise ValueError(f"runner must be 'local' or 'beam', got {runner!r}")
+    connection = tfx_pipeline.metadata_connection_config
     started_ms = int(time.time() * 1000)
     started = time.monotonic()
     error: Optional[BaseException] = None
@@ -86,7 +120,7 @@ def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings
     finally:
         progress.detach(handler)
     summary = run_summary.build(
-        store=metadata.open_store(connection), pipeline_name=entry.pipeline_name,
+        store=metadata.open_store(connection), pipeline_name=tfx_pipeline.pipeline_info.pipeline_name,
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
     summary["log"] = str(log_path)

@@ -38,8 +38,12 @@ def risk_eval_config(model: ModelSettings) -> tfma.EvalConfig:
 
 
 def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
-                     serving: ServingSettings) -> List:
-    """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate)."""
+                     serving: ServingSettings, baseline=None, canary_examples=None) -> List:
+    """Nodes from Transform to ServingPusher; Transform waits for `upstream` (the gate).
+
+    `baseline` is the resolver of the model to warm-start from and compare with (default: the
+    latest blessed Model); `canary_examples` the one Examples artifact the pre-push check sends
+    (default: `examples`, when that is a single span)."""
     transform = tfx.components.Transform(
         examples=examples, schema=schema,
         preprocessing_fn="models.risk.preprocessing.preprocessing_fn", materialize=False,
@@ -47,7 +51,7 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         disable_statistics=True)
     transform.add_upstream_node(upstream)
 
-    latest_blessed = latest_blessed_model_resolver()
+    latest_blessed = baseline if baseline is not None else latest_blessed_model_resolver()
 
     trainer = tfx.components.Trainer(
         run_fn="models.risk.trainer.run_fn",
@@ -67,7 +71,7 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
     canary = CanaryValidator(
         model=trainer.outputs["model"],
         model_blessing=evaluator.outputs["blessing"],
-        examples=examples,
+        examples=canary_examples if canary_examples is not None else examples,
         model_name=registry.RISK_MODEL.serving_name,
         num_requests=model.canary_requests,
         latency_budget_ms=model.canary_latency_budget_ms,
@@ -81,5 +85,6 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         serving_base_dir=serving.serving_base_dir,
         models_config_path=serving.models_config_path,
         num_versions=model.num_serving_versions,
-        signing_key_path=serving.signing_key_path)
+        signing_key_path=serving.signing_key_path,
+        push_key=serving.push_key)
     return [transform, latest_blessed, trainer, evaluator, canary, pusher]

@@ -174,6 +174,7 @@ def test_a_manual_trigger_reopens_a_failed_job_for_the_window(pipeline):
     store.finish(claimed.id, "w", "failed", pipeline.clock.now(), error="boom")
     again = pipeline.trigger_retraining("risk_model", "fixed the feed")
     assert (again.id, again.status, len(again.triggers)) == (job.id, "pending", 2)
+    assert (again.attempt, again.failures, again.finished_at) == (0, 0, None)
 
 
 def test_cli_status_history_and_trigger(tmp_path, capsys):

@@ -21,14 +21,16 @@ class ServingPusher(tfx_pusher_component.Pusher):
     def __init__(self, model: types.BaseChannel, model_blessing: types.BaseChannel,
                  model_name: str, serving_base_dir: str, models_config_path: str,
                  infra_blessing: Optional[types.BaseChannel] = None, num_versions: int = 2,
-                 signing_key_path: Optional[str] = None):
+                 signing_key_path: Optional[str] = None, push_key: str = ""):
         """signing_key_path: the Ed25519 private key PEM that signs each pushed manifest
-        (`python -m ml.serving.signing_keys keygen`); kept outside serving_base_dir."""
+        (`python -m ml.serving.signing_keys keygen`); kept outside serving_base_dir.
+        push_key: a push already published under this key is not repeated (retried jobs)."""
         custom_config = {executor.MODEL_NAME_KEY: model_name,
                          executor.SERVING_BASE_KEY: serving_base_dir,
                          executor.MODELS_CONFIG_KEY: models_config_path,
                          executor.NUM_VERSIONS_KEY: num_versions,
-                         executor.SIGNING_KEY_KEY: signing_key_path}
+                         executor.SIGNING_KEY_KEY: signing_key_path,
+                         executor.PUSH_KEY_KEY: push_key}
         spec = standard_component_specs.PusherSpec(
             model=model, model_blessing=model_blessing, infra_blessing=infra_blessing,
             push_destination=None,

@@ -16,6 +16,7 @@ MODELS_CONFIG_KEY = "models_config_path"
 SERVING_BASE_KEY = "serving_base_dir"
 NUM_VERSIONS_KEY = "num_versions"
 SIGNING_KEY_KEY = "signing_key_path"
+PUSH_KEY_KEY = "push_key"
 
 
 class Executor(tfx_pusher_executor.Executor):
@@ -36,9 +37,12 @@ class Executor(tfx_pusher_executor.Executor):
         target = versions.push_model(
             self.GetModelPath(input_dict), config[SERVING_BASE_KEY], model_name,
             config[MODELS_CONFIG_KEY], num_versions=int(config.get(NUM_VERSIONS_KEY, 2)),
-            signing_key=config.get(SIGNING_KEY_KEY) or None)
+            signing_key=config.get(SIGNING_KEY_KEY) or None,
+            push_key=config.get(PUSH_KEY_KEY) or "")
         version = int(target.name)
         logging.info("Pushed %s version %d to %s", model_name, version, target)
         model_push.set_string_custom_property("pushed_destination", str(target))
         model_push.set_string_custom_property("models_config", str(config[MODELS_CONFIG_KEY]))
+        if config.get(PUSH_KEY_KEY):
+            model_push.set_string_custom_property("push_key", config[PUSH_KEY_KEY])
         self._MarkPushed(model_push, pushed_destination=str(target), pushed_version=str(version))

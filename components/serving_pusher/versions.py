@@ -1,10 +1,15 @@
 """Publishes a SavedModel into TF Serving's layout (ml/core/serving_layout.py) as one version."""
 from __future__ import annotations
 
+import json
 import os
 import pathlib
 import shutil
 from typing import Optional
+
+# Inside the version, so the manifest's digests (and signature) cover it; assets.extra is TF
+# Serving's folder for files beside the model.
+PUSH_RECORD = pathlib.Path("assets.extra") / "etrm_push.json"
 
 
 def _check_key_outside(signing_key: pathlib.Path, base_dir: pathlib.Path) -> None:
@@ -17,8 +22,22 @@ def _check_key_outside(signing_key: pathlib.Path, base_dir: pathlib.Path) -> Non
                          f"{serving_root}; keep the private key outside the serving tree")
 
 
+def pushed_under_key(base_dir: os.PathLike, push_key: str) -> Optional[int]:
+    """The version an earlier push with this key published (None when none did)."""
+    from ml.core.serving_layout import list_version_dirs
+
+    for version in list_version_dirs(base_dir):
+        record = pathlib.Path(base_dir) / str(version) / PUSH_RECORD
+        try:
+            if json.loads(record.read_text()).get("push_key") == push_key:
+                return version
+        except (OSError, ValueError):
+            continue
+    return None
+
+
 def publish_version(model_dir: str, base_dir: pathlib.Path, version: int,
-                    signing_key: Optional[os.PathLike] = None) -> pathlib.Path:
+                    signing_key: Optional[os.PathLike] = None, push_key: str = "") -> pathlib.Path:
     """Copies to a hidden staging folder, writes the manifest (signed with `signing_key`, a
     private key PEM, when given), then renames into place.
 
@@ -41,6 +60,9 @@ def publish_version(model_dir: str, base_dir: pathlib.Path, version: int,
         shutil.rmtree(staging)
     try:
         shutil.copytree(model_dir, staging)
+        if push_key:
+            (staging / PUSH_RECORD).parent.mkdir(parents=True, exist_ok=True)
+            (staging / PUSH_RECORD).write_text(json.dumps({"push_key": push_key}))
         if private_key is not None:
             sign_manifest(staging, private_key, version=version)
         else:
@@ -54,17 +76,35 @@ def publish_version(model_dir: str, base_dir: pathlib.Path, version: int,
 
 def push_model(model_dir: str, serving_base_dir: os.PathLike, model_name: str,
                models_config_path: os.PathLike, num_versions: int = 2,
-               signing_key: Optional[os.PathLike] = None) -> pathlib.Path:
+               signing_key: Optional[os.PathLike] = None, push_key: str = "") -> pathlib.Path:
     """The whole push as the Pusher runs it: the next version, TF Serving's two config steps
     around the folder's appearance, so no poll (file system or config) sees a label on a
-    version the policy does not serve, or a policy that drops what a label points at."""
+    version the policy does not serve, or a policy that drops what a label points at.
+
+    With a push_key already published (a retried job whose earlier attempt died after the
+    folder appeared), nothing is copied again: the earlier version gets `canary` if the
+    config step never happened."""
     from ml.core.serving_layout import next_version
-    from ml.serving.model_config import admit_pushed_version, complete_pushed_version
+    from ml.serving.model_config import (CANARY_LABEL, admit_pushed_version,
+                                         complete_pushed_version, find_model_config,
+                                         read_model_server_config, register_pushed_version)
 
     base_dir = pathlib.Path(serving_base_dir) / model_name
+    earlier = pushed_under_key(base_dir, push_key) if push_key else None
+    if earlier is not None:
+        try:
+            labels = find_model_config(read_model_server_config(models_config_path),
+                                       model_name).version_labels
+        except KeyError:
+            labels = {}
+        if labels.get(CANARY_LABEL) != earlier:
+            register_pushed_version(models_config_path, model_name, base_dir, earlier,
+                                    num_versions=num_versions)
+        return base_dir / str(earlier)
     version = next_version(base_dir)
     final = admit_pushed_version(models_config_path, model_name, base_dir, version,
                                  num_versions=num_versions)
-    target = publish_version(model_dir, base_dir, version, signing_key=signing_key)
+    target = publish_version(model_dir, base_dir, version, signing_key=signing_key,
+                             push_key=push_key)
     complete_pushed_version(models_config_path, final)
     return target

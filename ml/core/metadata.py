@@ -183,3 +183,40 @@ def training_reference(store, model_name: str, version: Optional[int] = None) ->
         serving_version=int(pushed.custom_properties["pushed_version"].string_value),
         examples_uri=examples.uri, span=examples.custom_properties["span"].int_value,
         generator_settings=generator_settings(examples))
+
+
+VALIDATION_GATE_NODE = "ValidationGate"
+
+
+def passed_validation(store, artifact_id: int, pipeline_name: str,
+                      gate_node: str = VALIDATION_GATE_NODE) -> bool:
+    """Whether a COMPLETE run of the pipeline's validation gate read this Examples artifact
+    (an ingestion killed before its gate, or stopped by it, leaves the span unvalidated)."""
+    gate_context = _node_context(store, pipeline_name, gate_node)
+    if gate_context is None:
+        return False
+    gate_runs = {e.id for e in store.get_executions_by_context(gate_context.id)
+                 if e.last_known_state == metadata_store_pb2.Execution.COMPLETE}
+    return any(event.type == metadata_store_pb2.Event.INPUT and event.execution_id in gate_runs
+               for event in store.get_events_by_artifact_ids([artifact_id]))
+
+
+def validated_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -> Dict[int, int]:
+    """span -> id of its newest LIVE Examples artifact that passed the validation gate."""
+    context = _node_context(store, pipeline_name, node_id)
+    if context is None:
+        return {}
+    newest: Dict[int, int] = {}
+    for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+        if (artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties
+                and passed_validation(store, artifact.id, pipeline_name)):
+            newest[artifact.custom_properties["span"].int_value] = artifact.id
+    return newest
+
+
+def model_pushed_as(store, model_name: str, version: int) -> Optional[metadata_store_pb2.Artifact]:
+    """The Model artifact whose push became `version` of model_name (None if ML Metadata has none)."""
+    for pushed in pushed_models(store, model_name):
+        if int(pushed.custom_properties["pushed_version"].string_value) == int(version):
+            return producer_inputs(store, pushed.id, "model")
+    return None

@@ -245,6 +245,11 @@ class ContinuousLearningLoop:
         context = JobContext(home=self.home, store=self.store, job=job, config=config,
                              entry=registry.get_model(config.model_name), settings=settings,
                              clock=self.clock, owner=self.owner, echo=self.echo)
+        if job.attempt > job.failures + 1:  # an earlier attempt neither failed nor was released
+            self.store.record(job.model, "resume", f"attempt {job.attempt}: the previous worker's "
+                              "lease expired (it died); resuming from its checkpoints",
+                              self.clock.now(), {"attempt": job.attempt,
+                                                 "steps": sorted(context.steps())}, job.id)
         kinds = ", ".join(dict.fromkeys(t["kind"] for t in job.triggers))
         resumed = f", resuming steps {', '.join(context.steps())}" if context.steps() else ""
         self.echo(f"job {job.id} {job.model}: attempt {job.attempt}, window to {job.window_end}, "

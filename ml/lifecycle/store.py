@@ -23,6 +23,7 @@ import dataclasses
 import json
 import pathlib
 import sqlite3
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 from ml.lifecycle.config import RetrainingConfig
@@ -94,11 +95,7 @@ class LifecycleStore:
     def __init__(self, path: pathlib.Path):
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connect()
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-        finally:
-            connection.close()
+        self._enable_wal()
         # Under the write lock: processes opening a new file at once (a loop and a status
         # query) must not both add a column.
         with self._transaction() as connection:
@@ -109,6 +106,23 @@ class LifecycleStore:
             for column, declaration in ADDED_JOB_COLUMNS.items():
                 if column not in present:
                     connection.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
+
+    def _enable_wal(self, patience: float = 30.0) -> None:
+        """WAL journal, retried: SQLite answers 'database is locked' at once, without waiting,
+        to a process switching a new file to WAL while another one does the same."""
+        deadline = time.monotonic() + patience
+        while True:
+            connection = self._connect()
+            try:
+                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            finally:
+                connection.close()
+            time.sleep(0.02)
 
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
@@ -182,7 +196,7 @@ class LifecycleStore:
                                           (f"{model}@{window_end}",)).fetchone()
                 if done is not None and reopen_failed and done[1] == "failed":
                     connection.execute(
-                        "UPDATE jobs SET status = 'pending', triggers = ?, failures = 0, "
+                        "UPDATE jobs SET status = 'pending', triggers = ?, failures = 0, attempt = 0, "
                         "not_before = 0, finished_at = NULL WHERE id = ?",
                         (json.dumps(json.loads(done[2]) + [entry]), done[0]))
                     return self._job(connection, done[0])
