@@ -108,6 +108,7 @@ def test_two_processes_promoting_at_once_promote_once(home):
 
     push(home, 1)
     push(home, 2)
+    LifecycleStore(home.lifecycle_db)  # the home's database exists before its loops start
     context = multiprocessing.get_context("fork")
     barrier, results = context.Barrier(2), context.Queue()
     processes = [context.Process(target=_process_mover, args=(str(home.root), barrier, results))
@@ -119,6 +120,32 @@ def test_two_processes_promoting_at_once_promote_once(home):
         process.join(30)
     assert outcomes == ["conflict", "moved"]
     assert label_versions(home, MODEL)[STABLE] == 2
+
+
+def _open_store(path, barrier, results):
+    barrier.wait()
+    try:
+        DeploymentStore(pathlib.Path(path))
+        results.put("ok")
+    except Exception as error:  # reported to the test
+        results.put(repr(error))
+
+
+def test_processes_creating_the_deployments_table_at_once_both_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = tmp_path / f"lifecycle-{attempt}.sqlite"
+        barrier, results = context.Barrier(3), context.Queue()
+        processes = [context.Process(target=_open_store, args=(str(path), barrier, results))
+                     for _ in range(3)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(30)
+        assert outcomes == ["ok"] * 3
 
 
 def test_a_mover_waits_for_the_lock_holder(home):

@@ -16,6 +16,7 @@ import dataclasses
 import json
 import pathlib
 import sqlite3
+import time
 from typing import Any, Dict, Iterator, List, Optional
 
 PHASES = ("canary", "promoted", "withdrawn", "rolled_back", "superseded")
@@ -57,6 +58,20 @@ class Deployment:
     updated_at: float
 
 
+def _use_wal(connection: sqlite3.Connection, attempts: int = 100) -> None:
+    """WAL journal (readers never block the loop). Switching a new file needs it alone, and
+    SQLite answers 'locked' at once, without its busy wait, to a second process switching at
+    the same moment (two loops, or a loop and `etrm continuous promote`, on a new home)."""
+    for attempt in range(attempts):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.05)
+
+
 def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False, sort_keys=True)
 
@@ -69,7 +84,7 @@ class DeploymentStore:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = self._connect()
         try:
-            connection.execute("PRAGMA journal_mode=WAL")
+            _use_wal(connection)
             connection.executescript(SCHEMA)
         finally:
             connection.close()
