@@ -125,6 +125,17 @@ def producer_inputs(store, artifact_id: int, key: str) -> Optional[metadata_stor
     return None
 
 
+def _newest_span(store, artifact_id: int, key: str) -> Optional[metadata_store_pb2.Artifact]:
+    """The producer's `key` input with the highest span (a window's Trainer reads many)."""
+    for event in store.get_events_by_artifact_ids([artifact_id]):
+        if event.type == metadata_store_pb2.Event.OUTPUT:
+            found = input_artifacts(store, event.execution_id).get(key)
+            if found:
+                return max(found, key=lambda a: (a.custom_properties["span"].int_value
+                                                 if "span" in a.custom_properties else -1, a.id))
+    return None
+
+
 def pushed_models(store, model_name: str) -> List[metadata_store_pb2.Artifact]:
     """PushedModel artifacts that really pushed a version of model_name, oldest first."""
     pushed = []
@@ -163,7 +174,7 @@ class TrainingReference:
 
 def training_reference(store, model_name: str, version: Optional[int] = None) -> TrainingReference:
     """Latest pushed model (or the push of `version`) -> the Model it pushed -> the Trainer's
-    training Examples."""
+    training Examples (of a rolling window, its newest span: what the model learned last)."""
     if version is None:
         pushed = latest_pushed_model(store, model_name)
     else:
@@ -175,7 +186,7 @@ def training_reference(store, model_name: str, version: Optional[int] = None) ->
         raise LookupError(f"no pushed {which} of {model_name!r} is recorded in ML Metadata; "
                           "run the pipeline with training first")
     model = producer_inputs(store, pushed.id, "model")
-    examples = producer_inputs(store, model.id, "examples") if model is not None else None
+    examples = _newest_span(store, model.id, "examples") if model is not None else None
     if examples is None:
         raise LookupError(f"ML Metadata has no training Examples for pushed model {pushed.id}")
     return TrainingReference(
