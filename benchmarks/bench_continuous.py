@@ -208,7 +208,9 @@ def forced_bad_model(options: Options, rollback: bool = True) -> Dict:
         try:
             bad_dir = _inverted_model(home.serving_base(MODEL) / str(good), scratch / "model")
             pushed = push_model(str(bad_dir), home.serving_models_dir, MODEL,
-                                home.models_config_path, signing_key=home.model_signing_key)
+                                home.models_config_path,
+                                signing_key=home.model_signing_key
+                                if home.model_signing_key.exists() else None)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         bad = int(pushed.name)
