@@ -6,14 +6,15 @@ Every scenario is `ml.lifecycle.simulation.Simulation` on a fresh home: the real
 in a subprocess, the daily served-model check, outcomes after --outcome-delay-days, and the real
 loop (RetrainingJobRunner: TFX jobs; DeploymentManager: canary analysis, guard, rollback). The
 first tick trains version 1 (no version serves yet), so each scenario pays one training first.
-Settings for all: spans of one day, --trades-per-day, canary share 0.2, one canary and one guard
-interval of half a day (12 simulated hours), a probe on `stable` during every tick.
+Settings for all: spans of one day, --trades-per-day (one request per trade), canary share 0.2,
+one canary and one guard interval of a simulated day (a day holds one trading session, so a
+shorter interval would leave every other one empty), a probe on `stable` during every tick.
 
 - drift response: a volatility shock on a Wednesday of the second week; days from its onset to
   a version trained after it serving as `stable`, with drift triggers (monitoring alerts ->
   jobs) against the weekly cron alone (the loop never reads an alert). Target <= 2 days.
 - forced bad model: version 1's scores inverted (risk 1 - p: AUC 1 - AUC) pushed and promoted
-  with force on a Thursday; the simulated hours and the requests it answered until `stable`
+  with force at the start of a Thursday; the simulated hours and the requests it answered until `stable`
   is back on the known-good version. Target: within one analysis window. Baseline (full runs):
   the same with rollback_on_failure off.
 - label moves: requests of the tick probe that failed while a label moved. Target 0.
@@ -67,7 +68,7 @@ def settings_for(options: Options, drift: str = ""):
 
     return ContinuousSettings(records_per_span=options.trades_per_day, span_days=1,
                               drift_scenarios=drift, train_steps=options.train_steps,
-                              canary_share=0.2, canary_intervals=1, interval_seconds=DAY / 2,
+                              canary_share=0.2, canary_intervals=1, interval_seconds=DAY,
                               guard_intervals=1)
 
 
@@ -217,6 +218,7 @@ def forced_bad_model(options: Options, rollback: bool = True) -> Dict:
         _wait_served(simulation, bad)
         promote(home, MODEL, version=bad, reason="benchmark: a bad model promoted by hand",
                 store=simulation.store, clock=simulation.clock, force=True)
+        simulation.await_labels({"stable": bad})
         marks.update(good=good, bad=bad, promoted_at=simulation.clock.now())
         progress(f"bad model v{bad} promoted over v{good}")
 
@@ -361,7 +363,7 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
              f"Machine: {machine}. Spans of 1 day, {options.trades_per_day} trades per day, "
              f"a {options.data_window_days}-day training window, "
              f"outcomes after {options.outcome_delay_days} days, canary share 0.2, one canary "
-             f"and one guard interval of 12 simulated hours; real server, real TFX jobs"
+             f"and one guard interval of 24 simulated hours; real server, real TFX jobs"
              f"{f' ({options.train_steps} training steps)' if options.train_steps else ''}.", "",
              "| target | measured | baseline (same run) | goal |", "| --- | --- | --- | --- |"]
     with_triggers, cron = drift["drift triggers"], drift["weekly cron alone"]
@@ -375,8 +377,8 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
                  f"after {_fmt(hours, 1, ' simulated hours')}, {window_requests} requests answered "
                  f"by it | " + ("rollback off: " + f"{bad_baseline['bad_requests']} requests answered "
                                 "by it to the end" if bad_baseline else "not run (--quick)")
-                 + f" | within one analysis window (12 h): "
-                 f"{'met' if hours is not None and hours <= 12 + 2 else 'NOT met'} |")
+                 + f" | within one analysis window (24 h): "
+                 f"{'met' if hours is not None and hours <= 24 + 1 else 'NOT met'} |")
     moves = [m for run in (with_triggers, cron, bad, quiet) + tuple(
         r for r in (bad_baseline, quiet_baseline) if r) for m in run["moves"]
         if "probe_requests" in m]
@@ -399,7 +401,7 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
                      f"{killed['lost']} lost, {killed['twice']} run twice, "
                      f"{killed['double_pushes']} double pushes (versions {killed['versions']}) | - | "
                      f"0/0/0: {'met' if ok else 'NOT met'} |")
-    lines += ["", "- Analysis window: one interval of 12 simulated hours; the bad model's "
+    lines += ["", "- Analysis window: one interval of 24 simulated hours; the bad model's "
               "window in requests is the count above (all traffic it answered before the "
               "rollback).",
               "- Triggers with drift: " + "; ".join(with_triggers["triggers"][:6])[:600]]
