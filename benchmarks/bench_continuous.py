@@ -411,18 +411,19 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
-                        help="2 weeks per scenario, 150 trades a day, a 7-day window, 40 "
-                             "training steps, no baselines for the bad-model and no-drift "
-                             "scenarios")
+                        help="2 weeks per scenario, a 7-day window, 40 training steps, no "
+                             "baselines for the bad-model and no-drift scenarios")
     parser.add_argument("--kill9", action="store_true", help="also the kill -9 scenario")
-    parser.add_argument("--trades-per-day", type=int, default=None)
+    parser.add_argument("--trades-per-day", type=int, default=None,
+                        help="default 300: a 0.2 canary share then gets the 50 requests a "
+                             "day canary analysis needs")
     parser.add_argument("--train-steps", type=int, default=None)
     parser.add_argument("--outcome-delay-days", type=int, default=1)
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' homes")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--loop-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    options = Options(trades_per_day=args.trades_per_day or (150 if args.quick else 300),
+    options = Options(trades_per_day=args.trades_per_day or 300,
                       weeks=2 if args.quick else 3, no_drift_weeks=2 if args.quick else 8,
                       outcome_delay_days=args.outcome_delay_days,
                       train_steps=args.train_steps or (40 if args.quick else None),
