@@ -197,8 +197,10 @@ def test_cli_status_history_and_trigger(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["continuous", "trigger", "fraud", "--reason", "x"], "error: model_name: unknown model 'fraud'"),
-    (["continuous", "trigger", "risk", "--reason", "x"], "error: model_name: etrm_risk_model is not registered"),
-    (["continuous", "register", "risk", "--schedule", "* *"], "error: retrain_schedule must be a five-field"),
+    (["continuous", "trigger", "risk", "--reason", "x"],
+     "error: model_name: etrm_risk_model is not registered"),
+    (["continuous", "register", "risk", "--schedule", "* *"],
+     "error: retrain_schedule must be a five-field"),
     (["continuous", "register", "risk", "--schedule", "0 2 * * 0", "--data-window-days", "-1"],
      "error: data_window_days must be a positive whole number"),
     (["continuous", "history", "fraud"], "error: model: unknown model 'fraud'"),

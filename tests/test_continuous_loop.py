@@ -127,7 +127,8 @@ def test_skip_is_recorded_with_its_reason_and_figures(tmp_path):
     loop.trigger(RISK, "manual", "new data arrived")
     assert tick(loop)["job"]["status"] == "skipped"
     skip = loop.store.history(RISK)[-1]
-    assert (skip.action, skip.figures["examples"], skip.figures["min_samples_threshold"]) == ("skip", 800, 1000)
+    assert (skip.action, skip.figures["examples"], skip.figures["min_samples_threshold"]) == (
+        "skip", 800, 1000)
     assert "fewer than min_samples_threshold" in loop.store.jobs(RISK)[0].result["reason"]
 
 
@@ -436,9 +437,9 @@ def test_an_outcome_with_numpy_figures_is_recorded_as_plain_json(tmp_path):
     import numpy as np
 
     clock = SimulatedClock(SUNDAY_TWO)
-    outcome = JobOutcome("succeeded", "blessed", {"pushed_version": np.int64(3), "blessed": True,
-                                                  "metrics": {"auc": np.float32(0.75), "loss": float("nan")},
-                                                  "path": pathlib.Path("/x")})
+    outcome = JobOutcome("succeeded", "blessed", {
+        "pushed_version": np.int64(3), "blessed": True, "path": pathlib.Path("/x"),
+        "metrics": {"auc": np.float32(0.75), "loss": float("nan")}})
     deployment = FakeDeployment()
     loop = build(tmp_path, ScriptedRunner([outcome]), clock, deployment=deployment)
     loop.trigger(RISK, "manual", "go")

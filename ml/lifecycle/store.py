@@ -171,8 +171,9 @@ class LifecycleStore:
 
         A job already finished for the same window is returned as it is (the trigger is not
         added: that window was trained), except that reopen_failed (a manual trigger) puts a
-        failed job for the window back in the queue with fresh retries. schedule_slot records the cron slot this trigger
-        fires and alert_cursor the last monitoring alert it consumed, in the same transaction.
+        failed job for the window back in the queue with fresh retries. schedule_slot records
+        the cron slot this trigger fires and alert_cursor the last monitoring alert it
+        consumed, in the same transaction.
         """
         entry = {"kind": kind, "reason": reason, "time": now}
         if figures:
