@@ -7,7 +7,7 @@ on the server side.
 """
 import os
 import pathlib
-from typing import Callable, Iterable, List, Union
+from typing import Callable, Iterable, List, Optional, Union
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -265,3 +265,30 @@ def promote(config_path: PathLike, model_name: str, label: str, version: int
     model.version_labels[label] = version
     write_model_server_config(config_path, config)
     return config
+
+
+def admit_version(config_path: PathLike, model_name: str, version: int,
+                  versions_on_disk: Optional[Iterable[int]] = None) -> bool:
+    """Step one for a version already on disk that the policy no longer serves (a rollback
+    target trimmed by later pushes): the policy becomes specific{what it serves now, every
+    labelled version, this one}; no label moves. False when the policy serves it already.
+
+    `versions_on_disk` defaults to the folders under the model's base_path (pass them when
+    base_path is a docker mount that this machine reads elsewhere).
+    """
+    version = int(version)
+    config = read_model_server_config(config_path)
+    model = find_model_config(config, model_name)
+    on_disk = sorted(set(versions_on_disk if versions_on_disk is not None
+                         else list_version_dirs(model.base_path)))
+    if version not in on_disk:
+        raise ValueError(f"cannot admit version {version} of {model_name!r}: it is not on disk "
+                         f"(versions on disk: {on_disk})")
+    served = aspired_versions(model, on_disk)
+    if version in served:
+        return False
+    kept = set(served) | set(model.version_labels.values()) | {version}
+    model.model_version_policy.specific.ClearField("versions")
+    model.model_version_policy.specific.versions.extend(sorted(kept))
+    write_model_server_config(config_path, config)
+    return True

@@ -1,0 +1,675 @@
+"""Deployment decisions: label moves with compare-and-swap under TF Serving's two-step rule,
+promote / withdraw / rollback on a fake home (models.config + empty version folders), canary
+analysis and the guard on synthetic observations, and the DeploymentManager with an injected
+observation source and clock. No TensorFlow, no server: fast unit tests."""
+import argparse
+import ast
+import json
+import pathlib
+import threading
+import types
+
+import numpy as np
+import pytest
+
+from ml.core.home import Home
+from ml.lifecycle import canary_analysis, guard
+from ml.lifecycle.canary_analysis import AnalysisThresholds, VersionObservation
+from ml.lifecycle.config import RetrainingConfig
+from ml.lifecycle.deployment import (CANARY, STABLE, DeploymentManager, PromotionConflict,
+                                     known_good_versions, label_versions, models_config_lock,
+                                     move_label, promote, rollback, served_versions,
+                                     withdraw_canary)
+from ml.lifecycle.deployment_store import DeploymentStore
+from ml.lifecycle.observations import histogram_quantile, metrics_delta, parse_request_metrics
+from ml.lifecycle.store import LifecycleStore
+from ml.serving import model_config
+
+MODEL = "etrm_risk_model"
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+class FakeClock:
+    def __init__(self, start: float = 1_000_000.0):
+        self.time = start
+
+    def now(self) -> float:
+        return self.time
+
+    def advance(self, seconds: float) -> None:
+        self.time += seconds
+
+
+def push(home: Home, version: int) -> None:
+    """What the Pusher leaves: the version folder, then canary -> it (stable on the first)."""
+    (home.serving_base(MODEL) / str(version)).mkdir(parents=True)
+    model_config.register_pushed_version(home.models_config_path, MODEL,
+                                         home.serving_base(MODEL), version)
+
+
+@pytest.fixture
+def home(tmp_path):
+    return Home(tmp_path / "home")
+
+
+@pytest.fixture
+def store(home):
+    return LifecycleStore(home.lifecycle_db)
+
+
+def strict(value):
+    return json.loads(json.dumps(value, allow_nan=False))
+
+
+# Label moves
+def test_move_label_is_a_compare_and_swap(home):
+    push(home, 1)
+    push(home, 2)
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 2}
+    with pytest.raises(PromotionConflict, match="points at version 1, not at 2"):
+        move_label(home, MODEL, STABLE, 2, expected=2)
+    move_label(home, MODEL, STABLE, 2, expected=1)
+    assert label_versions(home, MODEL)[STABLE] == 2
+
+
+def test_two_concurrent_movers_one_wins(home):
+    push(home, 1)
+    push(home, 2)
+    barrier, outcomes = threading.Barrier(2), []
+
+    def mover():
+        barrier.wait()
+        try:
+            move_label(home, MODEL, STABLE, 2, expected=1)
+            outcomes.append("moved")
+        except PromotionConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=mover) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(10)
+    assert sorted(outcomes) == ["conflict", "moved"]
+    assert label_versions(home, MODEL)[STABLE] == 2
+
+
+def _process_mover(root, barrier, results):
+    barrier.wait()
+    try:
+        promote(Home(pathlib.Path(root)), MODEL, expected_stable=1)
+        results.put("moved")
+    except PromotionConflict:
+        results.put("conflict")
+
+
+def test_two_processes_promoting_at_once_promote_once(home):
+    import multiprocessing
+
+    push(home, 1)
+    push(home, 2)
+    LifecycleStore(home.lifecycle_db)  # the home's database exists before its loops start
+    context = multiprocessing.get_context("fork")
+    barrier, results = context.Barrier(2), context.Queue()
+    processes = [context.Process(target=_process_mover, args=(str(home.root), barrier, results))
+                 for _ in range(2)]
+    for process in processes:
+        process.start()
+    outcomes = sorted(results.get(timeout=30) for _ in processes)
+    for process in processes:
+        process.join(30)
+    assert outcomes == ["conflict", "moved"]
+    assert label_versions(home, MODEL)[STABLE] == 2
+
+
+def _open_store(path, barrier, results):
+    barrier.wait()
+    try:
+        DeploymentStore(pathlib.Path(path))
+        results.put("ok")
+    except Exception as error:  # reported to the test
+        results.put(repr(error))
+
+
+def test_processes_creating_the_deployments_table_at_once_both_succeed(tmp_path):
+    import multiprocessing
+
+    context = multiprocessing.get_context("fork")
+    for attempt in range(5):
+        path = tmp_path / f"lifecycle-{attempt}.sqlite"
+        barrier, results = context.Barrier(3), context.Queue()
+        processes = [context.Process(target=_open_store, args=(str(path), barrier, results))
+                     for _ in range(3)]
+        for process in processes:
+            process.start()
+        outcomes = [results.get(timeout=30) for _ in processes]
+        for process in processes:
+            process.join(30)
+        assert outcomes == ["ok"] * 3
+
+
+def test_a_mover_waits_for_the_lock_holder(home):
+    push(home, 1)
+    push(home, 2)
+    done = threading.Event()
+    with models_config_lock(home):
+        thread = threading.Thread(target=lambda: (move_label(home, MODEL, STABLE, 2, 1),
+                                                  done.set()))
+        thread.start()
+        assert not done.wait(0.3)
+        assert label_versions(home, MODEL)[STABLE] == 1
+    thread.join(10)
+    assert done.is_set() and label_versions(home, MODEL)[STABLE] == 2
+
+
+def test_promote_follows_the_two_step_rule(home, store):
+    for version in (1, 2, 3):
+        push(home, version)
+    assert served_versions(home, MODEL) == [1, 3]  # stable 1 kept, canary 3; 2 left the policy
+    with pytest.raises(ValueError, match="two-step rule"):
+        promote(home, MODEL, version=2, store=store)
+    assert label_versions(home, MODEL)[STABLE] == 1
+    result = promote(home, MODEL, reason="by hand", store=store, clock=FakeClock())
+    assert (result["version"], result["previous_stable"]) == (3, 1)
+    assert label_versions(home, MODEL) == {STABLE: 3, CANARY: 3}
+    entry = store.history(MODEL)[-1]
+    assert (entry.action, entry.reason, entry.figures["version"]) == ("promote", "by hand", 3)
+    with pytest.raises(ValueError, match="already stable"):
+        promote(home, MODEL, store=store)
+
+
+def test_promote_of_a_failed_canary_needs_force(home, store):
+    push(home, 1)
+    push(home, 2)
+    deployments = DeploymentStore(home.lifecycle_db)
+    row = deployments.open(MODEL, 2, "canary", 0.0, previous_stable=1)
+    deployments.set_verdict(row.id, "fail", {"reasons": ["canary error rate too high"]}, 1.0)
+    with pytest.raises(ValueError, match="canary error rate too high.*--force"):
+        promote(home, MODEL, store=store)
+    assert promote(home, MODEL, store=store, force=True)["forced"] is True
+    assert deployments.get(MODEL, 2).phase == "promoted"
+
+
+def test_withdraw_moves_the_canary_back_to_stable(home, store):
+    push(home, 1)
+    push(home, 2)
+    deployments = DeploymentStore(home.lifecycle_db)
+    deployments.open(MODEL, 2, "canary", 0.0, previous_stable=1)
+    result = withdraw_canary(home, MODEL, "errors", store=store, clock=FakeClock())
+    assert result["version"] == 2 and label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    assert deployments.get(MODEL, 2).phase == "withdrawn"
+    assert store.history(MODEL)[-1].action == "withdraw"
+    with pytest.raises(ValueError, match="nothing to withdraw"):
+        withdraw_canary(home, MODEL, "again", store=store)
+    with pytest.raises(PromotionConflict):
+        push(home, 3)
+        withdraw_canary(home, MODEL, "stale view", store=store, expected_canary=2)
+
+
+def test_known_good_versions_ignore_rolled_back_ones(home, store):
+    push(home, 1)
+    store.record(MODEL, "promote", "", 1.0, figures={"version": 2, "previous_stable": 1})
+    store.record(MODEL, "promote", "", 2.0, figures={"version": 3, "previous_stable": 2})
+    store.record(MODEL, "rollback", "", 3.0, figures={"version": 2, "from_version": 3})
+    assert known_good_versions(home, MODEL, store) == [1, 2]  # stable label 1 read last
+    store.record(MODEL, "promote", "", 4.0, figures={"version": 4, "previous_stable": 2})
+    assert 3 not in known_good_versions(home, MODEL, store)
+
+
+def test_rollback_restores_the_previous_version_and_marks_the_job(home, store):
+    clock = FakeClock()
+    push(home, 1)
+    push(home, 2)
+    promote(home, MODEL, store=store, clock=clock)
+    push(home, 3)
+    job = store.trigger(MODEL, "manual", "test", "2024-01-08", clock.now())
+    store.claim("me", 60.0, clock.now())
+    store.finish(job.id, "me", "succeeded", clock.now(), result={"pushed_version": 3})
+    DeploymentStore(home.lifecycle_db).open(MODEL, 3, "canary", clock.now(), job_id=job.id,
+                                            previous_stable=2)
+    promote(home, MODEL, store=store, clock=clock)
+    assert label_versions(home, MODEL) == {STABLE: 3, CANARY: 3}
+    result = rollback(home, MODEL, reason="bad", store=store, clock=clock)
+    assert (result["version"], result["from_version"]) == (2, 3)
+    assert label_versions(home, MODEL) == {STABLE: 2, CANARY: 2}
+    assert result["job_marked_rolled_back"] and store.jobs(MODEL)[0].status == "rolled_back"
+    assert store.history(MODEL)[-1].action == "rollback"
+    assert known_good_versions(home, MODEL, store)[0] == 2
+    assert 3 not in known_good_versions(home, MODEL, store)
+
+
+def test_rollback_readmits_a_version_the_policy_trimmed(home, store):
+    for version in (1, 2, 3, 4):
+        push(home, version)
+        if version > 1:
+            promote(home, MODEL, store=store, clock=FakeClock())
+    assert 2 not in served_versions(home, MODEL)
+    with pytest.raises(ValueError, match="not on disk"):
+        rollback(home, MODEL, to=9, store=store)
+    result = rollback(home, MODEL, to=2, store=store, clock=FakeClock())
+    assert result["admitted"] and label_versions(home, MODEL)[STABLE] == 2
+    assert served_versions(home, MODEL) == [2, 3, 4]
+    config = model_config.read_model_server_config(home.models_config_path)
+    model_config.check_model_server_config(config, lambda model: [1, 2, 3, 4])
+
+
+# Canary analysis
+def calibrated(rng, rows, shift=0.0):
+    scores = np.clip(rng.beta(2, 5, rows) + shift, 0.0, 1.0)
+    return scores, (rng.random(rows) < np.clip(scores - shift, 0, 1)).astype(float)
+
+
+def observation(version, rng, rows=600, errors=0, p95=10.0, shift=0.0, labelled=False,
+                uninformative=False):
+    scores, labels = calibrated(rng, rows, shift)
+    if uninformative:
+        labels = rng.permutation(labels)
+    return VersionObservation(version, rows, errors, p95 / 2, p95, scores,
+                              labels if labelled else None)
+
+
+THRESHOLDS = AnalysisThresholds()
+
+
+def run_analysis(make_canary, intervals=3, labelled=False, seed=0):
+    rng = np.random.default_rng(seed)
+    stables = [observation(1, rng, labelled=labelled) for _ in range(intervals)]
+    canaries = [make_canary(rng) for _ in range(intervals)]
+    results = [canary_analysis.analyse_interval(s, c, THRESHOLDS) for s, c in zip(stables, canaries)]
+    return canary_analysis.verdict(results, canary_analysis.pooled(stables),
+                                   canary_analysis.pooled(canaries), THRESHOLDS, 3)
+
+
+@pytest.mark.parametrize("make_canary, labelled, expected", [
+    (lambda rng: observation(2, rng), False, "pass"),
+    (lambda rng: observation(2, rng, labelled=True), True, "pass"),
+    (lambda rng: observation(2, rng, shift=0.25), False, "fail"),
+    (lambda rng: observation(2, rng, errors=30), False, "fail"),
+    (lambda rng: observation(2, rng, p95=40.0), False, "fail"),
+    (lambda rng: observation(2, rng, p95=25.0), False, "pass"),
+    (lambda rng: observation(2, rng, rows=20), False, "wait"),
+    (lambda rng: observation(2, rng, labelled=True, uninformative=True), True, "fail"),
+])
+def test_canary_verdicts(make_canary, labelled, expected):
+    outcome = run_analysis(make_canary, labelled=labelled)
+    assert outcome["verdict"] == expected, outcome["reasons"]
+    assert outcome["reasons"] and strict(outcome) == outcome
+
+
+def test_a_model_without_scores_is_judged_on_errors_and_latency():
+    stable, canary = VersionObservation(1, 500, 1, 5.0, 9.0), VersionObservation(2, 100, 0, 5.0, 9.5)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    assert canary_analysis.verdict([result], stable, canary, THRESHOLDS, 1)["verdict"] == "pass"
+
+
+def test_a_few_hundred_outcomes_of_an_equal_canary_do_not_fail_it():
+    verdicts = [run_analysis(lambda rng: observation(2, rng, rows=60, labelled=True),
+                             labelled=True, seed=seed)["verdict"] for seed in range(20)]
+    assert "fail" not in verdicts
+
+
+def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():
+    rng = np.random.default_rng(3)
+    stable = observation(1, rng, rows=2000, labelled=True)
+    scores, labels = calibrated(rng, 2000)
+    canary = VersionObservation(2, 2000, 0, 5.0, 10.0, np.sqrt(scores), labels)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    outcome = canary_analysis.verdict([result] * 3, stable, canary, THRESHOLDS, 3)
+    assert outcome["figures"]["prediction_shift"]["shifted"]
+    assert outcome["verdict"] == "pass", outcome["reasons"]
+
+
+def test_batched_calls_count_by_their_logged_rows():
+    rng = np.random.default_rng(9)
+    stable = VersionObservation(1, 8, 0, 4.0, 8.0, rng.beta(2, 5, 300))
+    canary = VersionObservation(2, 2, 0, 4.0, 8.0, rng.beta(2, 5, 70))
+    assert canary_analysis.analyse_interval(stable, canary, THRESHOLDS)["status"] == "pass"
+    failing = VersionObservation(2, 2, 1, 4.0, 8.0, rng.beta(2, 5, 70))
+    assert canary_analysis.analyse_interval(stable, failing, THRESHOLDS)["status"] == "fail"
+
+
+def test_a_few_milliseconds_of_latency_do_not_fail_a_canary():
+    rng = np.random.default_rng(4)
+    result = canary_analysis.analyse_interval(observation(1, rng, p95=4.0),
+                                              observation(2, rng, p95=12.0), THRESHOLDS)
+    assert result["status"] == "pass" and result["latency"]["ratio_p95"] == pytest.approx(3.0)
+
+
+def test_observation_and_thresholds_are_checked_at_the_boundary():
+    with pytest.raises(ValueError, match="errors .* exceeds requests"):
+        VersionObservation(1, requests=3, errors=4)
+    with pytest.raises(ValueError, match="labels: 1 labels for 2 predictions"):
+        VersionObservation(1, 2, 0, predictions=[0.1, 0.2], labels=[1.0])
+    with pytest.raises(ValueError, match="performance_threshold"):
+        AnalysisThresholds(performance_threshold=1.5)
+
+
+def test_high_threshold_is_the_risk_models_high_cutoff():
+    tree = ast.parse((ROOT / "models" / "risk" / "model.py").read_text())
+    cutoff = next(node.value.value for node in ast.walk(tree) if isinstance(node, ast.AnnAssign)
+                  and getattr(node.target, "id", None) == "high_risk_cutoff")
+    assert AnalysisThresholds().high_threshold == cutoff
+
+
+def test_prometheus_scrapes_give_counts_errors_and_latency_deltas():
+    from ml.serving.metrics import ServingMetrics
+
+    metrics = ServingMetrics([MODEL])
+    metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.002)
+    before = parse_request_metrics(metrics.render(), MODEL)
+    for latency in (0.003, 0.004, 0.004, 0.030):
+        metrics.record_request(MODEL, 2, "predict", "grpc", "OK", latency)
+    metrics.record_request(MODEL, 2, "predict", "rest", "INVALID_ARGUMENT", 0.001)
+    metrics.record_request(MODEL, 3, "predict", "rest", "OK", 0.001)
+    delta = metrics_delta(before, parse_request_metrics(metrics.render(), MODEL))
+    assert (delta[2]["requests"], delta[2]["errors"], delta[3]["requests"]) == (5, 1, 1)
+    assert 2500 < histogram_quantile(0.5, delta[2]["buckets"]) <= 5000
+    assert 25000 < histogram_quantile(0.95, delta[2]["buckets"]) <= 50000
+
+
+# Guard
+def guard_reference(auc_rows=3000, seed=5):
+    rng = np.random.default_rng(seed)
+    return guard.performance_figures(observation(1, rng, rows=auc_rows, labelled=True), THRESHOLDS)
+
+
+def test_guard_rolls_back_when_auc_drops_beyond_the_threshold():
+    rng = np.random.default_rng(6)
+    bad = observation(2, rng, rows=2000, labelled=True, uninformative=True)
+    check = guard.guard_check(bad, guard_reference(), THRESHOLDS)
+    assert (check["status"], check["basis"]) == ("rollback", "realised")
+    assert check["test"]["drop"] > 0.1 and strict(check) == check
+
+
+def test_guard_keeps_a_version_within_the_threshold():
+    rng = np.random.default_rng(7)
+    same = observation(2, rng, rows=2000, labelled=True)
+    check = guard.guard_check(same, guard_reference(), THRESHOLDS)
+    assert check["status"] == "ok" and abs(check["test"]["drop"]) < 0.05
+    assert strict(check) == check
+
+
+def test_guard_uses_the_estimate_while_outcomes_lag():
+    rng = np.random.default_rng(8)
+    check = guard.guard_check(observation(2, rng, rows=800), guard_reference(), THRESHOLDS)
+    assert (check["status"], check["basis"]) == ("ok", "estimated")
+    assert guard.guard_check(VersionObservation(2), guard_reference(), THRESHOLDS)["status"] == "wait"
+
+
+# The manager
+SETTINGS = types.SimpleNamespace(canary_intervals=3, interval_seconds=100.0, guard_intervals=2)
+
+
+class Source:
+    """Observations per version; `bad` versions score at random once labelled."""
+
+    def __init__(self, bad=(), errors=None):
+        self.bad, self.errors, self.calls = set(bad), errors or {}, []
+
+    def __call__(self, model_name, version, start, end):
+        self.calls.append((version, start, end))
+        rng = np.random.default_rng(int(version * 1000 + start) % 2**32)
+        rows = int(600 * (end - start) / SETTINGS.interval_seconds)
+        return observation(version, rng, rows=rows, labelled=True, uninformative=version in self.bad,
+                           errors=self.errors.get(version, 0) * rows // 600)
+
+
+def manager_home(home, store, source, auto_deploy=True, notes=None):
+    push(home, 1)
+    push(home, 2)
+    clock = FakeClock()
+    manager = DeploymentManager(home, store, SETTINGS, clock,
+                                notifier=notes.append if notes is not None else None,
+                                observations=source)
+    config = RetrainingConfig(MODEL, "0 2 * * 0", auto_deploy=auto_deploy)
+    job = store.trigger(MODEL, "schedule", "weekly", "2024-01-08", clock.now())
+    store.claim("loop", 60.0, clock.now())
+    store.finish(job.id, "loop", "succeeded", clock.now(), result={"pushed_version": 2})
+    manager.on_pushed(MODEL, config, job, 2)
+    return manager, config, clock, job
+
+
+def test_manager_promotes_a_passing_canary_then_rolls_back_a_failing_guard(home, store):
+    notes = []
+    source = Source()
+    manager, config, clock, job = manager_home(home, store, source, notes=notes)
+    clock.advance(150)
+    assert [d["verdict"] for d in manager.step(MODEL, config)] == ["wait"]
+    clock.advance(150)
+    actions = [decision["action"] for decision in manager.step(MODEL, config)]
+    assert actions == ["analyse", "promote"]
+    assert label_versions(home, MODEL)[STABLE] == 2
+    source.bad = {2}
+    clock.advance(100)
+    decisions = manager.step(MODEL, config)
+    assert [d["action"] for d in decisions] == ["guard", "rollback"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    assert store.jobs(MODEL)[0].status == "rolled_back"
+    assert [note["action"] for note in notes] == ["promote", "rollback"]
+    assert [entry.action for entry in store.history(MODEL)] == ["bless", "promote", "rollback"]
+    for entry in store.history(MODEL):
+        assert strict(entry.figures) == entry.figures
+
+
+def test_manager_withdraws_a_canary_with_more_errors(home, store):
+    manager, config, clock, _ = manager_home(home, store, Source(errors={2: 60}))
+    clock.advance(100)
+    actions = [decision["action"] for decision in manager.step(MODEL, config)]
+    assert actions == ["analyse", "withdraw"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+
+
+def test_without_auto_deploy_the_canary_waits_for_promote(home, store):
+    manager, config, clock, _ = manager_home(home, store, Source(), auto_deploy=False)
+    clock.advance(300)
+    actions = [decision["action"] for decision in manager.step(MODEL, config)]
+    assert actions == ["analyse", "wait_for_promote"]
+    clock.advance(300)
+    assert manager.step(MODEL, config) == []
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 2}
+    promote(home, MODEL, store=store, clock=clock)
+    assert DeploymentStore(home.lifecycle_db).guarded(MODEL).version == 2
+
+
+def test_a_restarted_manager_continues_the_analysis(home, store):
+    source = Source()
+    manager, config, clock, _ = manager_home(home, store, source)
+    clock.advance(150)
+    manager.step(MODEL, config)
+    assert len(DeploymentStore(home.lifecycle_db).get(MODEL, 2).intervals) == 1
+    restarted = DeploymentManager(home, store, SETTINGS, clock, observations=source)
+    clock.advance(200)
+    actions = [decision["action"] for decision in restarted.step(MODEL, config)]
+    assert actions == ["analyse", "promote"]
+    assert len(DeploymentStore(home.lifecycle_db).get(MODEL, 2).intervals) == 3
+
+
+def test_a_bad_version_promoted_by_hand_is_rolled_back_within_one_interval(home, store):
+    notes = []
+    manager, config, clock, _ = manager_home(home, store, Source(bad={2}), auto_deploy=False,
+                                             notes=notes)
+    promote(home, MODEL, store=store, clock=clock, force=True, reason="by hand")
+    clock.advance(100)
+    decisions = manager.step(MODEL, config)
+    assert [d["action"] for d in decisions] == ["guard", "rollback"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    reference = DeploymentStore(home.lifecycle_db).get(MODEL, 2).reference
+    assert (reference["version"], reference["start"]) == (1, clock.now() - 300)
+    assert notes[-1]["severity"] == "critical"
+
+
+def test_without_rollback_on_failure_the_guard_only_notifies(home, store):
+    notes = []
+    manager, config, clock, _ = manager_home(home, store, Source(bad={2}), notes=notes)
+    config.rollback_on_failure = False
+    promote(home, MODEL, store=store, clock=clock, force=True)
+    clock.advance(100)
+    assert manager.step(MODEL, config)[-1]["reason"] == "rollback_on_failure is off"
+    assert label_versions(home, MODEL)[STABLE] == 2 and notes[-1]["action"] == "guard"
+
+
+def test_guard_passes_a_good_promotion_and_ends(home, store):
+    manager, config, clock, _ = manager_home(home, store, Source())
+    clock.advance(300)
+    manager.step(MODEL, config)
+    clock.advance(100)
+    assert manager.step(MODEL, config)[0]["status"] == "ok"
+    clock.advance(100)
+    assert manager.step(MODEL, config)[0].get("concluded") is True
+    assert DeploymentStore(home.lifecycle_db).guarded(MODEL) is None
+    assert label_versions(home, MODEL)[STABLE] == 2
+
+
+# CLI
+def cli(*argv):
+    from ml.cli.continuous_deploy import add_deploy_commands
+
+    parser = argparse.ArgumentParser()
+    add_deploy_commands(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(list(argv))
+    return args.handler(args)
+
+
+def test_cli_promote_and_rollback(home, capsys):
+    push(home, 1)
+    push(home, 2)
+    assert cli("promote", "risk_model", "--home", str(home.root)) == 0
+    assert "stable -> version 2" in capsys.readouterr().out
+    assert cli("rollback", "risk_model", "--home", str(home.root), "--reason", "test") == 0
+    assert label_versions(home, MODEL)[STABLE] == 1
+    assert cli("rollback", "risk_model", "--home", str(home.root), "--to", "7") == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: version 7") and "\n" not in error
+    assert cli("promote", "fraud_model", "--home", str(home.root)) == 2
+    assert cli("promote", "risk_model", "--home", str(home.root / "nowhere")) == 2
+
+
+@pytest.mark.slow
+def test_logged_observations_read_the_servers_logs_and_regenerated_outcomes(home):
+    """The default source on logs in the server's format: rows by version and time, outcomes
+    regenerated from the recorded settings once older than the label delay."""
+    import tensorflow as tf
+
+    from components.etrm_example_gen import span_data
+    from ml.core.request_log import build_log_examples
+    from ml.lifecycle.observations import LoggedObservations
+    from ml.synthetic import spans
+    from models.risk.features import LABEL_KEY
+
+    settings = {"records_per_span": 200, "seed": 42, "history_start": "2024-01-01",
+                "period_days": 7, "drift_scenarios": "", "shuffle_labels": 0}
+    table = spans.generate_table(spans.SpanRequest("trades", 0, **{**settings,
+                                                                    "shuffle_labels": False}))
+    requests = table.drop(columns=[LABEL_KEY, "high_risk_probability"])
+    records = [r for b in span_data.table_to_record_batches(requests)
+               for r in span_data.encode_record_batch(b)]
+    log_dir = home.serving_log_dir(MODEL)
+    log_dir.mkdir(parents=True)
+    start = 1_700_000_000.0
+    with tf.io.TFRecordWriter(str(log_dir / "requests-20231114T221320-1-00001.tfrecord")) as writer:
+        for index, record in enumerate(records):
+            for logged in build_log_examples(
+                    MODEL, 1 + index % 2, "serving_default",
+                    {"examples": np.array([record], dtype=object)},
+                    {"risk_score": np.array([0.3], dtype=np.float32)},
+                    int((start + index) * 1e6)):
+                writer.write(logged)
+        probe = tf.train.Example(features=tf.train.Features(feature={
+            "volume": tf.train.Feature(float_list=tf.train.FloatList(value=[1.0]))}))
+        for logged in build_log_examples(  # a client's probe: no trade_id, no trade_date
+                MODEL, 1, "serving_default",
+                {"examples": np.array([probe.SerializeToString()], dtype=object)},
+                {"risk_score": np.array([0.5], dtype=np.float32)}, int(start * 1e6)):
+            writer.write(logged)
+    clock = FakeClock(start + len(records))
+    source = LoggedObservations(home, clock=clock, label_delay_seconds=100.0,
+                                generator_settings=settings)
+    seen = source(MODEL, 2, start, start + len(records))
+    assert seen.requests == len(records) // 2 and seen.errors == 0
+    assert np.allclose(seen.predictions, 0.3)
+    labels = np.asarray(seen.labels)
+    due = len(records) - 100
+    expected = table[LABEL_KEY].to_numpy(float)[1:due:2]
+    assert np.array_equal(labels[:len(expected)], expected)
+    assert np.isnan(labels[len(expected) + 1:]).all()
+    assert source(MODEL, 1, start, start + 10).requests == 6  # 5 trades and the probe
+    by_day = LoggedObservations(home, time_basis="trade_date", generator_settings=settings)
+    first_day = spans.span_window(0, "2024-01-01", 7)[0].timestamp()
+    assert by_day(MODEL, 1, first_day, first_day + 7 * 86400).requests == len(records) // 2 + \
+        len(records) % 2
+
+
+def test_a_notifier_object_gets_notify_calls(home, store):
+    class Channel:
+        def __init__(self):
+            self.calls = []
+
+        def notify(self, model, event, message, severity="critical", figures=None):
+            self.calls.append((model, event, severity))
+
+    channel = Channel()
+    manager, config, clock, _ = manager_home(home, store, Source(errors={2: 60}))
+    manager.notifier = channel
+    clock.advance(100)
+    manager.step(MODEL, config)
+    assert channel.calls == [(MODEL, "withdraw", "warning")]
+
+
+def test_push_history_from_ml_metadata_makes_the_first_version_known_good(home, store):
+    from ml_metadata.proto import metadata_store_pb2
+
+    from ml.core import metadata
+
+    push(home, 1)
+    push(home, 2)
+    mlmd = metadata.store_for(home)
+    type_id = mlmd.put_artifact_type(metadata_store_pb2.ArtifactType(name="PushedModel"))
+    for version in (1, 2):
+        artifact = metadata_store_pb2.Artifact(type_id=type_id)
+        artifact.custom_properties["pushed"].int_value = 1
+        artifact.custom_properties["pushed_version"].string_value = str(version)
+        artifact.custom_properties["pushed_destination"].string_value = str(
+            home.serving_base(MODEL) / str(version))
+        mlmd.put_artifacts([artifact])
+    move_label(home, MODEL, STABLE, 2, expected=1)  # moved without an audit entry
+    assert known_good_versions(home, MODEL, store) == [2, 1]
+    result = rollback(home, MODEL, store=store, clock=FakeClock())
+    assert result["version"] == 1 and result["mlmd"]["from_version"]["pushed_model_id"] == 2
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_path):
+    """The two steps against the local server under traffic: the trimmed target is admitted,
+    `stable` moves once it has loaded, no request fails; the metrics page counts both."""
+    from benchmarks.bench_transitions import Traffic
+    from ml.lifecycle.observations import PrometheusCounts
+    from tests.serving_fixtures import RISK_MODEL, push_version, start_server, wait_for
+
+    home = Home(tmp_path / "home")
+    for version in (1, 2, 3):
+        push_version(home.root, RISK_MODEL, version)
+        if version > 1:
+            promote(home, RISK_MODEL, clock=FakeClock())
+    assert 1 not in served_versions(home, RISK_MODEL)
+    server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
+                          file_system_poll_wait_seconds=0.2)
+    counts = PrometheusCounts(f"http://127.0.0.1:{server.rest_api_port}/monitoring/prometheus/"
+                              f"metrics", RISK_MODEL)
+    try:
+        counts.scrape(0.0)
+        with Traffic(server, clients=4, targets=("stable", "canary")) as traffic:
+            wait_for(lambda: traffic.count > 100)
+            result = rollback(home, RISK_MODEL, to=1, clock=FakeClock())
+            assert result["admitted"]
+            wait_for(lambda: 1 in traffic.versions["stable"], timeout=120)
+            after = traffic.count
+            wait_for(lambda: traffic.count > after + 100)
+        counts.scrape(1.0)
+        assert traffic.failures == [] and sum(traffic.failed.values()) == 0
+        assert traffic.versions["stable"] == [3, 1]
+    finally:
+        server.stop()
+    requests, errors, p50, p95 = counts.counts(1, 0.0, 1.0)
+    assert requests > 0 and errors == 0 and 0 < p50 <= p95
+    assert counts.counts(3, 0.0, 1.0)[0] > 0
