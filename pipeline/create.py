@@ -106,6 +106,7 @@ def drift_gate_nodes(example_gen, statistics_gen, schema_gen, span: int,
 
 def create_window_pipeline(pipeline_root: str, dataset: str, first_span: int, last_span: int,
                            model: ModelSettings, serving: ServingSettings, baseline_version: int,
+                           period_days: int = 7, history_start: str = "2024-01-01",
                            metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
                            beam_pipeline_args: Optional[List[str]] = None) -> tfx.dsl.Pipeline:
     """Continuous learning's training run: the validated spans first_span..last_span (ingested
@@ -116,16 +117,16 @@ def create_window_pipeline(pipeline_root: str, dataset: str, first_span: int, la
     from pipeline.strategies import ServingVersionModelStrategy, SpanWindowStrategy
 
     entry = registry.for_dataset(dataset)
+    grid = {"pipeline_name": entry.pipeline_name, "period_days": period_days,
+            "history_start": history_start}
     window = tfx.dsl.Resolver(
         strategy_class=SpanWindowStrategy,
-        config={"pipeline_name": entry.pipeline_name, "first_span": first_span,
-                "last_span": last_span},
+        config={**grid, "first_span": first_span, "last_span": last_span},
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
     ).with_id("training_window_resolver")
     newest = tfx.dsl.Resolver(
         strategy_class=SpanWindowStrategy,
-        config={"pipeline_name": entry.pipeline_name, "first_span": last_span,
-                "last_span": last_span},
+        config={**grid, "first_span": last_span, "last_span": last_span},
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
     ).with_id("newest_span_resolver")
     stable = tfx.dsl.Resolver(

@@ -83,6 +83,8 @@ class WindowRun:
     last_span: int
     baseline_version: int
     push_key: str
+    period_days: int = 7
+    history_start: str = "2024-01-01"
 
 
 def run_window_pipeline(home: Home, window: WindowRun, model: ModelSettings,
@@ -99,6 +101,7 @@ def run_window_pipeline(home: Home, window: WindowRun, model: ModelSettings,
             pipeline_root=str(home.pipeline_root(entry.pipeline_name)), dataset=window.dataset,
             first_span=window.first_span, last_span=window.last_span, model=model,
             serving=serving, baseline_version=window.baseline_version,
+            period_days=window.period_days, history_start=window.history_start,
             metadata_connection_config=metadata.connection_for(home),
             beam_pipeline_args=beam_args(beam_workers))
         return _execute(home, tfx_pipeline, window, "local", beam_workers, terminal.log_path)

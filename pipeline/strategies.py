@@ -19,18 +19,21 @@ from ml.core import metadata
 
 
 class SpanWindowStrategy(resolver.ResolverStrategy):
-    """The validated Examples of each span in the window, newest span first."""
+    """The validated Examples of each span in the window (spans of period_days days from
+    history_start), newest span first."""
 
-    def __init__(self, pipeline_name: str, first_span: int, last_span: int):
+    def __init__(self, pipeline_name: str, first_span: int, last_span: int,
+                 period_days: int = 7, history_start: str = "2024-01-01"):
         if not 0 <= first_span <= last_span:
             raise ValueError(f"the span window must have 0 <= first_span <= last_span, "
                              f"got {first_span}..{last_span}")
         self._pipeline_name = pipeline_name
         self._first, self._last = first_span, last_span
+        self._grid = (int(period_days), str(history_start))
 
     def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:
-        validated = metadata.validated_spans(store, self._pipeline_name)
+        validated = metadata.validated_spans(store, self._pipeline_name, *self._grid)
         wanted = {artifact_id for span, artifact_id in validated.items()
                   if self._first <= span <= self._last}
         return {key: sorted((a for a in artifacts if a.id in wanted),

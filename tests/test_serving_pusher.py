@@ -68,3 +68,38 @@ def test_the_component_passes_the_signing_key_and_the_executor_signs(tmp_path):
     verified = manifest.verify_signed_version(target, manifest.load_public_keys(public_path),
                                               version=1)
     manifest.remove_verified_copy(verified.path)
+
+
+def test_a_push_key_already_published_is_not_pushed_again(tmp_path):
+    from ml.serving.model_config import read_model_server_config
+
+    serving, config = tmp_path / "serving", tmp_path / "models.config"
+    model = str(_saved_model(tmp_path))
+    first = versions.push_model(model, serving, "etrm_risk_model", config,
+                                push_key="etrm_risk_model@2024-01-05#job3")
+    again = versions.push_model(model, serving, "etrm_risk_model", config,
+                                push_key="etrm_risk_model@2024-01-05#job3")
+    other = versions.push_model(model, serving, "etrm_risk_model", config,
+                                push_key="etrm_risk_model@2024-01-12#job4")
+    assert (first.name, again.name, other.name) == ("1", "1", "2")
+    assert sorted(p.name for p in (serving / "etrm_risk_model").iterdir()) == ["1", "2"]
+    assert verify_manifest(first) == []
+    labels = read_model_server_config(config).model_config_list.config[0].version_labels
+    assert dict(labels) == {"stable": 1, "canary": 2}
+
+
+def test_a_retried_push_whose_config_step_died_moves_canary_to_the_published_version(tmp_path):
+    from ml.serving.model_config import read_model_server_config
+
+    serving, config = tmp_path / "serving", tmp_path / "models.config"
+    model = str(_saved_model(tmp_path))
+    versions.push_model(model, serving, "etrm_risk_model", config)
+    base = serving / "etrm_risk_model"
+    versions.publish_version(model, base, 2, push_key="job-7")
+    labels = read_model_server_config(config).model_config_list.config[0].version_labels
+    assert labels["canary"] == 1
+    assert versions.pushed_under_key(base, "job-7") == 2
+    assert versions.push_model(model, serving, "etrm_risk_model", config,
+                               push_key="job-7").name == "2"
+    labels = read_model_server_config(config).model_config_list.config[0].version_labels
+    assert dict(labels) == {"stable": 1, "canary": 2}

@@ -83,7 +83,18 @@ def push_model(model_dir: str, serving_base_dir: os.PathLike, model_name: str,
 
     With a push_key already published (a retried job whose earlier attempt died after the
     folder appeared), nothing is copied again: the earlier version gets `canary` if the
-    config step never happened."""
+    config step never happened. The whole push holds models.config's write lock, so a
+    promotion or rollback between its two steps is not overwritten by the second."""
+    from ml.serving.model_config import config_write_lock
+
+    with config_write_lock(models_config_path):
+        return _push_model(model_dir, serving_base_dir, model_name, models_config_path,
+                           num_versions, signing_key, push_key)
+
+
+def _push_model(model_dir: str, serving_base_dir: os.PathLike, model_name: str,
+                models_config_path: os.PathLike, num_versions: int,
+                signing_key: Optional[os.PathLike], push_key: str) -> pathlib.Path:
     from ml.core.serving_layout import next_version
     from ml.serving.model_config import (CANARY_LABEL, admit_pushed_version,
                                          complete_pushed_version, find_model_config,

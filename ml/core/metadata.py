@@ -212,14 +212,20 @@ def passed_validation(store, artifact_id: int, pipeline_name: str,
                for event in store.get_events_by_artifact_ids([artifact_id]))
 
 
-def validated_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -> Dict[int, int]:
-    """span -> id of its newest LIVE Examples artifact that passed the validation gate."""
+def validated_spans(store, pipeline_name: str, period_days: int, history_start: str,
+                    node_id: str = EXAMPLE_GEN_NODE) -> Dict[int, int]:
+    """span -> id of its newest LIVE Examples artifact that passed the validation gate, among
+    spans of one calendar grid (period_days from history_start: span 3 of a weekly grid and
+    of a daily one are different weeks)."""
     context = _node_context(store, pipeline_name, node_id)
     if context is None:
         return {}
     newest: Dict[int, int] = {}
     for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+        grid = generator_settings(artifact)
         if (artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties
+                and grid.get("period_days") == period_days
+                and grid.get("history_start") == history_start
                 and passed_validation(store, artifact.id, pipeline_name)):
             newest[artifact.custom_properties["span"].int_value] = artifact.id
     return newest

@@ -19,9 +19,8 @@ verdict) with its reason, the versions, the figures and the ML Metadata ids wher
 """
 from __future__ import annotations
 
-import contextlib
 import logging
-from typing import (TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional,
+from typing import (TYPE_CHECKING, Any, Callable, Dict, List, Mapping, Optional,
                     Tuple)
 
 from ml.core.home import Home
@@ -54,19 +53,10 @@ def _home(home) -> Home:
     return home if isinstance(home, Home) else Home.resolve(home)
 
 
-@contextlib.contextmanager
-def models_config_lock(home, timeout: float = LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
-    """The exclusive lock every writer of the home's models.config should hold (a push that
-    rewrites the file too should take it, so no label move is lost between its two steps)."""
-    import portalocker
-
-    path = _home(home).models_config_path
-    path.parent.mkdir(parents=True, exist_ok=True)
-    lock = portalocker.Lock(str(path.with_name(path.name + ".lock")), mode="a", timeout=timeout,
-                            check_interval=0.02,
-                            flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
-    with lock:
-        yield
+def models_config_lock(home, timeout: float = LOCK_TIMEOUT_SECONDS):
+    """The exclusive lock every writer of the home's models.config holds (the Pusher too, for
+    its whole push, so no label move is lost between its two steps)."""
+    return model_config.config_write_lock(_home(home).models_config_path, timeout=timeout)
 
 
 def _model_entry(config, model_name: str):

@@ -5,9 +5,10 @@ The Pusher calls `admit_pushed_version` before the new version folder appears an
 label may only point at a version the policy serves, which `check_model_server_config` enforces
 on the server side.
 """
+import contextlib
 import os
 import pathlib
-from typing import Callable, Iterable, List, Optional, Union
+from typing import Callable, Iterable, Iterator, List, Optional, Union
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -227,6 +228,21 @@ def complete_pushed_version(config_path: PathLike, final: model_server_config_pb
         config.model_config_list.config.add().CopyFrom(final)
     write_model_server_config(config_path, config)
     return config
+
+
+@contextlib.contextmanager
+def config_write_lock(config_path: PathLike, timeout: float = 60.0) -> Iterator[None]:
+    """An exclusive lock (a sibling `.lock` file, across threads and processes) that every
+    read-modify-write of models.config holds: a push, a promotion, a rollback."""
+    import portalocker
+
+    path = pathlib.Path(config_path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lock = portalocker.Lock(str(path.with_name(path.name + ".lock")), mode="a", timeout=timeout,
+                            check_interval=0.02,
+                            flags=portalocker.LockFlags.EXCLUSIVE | portalocker.LockFlags.NON_BLOCKING)
+    with lock:
+        yield
 
 
 def register_pushed_version(config_path: PathLike, model_name: str, base_path: PathLike,
