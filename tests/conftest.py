@@ -11,3 +11,16 @@ if "AIRFLOW_HOME" not in os.environ:
     import tempfile
 
     os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="etrm-airflow-")
+
+
+import pytest  # noqa: E402  (after configure(): fixtures below import TensorFlow lazily)
+
+
+@pytest.fixture(scope="session")
+def continuous_home(tmp_path_factory):
+    """A home two real retraining jobs ran on (daily spans, 3-day windows): v1 trained from
+    nothing, v2 against stable v1. Shared by the retraining and simulation e2e tests; what the
+    jobs left is snapshotted here, since the simulation goes on to change the home."""
+    from tests.continuous_fixtures import run_retraining_jobs
+
+    return run_retraining_jobs(tmp_path_factory.mktemp("continuous-home"))

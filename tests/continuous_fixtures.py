@@ -91,3 +91,74 @@ def main(argv=None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+RETRAINING_SETTINGS = dict(records_per_span=300, span_days=1, train_steps=30, min_auc=0.5)
+
+
+def run_retraining_job(home, window_end: str, min_samples: int = 500):
+    """One job of the real RetrainingJobRunner on `home`, claimed and finished in its store."""
+    from ml.core import registry
+    from ml.lifecycle.clock import SimulatedClock
+    from ml.lifecycle.config import RetrainingConfig
+    from ml.lifecycle.jobs import JobContext
+    from ml.lifecycle.retraining import RetrainingJobRunner
+    from ml.lifecycle.settings import ContinuousSettings
+    from ml.lifecycle.store import LifecycleStore
+
+    settings = ContinuousSettings(**RETRAINING_SETTINGS)
+    store = LifecycleStore(home.lifecycle_db)
+    clock = SimulatedClock(1.7e9)
+    config = RetrainingConfig(model_name="risk_model", retrain_schedule="0 2 * * 0",
+                              data_window_days=3, min_samples_threshold=min_samples)
+    model = registry.RISK_MODEL
+    store.trigger(model.serving_name, "manual", "test", window_end, clock.now())
+    job = store.claim("test-owner", 600.0, clock.now())
+    context = JobContext(home=home, store=store, job=job, config=config, entry=model,
+                         settings=settings, clock=clock, owner="test-owner", echo=lambda line: None)
+    outcome = RetrainingJobRunner(settings).run(context)
+    store.finish(job.id, "test-owner", outcome.status, clock.now(), result=outcome.result)
+    return outcome, context.steps()
+
+
+def run_retraining_jobs(root):
+    """Two jobs on a new home (see conftest.continuous_home), with what they left snapshotted:
+    labels, and the Models LatestBlessedModelStrategy and the stable resolver pick."""
+    from tfx.dsl.input_resolution.strategies.latest_blessed_model_strategy import (
+        LatestBlessedModelStrategy)
+    from tfx.types import artifact_utils
+
+    from ml.core import metadata, registry
+    from ml.core.home import Home
+    from ml.serving.model_config import find_model_config, read_model_server_config
+    from pipeline.strategies import ServingVersionModelStrategy, SpanWindowStrategy
+
+    home = Home.resolve(root)
+    first = run_retraining_job(home, "2024-01-04")
+    second = run_retraining_job(home, "2024-01-05")
+    model = registry.RISK_MODEL
+    store = metadata.store_for(home)
+
+    def artifacts(type_name):
+        return artifact_utils.deserialize_artifacts(store.get_artifact_type(type_name),
+                                                    store.get_artifacts_by_type(type_name))
+
+    models = artifacts("Model")
+    resolved = {
+        "newest_blessed": LatestBlessedModelStrategy().resolve_artifacts(
+            store, {"model": models, "model_blessing": artifacts("ModelBlessing")})["model"][0].id,
+        "stable": [m.id for m in ServingVersionModelStrategy(model.serving_name, 1)
+                   .resolve_artifacts(store, {"model": models})["model"]],
+        "nothing_serving": ServingVersionModelStrategy(model.serving_name, -1)
+        .resolve_artifacts(store, {"model": models}),
+        "pushed_as": {v: metadata.model_pushed_as(store, model.serving_name, v).id for v in (1, 2)},
+        "daily_window": [a.get_int_custom_property("span") for a in SpanWindowStrategy(
+            model.pipeline_name, 2, 4, period_days=1).resolve_artifacts(
+            store, {"examples": artifacts("Examples")})["examples"]],
+        "weekly_window": SpanWindowStrategy(model.pipeline_name, 2, 4, period_days=7)
+        .resolve_artifacts(store, {"examples": artifacts("Examples")})["examples"],
+    }
+    labels = dict(find_model_config(read_model_server_config(home.models_config_path),
+                                    model.serving_name).version_labels)
+    return {"home": home, "first": first, "second": second, "labels": labels,
+            "resolved": resolved}

@@ -177,6 +177,38 @@ def test_an_estimated_performance_drop_is_its_own_trigger_kind_and_alerts_are_re
     assert tick(loop)["triggers"] == []
 
 
+class AnalysingDeployment(FakeDeployment):
+    def __init__(self, version):
+        super().__init__()
+        self.version = version
+
+    def analysing(self, model_name):
+        return self.version
+
+
+@pytest.mark.parametrize("auto_deploy, queued", [(True, False), (False, True)])
+def test_a_drift_alert_waits_for_the_verdict_of_an_auto_deployed_canary(tmp_path, auto_deploy,
+                                                                        queued):
+    clock = SimulatedClock(MONDAY_NOON)
+    loop = build(tmp_path, ScriptedRunner([SKIPPED]), clock, register=False,
+                 deployment=AnalysingDeployment(9))
+    loop.store.register(RISK, RetrainingConfig(model_name="risk_model", retrain_schedule="0 2 * * 0",
+                                               auto_deploy=auto_deploy), clock.now())
+    alerts = AlertStore(loop.home.monitoring_dir / "alerts.sqlite")
+    alerts.record(DriftAlert(DriftType.DATA_DRIFT, severity="warning", model_name=RISK,
+                             feature="price", metric="psi", value=1.3, threshold=0.5,
+                             message="price drifted"), cooldown_seconds=0)
+    alerts.close()
+    fired = tick(loop)["triggers"]
+    assert bool(fired) == queued
+    assert bool(loop.store.jobs(RISK)) == queued
+    assert ("hold" in actions(loop.store)) != queued
+    assert loop.store.alert_cursor() == 1
+    if not queued:
+        hold = [e for e in loop.store.history(RISK) if e.action == "hold"][0]
+        assert "version 9 is on canary under analysis" in hold.reason
+
+
 @pytest.mark.parametrize("drift_type, metric, kind", [
     ("data_drift", "psi", "drift"), ("prediction_drift", "psi", "drift"),
     ("concept_drift", "label_correlation_change", "drift"),

@@ -183,21 +183,21 @@ def test_report_is_self_contained_with_plots_and_a_decision_table():
 
 
 @pytest.mark.e2e
-def test_simulation_on_a_trained_home_end_to_end(tmp_path):
-    """A week on a home with a trained model: the real loop, runner and deployment manager;
-    the Sunday cron retrains on a three-day window, every request is answered, estimated and
-    realised AUC are recorded. Alerts are read past (the benchmark's cron-only loop): the
-    reference is a month older than the traffic, so drift would retrain daily, each job
-    minutes of TFX."""
+def test_simulation_on_a_trained_home_end_to_end(continuous_home, tmp_path):
+    """A week on a home with a trained model (the retraining e2e test's, conftest): the real
+    loop, runner and deployment manager; the Sunday cron retrains on a three-day window, every
+    request is answered, estimated and realised AUC are recorded. Alerts are read past (the
+    benchmark's cron-only loop): the reference is older than the traffic, so drift would
+    retrain daily, each job minutes of TFX."""
     from benchmarks.bench_continuous import cron_only_factory
     from ml.lifecycle.config import RetrainingConfig
-    from tests.pipeline_helpers import run_small
+    from tests.continuous_fixtures import RETRAINING_SETTINGS
 
-    run_small(tmp_path, train=True, drift_gate=False)
-    settings = ContinuousSettings(records_per_span=300, span_days=1, train_steps=50)
+    home = continuous_home["home"].root
+    settings = ContinuousSettings(**RETRAINING_SETTINGS)
     config = RetrainingConfig(model_name=MODEL, retrain_schedule="0 2 * * 0", data_window_days=3,
                               min_samples_threshold=200, auto_deploy=True)
-    simulation = Simulation(tmp_path, 1, settings, configs=[config], start=dt.date(2024, 2, 5),
+    simulation = Simulation(home, 1, settings, configs=[config], start=dt.date(2024, 2, 5),
                             outcome_delay_days=2, echo=lambda line: None,
                             loop_factory=cron_only_factory)
     result = simulation.run(report_path=tmp_path / "sim.html")

@@ -445,6 +445,11 @@ class DeploymentManager:
         except Exception as error:  # noqa: BLE001 - a notifier never stops a deployment
             LOGGER.warning("notification of %s %s failed: %s", model_name, action, error)
 
+    def analysing(self, model_name: str) -> Optional[int]:
+        """The version on canary whose analysis has no verdict yet (None when there is none)."""
+        deployment = self.deployments.in_phase(model_name, "canary")
+        return None if deployment is None else deployment.version
+
     def on_pushed(self, model_name: str, config: "RetrainingConfig", job, version: int) -> None:
         """A job pushed `version` to canary: its analysis starts now (the first version of a
         model is stable from its push; nothing to compare it with)."""

@@ -11,13 +11,13 @@ version promoted) or rolled_back; canary -> withdrawn, or superseded by a newer 
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import pathlib
 import sqlite3
-import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
+
+from ml.core import sqlite_db
 
 PHASES = ("canary", "promoted", "withdrawn", "rolled_back", "superseded")
 
@@ -58,20 +58,6 @@ class Deployment:
     updated_at: float
 
 
-def _use_wal(connection: sqlite3.Connection, attempts: int = 100) -> None:
-    """WAL journal (readers never block the loop). Switching a new file needs it alone, and
-    SQLite answers 'locked' at once, without its busy wait, to a second process switching at
-    the same moment (two loops, or a loop and `etrm continuous promote`, on a new home)."""
-    for attempt in range(attempts):
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            return
-        except sqlite3.OperationalError as error:
-            if "locked" not in str(error) or attempt == attempts - 1:
-                raise
-            time.sleep(0.05)
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, allow_nan=False, sort_keys=True)
 
@@ -82,29 +68,14 @@ class DeploymentStore:
     def __init__(self, path: pathlib.Path):
         self.path = pathlib.Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = self._connect()
-        try:
-            _use_wal(connection)
-            connection.executescript(SCHEMA)
-        finally:
-            connection.close()
+        sqlite_db.enable_wal(self.path)
+        with self._transaction() as connection:
+            for statement in SCHEMA.split(";"):
+                if statement.strip():
+                    connection.execute(statement)
 
-    def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
-
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        finally:
-            connection.close()
+    def _transaction(self):
+        return sqlite_db.transaction(self.path)
 
     @staticmethod
     def _row(connection: sqlite3.Connection, where: str, values: tuple) -> Optional[Deployment]:

@@ -220,14 +220,30 @@ class ContinuousLearningLoop:
                 groups.setdefault((model, alert_trigger_kind(alert)), []).append((alert_id, alert))
         last_id = rows[-1][0]
         fired = []
+        held = False
         for index, ((model, kind), items) in enumerate(groups.items()):
             cursor = last_id if index == len(groups) - 1 else None
             reason, figures = _alert_reason(kind, items)
+            candidate = self._candidate_under_analysis(model, registrations[model])
+            if candidate is not None:
+                self.store.record(model, "hold", f"{reason}; not queued: version {candidate} is "
+                                  "on canary under analysis, whose verdict answers it", now, figures)
+                held = held or cursor is not None
+                continue
             job = self.trigger(model, kind, reason, now, alert_cursor=cursor, figures=figures)
             fired.append({"model": model, "kind": kind, "reason": reason, "job": job.id})
-        if not groups:
+        if not groups or held:
             self.store.set_alert_cursor(last_id)
         return fired
+
+    def _candidate_under_analysis(self, model: str, config: RetrainingConfig) -> Optional[int]:
+        """The canary an auto-deploying model is judging, if any: a drift or performance alert
+        then waits for its verdict, since a new job would replace the canary before it is
+        judged (under a lasting drift, every day), and nothing would ever be promoted."""
+        analysing = getattr(self.deployment, "analysing", None)
+        if not config.auto_deploy or analysing is None:
+            return None
+        return analysing(model)
 
     # Jobs
     async def _run_one(self, registrations: Dict[str, RetrainingConfig]) -> Optional[Dict]:

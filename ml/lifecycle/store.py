@@ -18,14 +18,13 @@ change is one transaction (WAL journal, so readers never block the loop):
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import pathlib
 import sqlite3
-import time
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
+from ml.core import sqlite_db
 from ml.lifecycle.config import RetrainingConfig
 
 STATUSES = ("pending", "running", "succeeded", "skipped", "failed", "rolled_back", "cancelled")
@@ -107,39 +106,14 @@ class LifecycleStore:
                 if column not in present:
                     connection.execute(f"ALTER TABLE jobs ADD COLUMN {column} {declaration}")
 
-    def _enable_wal(self, patience: float = 30.0) -> None:
-        """WAL journal, retried: SQLite answers 'database is locked' at once, without waiting,
-        to a process switching a new file to WAL while another one does the same."""
-        deadline = time.monotonic() + patience
-        while True:
-            connection = self._connect()
-            try:
-                if connection.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
-                    connection.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-            finally:
-                connection.close()
-            time.sleep(0.02)
+    def _enable_wal(self) -> None:
+        sqlite_db.enable_wal(self.path)
 
     def _connect(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+        return sqlite_db.connect(self.path)
 
-    @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        connection = self._connect()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-            try:
-                yield connection
-            except BaseException:
-                connection.execute("ROLLBACK")
-                raise
-            connection.execute("COMMIT")
-        finally:
-            connection.close()
+    def _transaction(self):
+        return sqlite_db.transaction(self.path)
 
     # Registrations
     def register(self, model: str, config: RetrainingConfig, now: float) -> Optional[RetrainingConfig]:
