@@ -198,9 +198,9 @@ def test_the_pushers_two_steps_never_show_a_label_outside_the_policy(tmp_path, m
     seen = []
     publish = versions.publish_version
 
-    def observed_publish(model_dir, base_dir, version, signing_key=None):
+    def observed_publish(model_dir, base_dir, version, signing_key=None, push_key=""):
         seen.append(("before", find_model_config(read_model_server_config(config_path), "m")))
-        target = publish(model_dir, base_dir, version, signing_key=signing_key)
+        target = publish(model_dir, base_dir, version, signing_key=signing_key, push_key=push_key)
         seen.append(("after", find_model_config(read_model_server_config(config_path), "m")))
         return target
     monkeypatch.setattr(versions, "publish_version", observed_publish)
