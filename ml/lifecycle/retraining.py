@@ -37,16 +37,9 @@ def has_trading_day(span: int, settings: ContinuousSettings) -> bool:
 
 def stable_version(home, model_name: str) -> int:
     """The version labelled `stable` in the home's models.config; -1 when nothing serves."""
-    from ml.serving.model_config import (STABLE_LABEL, find_model_config,
-                                         read_model_server_config)
+    from ml.lifecycle.deployment import STABLE, label_versions
 
-    if not home.models_config_path.exists():
-        return -1
-    try:
-        model = find_model_config(read_model_server_config(home.models_config_path), model_name)
-    except KeyError:
-        return -1
-    return int(model.version_labels.get(STABLE_LABEL, -1))
+    return label_versions(home, model_name).get(STABLE, -1)
 
 
 def push_key(context: JobContext) -> str:
