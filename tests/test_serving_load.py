@@ -29,7 +29,7 @@ class _Traffic:
         self.stop = threading.Event()
         self.lock = threading.Lock()
         self.failures = []
-        self.versions_by_target = {}
+        self.versions_by_thread = {}
         self.count = 0
         self.threads = []
         for index in range(threads_per_protocol):
@@ -47,13 +47,19 @@ class _Traffic:
         for thread in self.threads:
             thread.join(timeout=60)
 
+    def versions(self, protocol, label):
+        """Each client thread's served versions in request order (order across threads is undefined)."""
+        return [versions for (proto, lab, _), versions in self.versions_by_thread.items()
+                if (proto, lab) == (protocol, label)]
+
     def _record(self, target, version=None, failure=None):
         with self.lock:
             self.count += 1
             if failure is not None:
                 self.failures.append(failure)
             else:
-                self.versions_by_target.setdefault(target, []).append(version)
+                key = (*target, threading.get_ident())
+                self.versions_by_thread.setdefault(key, []).append(version)
 
     def _rest(self, label):
         path = f"/v1/models/{RISK_MODEL}" + (f"/labels/{label}" if label else "") + ":predict"
@@ -134,11 +140,14 @@ def test_push_and_label_move_under_load_lose_no_request(tmp_path, caplog):
             wait_for(lambda: traffic.count > after_refusal + 50)
         assert traffic.failures == []
         assert traffic.count > 200
-        stable_versions = traffic.versions_by_target[("rest", "stable")]
-        assert set(stable_versions) == {1, 2}
-        first_two = stable_versions.index(2)
-        assert set(stable_versions[first_two:]) == {2}, "stable moved back after the promotion"
-        assert set(traffic.versions_by_target[("grpc", None)]) <= {1, 2}
+        stable_threads = traffic.versions("rest", "stable")
+        assert {version for versions in stable_threads for version in versions} == {1, 2}
+        for versions in stable_threads:
+            if 2 in versions:
+                after_promotion = versions[versions.index(2):]
+                assert set(after_promotion) == {2}, "stable moved back after the promotion"
+        assert {version for versions in traffic.versions("grpc", None)
+                for version in versions} <= {1, 2}
         assert refused[0].error_code == grpc.StatusCode.DATA_LOSS
         assert "integrity manifest check failed" in refused[0].error_message
         assert "digest mismatch for variables/variables.data" in refused[0].error_message
