@@ -2,10 +2,13 @@
 training on the rolling window against the version labelled `stable`, push to `canary`.
 
 Two jobs share one home (conftest.continuous_home): the first trains from nothing and pushes v1
-(stable and canary); the second ingests only the new day, warm-starts from and is judged
-against v1 and pushes v2 to canary. ML Metadata then holds a blessed v2 with a higher id than
+(stable and canary); the second ingests only the new day, warm-starts every layer from and is
+judged against v1 and pushes v2 to canary (the warm start of the whole pipeline is proved here,
+not again in test_risk_pipeline_e2e). ML Metadata then holds a blessed v2 with a higher id than
 v1, which is what LatestBlessedModelStrategy would hand the next job; the window run resolves v1.
 """
+import json
+
 import pytest
 
 from tests.continuous_fixtures import run_retraining_job
@@ -31,6 +34,10 @@ def test_second_job_ingests_only_the_new_day_and_is_judged_against_stable(contin
     assert outcome.result["baseline_version"] == 1
     assert outcome.result["pushed_version"] == 2
     assert continuous_home["labels"] == {"stable": 1, "canary": 2}
+    base = continuous_home["home"].serving_base("etrm_risk_model")
+    assert sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) == [1, 2]
+    report = json.loads((base / "2" / "assets" / "training_report.json").read_text())
+    assert report["warm_start"] and all(state == "warm" for state in report["warm_start"].values())
     pushed_as = continuous_home["resolved"]["pushed_as"]
     assert outcome.result["mlmd"]["baseline_model_artifact_id"] == pushed_as[1]
 
