@@ -353,11 +353,20 @@ def _fmt(value, digits: int = 1, unit: str = "") -> str:
     return "not reached" if value is None else f"{value:.{digits}f}{unit}"
 
 
-def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_baseline,
-           quiet: Dict, quiet_baseline, killed) -> str:
-    flags = " ".join(f for f in ("--quick" if args.quick else "", "--kill9" if args.kill9 else "")
-                     if f)
-    lines = [heading("Continuous learning on the simulation"), "",
+SCENARIOS = ("drift", "bad-model", "no-drift", "kill9")
+
+
+def report(options: Options, args, machine: str, drift: Optional[Dict], bad: Optional[Dict],
+           bad_baseline, quiet: Optional[Dict], quiet_baseline, killed) -> str:
+    """The section for BENCHMARKS.md: a row per scenario run (None: not run). A run of some
+    scenarios (--scenarios) is a section of its own, so runs of the others do not replace it."""
+    flags = " ".join(f for f in ("--quick" if args.quick else "",
+                                 f"--scenarios {','.join(args.scenarios)}"
+                                 if getattr(args, "scenarios", None) else "",
+                                 "--kill9" if args.kill9 else "") if f)
+    chosen = getattr(args, "scenarios", None)
+    title = "Continuous learning on the simulation" + (f": {', '.join(chosen)}" if chosen else "")
+    lines = [heading(title), "",
              f"Command: `TF_USE_LEGACY_KERAS=1 .venv/bin/python -m benchmarks.bench_continuous"
              f"{' ' + flags if flags else ''}`  ",
              f"Machine: {machine}. Spans of 1 day, {options.trades_per_day} trades per day, "
@@ -366,35 +375,45 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
              f"and one guard interval of 24 simulated hours; real server, real TFX jobs"
              f"{f' ({options.train_steps} training steps)' if options.train_steps else ''}.", "",
              "| target | measured | baseline (same run) | goal |", "| --- | --- | --- | --- |"]
-    with_triggers, cron = drift["drift triggers"], drift["weekly cron alone"]
-    met = with_triggers["days"] is not None and with_triggers["days"] <= 2
-    lines.append(f"| drift onset ({DRIFT}) to a retrained `stable` | "
-                 f"{_fmt(with_triggers['days'], 2, ' days')} | weekly cron alone: "
-                 f"{_fmt(cron['days'], 2, ' days')} | <= 2 days: {'met' if met else 'NOT met'} |")
-    window_requests = bad["bad_requests"]
-    hours = bad["hours"]
-    lines.append(f"| forced bad model (v{bad.get('bad')} over v{bad.get('good')}) rolled back | "
-                 f"after {_fmt(hours, 1, ' simulated hours')}, {window_requests} requests answered "
-                 f"by it | " + ("rollback off: " + f"{bad_baseline['bad_requests']} requests answered "
-                                "by it to the end" if bad_baseline else "not run (--quick)")
-                 + f" | within one analysis window (24 h): "
-                 f"{'met' if hours is not None and hours <= 24 + 1 else 'NOT met'} |")
-    moves = [m for run in (with_triggers, cron, bad, quiet) + tuple(
-        r for r in (bad_baseline, quiet_baseline) if r) for m in run["moves"]
-        if "probe_requests" in m]
+    runs = []
+    if drift is not None:
+        with_triggers, cron = drift["drift triggers"], drift["weekly cron alone"]
+        runs += [with_triggers, cron]
+        met = with_triggers["days"] is not None and with_triggers["days"] <= 2
+        lines.append(f"| drift onset ({DRIFT}) to a retrained `stable` | "
+                     f"{_fmt(with_triggers['days'], 2, ' days')} | weekly cron alone: "
+                     f"{_fmt(cron['days'], 2, ' days')} | <= 2 days: {'met' if met else 'NOT met'} |")
+    if bad is not None:
+        runs.append(bad)
+        hours = bad["hours"]
+        lines.append(f"| forced bad model (v{bad.get('bad')} over v{bad.get('good')}) rolled back | "
+                     f"after {_fmt(hours, 1, ' simulated hours')}, {bad['bad_requests']} requests "
+                     f"answered by it | " + ("rollback off: " + f"{bad_baseline['bad_requests']} "
+                                             "requests answered by it to the end"
+                                             if bad_baseline else "not run (--quick)")
+                     + f" | within one analysis window (24 h): "
+                     f"{'met' if hours is not None and hours <= 24 + 1 else 'NOT met'} |")
+    if quiet is not None:
+        runs.append(quiet)
+    moves = [m for run in runs + [r for r in (bad_baseline, quiet_baseline) if r]
+             for m in run["moves"] if "probe_requests" in m]
     failed = sum(m["probe_failed"] for m in moves)
-    lines.append(f"| failed requests during label moves | {failed} of "
-                 f"{sum(m['probe_requests'] for m in moves)} probe requests over {len(moves)} "
-                 f"moves; {sum(d.failed_requests for run in (with_triggers, cron, bad, quiet) for d in run['result'].days)} "
-                 f"failed of the simulated traffic | - | 0: {'met' if failed == 0 else 'NOT met'} |")
-    quiet_ok = not quiet["worse"] and quiet["rollbacks"] == 0
-    lines.append(f"| {options.no_drift_weeks} weeks without drift | {quiet['promotions']} "
-                 f"promotions, {len(quiet['worse'])} of a worse model, {quiet['rollbacks']} "
-                 f"rollbacks, {quiet['triggers']} triggers | "
-                 + (f"cron alone: {quiet_baseline['promotions']} promotions, "
-                    f"{len(quiet_baseline['worse'])} worse, {quiet_baseline['rollbacks']} rollbacks"
-                    if quiet_baseline else "not run (--quick)")
-                 + f" | 0 worse, 0 rollbacks: {'met' if quiet_ok else 'NOT met'} |")
+    if runs:
+        lines.append(f"| failed requests during label moves | {failed} of "
+                     f"{sum(m['probe_requests'] for m in moves)} probe requests over "
+                     f"{len(moves)} moves; "
+                     f"{sum(d.failed_requests for run in runs for d in run['result'].days)} "
+                     f"failed of the simulated traffic | - | "
+                     f"0: {'met' if failed == 0 else 'NOT met'} |")
+    if quiet is not None:
+        quiet_ok = not quiet["worse"] and quiet["rollbacks"] == 0
+        lines.append(f"| {options.no_drift_weeks} weeks without drift | {quiet['promotions']} "
+                     f"promotions, {len(quiet['worse'])} of a worse model, {quiet['rollbacks']} "
+                     f"rollbacks, {quiet['triggers']} triggers | "
+                     + (f"cron alone: {quiet_baseline['promotions']} promotions, "
+                        f"{len(quiet_baseline['worse'])} worse, {quiet_baseline['rollbacks']} "
+                        "rollbacks" if quiet_baseline else "not run (--quick)")
+                     + f" | 0 worse, 0 rollbacks: {'met' if quiet_ok else 'NOT met'} |")
     if killed is not None:
         ok = killed["lost"] == 0 and killed["twice"] == 0 and killed["double_pushes"] == 0
         lines.append(f"| kill -9 of the loop at {len(killed['kills'])} random points of a job | "
@@ -403,9 +422,20 @@ def report(options: Options, args, machine: str, drift: Dict, bad: Dict, bad_bas
                      f"0/0/0: {'met' if ok else 'NOT met'} |")
     lines += ["", "- Analysis window: one interval of 24 simulated hours; the bad model's "
               "window in requests is the count above (all traffic it answered before the "
-              "rollback).",
-              "- Triggers with drift: " + "; ".join(with_triggers["triggers"][:6])[:600]]
+              "rollback)."]
+    if drift is not None:
+        lines.append("- Triggers with drift: "
+                     + "; ".join(drift["drift triggers"]["triggers"][:6])[:600])
     return "\n".join(lines) + "\n"
+
+
+def _scenario_list(text: str) -> List[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(f"unknown scenario {', '.join(unknown) or repr(text)}; "
+                                         f"choose from {', '.join(SCENARIOS)}")
+    return names
 
 
 def main(argv=None) -> int:
@@ -414,6 +444,9 @@ def main(argv=None) -> int:
                         help="2 weeks per scenario, a 7-day window, 40 training steps, no "
                              "baselines for the bad-model and no-drift scenarios")
     parser.add_argument("--kill9", action="store_true", help="also the kill -9 scenario")
+    parser.add_argument("--scenarios", type=_scenario_list, default=None,
+                        help=f"comma-separated, of {', '.join(SCENARIOS)} (default: all but "
+                             "kill9); the others are reported as not run")
     parser.add_argument("--trades-per-day", type=int, default=None,
                         help="default 300: a 0.2 canary share then gets the 50 requests a "
                              "day canary analysis needs")
@@ -431,13 +464,18 @@ def main(argv=None) -> int:
                       data_window_days=7 if args.quick else 30)
     if args.loop_child:
         return loop_child(args.loop_child, options)
+    chosen = set(args.scenarios or [name for name in SCENARIOS if name != "kill9"])
+    if args.kill9:
+        chosen.add("kill9")
     machine = machine_line()
-    drift = drift_response(options)
-    bad = forced_bad_model(options)
-    bad_baseline = forced_bad_model(options, rollback=False) if options.baselines else None
-    quiet = no_drift(options, cron_only=False)
-    quiet_baseline = no_drift(options, cron_only=True) if options.baselines else None
-    killed = kill9(options) if args.kill9 else None
+    drift = drift_response(options) if "drift" in chosen else None
+    bad = forced_bad_model(options) if "bad-model" in chosen else None
+    bad_baseline = forced_bad_model(options, rollback=False) \
+        if options.baselines and "bad-model" in chosen else None
+    quiet = no_drift(options, cron_only=False) if "no-drift" in chosen else None
+    quiet_baseline = no_drift(options, cron_only=True) \
+        if options.baselines and "no-drift" in chosen else None
+    killed = kill9(options) if "kill9" in chosen else None
     publish(report(options, args, machine, drift, bad, bad_baseline, quiet, quiet_baseline,
                    killed), write=not args.no_append)
     return 0

@@ -258,6 +258,17 @@ def test_benchmark_measures_and_its_section_from_fabricated_runs():
     assert text.startswith("## Continuous learning on the simulation (")
     assert "1.50 days | weekly cron alone: 4.50 days | <= 2 days: met" in text
     assert "0 of 40 probe requests over 1 moves" in text and "NOT met" not in text
+    partial = bench.report(options, argparse.Namespace(quick=True, kill9=False,
+                                                       scenarios=["bad-model"]), "2 cores",
+                           None, {"good": 1, "bad": 2, "hours": 30.0, "bad_requests": 90,
+                                  "moves": [], "result": result}, None, None, None, None)
+    assert partial.startswith("## Continuous learning on the simulation: bad-model (")
+    assert "--quick --scenarios bad-model" in partial
+    assert "after 30.0 simulated hours, 90 requests answered by it" in partial
+    assert "within one analysis window (24 h): NOT met" in partial
+    assert "drift onset" not in partial and "weeks without drift" not in partial
+    with pytest.raises(SystemExit):
+        bench.main(["--scenarios", "drift,typo"])
 
 
 class SkippingRunner:

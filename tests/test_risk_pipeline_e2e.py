@@ -153,7 +153,7 @@ def test_monitor_checks_logged_requests_against_the_pushed_models_training_span(
 
     assert cli.main(["monitor", "--home", str(home), "--reference-rows", "1000"]) == 0
     out = capsys.readouterr().out
-    assert f"{MODEL} v1: 400 logged requests" in out and "against training span 1" in out
+    assert f"{MODEL} v1: 400 logged requests" in out and "against training span 0" in out
     assert "price" in out.split("drifted features:")[1].splitlines()[0]
     assert "performance: checked on realised outcomes" in out
     report = out.split("report: ")[1].strip()
