@@ -14,6 +14,7 @@ from components.validation_gate.component import ValidationGate
 from ml.core import registry
 from pipeline.config import (DataSettings, DriftSettings, ModelSettings, ServingSettings,
                              ValidationSettings)
+from pipeline.resolvers import stable_model_resolver
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCHEMA_ROOT = os.path.join(REPO_ROOT, "data", "schema")
@@ -31,11 +32,16 @@ def create_pipeline(pipeline_root: str,
                     serving: Optional[ServingSettings] = None,
                     metadata_connection_config: Optional[metadata_store_pb2.ConnectionConfig] = None,
                     beam_pipeline_args: Optional[List[str]] = None,
-                    drift: DriftSettings = DriftSettings()) -> tfx.dsl.Pipeline:
+                    drift: DriftSettings = DriftSettings(),
+                    baseline_version: Optional[int] = None) -> tfx.dsl.Pipeline:
     """ETRMExampleGen -> StatisticsGen -> ImportSchemaGen -> ExampleValidator -> ValidationGate
     -> DriftGate (trades, when drift.enabled), then (model.train) the model's Transform ->
     Trainer -> Evaluator -> ServingPusher. The model, its name and the pipeline's name come
-    from the registry entry of data.dataset. No step is cached: every run ingests a new span."""
+    from the registry entry of data.dataset. No step is cached: every run ingests a new span.
+
+    baseline_version: the serving version to warm-start from and judge against (the `stable`
+    label; -1 when nothing serves). None gives TFX's LatestBlessedModelStrategy, for
+    orchestrators that compile the pipeline once (KFP V2 compiles no other strategy)."""
     entry = registry.for_dataset(data.dataset)
     example_gen = ETRMExampleGen(data, split_ratios=data.split_ratios)
     statistics_gen = tfx.components.StatisticsGen(examples=example_gen.outputs["examples"])
@@ -57,8 +63,11 @@ def create_pipeline(pipeline_root: str,
     if model.train:
         if serving is None:
             raise ValueError("serving settings are required when model.train is set")
-        components += entry.build_nodes()(example_gen.outputs["examples"], schema_gen.outputs["schema"],
-                                  gate, model, serving)
+        baseline = (stable_model_resolver(entry.serving_name, baseline_version)
+                    if baseline_version is not None else None)
+        components += entry.build_nodes()(example_gen.outputs["examples"],
+                                          schema_gen.outputs["schema"], gate, model, serving,
+                                          baseline=baseline)
     return tfx.dsl.Pipeline(
         pipeline_name=entry.pipeline_name,
         pipeline_root=pipeline_root,
@@ -114,7 +123,7 @@ def create_window_pipeline(pipeline_root: str, dataset: str, first_span: int, la
     ServingPusher, warm-started from and judged against serving version baseline_version
     (the `stable` label; -1 when nothing serves yet). Same pipeline name as the ingestion
     runs, so the resolvers see their artifacts."""
-    from pipeline.strategies import ServingVersionModelStrategy, SpanWindowStrategy
+    from pipeline.strategies import SpanWindowStrategy
 
     entry = registry.for_dataset(dataset)
     grid = {"pipeline_name": entry.pipeline_name, "period_days": period_days,
@@ -129,11 +138,7 @@ def create_window_pipeline(pipeline_root: str, dataset: str, first_span: int, la
         config={**grid, "first_span": last_span, "last_span": last_span},
         examples=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Examples),
     ).with_id("newest_span_resolver")
-    stable = tfx.dsl.Resolver(
-        strategy_class=ServingVersionModelStrategy,
-        config={"model_name": entry.serving_name, "version": baseline_version},
-        model=tfx.dsl.Channel(type=tfx.types.standard_artifacts.Model),
-    ).with_id("stable_model_resolver")
+    stable = stable_model_resolver(entry.serving_name, baseline_version)
     schema_gen = tfx.components.ImportSchemaGen(schema_file=schema_file(dataset))
     nodes = entry.build_nodes()(window.outputs["examples"], schema_gen.outputs["schema"],
                                 schema_gen, model, serving, baseline=stable,

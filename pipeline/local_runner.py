@@ -34,6 +34,13 @@ def serving_settings(home: Home) -> ServingSettings:
                            signing_key_path=str(home.model_signing_key))
 
 
+def stable_version(home: Home, serving_name: str) -> int:
+    """The version labelled `stable` in the home's models.config; -1 when nothing serves."""
+    from ml.serving.model_config import STABLE_LABEL, version_labels
+
+    return version_labels(home.models_config_path, serving_name).get(STABLE_LABEL, -1)
+
+
 def resolve_span(home: Home, pipeline_name: str, requested: Optional[int]) -> int:
     """The requested span, else the one after the newest span in ML Metadata."""
     if requested is not None:
@@ -70,7 +77,8 @@ def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings
         pipeline_root=str(home.pipeline_root(entry.pipeline_name)),
         data=data, validation=validation, model=model, serving=serving_settings(home),
         metadata_connection_config=metadata.connection_for(home),
-        beam_pipeline_args=beam_args(beam_workers), drift=drift)
+        beam_pipeline_args=beam_args(beam_workers), drift=drift,
+        baseline_version=stable_version(home, entry.serving_name))
     return _execute(home, tfx_pipeline, data, runner, beam_workers, log_path)
 
 

@@ -74,12 +74,7 @@ def versions_on_disk(home, model) -> List[int]:
 
 def label_versions(home, model_name: str) -> Dict[str, int]:
     """Each label of the model and the version it points at (empty when not configured)."""
-    config = model_config.read_model_server_config(_home(home).models_config_path)
-    try:
-        model = model_config.find_model_config(config, model_name)
-    except KeyError:
-        return {}
-    return {label: int(version) for label, version in model.version_labels.items()}
+    return model_config.version_labels(_home(home).models_config_path, model_name)
 
 
 def served_versions(home, model_name: str) -> List[int]:

@@ -8,7 +8,7 @@ on the server side.
 import contextlib
 import os
 import pathlib
-from typing import Callable, Iterable, Iterator, List, Optional, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Union
 
 from google.protobuf import text_format
 from tensorflow_serving.config import model_server_config_pb2
@@ -62,6 +62,15 @@ def find_model_config(config: model_server_config_pb2.ModelServerConfig,
         if model.name == model_name:
             return model
     raise KeyError(f"model {model_name!r} is not in the model config")
+
+
+def version_labels(config_path: PathLike, model_name: str) -> Dict[str, int]:
+    """Each label of the model in models.config and its version (empty when not configured)."""
+    try:
+        model = find_model_config(read_model_server_config(config_path), model_name)
+    except KeyError:
+        return {}
+    return {label: int(version) for label, version in model.version_labels.items()}
 
 
 def served_versions(model: model_server_config_pb2.ModelConfig) -> list:
