@@ -18,8 +18,8 @@ from ml.lifecycle.canary_analysis import AnalysisThresholds, VersionObservation
 from ml.lifecycle.config import RetrainingConfig
 from ml.lifecycle.deployment import (CANARY, STABLE, DeploymentManager, PromotionConflict,
                                      known_good_versions, label_versions, models_config_lock,
-                                     move_label, promote, rollback, served_versions,
-                                     withdraw_canary)
+                                     move_label, promote, promote_by_hand, rollback,
+                                     rollback_by_hand, served_versions, withdraw_canary)
 from ml.lifecycle.deployment_store import DeploymentStore
 from ml.lifecycle.observations import histogram_quantile, metrics_delta, parse_request_metrics
 from ml.lifecycle.store import LifecycleStore
@@ -520,6 +520,51 @@ def test_guard_passes_a_good_promotion_and_ends(home, store):
     assert label_versions(home, MODEL)[STABLE] == 2
 
 
+# Promote and rollback by hand
+@pytest.mark.network
+def test_promote_and_rollback_by_hand_reach_the_lifecycle_channels(home, store):
+    from ml.lifecycle.notify import LifecycleNotifier
+    from ml.monitoring.notifications import SlackNotifier
+    from tests.continuous_fixtures import WebhookReceiver
+
+    manager, config, clock, job = manager_home(home, store, Source(), auto_deploy=False)
+    hook = WebhookReceiver()
+    notifier = LifecycleNotifier(home, [SlackNotifier(hook.url, timeout=5.0)], clock)
+    try:
+        promoted = promote_by_hand(home, MODEL, reason="release 2 approved", by="alice@desk",
+                                   store=store, clock=clock, notifier=notifier)
+        clock.advance(50)
+        rolled = rollback_by_hand(home, MODEL, reason="traders see odd scores", by="bob@desk",
+                                  store=store, clock=clock, notifier=notifier)
+    finally:
+        notifier.close()
+        hook.close()
+    assert promoted["notification_error"] is None and rolled["notification_error"] is None
+    texts = [body["text"] for body in hook.bodies]
+    assert texts == [
+        "[INFO] etrm_risk_model: stable v1 -> v2, promoted by hand by alice@desk: release 2 "
+        "approved",
+        "[CRITICAL] etrm_risk_model: stable v2 rolled back to v1 by hand by bob@desk: traders "
+        "see odd scores"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    assert store.jobs(MODEL)[0].status == "rolled_back" and rolled["job_marked_rolled_back"]
+    assert [(e.action, e.figures["manual"], e.figures["by"]) for e in store.history(MODEL)] == [
+        ("promote", True, "alice@desk"), ("rollback", True, "bob@desk")]
+
+
+def test_a_failing_channel_does_not_undo_a_promotion_by_hand(home, store):
+    push(home, 1)
+    push(home, 2)
+
+    def down(event):
+        raise RuntimeError("channel down")
+
+    result = promote_by_hand(home, MODEL, store=store, clock=FakeClock(), notifier=down)
+    assert result["notification_error"] == "RuntimeError: channel down"
+    assert label_versions(home, MODEL)[STABLE] == 2
+    assert store.history(MODEL)[-1].figures["by"]
+
+
 # CLI
 def cli(*argv):
     from ml.cli.continuous_deploy import add_deploy_commands
@@ -531,12 +576,19 @@ def cli(*argv):
 
 
 def test_cli_promote_and_rollback(home, capsys):
+    from ml.lifecycle.status import recent_alerts
+
     push(home, 1)
     push(home, 2)
     assert cli("promote", "risk_model", "--home", str(home.root)) == 0
-    assert "stable -> version 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stable -> version 2" in out and "; notified: log" in out
     assert cli("rollback", "risk_model", "--home", str(home.root), "--reason", "test") == 0
+    assert "rolled back from 2" in capsys.readouterr().out
     assert label_versions(home, MODEL)[STABLE] == 1
+    alerts = recent_alerts(home.lifecycle_alerts_db, 10)
+    assert [(alert["metric"], "by hand" in alert["message"]) for alert in alerts] == [
+        ("rollback", True), ("promote", True)]
     assert cli("rollback", "risk_model", "--home", str(home.root), "--to", "7") == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: version 7") and "\n" not in error
