@@ -22,6 +22,7 @@ from ml.lifecycle.deployment import (CANARY, STABLE, DeploymentManager, Promotio
                                      rollback_by_hand, served_versions, withdraw_canary)
 from ml.lifecycle.deployment_store import DeploymentStore
 from ml.lifecycle.observations import histogram_quantile, metrics_delta, parse_request_metrics
+from ml.lifecycle.settings import ContinuousSettings
 from ml.lifecycle.store import LifecycleStore
 from ml.serving import model_config
 
@@ -518,6 +519,81 @@ def test_guard_passes_a_good_promotion_and_ends(home, store):
     assert manager.step(MODEL, config)[0].get("concluded") is True
     assert DeploymentStore(home.lifecycle_db).guarded(MODEL) is None
     assert label_versions(home, MODEL)[STABLE] == 2
+
+
+# Status of a canary and a guard
+STATUS_SETTINGS = ContinuousSettings(canary_intervals=3, interval_seconds=100.0,
+                                     guard_intervals=2, canary_share=0.25)
+
+
+def status_of(home, clock):
+    from ml.cli.continuous import format_status
+    from ml.continuous_learning_pipeline import ContinuousLearningPipeline
+
+    pipeline = ContinuousLearningPipeline(home=home, clock=clock, settings=STATUS_SETTINGS)
+    pipeline.register_model_for_retraining(RetrainingConfig("risk_model", "0 2 * * 0"))
+    status = pipeline.get_pipeline_status()
+    assert strict(status) == status
+    (model,) = status["models"]
+    return model, format_status(status).splitlines()
+
+
+def test_status_shows_the_canary_under_analysis(home, store, capsys):
+    from ml.cli import main
+    from ml.lifecycle.clock import iso
+
+    manager, config, clock, job = manager_home(home, store, Source(errors={2: 3}))
+    started = clock.now()
+    model, _ = status_of(home, clock)
+    assert (model["canary"]["intervals_analysed"], model["canary"]["verdict"]) == (0, None)
+    clock.advance(250)
+    assert [d["verdict"] for d in manager.step(MODEL, config)] == ["wait"]
+    model, lines = status_of(home, clock)
+    canary = model["canary"]
+    assert (canary["version"], canary["stable_version"], canary["job_id"]) == (2, 1, job.id)
+    assert (canary["intervals_analysed"], canary["intervals_with_traffic"],
+            canary["canary_intervals"]) == (2, 2, 3)
+    assert canary["canary"] == {"requests": 1200, "errors": 6}
+    assert canary["stable"] == {"requests": 1200, "errors": 0}
+    assert (canary["canary_share"], canary["observed_share"]) == (0.25, 0.5)
+    assert canary["verdict"] == "wait" and "2 of 3 intervals" in canary["reasons"][0]
+    assert canary["next_interval_ends"] == iso(started + 300)
+    assert model["guard"] is None
+    (line,) = [line for line in lines if line.startswith("  canary v2")]
+    assert "(25% of traffic, 50% seen) vs stable v1" in line
+    assert "2 of 3 intervals with enough traffic (2 analysed)" in line
+    assert "canary 1200 requests/6 errors, stable 1200/0; verdict wait" in line
+    assert main(["continuous", "status", "--json", "--home", str(home.root)]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["models"]
+    assert shown["canary"]["intervals_analysed"] == 2 and shown["canary"]["canary_intervals"] == 3
+
+
+def test_status_shows_the_guard_of_a_promotion(home, store):
+    from ml.lifecycle.clock import iso
+
+    manager, config, clock, _ = manager_home(home, store, Source())
+    clock.advance(300)
+    assert [d["action"] for d in manager.step(MODEL, config)] == ["analyse", "promote"]
+    promoted = clock.now()
+    model, _ = status_of(home, clock)
+    assert model["canary"] is None
+    guard = model["guard"]
+    assert (guard["version"], guard["against_version"], guard["intervals_checked"],
+            guard["guard_intervals"], guard["last_check"]) == (2, 1, 0, 2, None)
+    clock.advance(100)
+    assert manager.step(MODEL, config)[0]["status"] == "ok"
+    model, lines = status_of(home, clock)
+    guard = model["guard"]
+    assert guard["intervals_checked"] == 1
+    assert (guard["last_check"]["status"], guard["last_check"]["basis"]) == ("ok", "realised")
+    assert (guard["promoted"], guard["ends"], guard["ends_at_latest"]) == (
+        iso(promoted), iso(promoted + 200), iso(promoted + 400))
+    (line,) = [line for line in lines if line.startswith("  guard v2")]
+    assert "(against v1)" in line and "1 of 2 intervals checked, last ok (realised)" in line
+    assert f"ends {iso(promoted + 200)}" in line
+    clock.advance(100)
+    manager.step(MODEL, config)
+    assert status_of(home, clock)[0]["guard"] is None  # concluded
 
 
 # Promote and rollback by hand
