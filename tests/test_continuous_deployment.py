@@ -21,7 +21,9 @@ from ml.lifecycle.deployment import (CANARY, STABLE, DeploymentManager, Promotio
                                      move_label, promote, promote_by_hand, rollback,
                                      rollback_by_hand, served_versions, withdraw_canary)
 from ml.lifecycle.deployment_store import DeploymentStore
-from ml.lifecycle.observations import histogram_quantile, metrics_delta, parse_request_metrics
+from ml.lifecycle.metrics_store import MetricSnapshots
+from ml.lifecycle.observations import (PrometheusCounts, histogram_quantile, metrics_delta,
+                                       parse_request_metrics, snapshot_retention)
 from ml.lifecycle.settings import ContinuousSettings
 from ml.lifecycle.store import LifecycleStore
 from ml.serving import model_config
@@ -366,6 +368,51 @@ def test_prometheus_scrapes_give_counts_errors_and_latency_deltas():
     assert (delta[2]["requests"], delta[2]["errors"], delta[3]["requests"]) == (5, 1, 1)
     assert 2500 < histogram_quantile(0.5, delta[2]["buckets"]) <= 5000
     assert 25000 < histogram_quantile(0.95, delta[2]["buckets"]) <= 50000
+
+
+def recorded_metrics():
+    """A ServingMetrics and a fetch that renders it, in place of the server's page."""
+    from ml.serving.metrics import ServingMetrics
+
+    metrics = ServingMetrics([MODEL])
+    return metrics, lambda url: metrics.render()
+
+
+def test_a_new_prometheus_counts_answers_from_its_predecessors_scrapes(home):
+    metrics, fetch = recorded_metrics()
+    first = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
+    first.scrape(0.0)
+    for status in ("OK",) * 9 + ("INVALID_ARGUMENT",):
+        metrics.record_request(MODEL, 2, "predict", "rest", status, 0.004)
+    first.scrape(100.0)
+    restarted = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
+    for _ in range(5):
+        metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
+    restarted.scrape(200.0)
+    assert restarted.counts(2, 0.0, 100.0)[:2] == (10, 1)
+    assert restarted.counts(2, 50.0, 200.0)[:2] == (15, 1)  # from the scrape at 0, before 50
+    assert restarted.counts(2, 100.0, 200.0)[:2] == (5, 0)
+    assert 2.5 < restarted.counts(2, 0.0, 200.0)[3] <= 5.0
+    assert restarted.counts(2, -1.0, 200.0) is None  # before the first scrape
+
+
+def test_prometheus_snapshots_are_pruned_to_what_an_analysis_can_reach(home):
+    settings = ContinuousSettings(canary_intervals=2, guard_intervals=3, interval_seconds=100.0)
+    assert snapshot_retention(settings) == 700.0
+    metrics, fetch = recorded_metrics()
+    counts = PrometheusCounts("http://server/metrics", MODEL, home, settings, fetch=fetch)
+    other = MetricSnapshots(home.lifecycle_db)
+    other.add("etrm_report_lm", 0.0, {}, 1.0)
+    for moment in range(0, 1001, 100):
+        metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
+        counts.scrape(float(moment))
+    snapshots = MetricSnapshots(home.lifecycle_db)
+    assert snapshots.times(MODEL) == [float(t) for t in range(300, 1001, 100)]
+    assert snapshots.times("etrm_report_lm") == [0.0]
+    assert counts.counts(2, 350.0, 1000.0)[0] == 7  # the scrape at 300 stays as a baseline
+    assert counts.counts(2, 250.0, 1000.0) is None
+    counts.scrape(500.0)  # a replay on the home restarted the clock
+    assert snapshots.times(MODEL) == [300.0, 400.0, 500.0]
 
 
 # Guard
@@ -783,7 +830,7 @@ def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_p
     server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
                           file_system_poll_wait_seconds=0.2)
     counts = PrometheusCounts(f"http://127.0.0.1:{server.rest_api_port}/monitoring/prometheus/"
-                              f"metrics", RISK_MODEL)
+                              f"metrics", RISK_MODEL, home)
     try:
         counts.scrape(0.0)
         with Traffic(server, clients=4, targets=("stable", "canary")) as traffic:
