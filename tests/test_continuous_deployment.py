@@ -403,14 +403,15 @@ def test_prometheus_snapshots_are_pruned_to_what_an_analysis_can_reach(home):
     counts = PrometheusCounts("http://server/metrics", MODEL, home, settings, fetch=fetch)
     other = MetricSnapshots(home.lifecycle_db)
     other.add("etrm_report_lm", 0.0, {}, 1.0)
-    for moment in range(0, 1001, 100):
+    for moment in list(range(0, 1001, 100)) + [1050]:
         metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
         counts.scrape(float(moment))
     snapshots = MetricSnapshots(home.lifecycle_db)
-    assert snapshots.times(MODEL) == [float(t) for t in range(300, 1001, 100)]
+    # The cut is at 350; the scrape at 300 stays as the baseline of what starts after it.
+    assert snapshots.times(MODEL) == [float(t) for t in range(300, 1001, 100)] + [1050.0]
     assert snapshots.times("etrm_report_lm") == [0.0]
-    assert counts.counts(2, 350.0, 1000.0)[0] == 7  # the scrape at 300 stays as a baseline
-    assert counts.counts(2, 250.0, 1000.0) is None
+    assert counts.counts(2, 350.0, 1050.0)[0] == 8
+    assert counts.counts(2, 250.0, 1050.0) is None
     counts.scrape(500.0)  # a replay on the home restarted the clock
     assert snapshots.times(MODEL) == [300.0, 400.0, 500.0]
 
