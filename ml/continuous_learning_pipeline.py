@@ -91,8 +91,9 @@ class ContinuousLearningPipeline:
         await self.build_loop(wait=wait).run(stop_event)
 
     def get_pipeline_status(self) -> Dict[str, Any]:
-        """Registrations, next runs, jobs, label versions, alerts, the last decision (JSON-ready)."""
-        return pipeline_status(self.home, self.store, self.clock)
+        """Registrations, next runs, jobs, label versions, the canary's analysis and the guard's
+        progress, alerts, the last decision (JSON-ready)."""
+        return pipeline_status(self.home, self.store, self.clock, self.settings)
 
 
 class _DefaultRunner:

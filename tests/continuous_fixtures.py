@@ -1,4 +1,5 @@
-"""Fake job runners and a loop process for the continuous-learning tests (no TensorFlow).
+"""Fake job runners, a webhook receiver and a loop process for the continuous-learning tests
+(no TensorFlow).
 
 StepRunner does `steps` steps per job; each step announces itself (started-<job>-<step>),
 works for step_seconds while watching should_stop(), checkpoints, then writes its marker
@@ -9,9 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import pathlib
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable, List, Optional
 
 from ml.core.home import Home
@@ -65,6 +69,32 @@ class ScriptedRunner:
         if isinstance(item, BaseException):
             raise item
         return item
+
+
+class WebhookReceiver:
+    """A Slack-style endpoint on 127.0.0.1: keeps each POSTed JSON body, answers 200."""
+
+    def __init__(self):
+        self.bodies, self.received = [], threading.Event()
+        hook = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):
+                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                hook.received.set()
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret-token"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def loop_settings(**overrides) -> ContinuousSettings:

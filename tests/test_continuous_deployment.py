@@ -18,10 +18,13 @@ from ml.lifecycle.canary_analysis import AnalysisThresholds, VersionObservation
 from ml.lifecycle.config import RetrainingConfig
 from ml.lifecycle.deployment import (CANARY, STABLE, DeploymentManager, PromotionConflict,
                                      known_good_versions, label_versions, models_config_lock,
-                                     move_label, promote, rollback, served_versions,
-                                     withdraw_canary)
+                                     move_label, promote, promote_by_hand, rollback,
+                                     rollback_by_hand, served_versions, withdraw_canary)
 from ml.lifecycle.deployment_store import DeploymentStore
-from ml.lifecycle.observations import histogram_quantile, metrics_delta, parse_request_metrics
+from ml.lifecycle.metrics_store import MetricSnapshots
+from ml.lifecycle.observations import (PrometheusCounts, histogram_quantile, metrics_delta,
+                                       parse_request_metrics, snapshot_retention)
+from ml.lifecycle.settings import ContinuousSettings
 from ml.lifecycle.store import LifecycleStore
 from ml.serving import model_config
 
@@ -367,6 +370,52 @@ def test_prometheus_scrapes_give_counts_errors_and_latency_deltas():
     assert 25000 < histogram_quantile(0.95, delta[2]["buckets"]) <= 50000
 
 
+def recorded_metrics():
+    """A ServingMetrics and a fetch that renders it, in place of the server's page."""
+    from ml.serving.metrics import ServingMetrics
+
+    metrics = ServingMetrics([MODEL])
+    return metrics, lambda url: metrics.render()
+
+
+def test_a_new_prometheus_counts_answers_from_its_predecessors_scrapes(home):
+    metrics, fetch = recorded_metrics()
+    first = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
+    first.scrape(0.0)
+    for status in ("OK",) * 9 + ("INVALID_ARGUMENT",):
+        metrics.record_request(MODEL, 2, "predict", "rest", status, 0.004)
+    first.scrape(100.0)
+    restarted = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
+    for _ in range(5):
+        metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
+    restarted.scrape(200.0)
+    assert restarted.counts(2, 0.0, 100.0)[:2] == (10, 1)
+    assert restarted.counts(2, 50.0, 200.0)[:2] == (15, 1)  # from the scrape at 0, before 50
+    assert restarted.counts(2, 100.0, 200.0)[:2] == (5, 0)
+    assert 2.5 < restarted.counts(2, 0.0, 200.0)[3] <= 5.0
+    assert restarted.counts(2, -1.0, 200.0) is None  # before the first scrape
+
+
+def test_prometheus_snapshots_are_pruned_to_what_an_analysis_can_reach(home):
+    settings = ContinuousSettings(canary_intervals=2, guard_intervals=3, interval_seconds=100.0)
+    assert snapshot_retention(settings) == 700.0
+    metrics, fetch = recorded_metrics()
+    counts = PrometheusCounts("http://server/metrics", MODEL, home, settings, fetch=fetch)
+    other = MetricSnapshots(home.lifecycle_db)
+    other.add("etrm_report_lm", 0.0, {}, 1.0)
+    for moment in list(range(0, 1001, 100)) + [1050]:
+        metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
+        counts.scrape(float(moment))
+    snapshots = MetricSnapshots(home.lifecycle_db)
+    # The cut is at 350; the scrape at 300 stays as the baseline of what starts after it.
+    assert snapshots.times(MODEL) == [float(t) for t in range(300, 1001, 100)] + [1050.0]
+    assert snapshots.times("etrm_report_lm") == [0.0]
+    assert counts.counts(2, 350.0, 1050.0)[0] == 8
+    assert counts.counts(2, 250.0, 1050.0) is None
+    counts.scrape(500.0)  # a replay on the home restarted the clock
+    assert snapshots.times(MODEL) == [300.0, 400.0, 500.0]
+
+
 # Guard
 def guard_reference(auc_rows=3000, seed=5):
     rng = np.random.default_rng(seed)
@@ -520,6 +569,126 @@ def test_guard_passes_a_good_promotion_and_ends(home, store):
     assert label_versions(home, MODEL)[STABLE] == 2
 
 
+# Status of a canary and a guard
+STATUS_SETTINGS = ContinuousSettings(canary_intervals=3, interval_seconds=100.0,
+                                     guard_intervals=2, canary_share=0.25)
+
+
+def status_of(home, clock):
+    from ml.cli.continuous import format_status
+    from ml.continuous_learning_pipeline import ContinuousLearningPipeline
+
+    pipeline = ContinuousLearningPipeline(home=home, clock=clock, settings=STATUS_SETTINGS)
+    pipeline.register_model_for_retraining(RetrainingConfig("risk_model", "0 2 * * 0"))
+    status = pipeline.get_pipeline_status()
+    assert strict(status) == status
+    (model,) = status["models"]
+    return model, format_status(status).splitlines()
+
+
+def test_status_shows_the_canary_under_analysis(home, store, capsys):
+    from ml.cli import main
+    from ml.lifecycle.clock import iso
+
+    manager, config, clock, job = manager_home(home, store, Source(errors={2: 3}))
+    started = clock.now()
+    model, _ = status_of(home, clock)
+    assert (model["canary"]["intervals_analysed"], model["canary"]["verdict"]) == (0, None)
+    clock.advance(250)
+    assert [d["verdict"] for d in manager.step(MODEL, config)] == ["wait"]
+    model, lines = status_of(home, clock)
+    canary = model["canary"]
+    assert (canary["version"], canary["stable_version"], canary["job_id"]) == (2, 1, job.id)
+    assert (canary["intervals_analysed"], canary["intervals_with_traffic"],
+            canary["canary_intervals"]) == (2, 2, 3)
+    assert canary["canary"] == {"requests": 1200, "errors": 6}
+    assert canary["stable"] == {"requests": 1200, "errors": 0}
+    assert (canary["canary_share"], canary["observed_share"]) == (0.25, 0.5)
+    assert canary["verdict"] == "wait" and "2 of 3 intervals" in canary["reasons"][0]
+    assert canary["next_interval_ends"] == iso(started + 300)
+    assert model["guard"] is None
+    (line,) = [line for line in lines if line.startswith("  canary v2")]
+    assert "(25% of traffic, 50% seen) vs stable v1" in line
+    assert "2 of 3 intervals with enough traffic (2 analysed)" in line
+    assert "canary 1200 requests/6 errors, stable 1200/0; verdict wait" in line
+    assert main(["continuous", "status", "--json", "--home", str(home.root)]) == 0
+    (shown,) = json.loads(capsys.readouterr().out)["models"]
+    assert shown["canary"]["intervals_analysed"] == 2 and shown["canary"]["canary_intervals"] == 3
+
+
+def test_status_shows_the_guard_of_a_promotion(home, store):
+    from ml.lifecycle.clock import iso
+
+    manager, config, clock, _ = manager_home(home, store, Source())
+    clock.advance(300)
+    assert [d["action"] for d in manager.step(MODEL, config)] == ["analyse", "promote"]
+    promoted = clock.now()
+    model, _ = status_of(home, clock)
+    assert model["canary"] is None
+    guard = model["guard"]
+    assert (guard["version"], guard["against_version"], guard["intervals_checked"],
+            guard["guard_intervals"], guard["last_check"]) == (2, 1, 0, 2, None)
+    clock.advance(100)
+    assert manager.step(MODEL, config)[0]["status"] == "ok"
+    model, lines = status_of(home, clock)
+    guard = model["guard"]
+    assert guard["intervals_checked"] == 1
+    assert (guard["last_check"]["status"], guard["last_check"]["basis"]) == ("ok", "realised")
+    assert (guard["promoted"], guard["ends"], guard["ends_at_latest"]) == (
+        iso(promoted), iso(promoted + 200), iso(promoted + 400))
+    (line,) = [line for line in lines if line.startswith("  guard v2")]
+    assert "(against v1)" in line and "1 of 2 intervals checked, last ok (realised)" in line
+    assert f"ends {iso(promoted + 200)}" in line
+    clock.advance(100)
+    manager.step(MODEL, config)
+    assert status_of(home, clock)[0]["guard"] is None  # concluded
+
+
+# Promote and rollback by hand
+@pytest.mark.network
+def test_promote_and_rollback_by_hand_reach_the_lifecycle_channels(home, store):
+    from ml.lifecycle.notify import LifecycleNotifier
+    from ml.monitoring.notifications import SlackNotifier
+    from tests.continuous_fixtures import WebhookReceiver
+
+    manager, config, clock, job = manager_home(home, store, Source(), auto_deploy=False)
+    hook = WebhookReceiver()
+    notifier = LifecycleNotifier(home, [SlackNotifier(hook.url, timeout=5.0)], clock)
+    try:
+        promoted = promote_by_hand(home, MODEL, reason="release 2 approved", by="alice@desk",
+                                   store=store, clock=clock, notifier=notifier)
+        clock.advance(50)
+        rolled = rollback_by_hand(home, MODEL, reason="traders see odd scores", by="bob@desk",
+                                  store=store, clock=clock, notifier=notifier)
+    finally:
+        notifier.close()
+        hook.close()
+    assert promoted["notification_error"] is None and rolled["notification_error"] is None
+    texts = [body["text"] for body in hook.bodies]
+    assert texts == [
+        "[INFO] etrm_risk_model: stable v1 -> v2, promoted by hand by alice@desk: release 2 "
+        "approved",
+        "[CRITICAL] etrm_risk_model: stable v2 rolled back to v1 by hand by bob@desk: traders "
+        "see odd scores"]
+    assert label_versions(home, MODEL) == {STABLE: 1, CANARY: 1}
+    assert store.jobs(MODEL)[0].status == "rolled_back" and rolled["job_marked_rolled_back"]
+    assert [(e.action, e.figures["manual"], e.figures["by"]) for e in store.history(MODEL)] == [
+        ("promote", True, "alice@desk"), ("rollback", True, "bob@desk")]
+
+
+def test_a_failing_channel_does_not_undo_a_promotion_by_hand(home, store):
+    push(home, 1)
+    push(home, 2)
+
+    def down(event):
+        raise RuntimeError("channel down")
+
+    result = promote_by_hand(home, MODEL, store=store, clock=FakeClock(), notifier=down)
+    assert result["notification_error"] == "RuntimeError: channel down"
+    assert label_versions(home, MODEL)[STABLE] == 2
+    assert store.history(MODEL)[-1].figures["by"]
+
+
 # CLI
 def cli(*argv):
     from ml.cli.continuous_deploy import add_deploy_commands
@@ -531,12 +700,19 @@ def cli(*argv):
 
 
 def test_cli_promote_and_rollback(home, capsys):
+    from ml.lifecycle.status import recent_alerts
+
     push(home, 1)
     push(home, 2)
     assert cli("promote", "risk_model", "--home", str(home.root)) == 0
-    assert "stable -> version 2" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "stable -> version 2" in out and "; notified: log" in out
     assert cli("rollback", "risk_model", "--home", str(home.root), "--reason", "test") == 0
+    assert "rolled back from 2" in capsys.readouterr().out
     assert label_versions(home, MODEL)[STABLE] == 1
+    alerts = recent_alerts(home.lifecycle_alerts_db, 10)
+    assert [(alert["metric"], "by hand" in alert["message"]) for alert in alerts] == [
+        ("rollback", True), ("promote", True)]
     assert cli("rollback", "risk_model", "--home", str(home.root), "--to", "7") == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("error: version 7") and "\n" not in error
@@ -655,7 +831,7 @@ def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_p
     server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
                           file_system_poll_wait_seconds=0.2)
     counts = PrometheusCounts(f"http://127.0.0.1:{server.rest_api_port}/monitoring/prometheus/"
-                              f"metrics", RISK_MODEL)
+                              f"metrics", RISK_MODEL, home)
     try:
         counts.scrape(0.0)
         with Traffic(server, clients=4, targets=("stable", "canary")) as traffic:

@@ -4,16 +4,13 @@ a failure after its retries is notified, one loop per home, and a loop killed wi
 stopped with SIGTERM loses and repeats nothing."""
 import asyncio
 import datetime as dt
-import json
 import os
 import pathlib
 import signal
 import subprocess
 import sys
-import threading
 import time
 import types
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -28,7 +25,7 @@ from ml.lifecycle.store import LifecycleStore
 from ml.monitoring.alert_store import AlertStore
 from ml.monitoring.alerts import DriftAlert, DriftType
 from ml.monitoring.notifications import SlackNotifier
-from tests.continuous_fixtures import ScriptedRunner, loop_settings
+from tests.continuous_fixtures import ScriptedRunner, WebhookReceiver, loop_settings
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -253,33 +250,9 @@ def test_a_failing_job_retries_with_exponential_backoff_then_succeeds(tmp_path):
     assert retry.figures["delay_seconds"] == 60
 
 
-class _Hook:
-    def __init__(self):
-        self.bodies, self.received = [], threading.Event()
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                hook.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-                hook.received.set()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/services/T000/B000/secret-token"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 @pytest.mark.network
 def test_a_job_failing_after_its_retries_is_failed_audited_and_notified(tmp_path):
-    hook = _Hook()
+    hook = WebhookReceiver()
     try:
         clock = SimulatedClock(SUNDAY_TWO)
         runner = ScriptedRunner([RuntimeError("boom 1"), RuntimeError("boom 2"), RuntimeError("boom 3")])

@@ -147,6 +147,10 @@ def format_status(status: dict) -> str:
                      f"{model['next_run']}, window {config['data_window_days']} d, auto_deploy "
                      f"{config['auto_deploy']}; labels "
                      + (", ".join(f"{k}={v}" for k, v in labels.items()) or "none"))
+        if model["canary"]:
+            lines.append("  " + canary_line(model["canary"]))
+        if model["guard"]:
+            lines.append("  " + guard_line(model["guard"]))
         for job in model["recent_jobs"][:5]:
             kinds = ",".join(dict.fromkeys(t["kind"] for t in job["triggers"]))
             detail = job["error"] or job["reason"] or job["progress"] or ""
@@ -162,6 +166,32 @@ def format_status(status: dict) -> str:
         lines.append(f"lifecycle alert {alert['time']} {alert['model']} {alert['metric']}: "
                      f"{alert['message']}")
     return "\n".join(lines)
+
+
+def canary_line(canary: dict) -> str:
+    """`canary v4 (20% of traffic, 19% seen) vs stable v3 since ...: 2 of 3 intervals ...`."""
+    observed = canary["observed_share"]
+    seen = f", {observed:.0%} seen" if observed is not None else ""
+    mine, theirs = canary["canary"], canary["stable"]
+    verdict = (f"verdict {canary['verdict']}: {'; '.join(canary['reasons'])}"
+               if canary["verdict"] else f"first interval ends {canary['next_interval_ends']}")
+    return (f"canary v{canary['version']} ({canary['canary_share']:.0%} of traffic{seen}) vs "
+            f"stable v{canary['stable_version']} since {canary['started']}: "
+            f"{canary['intervals_with_traffic']} of {canary['canary_intervals']} intervals with "
+            f"enough traffic ({canary['intervals_analysed']} analysed); canary "
+            f"{mine['requests']} requests/{mine['errors']} errors, stable "
+            f"{theirs['requests']}/{theirs['errors']}; {verdict}")
+
+
+def guard_line(guard: dict) -> str:
+    """`guard v4 (against v3) since ...: 1 of 3 intervals checked, last ok (realised); ...`."""
+    last = guard["last_check"]
+    check = (f", last {last['status']}" + (f" ({last['basis']})" if last["basis"] else "")
+             if last else ", no check yet")
+    return (f"guard v{guard['version']} (against v{guard['against_version']}) since "
+            f"{guard['promoted']}: {guard['intervals_checked']} of {guard['guard_intervals']} "
+            f"intervals checked{check}; ends {guard['ends']} (on estimates alone "
+            f"{guard['ends_at_latest']})")
 
 
 def _history(args: argparse.Namespace) -> int:

@@ -3,7 +3,9 @@
 `ml/cli/continuous.py` wires them with `add_deploy_commands(subparsers)`. Both act on the
 home's models.config with the same compare-and-swap as the loop (a loop moving the label at
 the same moment makes one of them fail with a clear message), record the action in the audit
-log (`etrm continuous history MODEL`), and exit 2 with one line on stderr when refused.
+log (`etrm continuous history MODEL`) as manual with the user@host who ran it, notify through
+the home's lifecycle notifier like the loop's decisions, and exit 2 with one line on stderr
+when refused.
 """
 from __future__ import annotations
 
@@ -53,37 +55,53 @@ def _refused(error: Exception) -> int:
     return 2
 
 
+def _by_hand(action, args: argparse.Namespace, **options) -> int:
+    """Runs a manual action with the home's lifecycle notifier (the one the loop uses), so
+    the decision is stored as a lifecycle alert and sent to its channels; then says where."""
+    from ml.lifecycle.deployment import PromotionConflict
+    from ml.lifecycle.notify import LifecycleNotifier
+
+    try:
+        model_name, home, store = _context(args)
+        notifier = LifecycleNotifier(home)
+        try:
+            result = action(home, model_name, reason=args.reason, store=store,
+                            notifier=notifier, **options)
+        finally:
+            notifier.close()
+    except (ValueError, PromotionConflict) as error:
+        return _refused(error)
+    if result["notification_error"]:
+        print(f"warning: {model_name}: notification not sent: {result['notification_error']}",
+              file=sys.stderr)
+    return _report(model_name, result, notifier.channels)
+
+
+def _report(model_name: str, result: dict, channels) -> int:
+    if "from_version" in result:
+        print(f"{model_name}: stable -> version {result['version']} (rolled back from "
+              f"{result['from_version']})")
+    else:
+        print(f"{model_name}: stable -> version {result['version']} (was "
+              f"{result['previous_stable']}){' [forced]' if result['forced'] else ''}")
+    print(f"  labels: {json.dumps(result['labels'], sort_keys=True)}")
+    print(f"  by {result['by']}" + ("" if result["notification_error"] else
+                                     f"; notified: {', '.join(channels)}"))
+    return 0
+
+
 def run_promote(args: argparse.Namespace) -> int:
-    from ml.lifecycle.deployment import PromotionConflict, promote
+    from ml.lifecycle.deployment import promote_by_hand
 
     if args.version is not None and args.version <= 0:
         return _refused(ValueError(f"--version must be a positive version number, got "
                                    f"{args.version}"))
-    try:
-        model_name, home, store = _context(args)
-        reason = args.reason or ("forced promotion by hand" if args.force else "promotion by hand")
-        result = promote(home, model_name, version=args.version, reason=reason, store=store,
-                         force=args.force)
-    except (ValueError, PromotionConflict) as error:
-        return _refused(error)
-    print(f"{model_name}: stable -> version {result['version']} (was "
-          f"{result['previous_stable']}){' [forced]' if result['forced'] else ''}")
-    print(f"  labels: {json.dumps(result['labels'], sort_keys=True)}")
-    return 0
+    return _by_hand(promote_by_hand, args, version=args.version, force=args.force)
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    from ml.lifecycle.deployment import PromotionConflict, rollback
+    from ml.lifecycle.deployment import rollback_by_hand
 
     if args.to is not None and args.to <= 0:
         return _refused(ValueError(f"--to must be a positive version number, got {args.to}"))
-    try:
-        model_name, home, store = _context(args)
-        result = rollback(home, model_name, to=args.to, reason=args.reason or "rollback by hand",
-                          store=store)
-    except (ValueError, PromotionConflict) as error:
-        return _refused(error)
-    print(f"{model_name}: stable -> version {result['version']} (rolled back from "
-          f"{result['from_version']})")
-    print(f"  labels: {json.dumps(result['labels'], sort_keys=True)}")
-    return 0
+    return _by_hand(rollback_by_hand, args, to=args.to)

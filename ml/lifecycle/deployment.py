@@ -15,7 +15,10 @@ the target AVAILABLE first: pass `wait_available`).
 
 Every action appends an audit entry (promote, withdraw, rollback; bless/reject for a canary
 verdict) with its reason, the versions, the figures and the ML Metadata ids where known, to
-`store` (default: the home's lifecycle database).
+`store` (default: the home's lifecycle database). The DeploymentManager notifies of its
+decisions; `promote_by_hand` and `rollback_by_hand` (the CLI's) record who acted and notify
+through the same `send_notification`, so a label moved by a person is heard of like one moved
+by the loop.
 """
 from __future__ import annotations
 
@@ -377,6 +380,70 @@ def rollback(home, model_name: str, to: Optional[int] = None, reason: str = "",
     return result
 
 
+def send_notification(notifier: Optional[Notifier], model_name: str, action: str, message: str,
+                      figures: Dict[str, Any], severity: str = "info", clock=None
+                      ) -> Optional[str]:
+    """Tells the notifier of a decision; returns why it failed (None when sent or when there
+    is no notifier). Never raises: the labels have moved already, a channel must not undo it."""
+    if notifier is None:
+        return None
+    try:
+        if hasattr(notifier, "notify"):
+            notifier.notify(model_name, action, message, severity=severity, figures=figures)
+        else:
+            notifier({"model": model_name, "action": action, "reason": message,
+                      "figures": figures, "time": _now(clock), "severity": severity})
+    except Exception as error:  # noqa: BLE001 - a notifier never stops a deployment
+        LOGGER.warning("notification of %s %s failed: %s", model_name, action, error)
+        return f"{type(error).__name__}: {error}"
+    return None
+
+
+def operator_name() -> str:
+    """user@host of whoever runs a command by hand, for the audit log and the notification."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no login name in a bare container
+        user = "unknown"
+    return f"{user}@{socket.gethostname()}"
+
+
+def promote_by_hand(home, model_name: str, version: Optional[int] = None, force: bool = False,
+                    reason: str = "", by: Optional[str] = None,
+                    store: Optional["LifecycleStore"] = None, clock=None,
+                    notifier: Optional[Notifier] = None) -> Dict[str, Any]:
+    """`promote` for a person (`etrm continuous promote`): audited as manual with who did
+    it, then notified like the loop's promotions, so the team hears of a label moved outside
+    the loop. The result carries `notification_error` when the notifier failed."""
+    by = by or operator_name()
+    reason = reason or ("forced promotion by hand" if force else "promotion by hand")
+    result = promote(home, model_name, version=version, reason=reason, store=store, clock=clock,
+                     force=force, figures={"manual": True, "by": by})
+    message = (f"{model_name}: stable v{result['previous_stable']} -> v{result['version']}, "
+               f"promoted by hand{' (forced)' if force else ''} by {by}: {reason}")
+    return {**result, "notification_error": send_notification(
+        notifier, model_name, "promote", message, result, "warning" if force else "info", clock)}
+
+
+def rollback_by_hand(home, model_name: str, to: Optional[int] = None, reason: str = "",
+                     by: Optional[str] = None, store: Optional["LifecycleStore"] = None,
+                     clock=None, notifier: Optional[Notifier] = None) -> Dict[str, Any]:
+    """`rollback` for a person (`etrm continuous rollback`): the same as the guard's (labels
+    moved, the version's job marked rolled_back, audited) with who did it, and notified with
+    the same severity."""
+    by = by or operator_name()
+    reason = reason or "rollback by hand"
+    result = rollback(home, model_name, to=to, reason=reason, store=store, clock=clock,
+                      figures={"manual": True, "by": by})
+    message = (f"{model_name}: stable v{result['from_version']} rolled back to "
+               f"v{result['version']} by hand by {by}: {reason}")
+    return {**result, "notification_error": send_notification(
+        notifier, model_name, "rollback", message, result, "critical", clock)}
+
+
 def mark_rolled_back(store, deployments: DeploymentStore, job_id: Optional[int]) -> bool:
     """The job that produced a rolled-back version ends as rolled_back (the store's own
     `mark_rolled_back` when it has one)."""
@@ -427,18 +494,8 @@ class DeploymentManager:
 
     def _notify(self, model_name: str, action: str, reason: str, figures: Dict[str, Any],
                 severity: str = "info") -> None:
-        if self.notifier is None:
-            return
-        try:
-            if hasattr(self.notifier, "notify"):
-                self.notifier.notify(model_name, action, reason, severity=severity,
-                                     figures=figures)
-            else:
-                self.notifier({"model": model_name, "action": action, "reason": reason,
-                               "figures": figures, "time": self.clock.now(),
-                               "severity": severity})
-        except Exception as error:  # noqa: BLE001 - a notifier never stops a deployment
-            LOGGER.warning("notification of %s %s failed: %s", model_name, action, error)
+        send_notification(self.notifier, model_name, action, reason, figures, severity,
+                          self.clock)
 
     def analysing(self, model_name: str) -> Optional[int]:
         """The version on canary whose analysis has no verdict yet (None when there is none)."""

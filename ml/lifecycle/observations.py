@@ -11,8 +11,9 @@ what the real server leaves behind, so the simulation runs through it unchanged:
   ML Metadata on the training Examples, known only for trades older than `label_delay_seconds`
   (outcomes arrive later than predictions);
 - requests, errors, latency: deltas between scrapes of the server's Prometheus page
-  (`PrometheusCounts`, scraped by the manager at each step), else the logged rows as requests
-  and no error or latency figures (the log holds only successful, sampled requests).
+  (`PrometheusCounts`, scraped by the manager at each step and stored in the home's
+  lifecycle database), else the logged rows as requests and no error or latency figures (the
+  log holds only successful, sampled requests).
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import datetime as dt
 import math
 import pathlib
 import urllib.request
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -97,29 +98,44 @@ def histogram_quantile(quantile: float, buckets: Mapping[float, float]) -> Optio
     return lower_bound
 
 
+def snapshot_retention(settings) -> float:
+    """Seconds of scrapes to keep: twice the longer of the canary analysis and the guard
+    window (the guard runs up to 2 * guard_intervals on estimates; a canary analysis lasts
+    canary_intervals once traffic suffices), plus one interval of margin."""
+    longest = max(int(settings.canary_intervals), int(settings.guard_intervals))
+    return (2 * longest + 1) * float(settings.interval_seconds)
+
+
 class PrometheusCounts:
     """Request counts, errors and latency per version between scrapes of the server's page.
 
-    `scrape(now)` keeps a snapshot; `counts(version, start, end)` is the delta between the
-    last snapshots taken at or before start and end (in memory: a restarted loop starts
-    counting again, and intervals before its first scrape get no counts).
+    `scrape(now)` stores a snapshot in the home's lifecycle database (`MetricSnapshots`), so
+    a restarted loop keeps its predecessor's baseline; `counts(version, start, end)` is the
+    delta between the last snapshots taken at or before start and end. Snapshots older than
+    `snapshot_retention(settings)` are pruned at each scrape.
     """
 
-    def __init__(self, url: str, model_name: str,
+    def __init__(self, url: str, model_name: str, home, settings=None,
                  fetch: Optional[Callable[[str], str]] = None):
+        from ml.core.home import Home
+        from ml.lifecycle.metrics_store import MetricSnapshots
+        from ml.lifecycle.settings import ContinuousSettings
+
         self.url = url
         self.model_name = model_name
+        self.retention_seconds = snapshot_retention(settings or ContinuousSettings())
         self._fetch = fetch or (lambda address: urllib.request.urlopen(address, timeout=10)
                                 .read().decode("utf-8"))
-        self._snapshots: List[Tuple[float, Dict[int, Dict]]] = []
+        home = home if isinstance(home, Home) else Home.resolve(home)
+        self.snapshots = MetricSnapshots(home.lifecycle_db)
 
     def scrape(self, now: float) -> None:
-        self._snapshots.append((now, parse_request_metrics(self._fetch(self.url),
-                                                           self.model_name)))
+        self.snapshots.add(self.model_name, now,
+                           parse_request_metrics(self._fetch(self.url), self.model_name),
+                           self.retention_seconds)
 
     def _at(self, moment: float) -> Optional[Dict[int, Dict]]:
-        taken = [snapshot for time, snapshot in self._snapshots if time <= moment]
-        return taken[-1] if taken else None
+        return self.snapshots.at(self.model_name, moment)
 
     def counts(self, version: int, start: float, end: float
                ) -> Optional[Tuple[int, int, Optional[float], Optional[float]]]:
