@@ -718,6 +718,13 @@ def test_cli_promote_and_rollback(home, capsys):
     assert error.startswith("error: version 7") and "\n" not in error
     assert cli("promote", "fraud_model", "--home", str(home.root)) == 2
     assert cli("promote", "risk_model", "--home", str(home.root / "nowhere")) == 2
+    capsys.readouterr()
+    home.lifecycle_db.write_bytes(b"not a database" * 100)
+    from ml import cli as etrm
+
+    assert etrm.main(["continuous", "rollback", "risk_model", "--home", str(home.root)]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("error: ") and "\n" not in error, "a store error is one line"
 
 
 @pytest.mark.slow

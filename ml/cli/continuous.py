@@ -53,6 +53,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
     _wire_optional(commands, "ml.cli.continuous_deploy", "add_deploy_commands")
     _wire_optional(commands, "ml.cli.continuous_simulate", "add_simulate_command")
+    for command in commands.choices.values():
+        handler = command.get_default("handler")
+        if handler is not None and not getattr(handler, "is_guarded", False):
+            command.set_defaults(handler=_guarded(handler))
     return parser
 
 
@@ -81,6 +85,7 @@ def _guarded(handler: Callable) -> Callable:
         except (ValueError, LoopAlreadyRunning, OSError, sqlite3.Error) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    guarded.is_guarded = True
     return guarded
 
 
