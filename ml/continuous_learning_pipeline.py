@@ -113,10 +113,15 @@ class _DefaultRunner:
 
 
 def _default_deployment(home, store, settings, clock, notifier):
+    """The platform's DeploymentManager, reading the server's metrics when a URL is set."""
     try:
         from ml.lifecycle.deployment import DeploymentManager
     except ModuleNotFoundError as exc:
         if exc.name != "ml.lifecycle.deployment":
             raise
         return None
-    return DeploymentManager(home, store, settings, clock, notifier)
+    from ml.lifecycle.observations import PrometheusCounts
+
+    metrics = (PrometheusCounts(settings.serving_metrics_url, home, settings)
+               if settings.serving_metrics_url else None)
+    return DeploymentManager(home, store, settings, clock, notifier, metrics=metrics)

@@ -204,6 +204,8 @@ def test_cli_status_history_and_trigger(tmp_path, capsys):
     (["continuous", "register", "risk", "--schedule", "0 2 * * 0", "--data-window-days", "-1"],
      "error: data_window_days must be a positive whole number"),
     (["continuous", "history", "fraud"], "error: model: unknown model 'fraud'"),
+    (["continuous", "run", "--serving-metrics-url", "localhost:8501/metrics"],
+     "error: serving_metrics_url must be an http(s) URL"),
 ])
 def test_cli_errors_are_one_line_and_exit_2(tmp_path, capsys, argv, message):
     assert main(argv + ["--home", str(tmp_path / "home")]) == 2
@@ -231,3 +233,15 @@ def test_the_facade_and_the_cli_parser_import_no_tensorflow(tmp_path):
     result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(tmp_path),
                             capture_output=True, text=True, timeout=120)
     assert result.stdout.strip() == "[]", result.stderr
+
+
+def test_the_loop_reads_the_servers_metrics_when_given_their_url(tmp_path):
+    """Canary errors and latency come from the server's Prometheus page, through the stored
+    scrapes; without a URL only the request logs (no errors, no latency) are read."""
+    url = "http://127.0.0.1:8501/monitoring/prometheus/metrics"
+    loop = ContinuousLearningPipeline(home=tmp_path / "with", settings=ContinuousSettings(
+        serving_metrics_url=url)).build_loop(wait=False)
+    assert loop.deployment.metrics.url == url
+    assert loop.deployment.observations.counts is loop.deployment.metrics
+    plain = ContinuousLearningPipeline(home=tmp_path / "without").build_loop(wait=False)
+    assert plain.deployment.metrics is None and plain.deployment.observations.counts is None

@@ -380,39 +380,39 @@ def recorded_metrics():
 
 def test_a_new_prometheus_counts_answers_from_its_predecessors_scrapes(home):
     metrics, fetch = recorded_metrics()
-    first = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
-    first.scrape(0.0)
+    first = PrometheusCounts("http://server/metrics", home, fetch=fetch)
+    first.scrape(0.0, MODEL)
     for status in ("OK",) * 9 + ("INVALID_ARGUMENT",):
         metrics.record_request(MODEL, 2, "predict", "rest", status, 0.004)
-    first.scrape(100.0)
-    restarted = PrometheusCounts("http://server/metrics", MODEL, home, fetch=fetch)
+    first.scrape(100.0, MODEL)
+    restarted = PrometheusCounts("http://server/metrics", home, fetch=fetch)
     for _ in range(5):
         metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
-    restarted.scrape(200.0)
-    assert restarted.counts(2, 0.0, 100.0)[:2] == (10, 1)
-    assert restarted.counts(2, 50.0, 200.0)[:2] == (15, 1)  # from the scrape at 0, before 50
-    assert restarted.counts(2, 100.0, 200.0)[:2] == (5, 0)
-    assert 2.5 < restarted.counts(2, 0.0, 200.0)[3] <= 5.0
-    assert restarted.counts(2, -1.0, 200.0) is None  # before the first scrape
+    restarted.scrape(200.0, MODEL)
+    assert restarted.counts(MODEL, 2, 0.0, 100.0)[:2] == (10, 1)
+    assert restarted.counts(MODEL, 2, 50.0, 200.0)[:2] == (15, 1)  # from the scrape at 0, before 50
+    assert restarted.counts(MODEL, 2, 100.0, 200.0)[:2] == (5, 0)
+    assert 2.5 < restarted.counts(MODEL, 2, 0.0, 200.0)[3] <= 5.0
+    assert restarted.counts(MODEL, 2, -1.0, 200.0) is None  # before the first scrape
 
 
 def test_prometheus_snapshots_are_pruned_to_what_an_analysis_can_reach(home):
     settings = ContinuousSettings(canary_intervals=2, guard_intervals=3, interval_seconds=100.0)
     assert snapshot_retention(settings) == 700.0
     metrics, fetch = recorded_metrics()
-    counts = PrometheusCounts("http://server/metrics", MODEL, home, settings, fetch=fetch)
+    counts = PrometheusCounts("http://server/metrics", home, settings, fetch=fetch)
     other = MetricSnapshots(home.lifecycle_db)
     other.add("etrm_report_lm", 0.0, {}, 1.0)
     for moment in list(range(0, 1001, 100)) + [1050]:
         metrics.record_request(MODEL, 2, "predict", "rest", "OK", 0.004)
-        counts.scrape(float(moment))
+        counts.scrape(float(moment), MODEL)
     snapshots = MetricSnapshots(home.lifecycle_db)
     # The cut is at 350; the scrape at 300 stays as the baseline of what starts after it.
     assert snapshots.times(MODEL) == [float(t) for t in range(300, 1001, 100)] + [1050.0]
     assert snapshots.times("etrm_report_lm") == [0.0]
-    assert counts.counts(2, 350.0, 1050.0)[0] == 8
-    assert counts.counts(2, 250.0, 1050.0) is None
-    counts.scrape(500.0)  # a replay on the home restarted the clock
+    assert counts.counts(MODEL, 2, 350.0, 1050.0)[0] == 8
+    assert counts.counts(MODEL, 2, 250.0, 1050.0) is None
+    counts.scrape(500.0, MODEL)  # a replay on the home restarted the clock
     assert snapshots.times(MODEL) == [300.0, 400.0, 500.0]
 
 
@@ -838,9 +838,9 @@ def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_p
     server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
                           file_system_poll_wait_seconds=0.2)
     counts = PrometheusCounts(f"http://127.0.0.1:{server.rest_api_port}/monitoring/prometheus/"
-                              f"metrics", RISK_MODEL, home)
+                              f"metrics", home)
     try:
-        counts.scrape(0.0)
+        counts.scrape(0.0, RISK_MODEL)
         with Traffic(server, clients=4, targets=("stable", "canary")) as traffic:
             wait_for(lambda: traffic.count > 100)
             result = rollback(home, RISK_MODEL, to=1, clock=FakeClock())
@@ -848,11 +848,11 @@ def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_p
             wait_for(lambda: 1 in traffic.versions["stable"], timeout=120)
             after = traffic.count
             wait_for(lambda: traffic.count > after + 100)
-        counts.scrape(1.0)
+        counts.scrape(1.0, RISK_MODEL)
         assert traffic.failures == [] and sum(traffic.failed.values()) == 0
         assert traffic.versions["stable"] == [3, 1]
     finally:
         server.stop()
-    requests, errors, p50, p95 = counts.counts(1, 0.0, 1.0)
+    requests, errors, p50, p95 = counts.counts(RISK_MODEL, 1, 0.0, 1.0)
     assert requests > 0 and errors == 0 and 0 < p50 <= p95
-    assert counts.counts(3, 0.0, 1.0)[0] > 0
+    assert counts.counts(RISK_MODEL, 3, 0.0, 1.0)[0] > 0

@@ -16,6 +16,10 @@ SETTING_FLAGS = {  # flag -> (ContinuousSettings field, type, help)
     "--poll-seconds": ("poll_seconds", float, "seconds between loop rounds (default: 30)"),
     "--max-attempts": ("max_attempts", int, "attempts before a job fails (default: 3)"),
     "--train-steps": ("train_steps", int, "training steps per job (default: the model's)"),
+    "--serving-metrics-url": ("serving_metrics_url", str,
+                              "the model server's Prometheus page for canary error and latency "
+                              "checks, e.g. http://127.0.0.1:8501/monitoring/prometheus/metrics "
+                              "(default: none, request logs only)"),
 }
 
 

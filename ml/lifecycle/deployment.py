@@ -520,8 +520,8 @@ class DeploymentManager:
         """Analyses the intervals completed since the last step; returns the decisions."""
         if self.metrics is not None:
             try:
-                self.metrics.scrape(self.clock.now())
-            except OSError as error:
+                self.metrics.scrape(self.clock.now(), model_name)
+            except (OSError, ValueError) as error:
                 LOGGER.warning("metrics scrape for %s failed: %s", model_name, error)
         decisions: List[Dict[str, Any]] = []
         canary = self.deployments.in_phase(model_name, "canary")

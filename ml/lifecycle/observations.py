@@ -107,40 +107,39 @@ def snapshot_retention(settings) -> float:
 
 
 class PrometheusCounts:
-    """Request counts, errors and latency per version between scrapes of the server's page.
+    """Request counts, errors and latency per model version between scrapes of the server's
+    Prometheus page (the one `etrm serve --monitoring_config_file` serves, as TF Serving does).
 
-    `scrape(now)` stores a snapshot in the home's lifecycle database (`MetricSnapshots`), so
-    a restarted loop keeps its predecessor's baseline; `counts(version, start, end)` is the
-    delta between the last snapshots taken at or before start and end. Snapshots older than
-    `snapshot_retention(settings)` are pruned at each scrape.
+    `scrape(now, model_name)` stores a snapshot of the model's counters in the home's lifecycle
+    database (`MetricSnapshots`), so a restarted loop keeps its predecessor's baseline;
+    `counts(model_name, version, start, end)` is the delta between the last snapshots taken at
+    or before start and end. Snapshots older than `snapshot_retention(settings)` are pruned at
+    each scrape. One instance serves every model of the server.
     """
 
-    def __init__(self, url: str, model_name: str, home, settings=None,
+    def __init__(self, url: str, home, settings=None,
                  fetch: Optional[Callable[[str], str]] = None):
         from ml.core.home import Home
         from ml.lifecycle.metrics_store import MetricSnapshots
         from ml.lifecycle.settings import ContinuousSettings
 
         self.url = url
-        self.model_name = model_name
         self.retention_seconds = snapshot_retention(settings or ContinuousSettings())
         self._fetch = fetch or (lambda address: urllib.request.urlopen(address, timeout=10)
                                 .read().decode("utf-8"))
         home = home if isinstance(home, Home) else Home.resolve(home)
         self.snapshots = MetricSnapshots(home.lifecycle_db)
 
-    def scrape(self, now: float) -> None:
-        self.snapshots.add(self.model_name, now,
-                           parse_request_metrics(self._fetch(self.url), self.model_name),
+    def scrape(self, now: float, model_name: str) -> None:
+        self.snapshots.add(model_name, now,
+                           parse_request_metrics(self._fetch(self.url), model_name),
                            self.retention_seconds)
 
-    def _at(self, moment: float) -> Optional[Dict[int, Dict]]:
-        return self.snapshots.at(self.model_name, moment)
-
-    def counts(self, version: int, start: float, end: float
+    def counts(self, model_name: str, version: int, start: float, end: float
                ) -> Optional[Tuple[int, int, Optional[float], Optional[float]]]:
         """(requests, errors, p50 ms, p95 ms), or None without a snapshot at each bound."""
-        before, after = self._at(start), self._at(end)
+        before = self.snapshots.at(model_name, start)
+        after = self.snapshots.at(model_name, end)
         if before is None or after is None:
             return None
         found = metrics_delta(before, after).get(int(version))
@@ -254,5 +253,6 @@ class LoggedObservations:
         labels = self._outcomes(model_name, rows, now) if len(rows) else np.array([])
         observation = VersionObservation(int(version), len(rows), 0, None, None,
                                          rows["score"].to_numpy(float), labels)
-        counted = self.counts.counts(version, start, end) if self.counts is not None else None
+        counted = (self.counts.counts(model_name, version, start, end)
+                   if self.counts is not None else None)
         return observation.with_counts(*counted) if counted is not None else observation

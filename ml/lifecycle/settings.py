@@ -3,10 +3,17 @@
 RetrainingConfig says what a model needs (schedule, window, thresholds); these settings say
 how this installation produces data and runs the loop (span size, canary share, leases,
 retries), so one registration works in production and in the day-by-day simulation.
+
+serving_metrics_url is the model server's Prometheus page (`etrm serve
+--monitoring_config_file serving_config/monitoring.config` serves it at
+/monitoring/prometheus/metrics of the REST port, as TF Serving does). Canary analysis and the
+guard read request counts, errors and latency per version from it; empty, they see only the
+request logs, which hold no errors or latency, so those two checks cannot fail a canary.
 """
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from typing import Optional
 
 from ml.synthetic.spans import parse_drift_scenarios, parse_history_start
@@ -31,6 +38,7 @@ class ContinuousSettings:
     lease_seconds: float = 120.0
     poll_seconds: float = 30.0
     min_auc: float = 0.6
+    serving_metrics_url: str = ""
 
     def __post_init__(self):
         for name in ("records_per_span", "span_days", "canary_intervals", "guard_intervals",
@@ -57,6 +65,11 @@ class ContinuousSettings:
             raise ValueError(f"canary_share must be a fraction in (0, 1), got {self.canary_share!r}")
         if not _number(self.min_auc) or not 0 <= self.min_auc <= 1:
             raise ValueError(f"min_auc must be a number in [0, 1], got {self.min_auc!r}")
+        if not isinstance(self.serving_metrics_url, str) or (
+                self.serving_metrics_url
+                and urllib.parse.urlsplit(self.serving_metrics_url).scheme not in ("http", "https")):
+            raise ValueError("serving_metrics_url must be an http(s) URL of the model server's "
+                             f"Prometheus page, or empty, got {self.serving_metrics_url!r}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

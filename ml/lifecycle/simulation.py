@@ -529,7 +529,7 @@ def default_loop_factory(simulation: Simulation, home: Home, store, settings, cl
     from ml.lifecycle.observations import LoggedObservations, PrometheusCounts
     from ml.lifecycle.retraining import RetrainingJobRunner
 
-    counts = PrometheusCounts(simulation.server.metrics_url, simulation.model, home, settings)
+    counts = PrometheusCounts(simulation.server.metrics_url, home, settings)
     observations = LoggedObservations(home, clock=clock, time_basis="trade_date",
                                       label_delay_seconds=simulation.outcome_delay_days * DAY,
                                       counts=counts,
