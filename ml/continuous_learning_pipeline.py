@@ -92,8 +92,19 @@ class ContinuousLearningPipeline:
 
     def get_pipeline_status(self) -> Dict[str, Any]:
         """Registrations, next runs, jobs, label versions, the canary's analysis and the guard's
-        progress, alerts, the last decision (JSON-ready)."""
-        return pipeline_status(self.home, self.store, self.clock, self.settings)
+        progress, alerts, the last decision (JSON-ready). Intervals and deadlines follow the
+        settings of the loop that last ran on the home (recorded when it took the lease), not
+        this process's, which may be another command's defaults."""
+        return pipeline_status(self.home, self.store, self.clock, self._loop_settings())
+
+    def _loop_settings(self) -> ContinuousSettings:
+        recorded = self.store.loop_settings()
+        if not recorded:
+            return self.settings
+        try:
+            return ContinuousSettings.from_dict(recorded)
+        except ValueError:
+            return self.settings
 
 
 class _DefaultRunner:

@@ -644,6 +644,23 @@ def test_status_shows_the_guard_of_a_promotion(home, store):
     assert status_of(home, clock)[0]["guard"] is None  # concluded
 
 
+def test_status_follows_the_settings_of_the_loop_not_its_own(home, store):
+    """`etrm continuous status` runs with defaults (daily intervals, three of them); the guard
+    it shows must end when the loop's own settings say."""
+    from ml.continuous_learning_pipeline import ContinuousLearningPipeline
+    from ml.lifecycle.clock import iso
+
+    manager, config, clock, _ = manager_home(home, store, Source())
+    clock.advance(300)
+    manager.step(MODEL, config)
+    promoted = clock.now()
+    store.record_loop_settings(STATUS_SETTINGS.to_dict(), promoted)
+    reader = ContinuousLearningPipeline(home=home, clock=clock)
+    reader.register_model_for_retraining(RetrainingConfig("risk_model", "0 2 * * 0"))
+    guard = reader.get_pipeline_status()["models"][0]["guard"]
+    assert (guard["guard_intervals"], guard["ends"]) == (2, iso(promoted + 200))
+
+
 # Promote and rollback by hand
 @pytest.mark.network
 def test_promote_and_rollback_by_hand_reach_the_lifecycle_channels(home, store):

@@ -334,6 +334,8 @@ def test_a_second_loop_on_the_home_waits_or_refuses(tmp_path):
     clock.advance(2)  # first loop stopped renewing: presumed dead
     assert tick(waiting)["lease"]
     assert not tick(first)["lease"]
+    assert waiting.store.loop_settings() == waiting.settings.to_dict(), \
+        "the lease holder records its settings for status readers"
 
 
 def test_run_stops_on_the_stop_event_and_releases_the_loop_lease(tmp_path):

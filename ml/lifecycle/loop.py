@@ -153,6 +153,7 @@ class ContinuousLearningLoop:
     def _hold_lease(self, now: float) -> bool:
         if self.store.acquire_loop_lease(self.owner, self.settings.lease_seconds, now):
             if not self.holds_lease:
+                self.store.record_loop_settings(self.settings.to_dict(), now)
                 self.echo(f"continuous learning loop {self.owner} holds {self.home.root}")
             self.holds_lease, self._announced_holder = True, None
             return True

@@ -74,6 +74,13 @@ class ContinuousSettings:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "ContinuousSettings":
+        """Settings stored by another release: fields it did not have take their defaults,
+        fields this one does not know are ignored (ValueError if a value is invalid)."""
+        known = {field.name for field in dataclasses.fields(cls)}
+        return cls(**{name: value for name, value in values.items() if name in known})
+
 
 def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and value == value

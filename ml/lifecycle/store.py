@@ -47,6 +47,8 @@ CREATE TABLE IF NOT EXISTS loop_lease (
     name TEXT PRIMARY KEY, owner TEXT NOT NULL, expires REAL NOT NULL, acquired_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS schedules (model TEXT PRIMARY KEY, last_slot REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS cursors (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS loop_settings (
+    name TEXT PRIMARY KEY, settings TEXT NOT NULL, recorded_at REAL NOT NULL);
 """
 # Columns added after the first release; an existing lifecycle.sqlite gets them on open.
 ADDED_JOB_COLUMNS = {"failures": "INTEGER NOT NULL DEFAULT 0"}
@@ -333,6 +335,23 @@ class LifecycleStore:
         with self._transaction() as connection:
             return connection.execute("DELETE FROM loop_lease WHERE name = ? AND owner = ?",
                                       (LOOP_LEASE, owner)).rowcount == 1
+
+    def record_loop_settings(self, settings: Dict[str, Any], now: float) -> None:
+        """The settings of the loop that took the lease, so a status read from another process
+        (which has its own defaults) computes intervals and deadlines as the loop does."""
+        with self._transaction() as connection:
+            connection.execute(
+                "INSERT INTO loop_settings (name, settings, recorded_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (name) DO UPDATE SET settings = excluded.settings, "
+                "recorded_at = excluded.recorded_at",
+                (LOOP_LEASE, json.dumps(settings, sort_keys=True, allow_nan=False), now))
+
+    def loop_settings(self) -> Optional[Dict[str, Any]]:
+        """What record_loop_settings stored last (None before a loop ever ran)."""
+        with self._transaction() as connection:
+            row = connection.execute("SELECT settings FROM loop_settings WHERE name = ?",
+                                     (LOOP_LEASE,)).fetchone()
+        return json.loads(row[0]) if row else None
 
     def loop_lease(self) -> Optional[Dict[str, Any]]:
         """Who holds the loop lease: {"owner", "expires", "acquired_at"}, or None."""
