@@ -286,7 +286,7 @@ def run_analysis(make_canary, intervals=3, labelled=False, seed=0):
 @pytest.mark.parametrize("make_canary, labelled, expected", [
     (lambda rng: observation(2, rng), False, "pass"),
     (lambda rng: observation(2, rng, labelled=True), True, "pass"),
-    (lambda rng: observation(2, rng, shift=0.25), False, "fail"),
+    (lambda rng: observation(2, rng, shift=0.25), False, "wait"),
     (lambda rng: observation(2, rng, errors=30), False, "fail"),
     (lambda rng: observation(2, rng, p95=40.0), False, "fail"),
     (lambda rng: observation(2, rng, p95=25.0), False, "pass"),
@@ -309,6 +309,23 @@ def test_a_few_hundred_outcomes_of_an_equal_canary_do_not_fail_it():
     verdicts = [run_analysis(lambda rng: observation(2, rng, rows=60, labelled=True),
                              labelled=True, seed=seed)["verdict"] for seed in range(20)]
     assert "fail" not in verdicts
+
+
+def test_a_shifted_canary_waits_for_outcomes_then_fails_if_none_arrive():
+    """A retrained model may score differently for good reasons: before outcomes its shift
+    holds the verdict, for max_outcome_wait_intervals past the required intervals."""
+    rng = np.random.default_rng(4)
+    stable, canary = observation(1, rng), observation(2, rng, shift=0.25)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    waits = THRESHOLDS.max_outcome_wait_intervals
+    for analysed in range(3, 3 + waits):
+        outcome = canary_analysis.verdict([result] * analysed, stable, canary, THRESHOLDS, 3)
+        assert outcome["verdict"] == "wait", outcome["reasons"]
+        assert f"waiting for outcomes to judge it ({analysed - 3} of {waits}" in \
+            outcome["reasons"][0]
+    outcome = canary_analysis.verdict([result] * (3 + waits), stable, canary, THRESHOLDS, 3)
+    assert outcome["verdict"] == "fail"
+    assert f"no outcomes arrived to judge it within {waits} more intervals" in outcome["reasons"][0]
 
 
 def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():

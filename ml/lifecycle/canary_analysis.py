@@ -17,9 +17,12 @@ predictions and labels:
   and the job's validation already held the candidate to the threshold); precision and
   recall at the HIGH cut-off are reported;
 - before labels arrive, a canary whose prediction distribution departs from stable's (KS
-  p-value below `ks_alpha` and PSI above `psi_threshold`, both, as the monitoring rule) fails:
-  without outcomes nothing says the shift is an improvement. With labels the shift is only
-  reported, since a model retrained on drifted data is expected to score differently.
+  p-value below `ks_alpha` and PSI above `psi_threshold`, both, as the monitoring rule) waits
+  for outcomes, for up to `max_outcome_wait_intervals` intervals past the required ones, and
+  fails only if none arrive by then: without outcomes nothing says whether the shift is an
+  improvement, and a model retrained on drifted data is expected to score differently (the
+  job's Evaluator already held it to stable on labelled recent data). With labels the shift
+  is only reported. A canary that scores like stable passes before outcomes.
 
 Every figure is JSON-safe (None where not measured, never NaN).
 """
@@ -111,6 +114,7 @@ class AnalysisThresholds:
     min_labelled: int = 100
     min_class_count: int = 5
     alpha: float = 0.05
+    max_outcome_wait_intervals: int = 3
 
     def __post_init__(self):
         if not 0 <= self.performance_threshold < 1:
@@ -118,6 +122,9 @@ class AnalysisThresholds:
                              f"{self.performance_threshold}")
         if not 0 < self.high_threshold < 1:
             raise ValueError(f"high_threshold must lie in (0, 1), got {self.high_threshold}")
+        if self.max_outcome_wait_intervals < 0:
+            raise ValueError(f"max_outcome_wait_intervals must be >= 0, got "
+                             f"{self.max_outcome_wait_intervals}")
         for name in ("min_requests", "min_predictions", "min_labelled", "min_class_count"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -332,10 +339,17 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
         return {"verdict": WAIT, "figures": figures, "reasons": [
             f"too few logged predictions to compare ({thresholds.min_predictions} per version)"]}
     if shift["shifted"]:
-        return {"verdict": FAIL, "figures": figures, "reasons": [
-            f"canary predictions depart from stable's before outcomes are known: KS p-value "
-            f"{shift['ks_p_value']:.2g} < {thresholds.ks_alpha} and PSI {shift['psi']:.3f} > "
-            f"{thresholds.psi_threshold}"]}
+        departure = (f"canary predictions depart from stable's before outcomes are known: KS "
+                     f"p-value {shift['ks_p_value']:.2g} < {thresholds.ks_alpha} and PSI "
+                     f"{shift['psi']:.3f} > {thresholds.psi_threshold}")
+        waited = len(intervals) - int(required_intervals)
+        if waited >= thresholds.max_outcome_wait_intervals:
+            return {"verdict": FAIL, "figures": figures, "reasons": [
+                f"{departure}, and no outcomes arrived to judge it within "
+                f"{thresholds.max_outcome_wait_intervals} more intervals"]}
+        return {"verdict": WAIT, "figures": figures, "reasons": [
+            f"{departure}: waiting for outcomes to judge it ({waited} of "
+            f"{thresholds.max_outcome_wait_intervals} extra intervals)"]}
     return {"verdict": PASS, "figures": figures, "reasons": [
         f"predictions match stable's (PSI {shift['psi']:.3f}, KS p-value "
         f"{shift['ks_p_value']:.2g}); errors and latency within limits; outcomes not known yet"]}
