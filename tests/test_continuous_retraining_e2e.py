@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from tests.continuous_fixtures import run_retraining_job
+from tests.continuous_fixtures import RETRAINING_SETTINGS, run_retraining_job
 
 pytestmark = pytest.mark.e2e
 
@@ -38,6 +38,7 @@ def test_second_job_ingests_only_the_new_day_and_is_judged_against_stable(contin
     assert sorted(int(p.name) for p in base.iterdir() if p.name.isdigit()) == [1, 2]
     report = json.loads((base / "2" / "assets" / "training_report.json").read_text())
     assert report["warm_start"] and all(state == "warm" for state in report["warm_start"].values())
+    assert report["steps_run"] == RETRAINING_SETTINGS["train_steps"], "train_steps are steps"
     pushed_as = continuous_home["resolved"]["pushed_as"]
     assert outcome.result["mlmd"]["baseline_model_artifact_id"] == pushed_as[1]
 

@@ -140,7 +140,12 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
     pick = lambda mask: ({name: values[mask] for name, values in inputs.items()}, labels[mask])
     train = (tf.data.Dataset.from_tensor_slices(pick(~is_holdout))
              .shuffle(len(labels), seed=hp_seed(fn_args), reshuffle_each_iteration=True)
-             .batch(hp.batch_size).prefetch(tf.data.AUTOTUNE))
+             .batch(hp.batch_size))
+    if fn_args.train_steps:
+        # train_steps counts steps, not passes: without repeat() one epoch of a small window
+        # stops at its last batch (a 1,500-row window gave 5 steps for train_steps=40).
+        train = train.repeat()
+    train = train.prefetch(tf.data.AUTOTUNE)
     holdout = tf.data.Dataset.from_tensor_slices(pick(is_holdout)).batch(8192)
     defaults = signatures.compute_feature_defaults(raw_columns)
     timer.done("input pipeline and serving defaults")
@@ -174,6 +179,7 @@ def run_fn(fn_args: tfx.components.FnArgs) -> None:
                           "warm_start": warm_report,
                           "initial_eval_loss": initial_eval_loss,
                           "epochs_run": len(history.history["loss"]),
+                          "steps_run": int(model.optimizer.iterations.numpy()),
                           "final_train_loss": float(history.history["loss"][-1]),
                           "final_eval_auc": float(history.history["val_auc"][-1]),
                       })
