@@ -36,6 +36,18 @@ def store_for(home) -> metadata_store.MetadataStore:
     return open_store(connection_for(home))
 
 
+def existing_store(home) -> metadata_store.MetadataStore:
+    """A read-only store on a home's ML Metadata, for questions about what ran: opening must
+    neither create an empty database in a mistyped home nor write into a kept one. A
+    LookupError naming the home when it has none."""
+    path = home.metadata_path
+    if not path.is_file():
+        raise LookupError(f"home {home.root} has no ML Metadata ({path} does not exist)")
+    config = sqlite_config(str(path))
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return open_store(config)
+
+
 def _node_context(store, pipeline_name: str, node_id: str):
     return store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
 
