@@ -146,6 +146,9 @@ def test_dot_draws_every_node_and_the_edges_by_event_key(home, capsys):
     assert re.search(rf'a{model} -> e\d+ \[label="model"\];', out)
     assert re.search(rf'e\d+ -> a{pushed} \[label="pushed_model"\];', out)
     assert len(re.findall(r"^  [ae]\d+ \[label=", out, re.M)) == len(described["graph"]["nodes"])
+    pydot = pytest.importorskip("pydot")
+    [parsed] = pydot.graph_from_dot_data(out)
+    assert len(parsed.get_edges()) == len(described["graph"]["edges"])
 
 
 def test_html_is_one_self_contained_page_with_the_graph(home, capsys, tmp_path):
@@ -183,6 +186,8 @@ def test_forward_from_a_span_lists_every_model_trained_on_it(home, capsys):
     (["lineage", "--span", "9"], "no Examples of span 9 in ML Metadata"),
     (["lineage", "--span", "2", "--pipeline", "nope"], "no pipeline 'nope' in ML Metadata"),
     (["lineage"], "name a model"),
+    (["lineage", MODEL, "--pipeline", "etrm-risk-pipeline"], "--pipeline goes with --span"),
+    (["lineage", "--span", "2", "--dot"], "--dot and --html draw one version's lineage"),
 ])
 def test_bad_input_is_one_line_and_exit_2(home, capsys, argv, message):
     code, out, err = cli(capsys, *argv, "--home", str(home["root"]))

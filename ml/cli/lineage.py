@@ -42,6 +42,8 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if model is None and args.span is None:
         return _fail("name a model (e.g. etrm lineage etrm_risk_model) or a span (--span N)")
+    if args.pipeline and args.span is None:
+        return _fail("--pipeline goes with --span (a version's lineage is its model's pipeline)")
     if args.span is not None and (args.dot or args.html):
         return _fail("--span lists Models; --dot and --html draw one version's lineage")
     home = Home.resolve(args.home)
