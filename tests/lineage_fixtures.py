@@ -76,6 +76,18 @@ def write_tfma_metrics(folder: pathlib.Path, candidate: Dict[str, float],
     (folder / "metrics-00000-of-00001.tfrecord").write_bytes(b"".join(records))
 
 
+def write_schema_diffs(folder: pathlib.Path, found: Dict[str, Dict[str, str]]) -> None:
+    """Split-train and Split-eval SchemaDiff.pb as ExampleValidator writes them."""
+    from tensorflow_metadata.proto.v0 import anomalies_pb2
+
+    for split in ("train", "eval"):
+        anomalies = anomalies_pb2.Anomalies()
+        for feature, text in found.get(split, {}).items():
+            anomalies.anomaly_info[feature].short_description = text
+        (folder / f"Split-{split}").mkdir(parents=True, exist_ok=True)
+        (folder / f"Split-{split}" / "SchemaDiff.pb").write_bytes(anomalies.SerializeToString())
+
+
 class StoreBuilder:
     def __init__(self, root: pathlib.Path):
         config = pb.ConnectionConfig()
@@ -164,8 +176,11 @@ class StoreBuilder:
                                 previous_statistics=[previous["statistics"]])
         self.execute(run, "DriftCheck", inputs=drift_inputs, outputs={"drift_result": [drift]})
         anomalies = self.artifact("ExampleAnomalies")
-        anomalies.custom_properties["blessed"].struct_value.update({"train": 1.0, "eval": 1.0})
+        anomalies.custom_properties["blessed"].struct_value.update(
+            {"train": 1.0, "eval": 0.0 if span == 3 else 1.0})
         self.store.put_artifacts([anomalies])
+        write_schema_diffs(pathlib.Path(anomalies.uri), {"eval": {"price": "Out-of-range values"}}
+                           if span == 3 else {})
         self.execute(run, "ExampleValidator", inputs={"statistics": [statistics], "schema": [schema]},
                      outputs={"anomalies": [anomalies]})
         self.execute(run, "ValidationGate", inputs={"examples": [examples],

@@ -64,6 +64,8 @@ def test_each_span_carries_its_generator_settings_validation_and_drift(home):
     assert span4["drift"]["drifted_features"] == "volatility"
     assert span4["drift"]["gate"]["component"] == "DriftGate"
     assert by_span[2]["drift"]["against_span"] == 1
+    assert span4["validation"]["anomalies_by_split"] == {"train": {}, "eval": {}}
+    assert by_span[3]["validation"]["anomalies_by_split"]["eval"] == {"price": "Out-of-range values"}
 
 
 def test_the_walk_stops_at_the_parent_model_and_skips_resolvers(home):
@@ -121,6 +123,7 @@ def test_the_default_is_the_stable_version_drawn_as_a_tree(home, capsys):
     assert any("auc 0.8200 (baseline 0.7000)" in line for line in lines)
     assert any(line.strip() == "examples: spans 2-4" for line in lines)
     assert any(f"key {MODEL}@2024-01-05#job2" in line for line in lines)
+    assert any("eval price: Out-of-range values, train clean" in line for line in lines)
     span_lines = [line for line in lines if re.match(r"^ {8}span \d", line)]
     assert [line.split()[1] for line in span_lines] == ["2", "3", "4"]
 

@@ -26,6 +26,7 @@ from typing import Dict, Iterable, List, Optional, Set
 from ml_metadata.proto import metadata_store_pb2
 
 from ml.core import metadata
+from ml.core.validation_results import anomalies_by_split
 
 Artifact = metadata_store_pb2.Artifact
 Execution = metadata_store_pb2.Execution
@@ -256,6 +257,7 @@ def _examples_entry(graph: LineageGraph, examples: Artifact) -> Dict:
     entry["validation"] = {
         "anomalies": _artifact_ref(anomalies),
         "splits_without_anomalies": properties(anomalies).get("blessed") if anomalies else None,
+        "anomalies_by_split": anomalies_by_split(anomalies.uri) if anomalies else None,
         "gate": _execution_ref(gate),
     }
     drift_check = next((run for run in graph.consumers(examples.id, "DriftCheck")

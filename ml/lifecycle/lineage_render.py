@@ -101,9 +101,12 @@ def tree_lines(lineage: Dict) -> List[str]:
         statistics = entry.get("statistics")
         validation = entry["validation"]
         anomalies = validation.get("anomalies")
+        found = validation.get("anomalies_by_split") or {}
         clean = validation.get("splits_without_anomalies") or {}
-        split_state = ", ".join(f"{split} {'clean' if ok else 'anomalies'}"
-                                for split, ok in sorted(clean.items()))
+        split_state = ", ".join(
+            f"{split} " + ("; ".join(f"{feature}: {text}" for feature, text in found[split].items())
+                           if found.get(split) else ("clean" if clean.get(split, 1) else "anomalies"))
+            for split in sorted(set(clean) | set(found)))
         lines.append(f"          statistics: {'#' + str(statistics['artifact_id']) if statistics else 'none'}; "
                      f"anomalies: {'#' + str(anomalies['artifact_id']) + ' ' + split_state if anomalies else 'none'}; "
                      f"validation gate: {_run(validation.get('gate'))}")
