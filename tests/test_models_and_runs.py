@@ -62,7 +62,7 @@ def test_runs_newest_first_with_spans_pushes_and_the_runners_summary(home):
     assert rejected["pushed"] == [{"model": None, "version": None,
                                    "not_pushed_reason": "not blessed by the Evaluator"}]
     assert second["pushed"] == [{"model": MODEL, "version": 2}]
-    assert second["trained_on_spans"] == [2, 3, 4] and second["wall_seconds"] == 321.5
+    assert second["window_spans"] == [2, 3, 4] and second["wall_seconds"] == 321.5
     assert second["summary"].endswith("run-20240105T000000000000.json")
     assert first["pushed"] == [{"model": MODEL, "version": 1}] and first["summary"] is None
     assert [row["ingested_spans"] for row in rows[3:]] == [[4], [3], [2], [1]]
@@ -79,6 +79,9 @@ def test_a_run_with_a_failed_execution_is_failed_and_an_unfinished_one_running(t
     builder.execute(unfinished, "StatisticsGen", state=pb.Execution.RUNNING)
     statuses = {row["run_id"]: row["status"] for row in pipeline_runs(builder.store)}
     assert statuses == {failed.name: "failed", unfinished.name: "running"}
+    from ml.cli.runs import run_line
+    lines = [run_line(row) for row in pipeline_runs(builder.store)]
+    assert " running   " in lines[0] and "≥" in lines[0] and "≥" not in lines[1]
 
 
 def test_runs_command_lists_and_limits(home, capsys):
@@ -87,7 +90,7 @@ def test_runs_command_lists_and_limits(home, capsys):
     lines = out.splitlines()
     assert len(lines) == 3
     assert "not pushed (not blessed by the Evaluator)" in lines[0]
-    assert f"trained on spans 2-4; pushed {MODEL} v2" in lines[1]
+    assert f"window spans 2-4; pushed {MODEL} v2" in lines[1]
     code, out, _ = cli(capsys, "runs", "--json", "--home", str(home["root"]))
     assert len(json.loads(out)) == 7
     code, _, err = cli(capsys, "runs", "--limit", "0", "--home", str(home["root"]))

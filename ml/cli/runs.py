@@ -44,11 +44,13 @@ def run_line(row) -> str:
     data = []
     if row["ingested_spans"]:
         data.append(f"ingested span {span_range(row['ingested_spans'])}")
-    if row["trained_on_spans"]:
-        data.append(f"trained on spans {span_range(row['trained_on_spans'])}")
+    if row["window_spans"]:
+        data.append(f"window spans {span_range(row['window_spans'])}")
     for push in row["pushed"]:
         data.append(f"pushed {push['model']} v{push['version']}" if push["version"] is not None
                     else f"not pushed ({push['not_pushed_reason']})")
     error = f"; {row['error']}" if row.get("error") else ""
-    return (f"{row['started_at']}  {row['pipeline']}  {row['status']:<9} {row['duration_s']:>7.1f}s  "
+    # an unfinished run's last update is a lower bound on its duration
+    duration = ("≥" if row["status"] == "running" else "") + f"{row['duration_s']:.1f}s"
+    return (f"{row['started_at']}  {row['pipeline']}  {row['status']:<9} {duration:>8}  "
             f"{row['components']} components; {'; '.join(data) or 'no data'}{error}")

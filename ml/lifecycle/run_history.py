@@ -17,6 +17,9 @@ from ml.core.lineage import CONSUMED, PRODUCED, event_key, iso_ms, short_type
 
 Execution = metadata_store_pb2.Execution
 UNFINISHED = (Execution.NEW, Execution.RUNNING, Execution.UNKNOWN)
+# the training window is what these read (Transform's inputs are recorded before it runs, so a
+# run still in Transform shows its window too)
+WINDOW_READERS = ("Transform", "Trainer")
 
 
 def _status(executions) -> str:
@@ -47,7 +50,7 @@ def summaries_by_execution(runs_dir: pathlib.Path) -> Dict[int, Dict]:
 
 def pipeline_runs(store, runs_dir: Optional[pathlib.Path] = None,
                   limit: Optional[int] = None) -> List[Dict]:
-    """Newest first: pipeline, run id, start, duration, status, spans ingested and trained on,
+    """Newest first: pipeline, run id, start, duration, status, spans ingested, the training window,
     components, and what was pushed (or why not)."""
     runs = []
     for pipeline in store.get_contexts_by_type("pipeline"):
@@ -69,7 +72,7 @@ def pipeline_runs(store, runs_dir: Optional[pathlib.Path] = None,
     for pipeline_name, context in runs:
         executions = executions_of[context.id]
         kinds = {e.id: short_type(e) for e in executions}
-        ingested, trained, pushes = set(), set(), []
+        ingested, window, pushes = set(), set(), []
         for event in events:
             if event.execution_id not in kinds or event.artifact_id not in artifacts:
                 continue
@@ -77,8 +80,9 @@ def pipeline_runs(store, runs_dir: Optional[pathlib.Path] = None,
             span = artifact.custom_properties["span"].int_value if "span" in artifact.custom_properties else None
             if event.type in PRODUCED and artifact.type == "Examples" and span is not None:
                 ingested.add(span)
-            elif event.type in CONSUMED and kind == "Trainer" and key == "examples" and span is not None:
-                trained.add(span)
+            elif (event.type in CONSUMED and kind in WINDOW_READERS and key == "examples"
+                  and span is not None):
+                window.add(span)
             elif event.type in PRODUCED and artifact.type == "PushedModel":
                 pushes.append(_push(artifact))
         started = min(e.create_time_since_epoch for e in executions)
@@ -89,7 +93,7 @@ def pipeline_runs(store, runs_dir: Optional[pathlib.Path] = None,
             "duration_s": round((ended - started) / 1000.0, 1),
             "status": (summary or {}).get("status") or _status(executions),
             "components": len(executions),
-            "ingested_spans": sorted(ingested), "trained_on_spans": sorted(trained),
+            "ingested_spans": sorted(ingested), "window_spans": sorted(window),
             "pushed": pushes,
             "wall_seconds": (summary or {}).get("wall_seconds"),
             "error": (summary or {}).get("error"),
