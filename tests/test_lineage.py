@@ -207,6 +207,15 @@ def test_a_home_without_metadata_is_named_and_left_untouched(capsys, tmp_path):
     assert not empty.exists()
 
 
+def test_a_corrupt_store_is_one_line_not_a_traceback(capsys, tmp_path):
+    (tmp_path / "metadata.sqlite").write_bytes(b"this is not a database" * 100)
+    for argv in (["lineage", MODEL, "--version", "1"], ["models"], ["runs"]):
+        code, out, err = cli(capsys, *argv, "--home", str(tmp_path))
+        assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert err.strip() == (f"error: cannot read ML Metadata at {tmp_path}/metadata.sqlite: "
+                               "file is not a database")
+
+
 def test_lineage_needs_no_tensorflow(home):
     script = ("import sys; from ml.core import lineage, metadata; "
               f"store = metadata.open_store(metadata.sqlite_config({str(home['root'] / 'metadata.sqlite')!r})); "

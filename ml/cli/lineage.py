@@ -34,7 +34,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from ml.core import lineage, registry
     from ml.core.home import Home
-    from ml.core.metadata import existing_store
+    from ml.core.metadata import STORE_ERRORS, existing_store
 
     try:
         model = registry.get_model(args.model) if args.model else None
@@ -57,6 +57,8 @@ def run(args: argparse.Namespace) -> int:
         described = lineage.describe_push(store, model.serving_name, version)
     except LookupError as exc:
         return _fail(str(exc))
+    except STORE_ERRORS as exc:
+        return _fail(f"cannot read ML Metadata at {home.metadata_path}: {exc}")
     described["labels"] = sorted(label for label, target in labels.items() if target == version)
     return _print_lineage(args, described)
 

@@ -16,7 +16,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ml.core.home import Home
-    from ml.core.metadata import existing_store
+    from ml.core.metadata import STORE_ERRORS, existing_store
     from ml.lifecycle.run_history import pipeline_runs
 
     if args.limit <= 0:
@@ -27,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
         rows = pipeline_runs(existing_store(home), home.runs_dir, limit=args.limit)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except STORE_ERRORS as exc:
+        print(f"error: cannot read ML Metadata at {home.metadata_path}: {exc}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
