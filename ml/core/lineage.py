@@ -12,7 +12,7 @@ version), not walked, or every lineage would contain every earlier version's.
 filter query, no ZetaSQL error) and is not used: it stops at nodes, not at edges by input key,
 so upstream from v2's push it returned v1's Trainer and spans and 17 resolver runs, and it never
 reaches the data checks, which lie downstream of the Examples. Filtering its answer and then
-walking the checks would be a second traversal, while this walk alone takes about as long as
+walking the checks would be a second traversal, while this walk alone took no longer than
 that one call (benchmarks/bench_lineage.py times both, and the naive walk, one call a node).
 """
 from __future__ import annotations
