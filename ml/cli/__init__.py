@@ -18,6 +18,9 @@ SUBCOMMANDS = {
     "generate-report": ("generate_report", "write an ETRM report with the pushed language model"),
     "monitor": ("monitor", "check the served model's request logs for drift, skew and performance"),
     "continuous": ("continuous", "continuous learning: run the loop, status, history, triggers"),
+    "lineage": ("lineage", "where a served version came from, or what was trained on a span"),
+    "models": ("models", "every pushed version with its labels, metrics, baseline and spans"),
+    "runs": ("runs", "past pipeline runs: status, duration, spans, what they pushed"),
 }
 
 

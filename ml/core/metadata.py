@@ -9,10 +9,13 @@ import dataclasses
 import os
 from typing import Dict, List, Optional
 
+from ml_metadata import errors as metadata_errors
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
 EXAMPLE_GEN_NODE = "ETRMExampleGen"
+# What reading a store can raise besides LookupError: a locked, corrupt or unreadable database.
+STORE_ERRORS = (metadata_errors.StatusError, OSError)
 
 
 def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -34,6 +37,22 @@ def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
 def store_for(home) -> metadata_store.MetadataStore:
     """An open store on a project home's ML Metadata."""
     return open_store(connection_for(home))
+
+
+def existing_store(home) -> metadata_store.MetadataStore:
+    """A read-only store on a home's ML Metadata, for questions about what ran: opening must
+    neither create an empty database in a mistyped home nor write into a kept one. A
+    LookupError naming the home when it has none."""
+    path = home.metadata_path
+    if not path.is_file():
+        raise LookupError(f"home {home.root} has no ML Metadata ({path} does not exist)")
+    config = sqlite_config(str(path))
+    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    try:
+        return open_store(config)
+    except RuntimeError as exc:  # what the store's constructor raises for a file it cannot use
+        reason = str(exc).replace("Error when executing query: ", "", 1).split(" query:", 1)[0]
+        raise LookupError(f"cannot read ML Metadata at {path}: {reason}") from None
 
 
 def _node_context(store, pipeline_name: str, node_id: str):
