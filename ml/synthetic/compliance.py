@@ -272,4 +272,6 @@ def build_compliance_records(config: ETRMDataConfig, trades: pd.DataFrame,
     order = _record_order(records)
     columns = {"record_id": numbered_ids(id_prefix, len(order), 7)}
     columns.update((name, records[name][order]) for name in COMPLIANCE_COLUMNS[1:])
-    return pd.DataFrame(columns, columns=COMPLIANCE_COLUMNS)
+    # copy=False: the fresh column arrays become the frame's blocks as they are (consolidating
+    # them would copy every object column twice, for the same values).
+    return pd.DataFrame(columns, columns=COMPLIANCE_COLUMNS, copy=False)

@@ -526,4 +526,4 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
     kind_order = np.repeat(np.arange(len(parts)), [len(texts) for texts, _, _ in parts])
     date_order, _ = pd.factorize(columns["date"], sort=True)
     order = np.lexsort((kind_order, date_order))
-    return pd.DataFrame({name: values[order] for name, values in columns.items()})
+    return pd.DataFrame({name: values[order] for name, values in columns.items()}, copy=False)
