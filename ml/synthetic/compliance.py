@@ -48,8 +48,8 @@ import pandas as pd
 
 from ml.synthetic.calendar import business_day_count, business_day_offset
 from ml.synthetic.config import ETRMDataConfig
-from ml.synthetic.string_columns import (day_strings, fixed_width_slice, numbered_ids, objects,
-                                         parse_days)
+from ml.synthetic.string_columns import (day_strings, fixed_width_slice_at_least, numbered_ids,
+                                         objects, parse_days)
 from ml.synthetic.trades import window_stream
 
 REMIT_COMMODITIES = ("power", "natural_gas", "lng")
@@ -161,10 +161,10 @@ def _regulatory_reports(config: ETRMDataConfig, trades: pd.DataFrame, trade_day:
     venue_u = rng.random(n)
     draws = {regime: (rng.random(n), rng.random(n), rng.geometric(LATE_DELAY_P, n))
              for regime in REGIMES}
-    time_of_day = fixed_width_slice(trades["timestamp"], 11, 8)
+    after_hours = fixed_width_slice_at_least(trades["timestamp"], 11, 8, AFTER_HOURS_FROM)
     instrument = trades["instrument"].to_numpy()
     late_probability = (LATE_BASE_PROBABILITY
-                        + LATE_AFTER_HOURS_EXTRA * (time_of_day >= AFTER_HOURS_FROM)
+                        + LATE_AFTER_HOURS_EXTRA * after_hours
                         + LATE_OPTION_EXTRA * (instrument == "option"))
     contract_type = contract_types(instrument, venue_u)
     parts = []

@@ -6,7 +6,8 @@ formatting gives, without a Python call per row (a million rows in tenths of a s
   only exact decimal arithmetic can tell the side, ties to even included), non-finite values
   and values too large for exact integer arithmetic go through ``format`` itself;
 * ``numbered_ids``: ``f"{prefix}-{i:0{width}d}"`` for i = 1..n;
-* ``fixed_width_slice``: ``value[start:]`` of equally long str values;
+* ``fixed_width_slice``: ``value[start:]`` of equally long str values
+  (``fixed_width_slice_at_least``: that slice compared with a bound);
 * ``parse_days`` / ``day_strings``: YYYY-MM-DD strings to datetime64[D] and back, once per
   distinct day;
 * ``string_array``: a column of str as an object array without converting each value.
@@ -125,20 +126,39 @@ def numbered_ids(prefix: str, count: int, width: int) -> np.ndarray:
     return _table(lines.tobytes().decode("ascii").split("\n")[:-1])
 
 
-def fixed_width_slice(column, start: int, width: int) -> np.ndarray:
-    """value[start:] of ASCII str values all start + width long (timestamps' time of day), as
-    an object array, cut from one joined buffer; other values are sliced one by one."""
-    values = np.asarray(column, dtype=object)
+def _fixed_width_bytes(values: np.ndarray, start: int, width: int):
+    """[row, byte] of value[start:] when every value is an ASCII str start + width long, cut
+    from one joined buffer; else None."""
     total = start + width
     joined = "".join(values.tolist()) if len(values) else ""
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
     if not ((lengths == total).all() and joined.isascii()):
+        return None
+    return np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(
+        len(values), total)[:, start:]
+
+
+def fixed_width_slice(column, start: int, width: int) -> np.ndarray:
+    """value[start:] of ASCII str values all start + width long (timestamps' time of day), as
+    an object array, cut from one joined buffer; other values are sliced one by one."""
+    values = np.asarray(column, dtype=object)
+    cut = _fixed_width_bytes(values, start, width)
+    if cut is None:
         return _table(value[start:] for value in values.tolist())
     lines = np.empty((len(values), width + 1), dtype=np.uint8)
-    lines[:, :width] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8).reshape(
-        len(values), total)[:, start:]
+    lines[:, :width] = cut
     lines[:, -1] = ord("\n")
     return _table(lines.tobytes().decode("ascii").split("\n")[:-1])
+
+
+def fixed_width_slice_at_least(column, start: int, width: int, bound: str) -> np.ndarray:
+    """value[start:] >= bound per value (as fixed_width_slice(...) >= bound), compared as
+    bytes without making a str per value: for ASCII without NUL, byte order is str order."""
+    values = np.asarray(column, dtype=object)
+    cut = _fixed_width_bytes(values, start, width)
+    if cut is None or not bound.isascii() or "\0" in bound or not cut.all():
+        return fixed_width_slice(values, start, width) >= bound
+    return np.ascontiguousarray(cut).view(f"S{width}").ravel() >= bound.encode("ascii")
 
 
 def parse_days(column) -> np.ndarray:
