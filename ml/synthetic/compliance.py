@@ -48,8 +48,8 @@ import pandas as pd
 
 from ml.synthetic.calendar import business_day_count, business_day_offset
 from ml.synthetic.config import ETRMDataConfig
-from ml.synthetic.string_columns import (day_strings, fixed_width_slice, numbered_ids, objects,
-                                         parse_days)
+from ml.synthetic.string_columns import (day_strings, fixed_width_slice_at_least, numbered_ids,
+                                         objects, parse_days)
 from ml.synthetic.trades import window_stream
 
 REMIT_COMMODITIES = ("power", "natural_gas", "lng")
@@ -161,10 +161,10 @@ def _regulatory_reports(config: ETRMDataConfig, trades: pd.DataFrame, trade_day:
     venue_u = rng.random(n)
     draws = {regime: (rng.random(n), rng.random(n), rng.geometric(LATE_DELAY_P, n))
              for regime in REGIMES}
-    time_of_day = fixed_width_slice(trades["timestamp"], 11, 8)
+    after_hours = fixed_width_slice_at_least(trades["timestamp"], 11, 8, AFTER_HOURS_FROM)
     instrument = trades["instrument"].to_numpy()
     late_probability = (LATE_BASE_PROBABILITY
-                        + LATE_AFTER_HOURS_EXTRA * (time_of_day >= AFTER_HOURS_FROM)
+                        + LATE_AFTER_HOURS_EXTRA * after_hours
                         + LATE_OPTION_EXTRA * (instrument == "option"))
     contract_type = contract_types(instrument, venue_u)
     parts = []
@@ -272,4 +272,6 @@ def build_compliance_records(config: ETRMDataConfig, trades: pd.DataFrame,
     order = _record_order(records)
     columns = {"record_id": numbered_ids(id_prefix, len(order), 7)}
     columns.update((name, records[name][order]) for name in COMPLIANCE_COLUMNS[1:])
-    return pd.DataFrame(columns, columns=COMPLIANCE_COLUMNS)
+    # copy=False: the fresh column arrays become the frame's blocks as they are (consolidating
+    # them would copy every object column twice, for the same values).
+    return pd.DataFrame(columns, columns=COMPLIANCE_COLUMNS, copy=False)

@@ -223,6 +223,7 @@ class SyntheticETRMDataGenerator:
         labels = trades["high_risk"].to_numpy()
         traded_commodities = list(dict.fromkeys(prices.commodities))
         traded_regions = list(dict.fromkeys(prices.regions))
+        kind_counts = text_records["kind"].value_counts()  # one pass, not a compare per kind
         return {
             "format_version": FORMAT_VERSION,
             "generator": "ml.synthetic_data_generator.SyntheticETRMDataGenerator",
@@ -253,7 +254,7 @@ class SyntheticETRMDataGenerator:
                        "risk_reports": len(parts["risk_reports"]),
                        "compliance": len(parts["compliance"]),
                        "text_descriptions": len(text_records),
-                       **{f"texts_{kind}": int((text_records["kind"] == kind).sum())
+                       **{f"texts_{kind}": int(kind_counts.get(kind, 0))
                           for kind in TEXT_KINDS}},
             "labels": {"high_risk_rate": float(labels.mean()),
                        "bayes_optimal_auc": _bayes_optimal_auc(labels,

@@ -63,6 +63,49 @@ def signed_trade_volumes(trades: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
     return sign * volume, sign * volume * trades["price"].to_numpy(float)
 
 
+def _open_rows(trade_day: np.ndarray, last_open_day: np.ndarray, ascending: bool,
+               day: np.datetime64) -> np.ndarray:
+    """Rows open on day (traded by it, last open day not before it), ascending; when trade
+    days ascend, only the rows traded by day are looked at."""
+    if not ascending:
+        return np.flatnonzero((trade_day <= day) & (last_open_day >= day))
+    traded = int(np.searchsorted(trade_day, day, side="right"))
+    return np.flatnonzero(last_open_day[:traded] >= day)
+
+
+def _ascending(days: np.ndarray) -> bool:
+    return bool(not np.any(np.isnat(days)) and np.all(days[1:] >= days[:-1]))
+
+
+@dataclass(frozen=True)
+class RiskLegs:
+    """What a report date reads of one kind of legs (linear or options), as contiguous arrays
+    in leg order: a day takes its open legs of that kind directly, the same legs in the same
+    order as picking them out of all its open legs."""
+
+    rows: np.ndarray            # rows in Legs
+    trade_day: np.ndarray
+    last_open_day: np.ndarray
+    signed_volume: np.ndarray
+    fx: np.ndarray
+    contract: np.ndarray
+    slot: np.ndarray            # book offset + contract: less a day's month, the book slot
+
+    @classmethod
+    def of(cls, legs: "Legs", rows: np.ndarray) -> "RiskLegs":
+        return cls(rows, legs.trade_day[rows], legs.last_open_day[rows],
+                   legs.signed_volume[rows], legs.fx[rows], legs.contract[rows],
+                   legs.book_offset[rows] + legs.contract[rows])
+
+    def open_rows(self, day: np.datetime64) -> np.ndarray:
+        """Positions (in these arrays) of the legs open on day, ascending."""
+        return _open_rows(self.trade_day, self.last_open_day, self.trade_days_ascending, day)
+
+    @cached_property
+    def trade_days_ascending(self) -> bool:
+        return _ascending(self.trade_day)
+
+
 @dataclass(frozen=True)
 class Legs:
     """Monthly legs of a set of trades, as parallel arrays (one row per trade and month)."""
@@ -87,28 +130,21 @@ class Legs:
                                 # leg's column in that day's flattened [series, tenor] curves
     book_offset: np.ndarray     # book x series x FORWARD_MONTHS: from a column to a book slot
 
-    def open_on(self, day: np.datetime64) -> np.ndarray:
-        return (self.trade_day <= day) & (self.last_open_day >= day)
-
     def open_rows(self, day: np.datetime64) -> np.ndarray:
         """Rows of the legs open on day, ascending; when legs come in trade-day order (as the
         books' trades do), only the legs traded by day are looked at."""
-        if not self.trade_days_ascending:
-            return np.flatnonzero(self.open_on(day))
-        traded = int(np.searchsorted(self.trade_day, day, side="right"))
-        return np.flatnonzero(self.last_open_day[:traded] >= day)
+        return _open_rows(self.trade_day, self.last_open_day, self.trade_days_ascending, day)
 
     @cached_property
     def trade_days_ascending(self) -> bool:
-        return bool(not np.any(np.isnat(self.trade_day))
-                    and np.all(self.trade_day[1:] >= self.trade_day[:-1]))
+        return _ascending(self.trade_day)
 
     @cached_property
-    def risk_terms(self) -> np.ndarray:
-        """[leg, (signed volume, fx, contract, book offset, is option)] in one array, so a
-        report date gathers its open legs' terms at once (integers as exact floats)."""
-        return np.column_stack([self.signed_volume, self.fx, self.contract.astype(float),
-                                self.book_offset.astype(float), self.is_option.astype(float)])
+    def risk_legs(self) -> Tuple[RiskLegs, RiskLegs]:
+        """(linear legs, option legs) as read by book_risk: split once, so a report date
+        neither gathers every open leg's terms nor splits them by kind again."""
+        return (RiskLegs.of(self, np.flatnonzero(~self.is_option)),
+                RiskLegs.of(self, np.flatnonzero(self.is_option)))
 
 
 def _days(column: pd.Series) -> np.ndarray:
@@ -209,6 +245,8 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
     keys, group = _position_groups(everything, legs)
     is_opening = (everything["trade_id"].to_numpy().astype(f"U{len(OPENING_PREFIX)}")
                   == OPENING_PREFIX)
+    # copy=False: the leg arrays are grouped as they are, without first being copied into
+    # consolidated blocks.
     frame = pd.DataFrame({
         "group": group, "leg": np.arange(len(group)),
         "opening": is_opening[legs.trade].astype(np.int64),
@@ -218,7 +256,7 @@ def aggregate_positions(trades: pd.DataFrame, prices: PriceSeries, valuation_dat
         "gross_volume": legs.volume, "gross_notional": np.abs(legs.signed_notional),
         **_day_numbers({"delivery_day": legs.start_day, "end_day": legs.end_day,
                         "trade_day": legs.trade_day}),
-    })
+    }, copy=False)
     sums = frame.groupby("group", sort=True).agg(
         num_trades=("leg", "size"), num_opening_trades=("opening", "sum"),
         net_volume=("net_volume", "sum"), buy_volume=("buy_volume", "sum"),
@@ -258,7 +296,9 @@ def _day_strings_or_nan(days: np.ndarray) -> np.ndarray:
 def _position_groups(everything: pd.DataFrame, legs: Legs) -> Tuple[pd.DataFrame, np.ndarray]:
     """(one row of POSITION_KEYS per position, sorted as groupby(POSITION_KEYS) sorts them;
     each leg's position row). Keys are sorted codes of the trades' values combined into
-    one integer per leg, so legs are grouped without comparing strings."""
+    one integer per leg, so legs are grouped without comparing strings; the distinct keys are
+    found by hashing and only they are sorted, the same groups as np.unique without sorting
+    every leg."""
     trade_keys = [name for name in POSITION_KEYS if name != "delivery_period"]
     codes, values = {}, {}
     for name in trade_keys:
@@ -272,7 +312,7 @@ def _position_groups(everything: pd.DataFrame, legs: Legs) -> Tuple[pd.DataFrame
     combined = np.zeros(len(month), dtype=np.int64)
     for name in POSITION_KEYS:
         combined = combined * sizes[name] + codes[name]
-    group_keys, group = np.unique(combined, return_inverse=True)
+    group, group_keys = pd.factorize(combined, sort=True)
     columns = {}
     for name in POSITION_KEYS[::-1]:
         group_keys, code = np.divmod(group_keys, sizes[name])
@@ -387,28 +427,26 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
     open legs only, in leg order, so every sum adds the same terms in the same order)."""
     row = int(prices.day_index([day])[0])
     n_series = prices.forwards.shape[1]
-    open_legs = legs.open_rows(day)
-    signed_volume, fx, contract, book_offset, option_flag = legs.risk_terms[open_legs].T
-    column = contract.astype(np.int64) - prices.months[row].astype(np.int64)
-    slot = book_offset.astype(np.int64) + column
-    is_option = option_flag == 1.0
-    linear = ~is_option
+    month = prices.months[row].astype(np.int64)
     size = n_books * n_series * FORWARD_MONTHS
-    forward = prices.forwards[row].reshape(-1)[column[linear]]
-    exposures = np.bincount(slot[linear], weights=signed_volume[linear] * forward * fx[linear],
-                            minlength=size)
+    linear, options = legs.risk_legs
+    open_linear = linear.open_rows(day)
+    forward = prices.forwards[row].reshape(-1)[linear.contract[open_linear] - month]
+    exposures = np.bincount(linear.slot[open_linear] - month,
+                            weights=(linear.signed_volume[open_linear] * forward
+                                     * linear.fx[open_linear]), minlength=size)
     curvature = np.zeros(size)
-    options = np.flatnonzero(is_option)
-    if len(options):
-        held_options = open_legs[options]
-        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[held_options],
-                                            legs.month[held_options], legs.expiry[held_options],
-                                            legs.is_call[held_options], legs.strike[held_options])
-        volume, option_fx = signed_volume[options], fx[options]
-        exposures += np.bincount(slot[options], weights=volume * delta * f * option_fx,
+    open_options = options.open_rows(day)
+    if len(open_options):
+        rows = options.rows[open_options]
+        f, _, delta, gamma = _option_greeks(prices, row, day, legs.series[rows], legs.month[rows],
+                                            legs.expiry[rows], legs.is_call[rows],
+                                            legs.strike[rows])
+        volume, option_fx = options.signed_volume[open_options], options.fx[open_options]
+        slot = options.slot[open_options] - month
+        exposures += np.bincount(slot, weights=volume * delta * f * option_fx, minlength=size)
+        curvature += np.bincount(slot, weights=0.5 * volume * gamma * f ** 2 * option_fx,
                                  minlength=size)
-        curvature += np.bincount(slot[options], weights=0.5 * volume * gamma * f ** 2
-                                 * option_fx, minlength=size)
     by_book = exposures.reshape(n_books, -1)
     gamma_by_book = curvature.reshape(n_books, -1)
     # Only the contracts held: the same products whatever else the market lists, so adding
@@ -418,7 +456,7 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
         VAR_LOOKBACK_DAYS, n_series * FORWARD_MONTHS)
     returns = np.expm1(window[:, held])
     pnl = returns @ by_book[:, held].T
-    if len(options):
+    if len(open_options):
         pnl += (returns ** 2) @ gamma_by_book[:, held].T
     return BookRisk(by_book.reshape(n_books, n_series, FORWARD_MONTHS), pnl)
 

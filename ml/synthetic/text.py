@@ -476,34 +476,63 @@ def _contract_phrase(regime: str, contract_type: str) -> str:
             }.get(contract_type or "", "")
 
 
+def _mapped_column(values, function) -> np.ndarray:
+    """function of each distinct value of a column."""
+    codes, distinct = pd.factorize(np.asarray(values, dtype=object), use_na_sentinel=False)
+    return _objects([function(value) for value in distinct])[codes]
+
+
+def _late_report_fields(late: pd.DataFrame) -> Dict[str, np.ndarray]:
+    """LATE_REPORT_TEMPLATES fields of late regulatory reports, one array of str per field."""
+    contract_type = (late["contract_type"].to_numpy(dtype=object) if "contract_type" in late
+                     else np.full(len(late), "", dtype=object))
+    regime = late["regime"].to_numpy(dtype=object)
+    fields = {name: string_array(late[name]) for name in (
+        "regime", "trade_id", "book", "submission_date", "deadline", "event_date", "severity")}
+    fields.update(
+        region_adj=_mapped_column(late["region"], region_adjective),
+        region_noun=_mapped_column(late["region"], region_noun),
+        contract_phrase=_mapped_factorized_pairs(
+            pd.factorize(regime, use_na_sentinel=False),
+            pd.factorize(contract_type, use_na_sentinel=False), _contract_phrase),
+        commodity=_mapped_column(late["commodity"], display_commodity),
+        days_late=_mapped_column(late["days_late"].tolist(), _days))
+    return fields
+
+
+def _limit_breach_fields(breaches: pd.DataFrame) -> Dict[str, np.ndarray]:
+    """LIMIT_BREACH_TEMPLATES fields of limit breaches, one array of str per field (amounts
+    as money(), utilisation as percent(), by fixed_point)."""
+    fields = {name: string_array(breaches[name])
+              for name in ("book", "event_date", "severity", "report_id")}
+    fields.update(
+        limit_name=_mapped_column(breaches["limit_type"], LIMIT_NAMES.__getitem__),
+        value=fixed_point(breaches["value_usd"].to_numpy(float), 0),
+        limit=fixed_point(breaches["limit_usd"].to_numpy(float), 0),
+        utilisation=fixed_point(breaches["utilisation"].to_numpy(float) * 100, 1, "") + "%")
+    return fields
+
+
 def render_compliance_notes(compliance: pd.DataFrame, rng: np.random.Generator
                             ) -> Tuple[List[str], pd.DataFrame]:
-    """Notes for late regulatory reports and limit breaches; returns (texts, their records)."""
+    """Notes for late regulatory reports and limit breaches; returns (texts, their records).
+    Rendered column-wise per template (fields once per distinct value or by fixed_point):
+    the same texts as str.format of each note's template."""
     notable = compliance[(compliance["status"] == "late") | (compliance["status"] == "breach")]
     # One draw per note, in date order: a note's phrasing does not depend on how many notes
     # come after it (so a drift scenario leaves earlier notes unchanged).
     phrasing = rng.integers(0, 1 << 30, size=len(notable))
-    late_choice = phrasing % len(LATE_REPORT_TEMPLATES)
-    breach_choice = phrasing % len(LIMIT_BREACH_TEMPLATES)
-    texts = []
-    for i, record in enumerate(notable.itertuples(index=False)):
-        if record.status == "late":
-            texts.append(LATE_REPORT_TEMPLATES[late_choice[i]].format(
-                regime=record.regime, trade_id=record.trade_id,
-                region_adj=region_adjective(record.region), region_noun=region_noun(record.region),
-                contract_phrase=_contract_phrase(record.regime,
-                                                 getattr(record, "contract_type", "")),
-                commodity=display_commodity(record.commodity), book=record.book,
-                submission_date=record.submission_date, days_late=_days(record.days_late),
-                deadline=record.deadline, event_date=record.event_date,
-                severity=record.severity))
-        else:
-            texts.append(LIMIT_BREACH_TEMPLATES[breach_choice[i]].format(
-                book=record.book, limit_name=LIMIT_NAMES[record.limit_type],
-                event_date=record.event_date, value=money(record.value_usd),
-                limit=money(record.limit_usd), utilisation=percent(record.utilisation),
-                severity=record.severity, report_id=record.report_id))
-    return texts, notable
+    is_late = (notable["status"] == "late").to_numpy()
+    texts = np.empty(len(notable), dtype=object)
+    for flag, templates, fields_of in ((True, LATE_REPORT_TEMPLATES, _late_report_fields),
+                                       (False, LIMIT_BREACH_TEMPLATES, _limit_breach_fields)):
+        rows = np.flatnonzero(is_late == flag)
+        fields = fields_of(notable.iloc[rows])
+        choice = phrasing[rows] % len(templates)
+        for k, template in enumerate(templates):
+            chosen = np.flatnonzero(choice == k)
+            texts[rows[chosen]] = _render(template, fields, chosen)
+    return texts.tolist(), notable
 
 
 def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_reports: pd.DataFrame,
@@ -516,14 +545,14 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
     parts = [(confirmations, trades["trade_id"], trades["trade_date"]),
              (summaries, risk_reports["report_id"], risk_reports["report_date"]),
              (notes, noted["record_id"], noted["event_date"])]
+    counts = [len(texts) for texts, _, _ in parts]
     columns = {
-        "text": np.concatenate([_objects(texts) for texts, _, _ in parts]),
-        "kind": np.concatenate([np.full(len(texts), kind, dtype=object)
-                                for kind, (texts, _, _) in zip(TEXT_KINDS, parts)]),
+        "text": np.concatenate([confirmations, _objects(summaries), _objects(notes)]),
+        "kind": np.repeat(_objects(TEXT_KINDS), counts),
         "record_id": np.concatenate([ids.to_numpy(dtype=object) for _, ids, _ in parts]),
         "date": np.concatenate([dates.to_numpy(dtype=object) for _, _, dates in parts]),
     }
-    kind_order = np.repeat(np.arange(len(parts)), [len(texts) for texts, _, _ in parts])
+    kind_order = np.repeat(np.arange(len(parts)), counts)
     date_order, _ = pd.factorize(columns["date"], sort=True)
     order = np.lexsort((kind_order, date_order))
-    return pd.DataFrame({name: values[order] for name, values in columns.items()})
+    return pd.DataFrame({name: values[order] for name, values in columns.items()}, copy=False)
