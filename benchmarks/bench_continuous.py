@@ -363,7 +363,9 @@ def report(options: Options, args, machine: str, drift: Optional[Dict], bad: Opt
     flags = " ".join(f for f in ("--quick" if args.quick else "",
                                  f"--scenarios {','.join(args.scenarios)}"
                                  if getattr(args, "scenarios", None) else "",
-                                 "--kill9" if args.kill9 else "") if f)
+                                 "--kill9" if args.kill9 else "",
+                                 f"--trades-per-day {args.trades_per_day}"
+                                 if getattr(args, "trades_per_day", None) else "") if f)
     chosen = getattr(args, "scenarios", None)
     title = "Continuous learning on the simulation" + (f": {', '.join(chosen)}" if chosen else "")
     lines = [heading(title), "",
@@ -371,7 +373,7 @@ def report(options: Options, args, machine: str, drift: Optional[Dict], bad: Opt
              f"{' ' + flags if flags else ''}`  ",
              f"Machine: {machine}. Spans of 1 day, {options.trades_per_day} trades per day, "
              f"a {options.data_window_days}-day training window, "
-             f"outcomes after {options.outcome_delay_days} days, canary share 0.2, one canary "
+             f"outcomes after {options.outcome_delay_days} day(s), canary share 0.2, one canary "
              f"and one guard interval of 24 simulated hours; real server, real TFX jobs"
              f"{f' ({options.train_steps} training steps)' if options.train_steps else ''}.", "",
              "| target | measured | baseline (same run) | goal |", "| --- | --- | --- | --- |"]
