@@ -139,9 +139,13 @@ def _epoch(day: dt.date) -> float:
 
 
 def days_to_retrained_stable(simulation) -> Optional[float]:
-    """Simulated days from the drift onset until `stable` moves to a version pushed after it."""
+    """Simulated days from the drift onset until `stable` moves to a version pushed after it
+    (a canary pushed before the onset and promoted after it was not trained on the drift)."""
     onset = _epoch(DRIFT_ONSET)
     before = {d.stable for d in simulation.days if _epoch(dt.date.fromisoformat(d.date)) < onset}
+    before |= {d.canary for d in simulation.days if _epoch(dt.date.fromisoformat(d.date)) < onset}
+    before |= {version for move in simulation.label_moves if move["time"] < onset
+               for version in move["after"].values()}
     for move in simulation.label_moves:
         version = move["after"].get("stable")
         if move["time"] >= onset and version is not None and version not in before \

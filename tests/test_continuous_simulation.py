@@ -236,11 +236,17 @@ def test_benchmark_measures_and_its_section_from_fabricated_runs():
     onset = epoch(bench.DRIFT_ONSET)
     days = [DayFigures(str(bench.DRIFT_ONSET - dt.timedelta(days=1)), 1, None, {}, {1: 10}, 0),
             DayFigures(str(bench.DRIFT_ONSET), 1, None, {}, {1: 10}, 0)]
-    moves = [{"time": onset - 3600, "before": {"stable": 1}, "after": {"stable": 1, "canary": 2}},
+    moves = [{"time": onset + 3600, "before": {"stable": 1}, "after": {"stable": 1, "canary": 2}},
              {"time": onset + 1.5 * 86400, "before": {"stable": 1, "canary": 2},
               "after": {"stable": 2, "canary": 2}, "probe_requests": 40, "probe_failed": 0}]
     simulation = types.SimpleNamespace(days=days, label_moves=moves)
     assert bench.days_to_retrained_stable(simulation) == pytest.approx(1.5)
+    pushed_before = [{"time": onset - 86400, "before": {"stable": 1},
+                      "after": {"stable": 1, "canary": 2}},
+                     {"time": onset + 0.1 * 86400, "before": {"stable": 1, "canary": 2},
+                      "after": {"stable": 2, "canary": 2}}]
+    assert bench.days_to_retrained_stable(types.SimpleNamespace(
+        days=days, label_moves=pushed_before)) is None, "v2 was pushed before the onset"
 
     quiet_days = [DayFigures("2024-02-05", 1, None, {}, {}, 0, realised_auc=0.75, labelled=100),
                   DayFigures("2024-02-12", 2, None, {}, {}, 0, realised_auc=0.65, labelled=100)]
