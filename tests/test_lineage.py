@@ -8,6 +8,7 @@ import sys
 
 import pytest
 
+from benchmarks.bench_lineage import CountingStore
 from ml.cli import main
 from ml.core import lineage
 from ml.lifecycle.lineage_render import dot_text
@@ -82,17 +83,6 @@ def test_the_walk_stops_at_the_parent_model_and_skips_resolvers(home):
     assert not ingest_of_span1 & set(graph.executions)
 
 
-class CountingStore:
-    def __init__(self, store):
-        self.store, self.calls = store, 0
-
-    def __getattr__(self, name):
-        method = getattr(self.store, name)
-
-        def counted(*args, **kwargs):
-            self.calls += 1
-            return method(*args, **kwargs)
-        return counted
 
 
 def test_the_walk_batches_its_queries_instead_of_one_per_node(home):
