@@ -34,7 +34,7 @@ def _fail(message: str) -> int:
 def run(args: argparse.Namespace) -> int:
     from ml.core import lineage, registry
     from ml.core.home import Home
-    from ml.core.metadata import STORE_ERRORS, existing_store
+    from ml.cli.metadata_reads import read_metadata
 
     try:
         model = registry.get_model(args.model) if args.model else None
@@ -47,18 +47,20 @@ def run(args: argparse.Namespace) -> int:
     if args.span is not None and (args.dot or args.html):
         return _fail("--span lists Models; --dot and --html draw one version's lineage")
     home = Home.resolve(args.home)
-    try:
-        store = existing_store(home)
-        if args.span is not None:
-            pipeline = args.pipeline or (model.pipeline_name if model else None)
-            rows = lineage.models_trained_on_span(store, args.span, pipeline)
-            return _print_forward(args, rows)
+    if args.span is not None:
+        pipeline = args.pipeline or (model.pipeline_name if model else None)
+        rows, error = read_metadata(
+            home, lambda store: lineage.models_trained_on_span(store, args.span, pipeline))
+        return _fail(error) if error is not None else _print_forward(args, rows)
+
+    def read(store):
         version, labels = _chosen_version(home, model.serving_name, args)
-        described = lineage.describe_push(store, model.serving_name, version)
-    except LookupError as exc:
-        return _fail(str(exc))
-    except STORE_ERRORS as exc:
-        return _fail(f"cannot read ML Metadata at {home.metadata_path}: {exc}")
+        return version, labels, lineage.describe_push(store, model.serving_name, version)
+
+    found, error = read_metadata(home, read)
+    if error is not None:
+        return _fail(error)
+    version, labels, described = found
     described["labels"] = sorted(label for label, target in labels.items() if target == version)
     return _print_lineage(args, described)
 

@@ -17,7 +17,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     from ml.core import registry
     from ml.core.home import Home
-    from ml.core.metadata import STORE_ERRORS, existing_store
+    from ml.cli.metadata_reads import read_metadata
     from ml.lifecycle.registry_view import version_rows
     from ml.serving.model_config import version_labels
 
@@ -27,17 +27,16 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     home = Home.resolve(args.home)
-    try:
-        store = existing_store(home)
+    def read(store):
         views = []
         for model in models:
             labels = version_labels(home.models_config_path, model.serving_name)
             views.append((model, labels, version_rows(store, model, labels)))
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except STORE_ERRORS as exc:
-        print(f"error: cannot read ML Metadata at {home.metadata_path}: {exc}", file=sys.stderr)
+        return views
+
+    views, error = read_metadata(home, read)
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps({model.serving_name: {"labels": labels, "versions": rows}

@@ -16,20 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ml.core.home import Home
-    from ml.core.metadata import STORE_ERRORS, existing_store
+    from ml.cli.metadata_reads import read_metadata
     from ml.lifecycle.run_history import pipeline_runs
 
     if args.limit <= 0:
         print(f"error: --limit must be > 0, got {args.limit}", file=sys.stderr)
         return 2
     home = Home.resolve(args.home)
-    try:
-        rows = pipeline_runs(existing_store(home), home.runs_dir, limit=args.limit)
-    except LookupError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except STORE_ERRORS as exc:
-        print(f"error: cannot read ML Metadata at {home.metadata_path}: {exc}", file=sys.stderr)
+    rows, error = read_metadata(
+        home, lambda store: pipeline_runs(store, home.runs_dir, limit=args.limit))
+    if error is not None:
+        print(f"error: {error}", file=sys.stderr)
         return 2
     if args.json:
         print(json.dumps(rows, indent=2, sort_keys=True))
