@@ -17,6 +17,7 @@ from models.lm import preprocessing, trainer
 from models.lm.config import ModelConfig
 from ml.core import registry
 from pipeline.config import ModelSettings, ServingSettings
+from ml.core.code_fingerprint import MODEL_CODE_KEY, source_fingerprint
 from pipeline.resolvers import latest_blessed_model_resolver
 
 
@@ -49,7 +50,8 @@ def lm_model_nodes(examples, schema, upstream, model: ModelSettings,
         schema=schema,
         base_model=latest_blessed.outputs["model"] if model.lm.warm_start else None,
         train_args=tfx.proto.TrainArgs(num_steps=model.train_steps) if model.train_steps else None,
-        custom_config={trainer.HYPERPARAMETERS_KEY: config.to_dict(), trainer.SEED_KEY: model.seed})
+        custom_config={trainer.HYPERPARAMETERS_KEY: config.to_dict(), trainer.SEED_KEY: model.seed,
+                       MODEL_CODE_KEY: source_fingerprint("models/lm", "models/common")})
 
     evaluator = LMEvaluator(
         examples=examples,

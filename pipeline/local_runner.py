@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Dict, Optional
+from typing import Dict, Optional, Sequence
 
 from ml.core import logs, metadata, registry
 from ml.core.beam import beam_args, default_beam_workers
@@ -52,18 +52,20 @@ def run_pipeline(home: Home, data: DataSettings,
                  validation: ValidationSettings = ValidationSettings(),
                  model: ModelSettings = ModelSettings(train=False),
                  runner: str = "local", beam_workers: Optional[int] = None,
-                 verbose: bool = False, drift: DriftSettings = DriftSettings()) -> Dict:
+                 verbose: bool = False, drift: DriftSettings = DriftSettings(),
+                 beam_options: Sequence[str] = ()) -> Dict:
     """Runs the pipeline of the dataset's model once and writes runs/latest.json; returns that
     summary (raises on failure, after writing it). Library output goes to the log file of the
-    command's `logs.terminal` (a new one if the caller has none), which the summary names."""
+    command's `logs.terminal` (a new one if the caller has none), which the summary names.
+    beam_options: Beam pipeline options passed through (`ml.core.beam.beam_args`)."""
     with logs.terminal(home, verbose=verbose) as terminal:
         return _run_pipeline(home, data, validation, model, runner, beam_workers, drift,
-                             terminal.log_path)
+                             terminal.log_path, tuple(beam_options))
 
 
 def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings,
                   model: ModelSettings, runner: str, beam_workers: Optional[int],
-                  drift: DriftSettings, log_path) -> Dict:
+                  drift: DriftSettings, log_path, beam_options: Sequence[str]) -> Dict:
     from pipeline.create import create_pipeline
 
     entry = registry.for_dataset(data.dataset)
@@ -77,7 +79,7 @@ def _run_pipeline(home: Home, data: DataSettings, validation: ValidationSettings
         pipeline_root=str(home.pipeline_root(entry.pipeline_name)),
         data=data, validation=validation, model=model, serving=serving_settings(home),
         metadata_connection_config=metadata.connection_for(home),
-        beam_pipeline_args=beam_args(beam_workers), drift=drift,
+        beam_pipeline_args=beam_args(beam_workers, beam_options), drift=drift,
         baseline_version=stable_version(home, entry.serving_name))
     return _execute(home, tfx_pipeline, data, runner, beam_workers, log_path)
 
@@ -135,6 +137,7 @@ def _execute(home: Home, tfx_pipeline, data, runner: str, beam_workers: int, log
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
     summary["log"] = str(log_path)
+    summary["beam_pipeline_args"] = list(tfx_pipeline.beam_pipeline_args)
     run_summary.write(home, summary)
     if error is not None:
         raise error

@@ -11,6 +11,7 @@ from components.serving_pusher.component import ServingPusher
 from models.risk import features
 from ml.core import registry
 from pipeline.config import ModelSettings, ServingSettings
+from ml.core.code_fingerprint import MODEL_CODE_KEY, source_fingerprint
 from pipeline.resolvers import latest_blessed_model_resolver
 
 SLICE_FEATURES = ["commodity", "region"]
@@ -60,7 +61,8 @@ def risk_model_nodes(examples, schema, upstream, model: ModelSettings,
         schema=schema,
         base_model=latest_blessed.outputs["model"],
         train_args=tfx.proto.TrainArgs(num_steps=model.train_steps) if model.train_steps else None,
-        custom_config={"hyperparameters": dict(model.hyperparameters), "seed": model.seed})
+        custom_config={"hyperparameters": dict(model.hyperparameters), "seed": model.seed,
+                       MODEL_CODE_KEY: source_fingerprint("models/risk", "models/common")})
 
     evaluator = tfx.components.Evaluator(
         examples=examples,

@@ -21,6 +21,7 @@ from tfx.types import artifact_utils, standard_component_specs
 from tfx.utils import proto_utils
 
 from components.etrm_example_gen import shard_writer, span_data
+from ml.core.code_fingerprint import GENERATOR_CODE_PROPERTY, GENERATOR_PACKAGES, source_fingerprint
 from ml.synthetic.spans import ID_COLUMNS, SpanRequest, generate_table
 
 RECORDS_PER_SHARD = 8192
@@ -133,6 +134,8 @@ def _record_span_request(examples: types.Artifact, request: SpanRequest) -> None
             examples.set_string_custom_property(f"etrm_{name}", str(value))
     examples.set_string_custom_property("etrm_period_start", f"{start:%Y-%m-%d}")
     examples.set_string_custom_property("etrm_period_end", f"{end:%Y-%m-%d}")
+    examples.set_string_custom_property(GENERATOR_CODE_PROPERTY,
+                                        source_fingerprint(*GENERATOR_PACKAGES))
 
 
 def _output_splits(exec_properties: Dict[str, Any]) -> list:

@@ -39,6 +39,11 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
     parser.add_argument("--beam-workers", type=int, default=None,
                         help="DirectRunner workers: 1 = in-process, N = multi-processing "
                              "(default: all cores from 250,000 records per span, else 1)")
+    parser.add_argument("--beam-arg", action="append", default=[], metavar="--OPTION=VALUE",
+                        dest="beam_options",
+                        help="a Beam pipeline option passed through, repeatable (e.g. "
+                             "--beam-arg=--runner=FlinkRunner --beam-arg=--flink_master=host:8081; "
+                             "see README, Beam at scale)")
     parser.add_argument("--no-train", action="store_true",
                         help="stop after data validation (no Transform/Trainer/Evaluator/Pusher)")
     parser.add_argument("--min-auc", type=float, default=0.70,
@@ -99,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_models(args: argparse.Namespace, home, terminal) -> int:
+    from ml.core.beam import check_beam_options
     from ml.monitoring.drift_rule import parse_feature_floors
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import resolve_span, run_pipeline
@@ -126,6 +132,7 @@ def _run_models(args: argparse.Namespace, home, terminal) -> int:
                     else tuple(parse_feature_floors(args.drift_feature_psi).items())),
                 p_value=args.drift_p_value, js_threshold=args.drift_js,
                 linf_threshold=args.drift_linf)
+            beam_options = check_beam_options(args.beam_options)
         except ValueError as exc:
             say.error("error: %s", exc)
             return 2
@@ -134,7 +141,8 @@ def _run_models(args: argparse.Namespace, home, terminal) -> int:
         try:
             summary = run_pipeline(home, data, ValidationSettings(not args.warn_on_anomalies),
                                    model=model, runner=args.runner, beam_workers=args.beam_workers,
-                                   verbose=args.verbose, drift=drift)
+                                   verbose=args.verbose, drift=drift,
+                                   beam_options=beam_options)
         except Exception as exc:  # the summary is already written; show the reason, not a trace
             terminal.report(exc, "\nRun failed")
             say.info("Summary: %s", home.latest_run)

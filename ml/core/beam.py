@@ -1,12 +1,21 @@
-"""Beam pipeline arguments for the DirectRunner, shared by pipeline runs and standalone executors."""
+"""Beam pipeline arguments: the DirectRunner by default, any runner's options passed through.
+
+`--beam-arg` options (Dataflow, Flink, Spark: see README "Beam at scale") are appended to the
+DirectRunner defaults; once they name another runner, the DirectRunner's own options are left
+out so that runner sees only what the user gave."""
 from __future__ import annotations
 
 import os
-from typing import List
+import re
+from typing import List, Sequence
 
 # Below this many records per span, DirectRunner's multi-processing mode loses: each worker
 # process re-imports TensorFlow (tens of seconds) before it does any work (see BENCHMARKS.md).
 MULTI_PROCESSING_MIN_RECORDS = 250_000
+
+# `--name=value` or `--flag`, the only forms Beam's PipelineOptions parses reliably.
+_OPTION = re.compile(r"^--[A-Za-z][A-Za-z0-9_]*(=.*)?$")
+_RUNNER = re.compile(r"^--runner=(.+)$")
 
 
 def default_beam_workers(records_per_span: int) -> int:
@@ -14,8 +23,31 @@ def default_beam_workers(records_per_span: int) -> int:
     return (os.cpu_count() or 2) if records_per_span >= MULTI_PROCESSING_MIN_RECORDS else 1
 
 
-def beam_args(workers: int) -> List[str]:
-    """DirectRunner on all cores (multi-processing) or in-process for one worker."""
+def check_beam_options(options: Sequence[str]) -> List[str]:
+    """The user's Beam options, refused with the offending one named unless each is
+    `--name=value` or `--flag`."""
+    for option in options:
+        if not isinstance(option, str) or not _OPTION.match(option):
+            raise ValueError(f"--beam-arg {option!r} is not a Beam pipeline option: expected "
+                             "--name=value or --flag, e.g. --runner=FlinkRunner")
+    return list(options)
+
+
+def beam_runner(options: Sequence[str]) -> str:
+    """The runner the options ask for (the last --runner wins, as in Beam); DirectRunner
+    when none is named."""
+    runners = [match.group(1) for match in map(_RUNNER.match, options) if match]
+    return runners[-1] if runners else "DirectRunner"
+
+
+def beam_args(workers: int, extra: Sequence[str] = ()) -> List[str]:
+    """DirectRunner on all cores (multi-processing) or in-process for one worker, then the
+    user's options; only the user's options when they choose another runner."""
+    extra = check_beam_options(extra)
+    if beam_runner(extra) not in ("DirectRunner", "direct"):
+        return extra
     if workers <= 1:
-        return ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
-    return ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+        direct = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    else:
+        direct = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    return direct + extra

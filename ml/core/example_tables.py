@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import glob
 import os
-from typing import List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
 import numpy as np
 import pandas as pd
@@ -85,3 +85,25 @@ def examples_frame(examples_uri: str, split: str, columns: Sequence[str],
     if not files:
         raise FileNotFoundError(f"no records for split {split!r} under {examples_uri}")
     return records_to_frame(sample_records(read_records(files), max_rows, seed), columns)
+
+
+def split_checksums(examples_uri: str) -> Dict[str, Dict]:
+    """{split: {"records": n, "sha256": digest}} of an Examples artifact: the digest covers
+    every tf.Example in file and record order, each in its canonical serialization (features
+    sorted by name), so two artifacts digest alike exactly when they hold the same records in
+    the same order. The files themselves may differ: tfx-bsl's encoder writes the feature map
+    in an order that varies from call to call."""
+    import hashlib
+
+    import tensorflow as tf
+
+    checksums = {}
+    for split in split_names(examples_uri):
+        digest = hashlib.sha256()
+        records = read_records(split_files(examples_uri, split))
+        for record in records:
+            canonical = tf.train.Example.FromString(record).SerializeToString(deterministic=True)
+            digest.update(len(canonical).to_bytes(8, "little"))
+            digest.update(canonical)
+        checksums[split] = {"records": len(records), "sha256": digest.hexdigest()}
+    return checksums

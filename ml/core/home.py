@@ -57,6 +57,11 @@ class Home:
         return self.runs_dir / "latest.json"
 
     @property
+    def reproductions_dir(self) -> pathlib.Path:
+        """Fresh homes `etrm reproduce` reruns pushed versions into (one per reproduction)."""
+        return self.root / "reproductions"
+
+    @property
     def log_dir(self) -> pathlib.Path:
         """Library warnings and logs of every command (the terminal shows progress only)."""
         return self.root / "logs"
