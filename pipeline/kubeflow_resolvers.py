@@ -71,9 +71,14 @@ def kfp_filter(query: ArtifactQuery) -> str:
     return " AND ".join(parts)
 
 
+# The properties the project's artifacts carry as type properties in ML Metadata (StatisticsGen
+# copies the span into one); the others are custom properties (ETRMExampleGen's span). KFP's
+# artifact metadata holds both kinds, so its filters need no such distinction.
+TYPE_PROPERTIES = {"ExampleStatistics": {"span"}}
+
+
 def mlmd_filter(query: ArtifactQuery, input_metadata: Dict[str, str] = None) -> str:
-    """The same query as an ML Metadata filter_query (a property may be a type property or a
-    custom one, as artifact_span reads it)."""
+    """The same query as an ML Metadata filter_query."""
     parts = [f"type = '{query.type_name}'", "state = LIVE"]
     for condition in query.conditions:
         value = condition.value
@@ -85,8 +90,9 @@ def mlmd_filter(query: ArtifactQuery, input_metadata: Dict[str, str] = None) -> 
             continue
         kind, rendered = ("int_value", str(value)) if isinstance(value, int) else (
             "string_value", "'" + value.replace("'", "\\'") + "'")
-        parts.append(f"(custom_properties.{condition.key}.{kind} {op} {rendered} OR "
-                     f"properties.{condition.key}.{kind} {op} {rendered})")
+        where = TYPE_PROPERTIES.get(query.type_name, set())
+        field = "properties" if condition.key in where else "custom_properties"
+        parts.append(f"{field}.{condition.key}.{kind} {op} {rendered}")
     return " AND ".join(parts)
 
 
