@@ -10,12 +10,7 @@ from ml.core.home import Home
 from ml.core.beam import beam_args
 from pipeline.local_runner import serving_settings
 
-# The image the Dockerfile builds (docker build -t etrm-ml-platform:latest .), where the project
-# is copied to IMAGE_PROJECT_DIR and ETRM_HOME is IMAGE_HOME.
 DEFAULT_IMAGE = "etrm-ml-platform:latest"
-IMAGE_PROJECT_DIR = "/opt/etrm"
-IMAGE_HOME = "/etrm"
-REPO_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
 
 
 def _pipeline(home: Home, data: DataSettings, model: ModelSettings, beam_workers: int,
@@ -50,12 +45,14 @@ def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: Model
                      pipeline_root: str, image: str = DEFAULT_IMAGE,
                      home: Optional[Home] = None) -> pathlib.Path:
     """Writes the Kubeflow Pipelines V2 PipelineSpec (JSON) of create_pipeline for data.dataset's
-    model, every node included (the drift gate's resolver is compiled as an artifact query,
-    pipeline/kubeflow_resolvers.py); metadata is KFP's own. Submit it with
+    model, every node included (pipeline/kubeflow.py); metadata is KFP's own. Submit it with
     kfp.Client().create_run_from_pipeline_package."""
-    home = home or Home(pathlib.Path(IMAGE_HOME))
-    return _write_spec(output_file, image, pipeline_root, _pipeline(
-        home, data, model, beam_workers=1, pipeline_root=pipeline_root, metadata=False))
+    from pipeline import kubeflow
+
+    home = home or Home(pathlib.Path(kubeflow.IMAGE_HOME))
+    return kubeflow.write_pipeline_spec(
+        _pipeline(home, data, model, beam_workers=1, pipeline_root=pipeline_root, metadata=False),
+        output_file, image, pipeline_root)
 
 
 def compile_kubeflow_window(output_file: pathlib.Path, dataset: str, first_span: int,
@@ -64,36 +61,13 @@ def compile_kubeflow_window(output_file: pathlib.Path, dataset: str, first_span:
                             home: Optional[Home] = None, period_days: int = 7,
                             history_start: str = "2024-01-01") -> pathlib.Path:
     """The continuous-learning training run (create_window_pipeline) as a PipelineSpec: the
-    rolling window of spans and the stable baseline are compiled as artifact queries."""
+    rolling window of spans and the stable baseline compile as artifact queries."""
+    from pipeline import kubeflow
     from pipeline.create import create_window_pipeline
 
-    home = home or Home(pathlib.Path(IMAGE_HOME))
+    home = home or Home(pathlib.Path(kubeflow.IMAGE_HOME))
     tfx_pipeline = create_window_pipeline(
         pipeline_root=pipeline_root, dataset=dataset, first_span=first_span, last_span=last_span,
         model=model, serving=serving_settings(home), baseline_version=baseline_version,
         period_days=period_days, history_start=history_start, beam_pipeline_args=beam_args(1))
-    return _write_spec(output_file, image, pipeline_root, tfx_pipeline)
-
-
-def _write_spec(output_file: pathlib.Path, image: str, pipeline_root: str,
-                tfx_pipeline) -> pathlib.Path:
-    """Compiles with KubeflowV2DagRunner and keeps the PipelineSpec (what the KFP client
-    submits), with its default pipeline root and the project's paths as they are in the image."""
-    import json
-    import tempfile
-
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_runner
-    from pipeline import kubeflow_resolvers, kubeflow_types
-
-    with tempfile.TemporaryDirectory() as tmp, kubeflow_types.kubeflow_type_titles(), \
-            kubeflow_resolvers.as_latest_artifact_resolvers(tfx_pipeline) as compiled:
-        kfp_runner.KubeflowV2DagRunner(
-            config=kfp_runner.KubeflowV2DagRunnerConfig(default_image=image),
-            output_dir=tmp, output_filename="job.json").run(tfx_pipeline)
-        job = json.loads((pathlib.Path(tmp) / "job.json").read_text())
-    spec = kubeflow_resolvers.apply_queries(job["pipelineSpec"], compiled)
-    spec["defaultPipelineRoot"] = pipeline_root
-    text = json.dumps(spec, indent=2, sort_keys=True).replace(REPO_ROOT + "/", IMAGE_PROJECT_DIR + "/")
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    output_file.write_text(text)
-    return output_file
+    return kubeflow.write_pipeline_spec(tfx_pipeline, output_file, image, pipeline_root)

@@ -50,7 +50,7 @@ def test_the_lock_is_installed_before_the_project_is_copied():
 
 
 def test_environment_matches_the_compiled_spec():
-    from pipeline.orchestrators import IMAGE_HOME, IMAGE_PROJECT_DIR
+    from pipeline.kubeflow import IMAGE_HOME, IMAGE_PROJECT_DIR
 
     variables = env()
     assert variables["TF_USE_LEGACY_KERAS"] == "1"
