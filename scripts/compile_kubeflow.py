@@ -37,21 +37,29 @@ def main(argv=None) -> int:
     if args.span < 0 or (args.window and not 0 <= args.window[0] <= args.window[1]):
         parser.exit(2, "error: spans must be >= 0 and --window FIRST <= LAST\n")
 
-    from pipeline import orchestrators
+    from ml.core import logs
+    from ml.core.home import Home
     from pipeline.config import DataSettings, ModelSettings
 
-    image = args.image or orchestrators.DEFAULT_IMAGE
+    try:
+        data = DataSettings(dataset=entry.dataset, span=args.span,
+                            records_per_span=args.records_per_span)
+    except ValueError as error:
+        parser.exit(2, f"error: {error}\n")
     output = args.output or pathlib.Path(f"{entry.pipeline_name}.json")
-    if args.window:
-        orchestrators.compile_kubeflow_window(
-            output, entry.dataset, args.window[0], args.window[1], args.baseline_version,
-            ModelSettings(), pipeline_root=args.pipeline_root, image=image)
-    else:
-        orchestrators.compile_kubeflow(
-            output, DataSettings(dataset=entry.dataset, span=args.span,
-                                 records_per_span=args.records_per_span),
-            ModelSettings(), pipeline_root=args.pipeline_root, image=image)
-    print(f"wrote {output}")
+    # Library warnings and TensorFlow's C++ logs go to the local home's log file.
+    with logs.terminal(Home.resolve(None), "compile-kubeflow"):
+        from pipeline import orchestrators
+
+        image = args.image or orchestrators.DEFAULT_IMAGE
+        if args.window:
+            orchestrators.compile_kubeflow_window(
+                output, entry.dataset, args.window[0], args.window[1], args.baseline_version,
+                ModelSettings(), pipeline_root=args.pipeline_root, image=image)
+        else:
+            orchestrators.compile_kubeflow(output, data, ModelSettings(),
+                                           pipeline_root=args.pipeline_root, image=image)
+    print(f"wrote {output} (image {image})")
     return 0
 
 
