@@ -23,7 +23,9 @@ PUSHED_MODEL_TASK_SUFFIX = "-pushed-model-resolver"
 
 LIMITS = {
     "PreviousSpanStrategy": "the newest artifact whose span is below the current one: the same "
-                            "as the strategy unless an older span was re-ingested after a newer",
+                            "as the strategy unless an older span was re-ingested after a newer; "
+                            "ExampleStatistics carry no dataset, so another pipeline's in the "
+                            "same KFP store can match",
     "SpanWindowStrategy": "the newest artifact of each span in the window, without the "
                           "ValidationGate's verdict (the KFP query reads artifact properties, "
                           "not executions) and without dropping a re-ingested span's duplicate",
@@ -96,17 +98,27 @@ def mlmd_filter(query: ArtifactQuery, input_metadata: Dict[str, str] = None) -> 
     return " AND ".join(parts)
 
 
-def previous_span_queries(config: Dict, channel_types: Dict[str, str]) -> Dict[str, ArtifactQuery]:
-    return {key: ArtifactQuery(type_name, (Condition("span", "<", int(config["current_span"])),))
+def _dataset_scope(type_name: str, dataset: str) -> Tuple[Condition, ...]:
+    """Examples name their dataset (ETRMExampleGen's etrm_dataset), so their queries see only
+    the pipeline's own; other types carry nothing to scope them by."""
+    return (Condition("etrm_dataset", "=", dataset),) if type_name == "Examples" else ()
+
+
+def previous_span_queries(config: Dict, channel_types: Dict[str, str],
+                          dataset: str) -> Dict[str, ArtifactQuery]:
+    return {key: ArtifactQuery(type_name, (Condition("span", "<", int(config["current_span"])),)
+                               + _dataset_scope(type_name, dataset))
             for key, type_name in channel_types.items()}
 
 
-def span_window_queries(config: Dict, channel_types: Dict[str, str]) -> Dict[str, ArtifactQuery]:
+def span_window_queries(config: Dict, channel_types: Dict[str, str],
+                        dataset: str) -> Dict[str, ArtifactQuery]:
     first, last = int(config["first_span"]), int(config["last_span"])
     grid = (Condition("etrm_period_days", "=", int(config.get("period_days", 7))),
             Condition("etrm_history_start", "=", str(config.get("history_start", "2024-01-01"))))
     return {key: ArtifactQuery(type_name, (Condition("span", ">=", first),
-                                           Condition("span", "<=", last)) + grid,
+                                           Condition("span", "<=", last))
+                               + _dataset_scope(type_name, dataset) + grid,
                                limit=last - first + 1)
             for key, type_name in channel_types.items()}
 
@@ -148,7 +160,10 @@ def as_latest_artifact_resolvers(pipeline) -> Iterator[List[CompiledResolver]]:
     from tfx.dsl.components.common import resolver
     from tfx.dsl.input_resolution.strategies.latest_artifact_strategy import LatestArtifactStrategy
 
+    from ml.core import registry
+
     builders = _query_builders()
+    dataset = registry.get_model(pipeline.pipeline_info.pipeline_name).dataset
     compiled, saved = [], []
     for node in pipeline.components:
         if not isinstance(node, resolver.Resolver):
@@ -164,7 +179,7 @@ def as_latest_artifact_resolvers(pipeline) -> Iterator[List[CompiledResolver]]:
                                      pushed_model_query(config))
         else:
             entry = CompiledResolver(node.id, strategy.__name__, config,
-                                     builders[strategy](config, types))
+                                     builders[strategy](config, types, dataset))
         compiled.append(entry)
         # Resolver.exec_properties is built from these two attributes on every read.
         saved.append((node, node._strategy_class, node._config))

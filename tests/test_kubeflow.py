@@ -95,7 +95,8 @@ def test_risk_spec_orders_the_gates_before_training(compiled):
 def test_resolvers_compile_as_the_strategies_queries(compiled):
     risk = compiled["risk"][1]["deploymentSpec"]["executors"]
     queries = risk["previous_span_resolver_executor"]["resolver"]["outputArtifactQueries"]
-    assert queries["examples"]["filter"].endswith("metadata.span.number_value<3")
+    assert queries["examples"]["filter"].endswith(
+        'metadata.span.number_value<3 AND metadata.etrm_dataset.string_value="trades"')
     assert "tfx.ExampleStatistics" in queries["statistics"]["filter"]
     window = compiled["window"][1]
     executors = window["deploymentSpec"]["executors"]

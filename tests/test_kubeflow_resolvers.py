@@ -32,12 +32,13 @@ def put(store, artifact):
     return artifact_utils.deserialize_artifact(artifact.artifact_type, artifact.mlmd_artifact)
 
 
-def examples(store, span, uri):
+def examples(store, span, uri, dataset="trades"):
     from tfx.types import standard_artifacts
 
     artifact = standard_artifacts.Examples()
     artifact.uri = uri
     artifact.set_int_custom_property("span", span)
+    artifact.set_string_custom_property("etrm_dataset", dataset)
     artifact.set_int_custom_property("etrm_period_days", 7)
     artifact.set_string_custom_property("etrm_history_start", "2024-01-01")
     return put(store, artifact)
@@ -66,20 +67,25 @@ def test_previous_span_query_answers_as_the_strategy(store, current_span):
     # Spans 0..3, span 1 ingested twice (a re-run after a crash): the newest copy counts.
     ingested = {"examples": [examples(store, s, f"/e/{i}") for i, s in enumerate([0, 1, 1, 2, 3])],
                 "statistics": [statistics(store, s, f"/s/{i}") for i, s in enumerate([0, 1, 1, 2, 3])]}
+    # The report LM's spans, ingested last, are not the trades pipeline's previous span.
+    [examples(store, s, f"/reports/{s}", dataset="reports") for s in range(4)]
     expected = PreviousSpanStrategy(current_span).resolve_artifacts(store, ingested)
     queries = kr.previous_span_queries({"current_span": current_span},
-                                       {"examples": "Examples", "statistics": "ExampleStatistics"})
+                                       {"examples": "Examples", "statistics": "ExampleStatistics"},
+                                       "trades")
     for key, query in queries.items():
         assert run(store, query) == [a.id for a in expected[key]], key
 
 
 def test_span_window_query_keeps_the_window_of_one_calendar_grid(store):
     window = [examples(store, s, f"/e/{s}") for s in range(5)]
+    [examples(store, s, f"/reports/{s}", dataset="reports") for s in range(5)]
     other_grid = examples(store, 2, "/daily/2")
     other_grid.set_int_custom_property("etrm_period_days", 1)
     store.put_artifacts([other_grid.mlmd_artifact])
     [query] = kr.span_window_queries({"first_span": 1, "last_span": 3, "period_days": 7,
-                                      "history_start": "2024-01-01"}, {"examples": "Examples"}).values()
+                                      "history_start": "2024-01-01"}, {"examples": "Examples"},
+                                     "trades").values()
     assert query.limit == 3
     assert run(store, query) == [window[3].id, window[2].id, window[1].id]
 
@@ -130,8 +136,10 @@ def test_stable_model_queries_find_the_model_pushed_as_the_version(store):
 
 
 def test_kfp_filters_use_the_compilers_syntax():
-    query = kr.previous_span_queries({"current_span": 3}, {"examples": "Examples"})["examples"]
-    assert kr.kfp_filter(query) == 'schema_title="tfx.Examples" AND state=LIVE AND metadata.span.number_value<3'
+    query = kr.previous_span_queries({"current_span": 3}, {"examples": "Examples"}, "trades")["examples"]
+    assert kr.kfp_filter(query) == ('schema_title="tfx.Examples" AND state=LIVE AND '
+                                    'metadata.span.number_value<3 AND '
+                                    'metadata.etrm_dataset.string_value="trades"')
     assert kr.kfp_filter(kr.pushed_model_source_query()) == (
         "schema_title=\"tfx.Model\" AND state=LIVE AND "
         "uri=\"{{$.inputs.artifacts['input'].metadata['model_uri']}}\"")
