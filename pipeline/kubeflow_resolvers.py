@@ -8,7 +8,8 @@ filter is then replaced by the strategy's query. The stable model needs two quer
 LatestBlessedModel: the PushedModel of the serving version, then the Model it pushed.
 
 A query is also rendered as an ML Metadata filter (`mlmd_filter`) so its answer can be compared
-with the strategy's own on a real store. What a query cannot see is listed in LIMITS.
+with the strategy's own on a real store. What a query cannot see (the ValidationGate's verdict,
+a dataset on statistics) is in the README's Kubeflow section.
 """
 from __future__ import annotations
 
@@ -20,18 +21,6 @@ from typing import Dict, Iterator, List, Tuple, Union
 Value = Union[int, str]
 INPUT_KEY = "input"  # the input of a second-phase query (as in TFX's blessed-model tasks)
 PUSHED_MODEL_TASK_SUFFIX = "-pushed-model-resolver"
-
-LIMITS = {
-    "PreviousSpanStrategy": "the newest artifact whose span is below the current one: the same "
-                            "as the strategy unless an older span was re-ingested after a newer; "
-                            "ExampleStatistics carry no dataset, so another pipeline's in the "
-                            "same KFP store can match",
-    "SpanWindowStrategy": "the newest artifact of each span in the window, without the "
-                          "ValidationGate's verdict (the KFP query reads artifact properties, "
-                          "not executions) and without dropping a re-ingested span's duplicate",
-    "ServingVersionModelStrategy": "the same: the PushedModel of the serving version, then the "
-                                   "Model whose URI it recorded",
-}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,6 +35,8 @@ class Condition:
 
 @dataclasses.dataclass(frozen=True)
 class InputMetadata:
+    """A metadata value of a second-phase query's input artifact (`model_uri`)."""
+
     key: str
 
 
@@ -86,15 +77,14 @@ def mlmd_filter(query: ArtifactQuery, input_metadata: Dict[str, str] = None) -> 
         value = condition.value
         if isinstance(value, InputMetadata):
             value = (input_metadata or {})[value.key]
-        op = "=" if condition.op == "=" else condition.op
+        rendered = str(value) if isinstance(value, int) else "'" + value.replace("'", "\\'") + "'"
         if condition.key == "uri":
-            parts.append(f"uri {op} {json.dumps(value)}")
+            parts.append(f"uri {condition.op} {rendered}")
             continue
-        kind, rendered = ("int_value", str(value)) if isinstance(value, int) else (
-            "string_value", "'" + value.replace("'", "\\'") + "'")
+        kind = "int_value" if isinstance(value, int) else "string_value"
         where = TYPE_PROPERTIES.get(query.type_name, set())
         field = "properties" if condition.key in where else "custom_properties"
-        parts.append(f"{field}.{condition.key}.{kind} {op} {rendered}")
+        parts.append(f"{field}.{condition.key}.{kind} {condition.op} {rendered}")
     return " AND ".join(parts)
 
 
