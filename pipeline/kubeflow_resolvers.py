@@ -131,7 +131,7 @@ def _query_builders():
 
     return {PreviousSpanStrategy: previous_span_queries,
             SpanWindowStrategy: span_window_queries,
-            ServingVersionModelStrategy: None}  # two phases: see chain_pushed_model_tasks
+            ServingVersionModelStrategy: None}  # two phases: see _chain_first_phase
 
 
 @dataclasses.dataclass
