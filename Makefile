@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: setup run test test-unit test-e2e bench drift-baselines lock clean
+.PHONY: setup run test test-unit test-e2e bench drift-baselines lock clean kubeflow-spec
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -29,6 +29,10 @@ bench: setup
 # install beside TFX); the benchmark reports them as not measured without it.
 drift-baselines: setup
 	bash scripts/drift_baselines_venv.sh
+
+# The Kubeflow Pipelines V2 spec: make kubeflow-spec KFP_ARGS="--model risk --pipeline-root gs://bucket/etrm"
+kubeflow-spec: setup
+	$(PY) scripts/compile_kubeflow.py $(KFP_ARGS)
 
 lock:
 	$(VENV)/bin/uv pip compile --python-version 3.10 --no-header requirements/requirements.in -o requirements/lock.txt

@@ -44,19 +44,30 @@ def airflow_dag(home: Home, data: DataSettings, model: ModelSettings,
 def compile_kubeflow(output_file: pathlib.Path, data: DataSettings, model: ModelSettings,
                      pipeline_root: str, image: str = DEFAULT_IMAGE,
                      home: Optional[Home] = None) -> pathlib.Path:
-    """Writes the Kubeflow Pipelines V2 spec (JSON) for the pipeline; metadata is KFP's own.
+    """Writes the Kubeflow Pipelines V2 PipelineSpec (JSON) of create_pipeline for data.dataset's
+    model, every node included (pipeline/kubeflow.py); metadata is KFP's own. Submit it with
+    kfp.Client().create_run_from_pipeline_package."""
+    from pipeline import kubeflow
 
-    Without the drift gate: KFP V2 cannot compile its previous-span resolver (see README).
-    """
-    from tfx.orchestration.kubeflow.v2 import kubeflow_v2_dag_runner as kfp_runner
+    home = home or Home(pathlib.Path(kubeflow.IMAGE_HOME))
+    return kubeflow.write_pipeline_spec(
+        _pipeline(home, data, model, beam_workers=1, pipeline_root=pipeline_root, metadata=False),
+        output_file, image, pipeline_root)
 
-    home = home or Home(pathlib.Path("/etrm"))
-    output_file.parent.mkdir(parents=True, exist_ok=True)
-    runner = kfp_runner.KubeflowV2DagRunner(
-        config=kfp_runner.KubeflowV2DagRunnerConfig(default_image=image),
-        output_dir=str(output_file.parent), output_filename=output_file.name)
-    # KFP V2 compiles only TFX's LatestArtifact and LatestBlessedModel resolver strategies; the
-    # drift gate resolves the previous span with its own strategy, so it is not compiled there.
-    runner.run(_pipeline(home, data, model, beam_workers=1, pipeline_root=pipeline_root,
-                         metadata=False, drift=DriftSettings(enabled=False)))
-    return output_file
+
+def compile_kubeflow_window(output_file: pathlib.Path, dataset: str, first_span: int,
+                            last_span: int, baseline_version: int, model: ModelSettings,
+                            pipeline_root: str, image: str = DEFAULT_IMAGE,
+                            home: Optional[Home] = None, period_days: int = 7,
+                            history_start: str = "2024-01-01") -> pathlib.Path:
+    """The continuous-learning training run (create_window_pipeline) as a PipelineSpec: the
+    rolling window of spans and the stable baseline compile as artifact queries."""
+    from pipeline import kubeflow
+    from pipeline.create import create_window_pipeline
+
+    home = home or Home(pathlib.Path(kubeflow.IMAGE_HOME))
+    tfx_pipeline = create_window_pipeline(
+        pipeline_root=pipeline_root, dataset=dataset, first_span=first_span, last_span=last_span,
+        model=model, serving=serving_settings(home), baseline_version=baseline_version,
+        period_days=period_days, history_start=history_start, beam_pipeline_args=beam_args(1))
+    return kubeflow.write_pipeline_spec(tfx_pipeline, output_file, image, pipeline_root)

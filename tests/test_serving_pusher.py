@@ -103,3 +103,39 @@ def test_a_retried_push_whose_config_step_died_moves_canary_to_the_published_ver
                                push_key="job-7").name == "2"
     labels = read_model_server_config(config).model_config_list.config[0].version_labels
     assert dict(labels) == {"stable": 1, "canary": 2}
+
+
+def test_the_pushed_model_records_the_models_name_and_uri(tmp_path):
+    """Kubeflow's stable-model query finds a serving version's Model through these two
+    properties of its PushedModel (pipeline/kubeflow_resolvers.py)."""
+    import json
+    import shutil
+
+    from tfx import types
+    from tfx.types import standard_artifacts
+
+    from components.serving_pusher import executor
+    from components.serving_pusher.component import ServingPusher
+
+    model = standard_artifacts.Model()
+    model.uri = str(tmp_path / "model")
+    shutil.copytree(_saved_model(tmp_path), tmp_path / "model" / "Format-Serving")
+    blessing = standard_artifacts.ModelBlessing()
+    blessing.uri = str(tmp_path / "blessing")
+    blessing.set_int_custom_property("blessed", 1)
+    pushed = standard_artifacts.PushedModel()
+    pushed.uri = str(tmp_path / "pushed")
+    pusher = ServingPusher(model=types.Channel(type=standard_artifacts.Model),
+                           model_blessing=types.Channel(type=standard_artifacts.ModelBlessing),
+                           model_name="etrm_risk_model",
+                           serving_base_dir=str(tmp_path / "serving_models"),
+                           models_config_path=str(tmp_path / "models.config"))
+    properties = {"custom_config": pusher.exec_properties["custom_config"],
+                  "push_destination": None}
+    executor.Executor().Do({"model": [model], "model_blessing": [blessing]},
+                           {"pushed_model": [pushed]}, properties)
+    assert pushed.get_int_custom_property("pushed") == 1
+    assert pushed.get_string_custom_property("pushed_version") == "1"
+    assert pushed.get_string_custom_property("model_name") == "etrm_risk_model"
+    assert pushed.get_string_custom_property("model_uri") == model.uri
+    assert json.loads(pusher.exec_properties["custom_config"])[executor.MODEL_NAME_KEY] == "etrm_risk_model"

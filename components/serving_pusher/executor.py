@@ -43,6 +43,12 @@ class Executor(tfx_pusher_executor.Executor):
         logging.info("Pushed %s version %d to %s", model_name, version, target)
         model_push.set_string_custom_property("pushed_destination", str(target))
         model_push.set_string_custom_property("models_config", str(config[MODELS_CONFIG_KEY]))
+        # The model's name and source URI let an artifact query (Kubeflow's stable-model
+        # resolver) find the Model a serving version came from without reading executions.
+        model_push.set_string_custom_property("model_name", model_name)
+        model_push.set_string_custom_property(
+            "model_uri", artifact_utils.get_single_instance(
+                input_dict[standard_component_specs.MODEL_KEY]).uri)
         if config.get(PUSH_KEY_KEY):
             model_push.set_string_custom_property("push_key", config[PUSH_KEY_KEY])
         self._MarkPushed(model_push, pushed_destination=str(target), pushed_version=str(version))
