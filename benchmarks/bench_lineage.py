@@ -120,7 +120,7 @@ def main(argv=None) -> int:
     runs = len(pipeline_runs(store))
     pushes = metadata.pushed_models(store, args.model)
     if not pushes:
-        raise SystemExit(f"error: {args.model} has no pushed version in {home.metadata_path}")
+        raise SystemExit(f"error: {args.model} has no pushed version in {home.metadata.describe()}")
     version = args.version or int(pushes[-1].custom_properties["pushed_version"].string_value)
     pushed = lineage.find_push(store, args.model, version)
     progress(f"{runs} pipeline runs; lineage of {args.model} v{version} (PushedModel #{pushed.id})")

@@ -135,6 +135,7 @@ def _execute(home: Home, tfx_pipeline, data, runner: str, beam_workers: int, log
         since_ms=started_ms, data=data, runner=runner, beam_workers=beam_workers,
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
     summary["log"] = str(log_path)
+    summary["metadata"] = home.metadata.describe()  # where the run was recorded, no password
     run_summary.write(home, summary)
     if error is not None:
         raise error

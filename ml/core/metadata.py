@@ -13,6 +13,8 @@ from ml_metadata import errors as metadata_errors
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ml.core.metadata_target import REDACTED, MetadataTarget
+
 EXAMPLE_GEN_NODE = "ETRMExampleGen"
 # What reading a store can raise besides LookupError: a locked, corrupt or unreadable database.
 STORE_ERRORS = (metadata_errors.StatusError, OSError)
@@ -25,13 +27,40 @@ def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
     return config
 
 
+def mysql_config(target: MetadataTarget, create: bool = True) -> metadata_store_pb2.ConnectionConfig:
+    """A MySQL/MariaDB connection; create=False never creates the database (for reads).
+    ML Metadata's client logs in with mysql_native_password: MariaDB's default, not MySQL 8's."""
+    config = metadata_store_pb2.ConnectionConfig()
+    mysql = config.mysql
+    mysql.database, mysql.user = target.database, target.user
+    if target.socket:
+        mysql.socket = target.socket
+    else:
+        mysql.host, mysql.port = target.host, target.port
+    if target.password:
+        mysql.password = target.password
+    mysql.skip_db_creation = not create
+    return config
+
+
+def target_config(target: MetadataTarget, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:
+    """The connection to a metadata target; read_only opens neither create nor write."""
+    if not target.is_sqlite:
+        return mysql_config(target, create=not read_only)
+    config = sqlite_config(str(target.sqlite_path))
+    if read_only:
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return config
+
+
 def open_store(connection_config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(connection_config)
 
 
 def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
-    """The ML Metadata connection of a project home (`ml.core.home.Home`)."""
-    return sqlite_config(str(home.metadata_path))
+    """The ML Metadata connection of a project home (`ml.core.home.Home`): its --metadata
+    target, else $ETRM_METADATA, else <home>/metadata.json, else its SQLite file."""
+    return target_config(home.metadata)
 
 
 def store_for(home) -> metadata_store.MetadataStore:
@@ -39,20 +68,37 @@ def store_for(home) -> metadata_store.MetadataStore:
     return open_store(connection_for(home))
 
 
+def has_store(home) -> bool:
+    """Whether the home's ML Metadata may hold anything: its SQLite file exists (a server
+    database is asked when opened)."""
+    target = home.metadata
+    return not target.is_sqlite or target.sqlite_path.is_file()
+
+
 def existing_store(home) -> metadata_store.MetadataStore:
     """A read-only store on a home's ML Metadata, for questions about what ran: opening must
     neither create an empty database in a mistyped home nor write into a kept one. A
-    LookupError naming the home when it has none."""
-    path = home.metadata_path
-    if not path.is_file():
-        raise LookupError(f"home {home.root} has no ML Metadata ({path} does not exist)")
-    config = sqlite_config(str(path))
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    LookupError naming the home (or the server) when it has none or cannot be reached."""
+    target = home.metadata
+    if target.is_sqlite and not target.sqlite_path.is_file():
+        raise LookupError(f"home {home.root} has no ML Metadata ({target.sqlite_path} does not exist)")
     try:
-        return open_store(config)
-    except RuntimeError as exc:  # what the store's constructor raises for a file it cannot use
-        reason = str(exc).replace("Error when executing query: ", "", 1).split(" query:", 1)[0]
-        raise LookupError(f"cannot read ML Metadata at {path}: {reason}") from None
+        return open_store(target_config(target, read_only=True))
+    except (RuntimeError, metadata_errors.StatusError) as exc:  # what the constructor raises
+        raise LookupError(f"cannot read ML Metadata at {target.describe()}: "
+                          f"{store_error_reason(exc, target)}") from None
+
+
+def store_error_reason(exc: BaseException, target: MetadataTarget) -> str:
+    """The useful part of a store error, with any password blanked."""
+    reason = str(exc).replace("Error when executing query: ", "", 1).split(" query:", 1)[0]
+    if not target.is_sqlite and "mysql_real_connect failed" in reason:
+        reason = (f"cannot log in as {target.user} (is the server up and the password right? "
+                  "ML Metadata logs in with mysql_native_password, MariaDB's default but not "
+                  "MySQL 8's)")
+    elif not target.is_sqlite and "Unknown database" in reason:
+        reason = f"database {target.database} does not exist (a pipeline run creates it)"
+    return reason.replace(target.password, REDACTED) if target.password else reason
 
 
 def _node_context(store, pipeline_name: str, node_id: str):
