@@ -5,8 +5,10 @@ pushed as, the latest pushed model and the training Examples behind it. Lineage,
 learning and the dashboard ask the same functions."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
 from typing import Dict, List, Optional
 
 from ml_metadata import errors as metadata_errors
@@ -83,10 +85,29 @@ def existing_store(home) -> metadata_store.MetadataStore:
     if target.is_sqlite and not target.sqlite_path.is_file():
         raise LookupError(f"home {home.root} has no ML Metadata ({target.sqlite_path} does not exist)")
     try:
-        return open_store(target_config(target, read_only=True))
+        with _native_stderr_muted(not target.is_sqlite):
+            return open_store(target_config(target, read_only=True))
     except (RuntimeError, metadata_errors.StatusError) as exc:  # what the constructor raises
         raise LookupError(f"cannot read ML Metadata at {target.describe()}: "
                           f"{store_error_reason(exc, target)}") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_muted(mute: bool):
+    """ML Metadata's C++ MySQL client logs a failed login to fd 2 in several lines; the
+    LookupError says it in one."""
+    if not mute:
+        yield
+        return
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
 
 
 def store_error_reason(exc: BaseException, target: MetadataTarget) -> str:
