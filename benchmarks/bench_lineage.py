@@ -151,14 +151,14 @@ def main(argv=None) -> int:
 
     machine = machine_line()
     home = home_of(args)
-    if args.build_runs is not None:
-        if args.build_runs < 4:
-            raise SystemExit(f"error: --build-runs must be at least 4, got {args.build_runs}")
-        progress(f"writing {args.build_runs} pipeline runs into {home.metadata.describe()}")
-        build_store(home, args.build_runs)
+    if args.build_runs is not None and args.build_runs < 4:
+        raise SystemExit(f"error: --build-runs must be at least 4, got {args.build_runs}")
     try:
+        if args.build_runs is not None:
+            progress(f"writing {args.build_runs} pipeline runs into {home.metadata.describe()}")
+            build_store(home, args.build_runs)
         store = metadata.existing_store(home)
-    except LookupError as exc:
+    except (LookupError, metadata.StoreUnavailable) as exc:
         raise SystemExit(f"error: {exc}") from None
     backend = "SQLite" if home.metadata.is_sqlite else "MySQL/MariaDB"
     runs = len(pipeline_runs(store))
@@ -201,7 +201,11 @@ def main(argv=None) -> int:
         "",
         f"{machine}. ML Metadata on {backend} ({home.metadata.describe()}), read only, {runs} "
         f"pipeline runs ({len(pushes)} pushed versions of {args.model}"
-        f"{', a hand-built store' if args.build_runs else ''}); lineage of v{version}.{enough}",
+        f"{', a hand-built store' if args.build_runs else ''}); lineage of v{version}.{enough}"
+        + ("" if home.metadata.is_sqlite else
+           " The password comes from $ETRM_METADATA_PASSWORD(_FILE); `eval \"$(python "
+           "scripts/mariadb_server.py start DATADIR)\"` starts a throwaway MariaDB on 127.0.0.1 "
+           "and exports both."),
         "",
         "| method | ML Metadata calls | nodes reached | median ms | p95 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -45,7 +45,9 @@ def resolve_span(home: Home, pipeline_name: str, requested: Optional[int]) -> in
     """The requested span, else the one after the newest span in ML Metadata."""
     if requested is not None:
         return requested
-    return metadata.next_span(metadata.connection_for(home), pipeline_name)
+    if not metadata.has_store(home):
+        return 0
+    return metadata.next_span(metadata.store_for(home), pipeline_name)
 
 
 def run_pipeline(home: Home, data: DataSettings,

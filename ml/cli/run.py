@@ -100,6 +100,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_models(args: argparse.Namespace, home, terminal) -> int:
+    from ml.core.metadata import StoreUnavailable
     from ml.monitoring.drift_rule import parse_feature_floors
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import resolve_span, run_pipeline
@@ -127,7 +128,7 @@ def _run_models(args: argparse.Namespace, home, terminal) -> int:
                     else tuple(parse_feature_floors(args.drift_feature_psi).items())),
                 p_value=args.drift_p_value, js_threshold=args.drift_js,
                 linf_threshold=args.drift_linf)
-        except ValueError as exc:
+        except (ValueError, StoreUnavailable) as exc:
             say.error("error: %s", exc)
             return 2
         say.info("Running %s on span %s (%s runner), home %s", entry.pipeline_name, span,

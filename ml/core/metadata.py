@@ -15,7 +15,8 @@ from ml_metadata import errors as metadata_errors
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
-from ml.core.metadata_target import REDACTED, MetadataTarget
+from ml.core.metadata_target import (PASSWORD_ENV_VAR, PASSWORD_FILE_ENV_VAR, REDACTED,
+                                      MetadataTarget)
 
 EXAMPLE_GEN_NODE = "ETRMExampleGen"
 # What reading a store can raise besides LookupError: a locked, corrupt or unreadable database.
@@ -65,9 +66,20 @@ def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
     return target_config(home.metadata)
 
 
+class StoreUnavailable(ConnectionError):
+    """The home's ML Metadata cannot be opened (server down, wrong password, unusable file)."""
+
+
 def store_for(home) -> metadata_store.MetadataStore:
-    """An open store on a project home's ML Metadata."""
-    return open_store(connection_for(home))
+    """An open store on a project home's ML Metadata; StoreUnavailable (one line naming the
+    target, never the password) when it cannot be opened."""
+    target = home.metadata
+    try:
+        with _native_stderr_muted(not target.is_sqlite):
+            return open_store(target_config(target))
+    except (RuntimeError, metadata_errors.StatusError) as exc:
+        raise StoreUnavailable(f"cannot open ML Metadata at {target.describe()}: "
+                               f"{store_error_reason(exc, target)}") from None
 
 
 def has_store(home) -> bool:
@@ -116,7 +128,9 @@ def store_error_reason(exc: BaseException, target: MetadataTarget) -> str:
     if not target.is_sqlite and "mysql_real_connect failed" in reason:
         reason = (f"cannot log in as {target.user} (is the server up and the password right? "
                   "ML Metadata logs in with mysql_native_password, MariaDB's default but not "
-                  "MySQL 8's)")
+                  "MySQL 8's)" + ("" if target.password else
+                                  f"; no password was given (${PASSWORD_ENV_VAR} or "
+                                  f"${PASSWORD_FILE_ENV_VAR})"))
     elif not target.is_sqlite and "Unknown database" in reason:
         reason = f"database {target.database} does not exist (a pipeline run creates it)"
     return reason.replace(target.password, REDACTED) if target.password else reason
@@ -138,11 +152,9 @@ def ingested_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -
     return sorted(spans)
 
 
-def next_span(connection_config: metadata_store_pb2.ConnectionConfig, pipeline_name: str) -> int:
+def next_span(store, pipeline_name: str) -> int:
     """The span after the newest one ingested; 0 for a new pipeline."""
-    if connection_config.HasField("sqlite") and not os.path.exists(connection_config.sqlite.filename_uri):
-        return 0
-    spans = ingested_spans(open_store(connection_config), pipeline_name)
+    spans = ingested_spans(store, pipeline_name)
     return spans[-1] + 1 if spans else 0
 
 
