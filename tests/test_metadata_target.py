@@ -1,4 +1,4 @@
-"""Which ML Metadata a home uses (--metadata > $ETRM_METADATA > <home>/metadata.json > SQLite
+"""Which ML Metadata a home uses (--metadata > $ETRM_METADATA > <home>/ml_metadata.json > SQLite
 in the home) and where its password may come from (never the URL)."""
 import json
 import pathlib
@@ -23,7 +23,7 @@ def test_sqlite_in_the_home_is_the_default(tmp_path):
 
 
 def test_the_option_beats_the_variable_which_beats_the_config_file(tmp_path):
-    (tmp_path / "metadata.json").write_text(json.dumps({"url": "mysql://c@confighost/cdb"}))
+    (tmp_path / "ml_metadata.json").write_text(json.dumps({"url": "mysql://c@confighost/cdb"}))
     assert _target(tmp_path).host == "confighost"
     assert _target(tmp_path, ETRM_METADATA="mysql://e@envhost:3307/edb").host == "envhost"
     chosen = _target(tmp_path, "mysql://o@opthost:3308/odb", ETRM_METADATA="mysql://e@envhost/edb")
@@ -84,7 +84,7 @@ def test_the_password_comes_from_the_variable_or_a_file(tmp_path):
     assert _target(tmp_path, url, ETRM_METADATA_PASSWORD="from-env",
                    ETRM_METADATA_PASSWORD_FILE=str(secret)).password == "from-env"
     assert _target(tmp_path, url, ETRM_METADATA_PASSWORD_FILE=str(secret)).password == "from-a-file"
-    (tmp_path / "metadata.json").write_text(json.dumps({"url": url, "password_file": str(secret)}))
+    (tmp_path / "ml_metadata.json").write_text(json.dumps({"url": url, "password_file": str(secret)}))
     target = _target(tmp_path)
     assert target.password == "from-a-file" and "from-a-file" in known_passwords()
     assert "from-a-file" not in repr(target) and "from-a-file" not in target.describe()
@@ -99,7 +99,7 @@ def test_unusable_password_files_and_config_files_are_named(tmp_path):
     (tmp_path / "empty").write_text("\n")
     with pytest.raises(MetadataConfigError, match="the password file is empty"):
         _target(tmp_path, "mysql://u@h/db", ETRM_METADATA_PASSWORD_FILE=str(tmp_path / "empty"))
-    config = tmp_path / "metadata.json"
+    config = tmp_path / "ml_metadata.json"
     for text, problem in [("{not json", "not a readable JSON file"),
                           (json.dumps({"url": "mysql://u@h/db", "password": "x"}),
                            "a password is not kept in the config file"),
@@ -129,3 +129,22 @@ def test_home_resolution_carries_the_option(tmp_path, monkeypatch):
     assert Home(tmp_path).metadata.host == "envhost"
     assert Home.resolve(tmp_path, "mysql://o@opthost/odb").metadata.host == "opthost"
     assert Home.resolve(pathlib.Path(tmp_path)).metadata.source == "$ETRM_METADATA"
+
+
+def test_passwords_read_are_blanked_in_the_log_file_and_on_the_terminal(tmp_path):
+    import io
+    import logging
+
+    from ml.core import logs
+
+    _target(tmp_path, "mysql://u@h/db", ETRM_METADATA_PASSWORD='pa"ss-word')
+    terminal = io.StringIO()
+    with logs.terminal(Home(tmp_path), verbose=True, stream=terminal) as active:
+        config = metadata.target_config(_target(tmp_path, "mysql://u@h/db",
+                                                ETRM_METADATA_PASSWORD='pa"ss-word'))
+        logging.getLogger("absl").info("Using connection config:\n %s", config.mysql)
+        logging.getLogger("absl").error("plain %s", 'pa"ss-word')
+    written = active.log_path.read_text() + terminal.getvalue()
+    assert 'password: "pa\\"ss-word"' in str(config.mysql), "the form TFX logs"
+    assert "pa\"ss-word" not in written and 'pa\\"ss-word' not in written
+    assert written.count("***") == 4 and "Using connection config" in written

@@ -1,5 +1,5 @@
 """--home and --metadata, declared once for every subcommand that keeps state in a home, and
-the Home they name (a bad --metadata, $ETRM_METADATA or metadata.json is one line, exit 2)."""
+the Home they name (a bad --metadata, $ETRM_METADATA or ml_metadata.json is one line, exit 2)."""
 from __future__ import annotations
 
 import argparse
@@ -10,7 +10,7 @@ from ml.core.metadata_target import MetadataConfigError
 
 HOME_HELP = "project home (default: $ETRM_HOME or .etrm)"
 METADATA_HELP = ("ML Metadata database: mysql://USER@HOST:PORT/DB, mysql://USER@/DB?socket=PATH, "
-                 "sqlite:///PATH or sqlite (default: $ETRM_METADATA, else <home>/metadata.json, "
+                 "sqlite:///PATH or sqlite (default: $ETRM_METADATA, else <home>/ml_metadata.json, "
                  "else <home>/metadata.sqlite); the password comes from $ETRM_METADATA_PASSWORD "
                  "or the file $ETRM_METADATA_PASSWORD_FILE, never from the URL")
 

@@ -3,7 +3,7 @@
 The home is --home, else $ETRM_HOME, else .etrm in the working directory. Nothing else spells a
 path under it by hand: ask `Home` (so lineage, continuous learning and the dashboard all find
 the same files). Its ML Metadata is `Home.metadata`: --metadata, else $ETRM_METADATA, else
-<home>/metadata.json, else SQLite in the home (ml.core.metadata_target).
+<home>/ml_metadata.json, else SQLite in the home (ml.core.metadata_target).
 """
 from __future__ import annotations
 

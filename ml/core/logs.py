@@ -7,9 +7,10 @@ and leaves the terminal the records of the `etrm.progress` logger and errors (th
 the traceback goes to the file). `verbose=True` shows everything on the terminal as well.
 
 Every entry point (`etrm run`, `run_local.py`, `ml.model_fine_tuning.main`) and
-`run_pipeline` enter it; ML Metadata passwords are blanked in both outputs; an inner `terminal()` reuses the one already active, so one command
+`run_pipeline` enter it; an inner `terminal()` reuses the one already active, so one command
 writes one log file. Stderr is redirected at the file-descriptor level, so C++ logs and Beam
-multi-processing workers (separate processes inheriting fd 2) land in the file too.
+multi-processing workers (separate processes inheriting fd 2) land in the file too. ML
+Metadata passwords are blanked in both outputs.
 """
 from __future__ import annotations
 

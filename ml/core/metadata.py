@@ -9,6 +9,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import threading
 from typing import Dict, List, Optional
 
 from ml_metadata import errors as metadata_errors
@@ -21,6 +22,7 @@ from ml.core.metadata_target import (PASSWORD_ENV_VAR, PASSWORD_FILE_ENV_VAR, RE
 EXAMPLE_GEN_NODE = "ETRMExampleGen"
 # What reading a store can raise besides LookupError: a locked, corrupt or unreadable database.
 STORE_ERRORS = (metadata_errors.StatusError, OSError)
+_STDERR_LOCK = threading.Lock()
 
 
 def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -62,7 +64,7 @@ def open_store(connection_config: metadata_store_pb2.ConnectionConfig) -> metada
 
 def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
     """The ML Metadata connection of a project home (`ml.core.home.Home`): its --metadata
-    target, else $ETRM_METADATA, else <home>/metadata.json, else its SQLite file."""
+    target, else $ETRM_METADATA, else <home>/ml_metadata.json, else its SQLite file."""
     return target_config(home.metadata)
 
 
@@ -75,8 +77,7 @@ def store_for(home) -> metadata_store.MetadataStore:
     target, never the password) when it cannot be opened."""
     target = home.metadata
     try:
-        with _native_stderr_muted(not target.is_sqlite):
-            return open_store(target_config(target))
+        return open_store(target_config(target))
     except (RuntimeError, metadata_errors.StatusError) as exc:
         raise StoreUnavailable(f"cannot open ML Metadata at {target.describe()}: "
                                f"{store_error_reason(exc, target)}") from None
@@ -107,19 +108,21 @@ def existing_store(home) -> metadata_store.MetadataStore:
 @contextlib.contextmanager
 def _native_stderr_muted(mute: bool):
     """ML Metadata's C++ MySQL client logs a failed login to fd 2 in several lines; the
-    LookupError says it in one."""
+    LookupError of a read-only command says it in one. (fd 2 is process-wide: the lock keeps
+    two threads from restoring each other's copy.)"""
     if not mute:
         yield
         return
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
 
 
 def store_error_reason(exc: BaseException, target: MetadataTarget) -> str:

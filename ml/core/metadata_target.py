@@ -1,6 +1,6 @@
 """Where a home's ML Metadata lives: SQLite in the home by default, or a MySQL/MariaDB server.
 
-Chosen, first match wins, by `--metadata URL`, `$ETRM_METADATA`, the home's `metadata.json`
+Chosen, first match wins, by `--metadata URL`, `$ETRM_METADATA`, the home's `ml_metadata.json`
 (`{"url": "...", "password_file": "..."}`), else `<home>/metadata.sqlite`. URLs:
 
     sqlite                              the home's metadata.sqlite
@@ -25,7 +25,7 @@ from typing import Mapping, Optional, Set
 METADATA_ENV_VAR = "ETRM_METADATA"
 PASSWORD_ENV_VAR = "ETRM_METADATA_PASSWORD"
 PASSWORD_FILE_ENV_VAR = "ETRM_METADATA_PASSWORD_FILE"
-CONFIG_FILE_NAME = "metadata.json"
+CONFIG_FILE_NAME = "ml_metadata.json"
 SQLITE_FILE_NAME = "metadata.sqlite"
 DEFAULT_MYSQL_PORT = 3306
 REDACTED = "***"
