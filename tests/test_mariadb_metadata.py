@@ -83,3 +83,13 @@ def test_an_empty_database_has_no_runs(tmp_path, mariadb, mariadb_metadata, caps
     metadata.store_for(Home(tmp_path))
     assert _read(capsys, "runs", "--home", str(tmp_path)) == (
         0, f"no pipeline runs in {mariadb_metadata}\n", "")
+
+
+def test_the_unix_socket_reaches_the_same_database(tmp_path, mariadb, mariadb_metadata, capsys):
+    build_home(tmp_path, metadata.connection_for(Home(tmp_path)))
+    database = mariadb_metadata.rsplit("/", 1)[1]
+    by_socket = f"mysql://etrm@/{database}?socket={mariadb.socket_path}"
+    code, out, err = _read(capsys, "runs", "--json", "--home", str(tmp_path), "--metadata", by_socket)
+    assert (code, err) == (0, "")
+    code, by_tcp, _ = _read(capsys, "runs", "--json", "--home", str(tmp_path))
+    assert json.loads(out) == json.loads(by_tcp) and len(json.loads(out)) == 7
