@@ -2,12 +2,20 @@
 Metadata, against the naive walk (one ML Metadata call per node) and ML Metadata's own
 get_lineage_subgraph, measured in the same run.
 
+ML Metadata is the home's (SQLite) or `--metadata mysql://...` (MariaDB/MySQL, the password
+from $ETRM_METADATA_PASSWORD or $ETRM_METADATA_PASSWORD_FILE), read only. `--build-runs N`
+first writes a hand-built store of N pipeline runs into an empty target
+(tests/lineage_fixtures.StoreBuilder: the types, properties and events TFX and the retraining
+jobs leave), one ingest run per span and, from the third span on, a training run on the last
+three spans warm-started from the version before: 26 spans make 50 runs.
+
 The naive walk follows the same rules as ml.core.lineage.walk and must reach the same nodes
 (checked before timing). get_lineage_subgraph (upstream from the push) is timed for
 reference: it cannot stop at the warm-start parent or reach the data checks, so its node set
 differs and the section says by how much.
 
-    python benchmarks/bench_lineage.py --home /path/to/home [--version N] [--repeats 50] [--no-append]
+    python benchmarks/bench_lineage.py --home /path/to/home [--metadata URL] [--build-runs 50]
+        [--version N] [--repeats 50] [--no-append]
 """
 from __future__ import annotations
 
@@ -101,26 +109,62 @@ def subgraph(store, start_id: int):
     return store.get_lineage_subgraph(options)
 
 
+def build_store(home, runs: int) -> None:
+    """`runs` pipeline runs (at least 4) written into the home's empty ML Metadata."""
+    from ml.core import metadata
+    from tests.lineage_fixtures import MODEL, StoreBuilder
+
+    if metadata.has_store(home):
+        from ml.lifecycle.run_history import pipeline_runs
+
+        if pipeline_runs(metadata.store_for(home)):
+            raise SystemExit(f"error: --build-runs needs an empty store; "
+                             f"{home.metadata.describe()} already holds pipeline runs")
+    home.root.mkdir(parents=True, exist_ok=True)
+    builder = StoreBuilder(home.root, metadata.connection_for(home))
+    ingested, previous, stable, version, span = {}, None, None, 0, 0
+    while builder.runs < runs:
+        span += 1
+        previous = ingested[span] = builder.ingest(span, previous)
+        if span >= 3 and builder.runs < runs:
+            version += 1
+            window = [ingested[s]["examples"] for s in range(span - 2, span + 1)]
+            stable = builder.train(window, stable, version, f"{MODEL}@span{span}")["model"]
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--home", required=True, help="project home with ML Metadata (read only)")
+    parser.add_argument("--metadata", metavar="URL", help="ML Metadata other than the home's "
+                        "SQLite, e.g. mysql://etrm@127.0.0.1:3306/etrm_bench (as `etrm --metadata`)")
+    parser.add_argument("--build-runs", type=int, metavar="N",
+                        help="first write a hand-built store of N pipeline runs (empty target)")
     parser.add_argument("--model", default="etrm_risk_model")
     parser.add_argument("--version", type=int, help="pushed version (default: the newest)")
     parser.add_argument("--repeats", type=int, default=50)
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     args = parser.parse_args(argv)
 
+    from ml.cli.home_args import home_of
     from ml.core import lineage, metadata
-    from ml.core.home import Home
     from ml.lifecycle.run_history import pipeline_runs
 
     machine = machine_line()
-    home = Home.resolve(args.home)
-    store = metadata.existing_store(home)
+    home = home_of(args)
+    if args.build_runs is not None and args.build_runs < 4:
+        raise SystemExit(f"error: --build-runs must be at least 4, got {args.build_runs}")
+    try:
+        if args.build_runs is not None:
+            progress(f"writing {args.build_runs} pipeline runs into {home.metadata.describe()}")
+            build_store(home, args.build_runs)
+        store = metadata.existing_store(home)
+    except (LookupError, metadata.StoreUnavailable) as exc:
+        raise SystemExit(f"error: {exc}") from None
+    backend = "SQLite" if home.metadata.is_sqlite else "MySQL/MariaDB"
     runs = len(pipeline_runs(store))
     pushes = metadata.pushed_models(store, args.model)
     if not pushes:
-        raise SystemExit(f"error: {args.model} has no pushed version in {home.metadata_path}")
+        raise SystemExit(f"error: {args.model} has no pushed version in {home.metadata.describe()}")
     version = args.version or int(pushes[-1].custom_properties["pushed_version"].string_value)
     pushed = lineage.find_push(store, args.model, version)
     progress(f"{runs} pipeline runs; lineage of {args.model} v{version} (PushedModel #{pushed.id})")
@@ -145,16 +189,23 @@ def main(argv=None) -> int:
         return (f"| {name} | {calls} | {node_count} | {statistics.median(samples) * 1000:.1f} | "
                 f"{p95(samples) * 1000:.1f} |")
 
+    options = (f" --metadata {args.metadata}" if args.metadata else "") + (
+        f" --build-runs {args.build_runs}" if args.build_runs is not None else "")
     enough = "" if runs >= 50 else (f" **Fewer than the 50 runs asked for**: the home holds "
                                     f"{runs}; figures are reported anyway.")
     text = "\n".join([
-        heading("Lineage of a served version"),
+        heading(f"Lineage of a served version, ML Metadata on {backend}"),
         "",
-        f"`python benchmarks/bench_lineage.py --home {home.root} --version {version} "
+        f"`python benchmarks/bench_lineage.py --home {home.root}{options} --version {version} "
         f"--repeats {args.repeats}{' --no-append' if args.no_append else ''}`",
         "",
-        f"{machine}. ML Metadata on SQLite, read only, {runs} pipeline runs "
-        f"({len(pushes)} pushed versions of {args.model}); lineage of v{version}.{enough}",
+        f"{machine}. ML Metadata on {backend} ({home.metadata.describe()}), read only, {runs} "
+        f"pipeline runs ({len(pushes)} pushed versions of {args.model}"
+        f"{', a hand-built store' if args.build_runs else ''}); lineage of v{version}.{enough}"
+        + ("" if home.metadata.is_sqlite else
+           " The password comes from $ETRM_METADATA_PASSWORD(_FILE); `eval \"$(python "
+           "scripts/mariadb_server.py start DATADIR)\"` starts a throwaway MariaDB on 127.0.0.1 "
+           "and exports both."),
         "",
         "| method | ML Metadata calls | nodes reached | median ms | p95 ms |",
         "| --- | ---: | ---: | ---: | ---: |",

@@ -45,7 +45,9 @@ def resolve_span(home: Home, pipeline_name: str, requested: Optional[int]) -> in
     """The requested span, else the one after the newest span in ML Metadata."""
     if requested is not None:
         return requested
-    return metadata.next_span(metadata.connection_for(home), pipeline_name)
+    if not metadata.has_store(home):
+        return 0
+    return metadata.next_span(metadata.store_for(home), pipeline_name)
 
 
 def run_pipeline(home: Home, data: DataSettings,
@@ -138,6 +140,7 @@ def _execute(home: Home, tfx_pipeline, data, runner: str, beam_workers: int, log
         wall_seconds=time.monotonic() - started, home=home.root, error=error)
     summary["log"] = str(log_path)
     summary["beam_pipeline_args"] = list(tfx_pipeline.beam_pipeline_args)
+    summary["metadata"] = home.metadata.describe()  # where the run was recorded, no password
     run_summary.write(home, summary)
     if error is not None:
         raise error

@@ -24,3 +24,6 @@ def continuous_home(tmp_path_factory):
     from tests.continuous_fixtures import run_retraining_jobs
 
     return run_retraining_jobs(tmp_path_factory.mktemp("continuous-home"))
+
+
+from tests.mariadb_fixtures import mariadb, mariadb_metadata  # noqa: E402,F401  (fixtures)

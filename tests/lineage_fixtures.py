@@ -89,10 +89,12 @@ def write_schema_diffs(folder: pathlib.Path, found: Dict[str, Dict[str, str]]) -
 
 
 class StoreBuilder:
-    def __init__(self, root: pathlib.Path):
-        config = pb.ConnectionConfig()
-        config.sqlite.filename_uri = str(root / "metadata.sqlite")
-        config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
+    def __init__(self, root: pathlib.Path, config: Optional[pb.ConnectionConfig] = None):
+        """Writes into config (default: root/metadata.sqlite); artifact files under root."""
+        if config is None:
+            config = pb.ConnectionConfig()
+            config.sqlite.filename_uri = str(root / "metadata.sqlite")
+            config.sqlite.connection_mode = pb.SqliteMetadataSourceConfig.READWRITE_OPENCREATE
         self.root, self.store = root, metadata_store.MetadataStore(config)
         self.context_types = {name: self._type(pb.ContextType, name) for name in
                               ("pipeline", "pipeline_run", "node")}
@@ -245,10 +247,10 @@ class StoreBuilder:
         return {"model": model, "pushed": pushed, "trainer": trainer, "run": run}
 
 
-def build_home(root: pathlib.Path) -> Dict:
-    """The store described above, in root/metadata.sqlite, with models.config labels
-    stable=1, canary=2 and one run summary (the v2 training run's)."""
-    builder = StoreBuilder(root)
+def build_home(root: pathlib.Path, config: Optional[pb.ConnectionConfig] = None) -> Dict:
+    """The store described above, in root/metadata.sqlite (or config), with models.config
+    labels stable=1, canary=2 and one run summary (the v2 training run's)."""
+    builder = StoreBuilder(root, config)
     ingested, previous = {}, None
     for span in (1, 2, 3, 4):
         previous = ingested[span] = builder.ingest(span, previous)
@@ -264,7 +266,7 @@ def build_home(root: pathlib.Path) -> Dict:
                       'version_labels { key: "canary" value: 2 } } }\n')
     second_ids = [e.id for e in builder.store.get_executions_by_context(second["run"].id)]
     runs_dir = root / "runs"
-    runs_dir.mkdir()
+    runs_dir.mkdir(exist_ok=True)
     (runs_dir / "run-20240105T000000000000.json").write_text(json.dumps({
         "status": "succeeded", "wall_seconds": 321.5, "pipeline": PIPELINE,
         "components": [{"component": "x", "execution_id": i} for i in second_ids]}))

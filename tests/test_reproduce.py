@@ -7,7 +7,7 @@ import pytest
 
 from ml.cli import main
 from ml.core.home import Home
-from pipeline import reproduce
+from ml.lifecycle import reproduce
 from tests.lineage_fixtures import build_home
 
 

@@ -10,6 +10,8 @@ import sqlite3
 import sys
 from typing import Callable
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 SETTING_FLAGS = {  # flag -> (ContinuousSettings field, type, help)
     "--span-days": ("span_days", int, "days per ingested span (default: 7)"),
     "--records-per-span": ("records_per_span", int, "generated records per span (default: 2000)"),
@@ -74,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _command(commands, name: str, text: str, handler: Callable) -> argparse.ArgumentParser:
     parser = commands.add_parser(name, help=text)
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     parser.set_defaults(handler=_guarded(handler))
     return parser
 
@@ -108,7 +110,7 @@ def _wire_optional(commands, module_name: str, function: str) -> None:
 def _pipeline(args: argparse.Namespace, **settings):
     from ml.continuous_learning_pipeline import ContinuousLearningPipeline, ContinuousSettings
 
-    return ContinuousLearningPipeline(home=args.home, settings=ContinuousSettings(**settings))
+    return ContinuousLearningPipeline(home=home_of(args), settings=ContinuousSettings(**settings))
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import argparse
 import json
 import sys
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 
 def add_deploy_commands(subparsers) -> None:
     """Adds `promote` and `rollback` to the `etrm continuous` subcommands."""
@@ -24,7 +26,7 @@ def add_deploy_commands(subparsers) -> None:
                          help="promote even if its canary analysis failed or it was withdrawn "
                               "or rolled back")
     promote.add_argument("--reason", default="", help="why, for the audit log")
-    promote.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(promote)
     promote.set_defaults(handler=run_promote)
 
     rollback = subparsers.add_parser("rollback",
@@ -33,17 +35,16 @@ def add_deploy_commands(subparsers) -> None:
     rollback.add_argument("--to", type=int, default=None, dest="to",
                           help="version to roll back to (default: the last known-good one)")
     rollback.add_argument("--reason", default="", help="why, for the audit log")
-    rollback.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(rollback)
     rollback.set_defaults(handler=run_rollback)
 
 
 def _context(args: argparse.Namespace):
     from ml.core import registry
-    from ml.core.home import Home
     from ml.lifecycle.store import LifecycleStore
 
     model_name = registry.get_model(args.model).serving_name
-    home = Home.resolve(args.home)
+    home = home_of(args)
     if not home.models_config_path.exists():
         raise ValueError(f"{home.models_config_path} does not exist: nothing is deployed in "
                          f"home {home.root}")

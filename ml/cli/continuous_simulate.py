@@ -10,6 +10,7 @@ import datetime as dt
 import sys
 
 from ml.synthetic.spans import DRIFT_SPEC_HELP
+from ml.cli.home_args import add_home_arguments, home_of
 
 
 def add_simulate_command(subparsers) -> argparse.ArgumentParser:
@@ -22,7 +23,7 @@ def add_simulate_command(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--weeks", type=int, required=True, help="simulated weeks")
     parser.add_argument("--drift", action="append", default=[], metavar="KIND@DATE:M",
                         help=f"generator drift scenario(s), {DRIFT_SPEC_HELP} (repeatable)")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     parser.add_argument("--trades-per-day", type=int, default=300,
                         help="trades generated per simulated day (default: 300)")
     parser.add_argument("--span-days", type=int, default=1,
@@ -61,7 +62,6 @@ def run(args: argparse.Namespace) -> int:
 def build(args: argparse.Namespace):
     """The Simulation and report path the flags describe; ValueError naming the bad flag."""
     from ml.core import registry
-    from ml.core.home import Home
     from ml.lifecycle.config import RetrainingConfig
     from ml.lifecycle.settings import ContinuousSettings
     from ml.lifecycle.simulation import Simulation
@@ -92,7 +92,7 @@ def build(args: argparse.Namespace):
         raise ValueError(f"settings: {exc}") from None
     config = RetrainingConfig(model_name=registry.RISK_MODEL.serving_name,
                               retrain_schedule=args.schedule, auto_deploy=args.auto_deploy)
-    home = Home.resolve(args.home)
+    home = home_of(args)
     simulation = Simulation(home, args.weeks, settings, configs=[config],
                             outcome_delay_days=args.outcome_delay_days, start=start)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%S")

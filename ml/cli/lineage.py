@@ -7,6 +7,8 @@ import argparse
 import json
 import sys
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?",
@@ -22,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print the lineage as JSON")
     output.add_argument("--dot", action="store_true", help="print the graph as Graphviz DOT")
     output.add_argument("--html", metavar="FILE", help="write a self-contained HTML page")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     return parser
 
 
@@ -33,7 +35,6 @@ def _fail(message: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     from ml.core import lineage, registry
-    from ml.core.home import Home
     from ml.cli.metadata_reads import read_metadata
 
     try:
@@ -46,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
         return _fail("--pipeline goes with --span (a version's lineage is its model's pipeline)")
     if args.span is not None and (args.dot or args.html):
         return _fail("--span lists Models; --dot and --html draw one version's lineage")
-    home = Home.resolve(args.home)
+    home = home_of(args)
     if args.span is not None:
         pipeline = args.pipeline or (model.pipeline_name if model else None)
         rows, error = read_metadata(

@@ -6,17 +6,18 @@ import argparse
 import json
 import sys
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?", help="one model (default: every registered model)")
     parser.add_argument("--json", action="store_true", help="print the versions as JSON")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
     from ml.core import registry
-    from ml.core.home import Home
     from ml.cli.metadata_reads import read_metadata
     from ml.lifecycle.registry_view import version_rows
     from ml.serving.model_config import version_labels
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    home = Home.resolve(args.home)
+    home = home_of(args)
     def read(store):
         views = []
         for model in models:

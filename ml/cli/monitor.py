@@ -9,12 +9,13 @@ import argparse
 import sys
 
 from ml.core import registry
+from ml.cli.home_args import add_home_arguments, home_of
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--model", default=registry.RISK_MODEL.serving_name,
                         help=f"served model (default: {registry.RISK_MODEL.serving_name})")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     parser.add_argument("--reference-rows", type=int, default=5000,
                         help="training rows sampled as the reference (default: 5000)")
     parser.add_argument("--report", default=None,
@@ -24,7 +25,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Checks the new logs, prints a short summary; 0 when checked or nothing new, 2 on errors."""
-    from ml.core.home import Home
     from ml.monitoring.served_check import check_served_model
 
     if args.reference_rows <= 0:
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 2
     try:
-        check = check_served_model(Home.resolve(args.home), model_name, args.reference_rows,
+        check = check_served_model(home_of(args), model_name, args.reference_rows,
                                    report_path=args.report)
     except LookupError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -1,5 +1,5 @@
 """`etrm reproduce MODEL --version N`: reruns a pushed version from what its lineage recorded
-into a fresh home (pipeline.reproduce) and prints both sides' Examples checksums and metrics.
+into a fresh home (ml.lifecycle.reproduce) and prints both sides' Examples checksums and metrics.
 Exit 0 when reproduced (identical Examples, metrics within --tolerance), 1 when not, 2 on bad
 input."""
 from __future__ import annotations
@@ -9,13 +9,18 @@ import datetime as dt
 import json
 import sys
 
+from ml.cli.home_args import add_home_arguments
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("model", help="served model (etrm_risk_model, risk, report_lm, ...)")
     parser.add_argument("--version", type=int, required=True, help="the pushed version to rerun")
-    parser.add_argument("--home", help="the original's project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     parser.add_argument("--into", help="fresh home for the rerun (default: "
                         "<home>/reproductions/<model>-v<N>-<UTC time>)")
+    parser.add_argument("--into-metadata", metavar="URL", default="sqlite",
+                        help="the rerun's ML Metadata, an empty database (default: SQLite in the "
+                             "fresh home, whatever $ETRM_METADATA says)")
     parser.add_argument("--tolerance", type=float, default=1e-6,
                         help="largest absolute metric difference still reproduced (default: 1e-6)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
@@ -38,10 +43,17 @@ def run(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     if not args.tolerance >= 0.0:
         return _fail(f"--tolerance must be >= 0, got {args.tolerance}")
-    source = Home.resolve(args.home)
+    from ml.cli.home_args import home_of
+    from ml.core.metadata_target import MetadataConfigError
+
+    source = home_of(args)
     stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    fresh = Home.resolve(args.into) if args.into else Home(
-        source.reproductions_dir / f"{entry.serving_name}-v{args.version}-{stamp}")
+    fresh_root = args.into or source.reproductions_dir / f"{entry.serving_name}-v{args.version}-{stamp}"
+    fresh = Home.resolve(fresh_root, args.into_metadata)
+    try:
+        fresh.metadata
+    except MetadataConfigError as exc:
+        return _fail(f"--into-metadata: {exc}")
     say = logs.progress_logger()
     with logs.terminal(fresh, verbose=args.verbose) as terminal:
         return _reproduce(args, entry, source, fresh, say, terminal)
@@ -49,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _reproduce(args, entry, source, fresh, say, terminal) -> int:
     from ml.core.metadata import STORE_ERRORS
-    from pipeline.reproduce import reproduce
+    from ml.lifecycle.reproduce import reproduce
 
     try:
         result = reproduce(source, entry.key, args.version, fresh, tolerance=args.tolerance,
@@ -57,7 +69,7 @@ def _reproduce(args, entry, source, fresh, say, terminal) -> int:
     except (LookupError, ValueError) as exc:
         return _fail(str(exc))
     except STORE_ERRORS as exc:
-        return _fail(f"cannot read ML Metadata at {source.metadata_path}: {exc}")
+        return _fail(f"cannot read ML Metadata at {source.metadata.describe()}: {exc}")
     except Exception as exc:  # a failed rerun: its reason, the trace in the log file
         terminal.report(exc, "\nReproduction failed")
         return 1

@@ -12,6 +12,8 @@ from typing import List, Optional
 from ml.core import logs, registry
 from models.lm.config import PRESETS  # no TensorFlow: keeps --help fast
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 MODEL_CHOICES = registry.KEYS + ("all",)
 
 
@@ -19,7 +21,7 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
     parser = parser or argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", choices=MODEL_CHOICES, default="all",
                         help="which model's pipeline to run (default: all)")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     parser.add_argument("--runner", choices=["local", "beam"], default="local",
                         help="LocalDagRunner (default) or BeamDagRunner")
     parser.add_argument("--trades", type=int, default=20000, dest="records_per_span",
@@ -96,15 +98,15 @@ def main(argv: Optional[List[str]] = None) -> int:
 def run(args: argparse.Namespace) -> int:
     """Runs the chosen pipelines; the terminal shows progress and summaries, the log file
     (named in each summary) the libraries' warnings and logs."""
-    from ml.core.home import Home
 
-    home = Home.resolve(args.home)
+    home = home_of(args)
     with logs.terminal(home, verbose=args.verbose) as terminal:
         return _run_models(args, home, terminal)
 
 
 def _run_models(args: argparse.Namespace, home, terminal) -> int:
     from ml.core.beam import check_beam_options
+    from ml.core.metadata import StoreUnavailable
     from ml.monitoring.drift_rule import parse_feature_floors
     from pipeline.config import DataSettings, DriftSettings, ModelSettings, ValidationSettings
     from pipeline.local_runner import resolve_span, run_pipeline
@@ -133,7 +135,7 @@ def _run_models(args: argparse.Namespace, home, terminal) -> int:
                 p_value=args.drift_p_value, js_threshold=args.drift_js,
                 linf_threshold=args.drift_linf)
             beam_options = check_beam_options(args.beam_options)
-        except ValueError as exc:
+        except (ValueError, StoreUnavailable) as exc:
             say.error("error: %s", exc)
             return 2
         say.info("Running %s on span %s (%s runner), home %s", entry.pipeline_name, span,

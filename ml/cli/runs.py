@@ -6,23 +6,24 @@ import argparse
 import json
 import sys
 
+from ml.cli.home_args import add_home_arguments, home_of
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--limit", type=int, default=20, help="newest N runs (default: 20)")
     parser.add_argument("--json", action="store_true", help="print the runs as JSON")
-    parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
+    add_home_arguments(parser)
     return parser
 
 
 def run(args: argparse.Namespace) -> int:
-    from ml.core.home import Home
     from ml.cli.metadata_reads import read_metadata
     from ml.lifecycle.run_history import pipeline_runs
 
     if args.limit <= 0:
         print(f"error: --limit must be > 0, got {args.limit}", file=sys.stderr)
         return 2
-    home = Home.resolve(args.home)
+    home = home_of(args)
     rows, error = read_metadata(
         home, lambda store: pipeline_runs(store, home.runs_dir, limit=args.limit))
     if error is not None:
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2, sort_keys=True))
         return 0
     if not rows:
-        print(f"no pipeline runs in {home.metadata_path}")
+        print(f"no pipeline runs in {home.metadata.describe()}")
     for row in rows:
         print(run_line(row))
     return 0

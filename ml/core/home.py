@@ -2,15 +2,18 @@
 
 The home is --home, else $ETRM_HOME, else .etrm in the working directory. Nothing else spells a
 path under it by hand: ask `Home` (so lineage, continuous learning and the dashboard all find
-the same files).
+the same files). Its ML Metadata is `Home.metadata`: --metadata, else $ETRM_METADATA, else
+<home>/ml_metadata.json, else SQLite in the home (ml.core.metadata_target).
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import pathlib
 from typing import Optional, Union
 
+from ml.core.metadata_target import SQLITE_FILE_NAME, MetadataTarget, resolve_target
 from ml.core.model_names import check_model_name
 
 HOME_ENV_VAR = "ETRM_HOME"
@@ -31,15 +34,23 @@ class Home:
     """Paths under one project home; nothing is created until a caller writes there."""
 
     root: pathlib.Path
+    metadata_url: Optional[str] = None  # --metadata as given; None: the environment decides
 
     @classmethod
-    def resolve(cls, home: Optional[PathLike] = None) -> "Home":
-        return cls(resolve_home(home))
+    def resolve(cls, home: Optional[PathLike] = None, metadata: Optional[str] = None) -> "Home":
+        return cls(resolve_home(home), metadata or None)
 
     # ML Metadata and pipeline runs
+    @functools.cached_property
+    def metadata(self) -> MetadataTarget:
+        """The home's ML Metadata database; resolved on first use (MetadataConfigError names
+        a bad option, variable or config file)."""
+        return resolve_target(self.root, self.metadata_url)
+
     @property
     def metadata_path(self) -> pathlib.Path:
-        return self.root / "metadata.sqlite"
+        """The default SQLite file (used unless another target is chosen: see `metadata`)."""
+        return self.root / SQLITE_FILE_NAME
 
     @property
     def pipelines_root(self) -> pathlib.Path:

@@ -9,7 +9,8 @@ the traceback goes to the file). `verbose=True` shows everything on the terminal
 Every entry point (`etrm run`, `run_local.py`, `ml.model_fine_tuning.main`) and
 `run_pipeline` enter it; an inner `terminal()` reuses the one already active, so one command
 writes one log file. Stderr is redirected at the file-descriptor level, so C++ logs and Beam
-multi-processing workers (separate processes inheriting fd 2) land in the file too.
+multi-processing workers (separate processes inheriting fd 2) land in the file too. ML
+Metadata passwords are blanked in both outputs.
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ import time
 from typing import Iterator, Optional, TextIO
 
 from ml.core.home import Home
+from ml.core.metadata_target import REDACTED, known_passwords
 
 PROGRESS_LOGGER = "etrm.progress"
 FILE_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -74,6 +76,28 @@ class _MessageOnly(logging.Formatter):
         return record.getMessage()
 
 
+class _Redacted(logging.Formatter):
+    """Another formatter's text with every ML Metadata password blanked: TFX logs its whole
+    connection config (password included) at INFO when a pipeline starts."""
+
+    def __init__(self, inner: logging.Formatter):
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = self.inner.format(record)
+        for password in known_passwords():
+            for form in (password, _escaped(password)):
+                text = text.replace(form, REDACTED)
+        return text
+
+
+def _escaped(text: str) -> str:
+    """How protobuf's text format writes a string field (a logged config shows it so)."""
+    return (text.replace("\\", "\\\\").replace('"', '\\"').replace("'", "\\'")
+            .replace("\n", "\\n"))
+
+
 def new_log_path(home: Home, command: str) -> pathlib.Path:
     """`<home>/logs/<command>-<YYYYmmdd-HHMMSS>.log`, with the pid if that name is taken."""
     home.log_dir.mkdir(parents=True, exist_ok=True)
@@ -98,7 +122,7 @@ def terminal(home: Home, command: str = "run", verbose: bool = False,
         return
     log_path = new_log_path(home, command)
     file_handler = logging.FileHandler(log_path, encoding="utf-8")
-    file_handler.setFormatter(logging.Formatter(FILE_FORMAT))
+    file_handler.setFormatter(_Redacted(logging.Formatter(FILE_FORMAT)))
     with contextlib.ExitStack() as undo:
         if stream is None:
             stream = sys.stderr
@@ -106,7 +130,8 @@ def terminal(home: Home, command: str = "run", verbose: bool = False,
                 stream = undo.enter_context(_stderr_fd_to(log_path))
         terminal_handler = logging.StreamHandler(stream)
         terminal_handler.addFilter(_TerminalFilter(verbose))
-        terminal_handler.setFormatter(logging.Formatter(FILE_FORMAT) if verbose else _MessageOnly())
+        terminal_handler.setFormatter(_Redacted(logging.Formatter(FILE_FORMAT) if verbose
+                                                else _MessageOnly()))
         root = logging.getLogger()
         previous_level = root.level
         root.setLevel(logging.INFO)

@@ -5,17 +5,24 @@ pushed as, the latest pushed model and the training Examples behind it. Lineage,
 learning and the dashboard ask the same functions."""
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import sys
+import threading
 from typing import Dict, List, Optional
 
 from ml_metadata import errors as metadata_errors
 from ml_metadata import metadata_store
 from ml_metadata.proto import metadata_store_pb2
 
+from ml.core.metadata_target import (PASSWORD_ENV_VAR, PASSWORD_FILE_ENV_VAR, REDACTED,
+                                      MetadataTarget)
+
 EXAMPLE_GEN_NODE = "ETRMExampleGen"
 # What reading a store can raise besides LookupError: a locked, corrupt or unreadable database.
 STORE_ERRORS = (metadata_errors.StatusError, OSError)
+_STDERR_LOCK = threading.Lock()
 
 
 def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
@@ -25,34 +32,111 @@ def sqlite_config(path: str) -> metadata_store_pb2.ConnectionConfig:
     return config
 
 
+def mysql_config(target: MetadataTarget, create: bool = True) -> metadata_store_pb2.ConnectionConfig:
+    """A MySQL/MariaDB connection; create=False never creates the database (for reads).
+    ML Metadata's client logs in with mysql_native_password: MariaDB's default, not MySQL 8's."""
+    config = metadata_store_pb2.ConnectionConfig()
+    mysql = config.mysql
+    mysql.database, mysql.user = target.database, target.user
+    if target.socket:
+        mysql.socket = target.socket
+    else:
+        mysql.host, mysql.port = target.host, target.port
+    if target.password:
+        mysql.password = target.password
+    mysql.skip_db_creation = not create
+    return config
+
+
+def target_config(target: MetadataTarget, read_only: bool = False) -> metadata_store_pb2.ConnectionConfig:
+    """The connection to a metadata target; read_only opens neither create nor write."""
+    if not target.is_sqlite:
+        return mysql_config(target, create=not read_only)
+    config = sqlite_config(str(target.sqlite_path))
+    if read_only:
+        config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    return config
+
+
 def open_store(connection_config: metadata_store_pb2.ConnectionConfig) -> metadata_store.MetadataStore:
     return metadata_store.MetadataStore(connection_config)
 
 
 def connection_for(home) -> metadata_store_pb2.ConnectionConfig:
-    """The ML Metadata connection of a project home (`ml.core.home.Home`)."""
-    return sqlite_config(str(home.metadata_path))
+    """The ML Metadata connection of a project home (`ml.core.home.Home`): its --metadata
+    target, else $ETRM_METADATA, else <home>/ml_metadata.json, else its SQLite file."""
+    return target_config(home.metadata)
+
+
+class StoreUnavailable(ConnectionError):
+    """The home's ML Metadata cannot be opened (server down, wrong password, unusable file)."""
 
 
 def store_for(home) -> metadata_store.MetadataStore:
-    """An open store on a project home's ML Metadata."""
-    return open_store(connection_for(home))
+    """An open store on a project home's ML Metadata; StoreUnavailable (one line naming the
+    target, never the password) when it cannot be opened."""
+    target = home.metadata
+    try:
+        return open_store(target_config(target))
+    except (RuntimeError, metadata_errors.StatusError) as exc:
+        raise StoreUnavailable(f"cannot open ML Metadata at {target.describe()}: "
+                               f"{store_error_reason(exc, target)}") from None
+
+
+def has_store(home) -> bool:
+    """Whether the home's ML Metadata may hold anything: its SQLite file exists (a server
+    database is asked when opened)."""
+    target = home.metadata
+    return not target.is_sqlite or target.sqlite_path.is_file()
 
 
 def existing_store(home) -> metadata_store.MetadataStore:
     """A read-only store on a home's ML Metadata, for questions about what ran: opening must
     neither create an empty database in a mistyped home nor write into a kept one. A
-    LookupError naming the home when it has none."""
-    path = home.metadata_path
-    if not path.is_file():
-        raise LookupError(f"home {home.root} has no ML Metadata ({path} does not exist)")
-    config = sqlite_config(str(path))
-    config.sqlite.connection_mode = metadata_store_pb2.SqliteMetadataSourceConfig.READONLY
+    LookupError naming the home (or the server) when it has none or cannot be reached."""
+    target = home.metadata
+    if target.is_sqlite and not target.sqlite_path.is_file():
+        raise LookupError(f"home {home.root} has no ML Metadata ({target.sqlite_path} does not exist)")
     try:
-        return open_store(config)
-    except RuntimeError as exc:  # what the store's constructor raises for a file it cannot use
-        reason = str(exc).replace("Error when executing query: ", "", 1).split(" query:", 1)[0]
-        raise LookupError(f"cannot read ML Metadata at {path}: {reason}") from None
+        with _native_stderr_muted(not target.is_sqlite):
+            return open_store(target_config(target, read_only=True))
+    except (RuntimeError, metadata_errors.StatusError) as exc:  # what the constructor raises
+        raise LookupError(f"cannot read ML Metadata at {target.describe()}: "
+                          f"{store_error_reason(exc, target)}") from None
+
+
+@contextlib.contextmanager
+def _native_stderr_muted(mute: bool):
+    """ML Metadata's C++ MySQL client logs a failed login to fd 2 in several lines; the
+    LookupError of a read-only command says it in one. (fd 2 is process-wide: the lock keeps
+    two threads from restoring each other's copy.)"""
+    if not mute:
+        yield
+        return
+    with _STDERR_LOCK:
+        sys.stderr.flush()
+        saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            os.close(devnull)
+
+
+def store_error_reason(exc: BaseException, target: MetadataTarget) -> str:
+    """The useful part of a store error, with any password blanked."""
+    reason = str(exc).replace("Error when executing query: ", "", 1).split(" query:", 1)[0]
+    if not target.is_sqlite and "mysql_real_connect failed" in reason:
+        reason = (f"cannot log in as {target.user} (is the server up and the password right? "
+                  "ML Metadata logs in with mysql_native_password, MariaDB's default but not "
+                  "MySQL 8's)" + ("" if target.password else
+                                  f"; no password was given (${PASSWORD_ENV_VAR} or "
+                                  f"${PASSWORD_FILE_ENV_VAR})"))
+    elif not target.is_sqlite and "Unknown database" in reason:
+        reason = f"database {target.database} does not exist (a pipeline run creates it)"
+    return reason.replace(target.password, REDACTED) if target.password else reason
 
 
 def _node_context(store, pipeline_name: str, node_id: str):
@@ -71,11 +155,9 @@ def ingested_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -
     return sorted(spans)
 
 
-def next_span(connection_config: metadata_store_pb2.ConnectionConfig, pipeline_name: str) -> int:
+def next_span(store, pipeline_name: str) -> int:
     """The span after the newest one ingested; 0 for a new pipeline."""
-    if connection_config.HasField("sqlite") and not os.path.exists(connection_config.sqlite.filename_uri):
-        return 0
-    spans = ingested_spans(open_store(connection_config), pipeline_name)
+    spans = ingested_spans(store, pipeline_name)
     return spans[-1] + 1 if spans else 0
 
 

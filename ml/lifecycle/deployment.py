@@ -140,11 +140,11 @@ def admit_version(home, model_name: str, version: int) -> bool:
 def push_history(home, model_name: str) -> List[Dict[str, int]]:
     """Versions pushed for the model, oldest first, with their PushedModel artifact ids
     (empty when the home has no ML Metadata yet)."""
-    home = _home(home)
-    if not home.metadata_path.exists():
-        return []
     from ml.core import metadata
 
+    home = _home(home)
+    if not metadata.has_store(home):
+        return []
     store = metadata.store_for(home)
     return [{"version": int(artifact.custom_properties["pushed_version"].string_value),
              "pushed_model_id": int(artifact.id)}
@@ -153,10 +153,11 @@ def push_history(home, model_name: str) -> List[Dict[str, int]]:
 
 def mlmd_ids(home, model_name: str, version: Optional[int]) -> Dict[str, int]:
     """PushedModel, Model and training Examples ids of a pushed version (what is known)."""
-    home = _home(home)
-    if version is None or not home.metadata_path.exists():
-        return {}
     from ml.core import metadata
+
+    home = _home(home)
+    if version is None or not metadata.has_store(home):
+        return {}
 
     try:
         store = metadata.store_for(home)

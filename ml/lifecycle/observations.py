@@ -217,7 +217,7 @@ class LoggedObservations:
         if self._settings is None:
             from ml.core import metadata
 
-            if not self.home.metadata_path.exists():
+            if not metadata.has_store(self.home):
                 return None
             try:
                 self._settings = metadata.training_reference(

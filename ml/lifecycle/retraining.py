@@ -90,7 +90,7 @@ class RetrainingJobRunner:
         entry = context.entry
         done = metadata.validated_spans(metadata.store_for(context.home), entry.pipeline_name,
                                         settings.span_days, settings.history_start) \
-            if context.home.metadata_path.exists() else {}
+            if metadata.has_store(context.home) else {}
         for span in spans:
             if span in done:
                 continue

@@ -253,6 +253,15 @@ def _pushed_version(summary: Dict, recipe: Recipe) -> int:
     return int(pushed)
 
 
+def _holds_metadata(home: Home) -> bool:
+    if not metadata.has_store(home):
+        return False
+    try:
+        return bool(metadata.existing_store(home).get_contexts())
+    except LookupError:  # a server database that does not exist yet
+        return False
+
+
 def reproduce(source: Home, model_key: str, version: int, fresh: Home,
               tolerance: float = 1e-6, say: Callable[[str], None] = print,
               beam_workers: int = 1) -> Reproduction:
@@ -261,10 +270,11 @@ def reproduce(source: Home, model_key: str, version: int, fresh: Home,
     from ml.lifecycle.deployment import move_label
     from ml.serving.model_config import STABLE_LABEL, version_labels
 
-    if fresh.root.resolve() == source.root.resolve():
-        raise ValueError("the reproduction needs a fresh home, not the original one")
-    if fresh.metadata_path.exists():
-        raise ValueError(f"home {fresh.root} already holds ML Metadata: reproduce into a fresh home")
+    if fresh.root.resolve() == source.root.resolve() or fresh.metadata == source.metadata:
+        raise ValueError("the reproduction needs a fresh home and ML Metadata, not the original's")
+    if _holds_metadata(fresh):
+        raise ValueError(f"{fresh.metadata.describe()} already holds ML Metadata: reproduce "
+                         "into a fresh home")
     entry = registry.get_model(model_key)
     chain = recipe_chain(metadata.existing_store(source), entry.key, version)
     done: List[Reproduction] = []
