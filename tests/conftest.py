@@ -27,3 +27,14 @@ def continuous_home(tmp_path_factory):
 
 
 from tests.mariadb_fixtures import mariadb, mariadb_metadata  # noqa: E402,F401  (fixtures)
+
+
+@pytest.fixture(scope="session")
+def risk_home(tmp_path_factory):
+    """A home whose first risk-pipeline run (1,500 trades, fast hyperparameters) pushed v1:
+    (home, that run's summary). Shared by the risk e2e tests and the reproduction into
+    MariaDB, which reruns that v1 from its lineage."""
+    from tests.pipeline_helpers import run_small
+
+    home = tmp_path_factory.mktemp("risk_home")
+    return home, run_small(home, train=True, drift_gate=False)

@@ -92,9 +92,11 @@ def test_statistics_with_two_workers_equal_those_with_one(runs):
     for split in ("train", "eval"):
         stats = [tfdv.load_stats_binary(os.path.join(split_uri(uri, split), "FeatureStats.pb"))
                  for uri in (one, two)]
-        first, second = (json_format.MessageToDict(s) for s in stats)
-        assert stats[0].datasets[0].num_examples > 0
-        assert _close(first, second) == [], split
+        assert stats[0].datasets[0].num_examples == stats[1].datasets[0].num_examples > 0
+        by_feature = [{".".join(f.path.step): json_format.MessageToDict(f)
+                       for f in s.datasets[0].features} for s in stats]
+        assert len(by_feature[0]) == len(stats[0].datasets[0].features) > 10
+        assert _close(by_feature[0], by_feature[1]) == [], split
 
 
 def test_transform_analyzers_with_two_workers_equal_those_with_one(runs, examples):

@@ -1,6 +1,11 @@
-"""The risk pipeline run with ML Metadata on MariaDB (the session's server, a database of its
-own), its lineage, registry view and run history read back through `etrm` and checked against
-ML Metadata directly; the password shows nowhere in the home, in ML Metadata or in the logs."""
+"""A pushed version reproduced from its lineage into ML Metadata on MariaDB: the risk e2e
+home's v1 (SQLite, tests/conftest.py::risk_home) is rerun by `etrm reproduce` into a fresh
+home whose store is a MariaDB database of its own (the session's server). The rerun matches
+the original (same records in the same order, the same figures), and its lineage, registry
+view and run history read back through `etrm` agree with ML Metadata directly; the password
+shows nowhere in the home, in ML Metadata or in the logs."""
+import contextlib
+import io
 import json
 
 import pytest
@@ -9,16 +14,55 @@ from ml.cli import main
 from ml.core import metadata
 from ml.core.home import Home
 from tests.mariadb_fixtures import mariadb_password
-from tests.pipeline_helpers import run_small
 
 pytestmark = pytest.mark.e2e
 MODEL = "etrm_risk_model"
 
 
-@pytest.fixture
-def mariadb_run(tmp_path, mariadb, mariadb_metadata):
-    home = tmp_path / "home"
-    return home, mariadb_metadata, run_small(home, train=True, drift_gate=False)
+@pytest.fixture(scope="module")
+def mariadb_url(mariadb):
+    """The module's own database, chosen through the environment as a user would."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in mariadb.environment("etrm_reproduced").items():
+            patch.setenv(name, value)
+        patch.delenv("ETRM_METADATA_PASSWORD", raising=False)
+        yield mariadb.url("etrm_reproduced")
+
+
+@pytest.fixture(scope="module")
+def mariadb_run(tmp_path_factory, risk_home, mariadb_url):
+    """(fresh home, its URL, the rerun's summary, the reproduction's JSON). The original's
+    runs/*.json are moved aside during the rerun, so only its lineage can feed it; the source
+    is named `--metadata sqlite` because $ETRM_METADATA points at MariaDB here."""
+    source, _ = risk_home
+    fresh = tmp_path_factory.mktemp("reproduced") / "home"
+    kept = [path.rename(path.with_suffix(".kept")) for path in (source / "runs").glob("*.json")]
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            code = main(["reproduce", MODEL, "--version", "1", "--home", str(source),
+                         "--metadata", "sqlite", "--into", str(fresh),
+                         "--into-metadata", mariadb_url, "--json"])
+    finally:
+        for path in kept:
+            path.rename(path.with_suffix(".json"))
+    result = json.loads(printed.getvalue())
+    assert code == 0, result
+    summary = json.loads((fresh / "runs" / "latest.json").read_text())
+    return fresh, mariadb_url, summary, result
+
+
+def test_the_rerun_matches_the_original(mariadb_run, risk_home):
+    _, _, _, result = mariadb_run
+    original = risk_home[1]["model"]
+    assert result["reproduced"] and result["examples_identical"]
+    assert result["code"]["changed"] == [] and result["chain"] == []
+    examples = result["examples"]["0"]
+    assert examples["original"] == examples["reproduced"]
+    assert sum(split["records"] for split in examples["original"].values()) == 1500
+    figures = {row["metric"]: row for row in result["metrics"]}
+    assert figures["auc"]["original"] == pytest.approx(original["metrics"]["overall"]["auc"])
+    assert all(abs(row["difference"]) <= 1e-6 for row in result["metrics"])
 
 
 def _cli_json(capsys, *command):
@@ -45,8 +89,8 @@ def _everything_in(store):
     return "\n".join(str(item) for group in records for item in group)
 
 
-def test_pipeline_on_mariadb_and_its_lineage_read_back(mariadb_run, mariadb, monkeypatch, capsys):
-    home, url, summary = mariadb_run
+def test_the_rerun_on_mariadb_and_its_lineage_read_back(mariadb_run, mariadb, monkeypatch, capsys):
+    home, url, summary, _ = mariadb_run
     assert summary["status"] == "succeeded" and summary["model"]["pushed_version"] == 1
     assert summary["metadata"] == url
     assert not (home / "metadata.sqlite").exists(), "nothing may fall back to SQLite"
