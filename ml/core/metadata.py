@@ -102,6 +102,31 @@ def executions_since(store, pipeline_name: str, since_ms: int) -> List[Dict]:
     return sorted(rows, key=lambda row: (row["started_ms"], row["execution_id"]))
 
 
+def run_executions(store, pipeline_name: str, run_id: str) -> Dict[str, str]:
+    """The execution state of each node of one run (node id -> COMPLETE, CACHED, RUNNING...).
+
+    TFX's IR runners (LocalDagRunner) record a run as a `pipeline_run` context named run_id and
+    a node as a `node` context; its legacy launcher (AirflowDagRunner) records a `run` context
+    named pipeline.run_id and the node id as the execution's `component_id` property, and
+    leaves an execution that raised RUNNING."""
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    node_type = store.get_context_type("node") if context is not None else None
+    if context is None:
+        context = store.get_context_by_type_and_name("run", f"{pipeline_name}.{run_id}")
+    if context is None:
+        return {}
+    states = {}
+    for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+        if node_type is not None:
+            names = [c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                     if c.type_id == node_type.id]
+            node_id = names[0] if names else execution.type
+        else:
+            node_id = execution.properties["component_id"].string_value
+        states[node_id] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+    return states
+
+
 def output_artifacts(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
     """Artifacts an execution produced, by output key."""
     return _artifacts_by_event(store, execution_id, metadata_store_pb2.Event.OUTPUT)
