@@ -55,6 +55,9 @@ def test_ml_metadata_holds_every_node_the_blessing_and_the_push(first_run, proje
     assert {node for node, state in executions.items() if state != "COMPLETE"} == RESOLVERS
     examples = store.get_artifacts_by_type("Examples")
     assert [e.custom_properties["span"].int_value for e in examples] == [0]  # from the logical date
+    # What the local runner and continuous learning ask sees the legacy launcher's records.
+    assert metadata.ingested_spans(store, RISK.pipeline_name) == [0]
+    assert list(metadata.validated_spans(store, RISK.pipeline_name, 7, "2024-01-01")) == [0]
     blessings = store.get_artifacts_by_type("ModelBlessing")
     assert [b.custom_properties["blessed"].int_value for b in blessings] == [1]
     pushed = metadata.latest_pushed_model(store, RISK.serving_name)
