@@ -79,3 +79,16 @@ def test_kubeflow_v2_spec_lists_every_component(tmp_path):
     assert EXPECTED_NODES <= compiled_nodes
     assert not {"DriftCheck", "DriftGate"} & compiled_nodes
     assert "Transform" in tasks["Trainer"]["dependentTasks"]
+
+
+def test_airflow_parses_the_dag_file_into_both_models_dags(tmp_path, monkeypatch):
+    from airflow.models import DagBag
+    from tests.airflow_fixtures import DAG_FILE
+
+    monkeypatch.setenv("ETRM_HOME", str(tmp_path / "home"))
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "etrm_dags.py").symlink_to(DAG_FILE)
+    bag = DagBag(dag_folder=str(tmp_path / "dags"), include_examples=False)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"etrm-risk-pipeline", "etrm-report-lm-pipeline"}
+    assert "LMEvaluator" in bag.get_dag("etrm-report-lm-pipeline").task_ids
