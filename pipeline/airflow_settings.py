@@ -13,8 +13,8 @@ sees when Airflow parses it; every worker parses it again, so set them for worke
     ETRM_AIRFLOW_RETRY_DELAY_SECONDS first retry delay, doubled at each retry up to 1 h (300)
 
 The schedule is not a setting here: it is the model's RetrainingConfig.retrain_schedule as
-registered in the home (`ContinuousLearningPipeline.register_model_for_retraining`), else the
-spec's weekly Sunday 02:00. The span of a run is the span containing its logical date.
+registered in the home (`ml.lifecycle.store.registered_schedule`), else the spec's weekly
+Sunday 02:00. The span of a run is the span containing its logical date.
 """
 from __future__ import annotations
 
@@ -27,7 +27,6 @@ from typing import Any, Dict, Mapping, Optional
 from ml.core import registry
 from ml.core.home import Home
 
-DEFAULT_SCHEDULE = "0 2 * * 0"
 MAX_RETRY_DELAY = dt.timedelta(hours=1)
 
 
@@ -98,15 +97,3 @@ _VARIABLES = {
     "ETRM_AIRFLOW_RETRY_DELAY_SECONDS": ("retry_delay", lambda text: dt.timedelta(seconds=float(text))),
 }
 SETTING_VARIABLES = ("ETRM_HOME", *_VARIABLES)
-
-
-def retrain_schedule(home: Home, model: registry.RegisteredModel) -> str:
-    """The cron of the model's RetrainingConfig registered in the home, else DEFAULT_SCHEDULE.
-
-    Read without creating the lifecycle database: parsing a DAG file must not write a home."""
-    if not home.lifecycle_db.is_file():
-        return DEFAULT_SCHEDULE
-    from ml.lifecycle.store import LifecycleStore
-
-    config = LifecycleStore(home.lifecycle_db).registrations().get(model.serving_name)
-    return config.retrain_schedule if config is not None else DEFAULT_SCHEDULE

@@ -30,16 +30,15 @@ def _pipeline(home: Home, data: DataSettings, model: ModelSettings, beam_workers
         beam_pipeline_args=beam_args(beam_workers), drift=drift or DriftSettings())
 
 
-def airflow_dag(settings, model: registry.RegisteredModel):
+def airflow_dag(settings, model: registry.RegisteredModel, schedule: str):
     """The model's pipeline as an Airflow DAG (TFX's AirflowDagRunner, one task per node).
 
-    settings: a pipeline.airflow_settings.AirflowSettings. The schedule is the model's
-    registered RetrainingConfig cron; one run at a time; failed tasks retry with exponential
+    settings: a pipeline.airflow_settings.AirflowSettings; schedule: a cron (the DAG file
+    gives the model's registered RetrainingConfig cron). One run at a time; failed tasks retry with exponential
     backoff, except the gates, whose verdict a retry would only repeat. The span is rendered
     per run from its logical date (span_of_logical_date), so the workers, which parse the file
     again for each task, agree on it with the scheduler."""
     from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig
-    from pipeline.airflow_settings import retrain_schedule
 
     home = settings.home
     data = DataSettings(dataset=model.dataset, span=0,
@@ -51,7 +50,7 @@ def airflow_dag(settings, model: registry.RegisteredModel):
     drift = DriftSettings(serving_log_dir=str(home.serving_log_dir(model.serving_name)))
     tfx_pipeline = _pipeline(home, data, model_settings, settings.beam_workers, drift=drift)
     config = AirflowPipelineConfig(airflow_dag_config={
-        "schedule": retrain_schedule(home, model),
+        "schedule": schedule,
         "start_date": dt.datetime(2024, 1, 1),
         "catchup": False,
         "max_active_runs": 1,

@@ -19,7 +19,8 @@ def _airflow_dags(tmp_path):
     from pipeline.orchestrators import airflow_dag
 
     settings = AirflowSettings(home=Home(tmp_path), trades_per_span=100, reports_per_span=50)
-    return airflow_dag(settings, registry.RISK_MODEL), airflow_dag(settings, registry.REPORT_LM)
+    return (airflow_dag(settings, registry.RISK_MODEL, "0 2 * * 0"),
+            airflow_dag(settings, registry.REPORT_LM, "0 2 * * 0"))
 
 
 def test_airflow_dags_have_a_task_per_component_one_run_at_a_time_and_retries(tmp_path):
@@ -41,14 +42,22 @@ def test_airflow_dags_have_a_task_per_component_one_run_at_a_time_and_retries(tm
     assert risk.get_task("DriftGate").retries == 0
 
 
-def test_airflow_schedule_is_the_registered_retraining_cron(tmp_path):
+def test_airflow_schedule_is_the_registered_retraining_cron(tmp_path, monkeypatch):
+    from airflow.models import DagBag
     from ml.continuous_learning_pipeline import ContinuousLearningPipeline, RetrainingConfig
+    from tests.airflow_fixtures import DAG_FILE
 
-    ContinuousLearningPipeline(home=tmp_path).register_model_for_retraining(
+    ContinuousLearningPipeline(home=tmp_path / "home").register_model_for_retraining(
         RetrainingConfig(model_name="risk_model", retrain_schedule="30 3 * * 1"))
-    risk, lm = _airflow_dags(tmp_path)
-    assert risk.timetable.summary == "30 3 * * 1"
-    assert lm.timetable.summary == "0 2 * * 0"
+    monkeypatch.setenv("ETRM_HOME", str(tmp_path / "home"))
+    (tmp_path / "dags").mkdir()
+    (tmp_path / "dags" / "etrm_dags.py").symlink_to(DAG_FILE)
+    bag = DagBag(dag_folder=str(tmp_path / "dags"), include_examples=False)
+    assert bag.import_errors == {}
+    assert set(bag.dag_ids) == {"etrm-risk-pipeline", "etrm-report-lm-pipeline"}
+    assert "LMEvaluator" in bag.get_dag("etrm-report-lm-pipeline").task_ids
+    assert bag.get_dag("etrm-risk-pipeline").timetable.summary == "30 3 * * 1"
+    assert bag.get_dag("etrm-report-lm-pipeline").timetable.summary == "0 2 * * 0"
 
 
 def test_airflow_renders_the_span_of_each_run_from_its_logical_date(tmp_path):
@@ -80,15 +89,3 @@ def test_kubeflow_v2_spec_lists_every_component(tmp_path):
     assert not {"DriftCheck", "DriftGate"} & compiled_nodes
     assert "Transform" in tasks["Trainer"]["dependentTasks"]
 
-
-def test_airflow_parses_the_dag_file_into_both_models_dags(tmp_path, monkeypatch):
-    from airflow.models import DagBag
-    from tests.airflow_fixtures import DAG_FILE
-
-    monkeypatch.setenv("ETRM_HOME", str(tmp_path / "home"))
-    (tmp_path / "dags").mkdir()
-    (tmp_path / "dags" / "etrm_dags.py").symlink_to(DAG_FILE)
-    bag = DagBag(dag_folder=str(tmp_path / "dags"), include_examples=False)
-    assert bag.import_errors == {}
-    assert set(bag.dag_ids) == {"etrm-risk-pipeline", "etrm-report-lm-pipeline"}
-    assert "LMEvaluator" in bag.get_dag("etrm-report-lm-pipeline").task_ids
