@@ -34,8 +34,8 @@ def airflow_dag(settings, model: registry.RegisteredModel, schedule: str):
     """The model's pipeline as an Airflow DAG (TFX's AirflowDagRunner, one task per node).
 
     settings: a pipeline.airflow_settings.AirflowSettings; schedule: a cron (the DAG file
-    gives the model's registered RetrainingConfig cron). One run at a time; failed tasks retry with exponential
-    backoff, except the gates, whose verdict a retry would only repeat. The span is rendered
+    gives the model's registered RetrainingConfig cron). One run at a time; failed tasks
+    retry with exponential backoff, except the gates, whose verdict a retry would only repeat. The span is rendered
     per run from its logical date (span_of_logical_date), so the workers, which parse the file
     again for each task, agree on it with the scheduler."""
     from tfx.orchestration.airflow.airflow_dag_runner import AirflowDagRunner, AirflowPipelineConfig

@@ -55,9 +55,9 @@ def test_airflow_schedule_is_the_registered_retraining_cron(tmp_path, monkeypatc
     bag = DagBag(dag_folder=str(tmp_path / "dags"), include_examples=False)
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {"etrm-risk-pipeline", "etrm-report-lm-pipeline"}
-    assert "LMEvaluator" in bag.get_dag("etrm-report-lm-pipeline").task_ids
-    assert bag.get_dag("etrm-risk-pipeline").timetable.summary == "30 3 * * 1"
-    assert bag.get_dag("etrm-report-lm-pipeline").timetable.summary == "0 2 * * 0"
+    assert "LMEvaluator" in bag.dags["etrm-report-lm-pipeline"].task_ids
+    assert bag.dags["etrm-risk-pipeline"].timetable.summary == "30 3 * * 1"
+    assert bag.dags["etrm-report-lm-pipeline"].timetable.summary == "0 2 * * 0"
 
 
 def test_airflow_renders_the_span_of_each_run_from_its_logical_date(tmp_path):
