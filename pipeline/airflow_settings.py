@@ -15,6 +15,8 @@ sees when Airflow parses it; every worker parses it again, so set them for worke
 The schedule is not a setting here: it is the model's RetrainingConfig.retrain_schedule as
 registered in the home (`ml.lifecycle.store.registered_schedule`), else the spec's weekly
 Sunday 02:00. The span of a run is the span containing its logical date.
+ML Metadata is the home's (ml.core.metadata.connection_for): with Airflow, a MariaDB/MySQL
+server rather than SQLite, which concurrent tasks lock (README).
 """
 from __future__ import annotations
 
