@@ -18,7 +18,7 @@ from tests.pipeline_helpers import FAST_HYPERPARAMETERS
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 DAG_FILE = REPO_ROOT / "pipeline" / "airflow_dag.py"
 AIRFLOW = pathlib.Path(sys.executable).with_name("airflow")
-# The DAG file imports TFX and with it TensorFlow: 90-101 s on this busy 2-core machine
+# The DAG file imports TFX and with it TensorFlow: 47-101 s on this shared 2-core machine
 # (BENCHMARKS.md, "Airflow DAG file parse time"), beyond Airflow's default 30 s; as the README.
 DAGBAG_IMPORT_TIMEOUT_S = "300"
 
