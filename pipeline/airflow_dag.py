@@ -1,21 +1,20 @@
-"""Airflow DAG file: copy or link into $AIRFLOW_HOME/dags (see README, "Orchestrating").
+"""Airflow DAG file: both models' pipelines, one DAG each (copy or link into the dags folder).
 
-Settings come from the environment at DAG-parse time, as Airflow requires: ETRM_HOME (state),
-ETRM_TRADES_PER_SPAN, ETRM_SPAN (default: the next span after the newest in ML Metadata).
+An entry point (tests/test_layers.py): Airflow imports it, as a shell runs run_local.py.
+
+Its settings are pipeline.airflow_settings (ETRM_* environment variables, documented there and
+in the README, "Orchestrating with Airflow or Kubeflow"). Importing it builds the two DAGs and
+nothing else: the span of a run is rendered from its logical date and ML Metadata is only read
+when a task runs. Building them imports TFX and TensorFlow, once for both (BENCHMARKS.md,
+"Airflow DAG file parse time").
 """
-import os
-
 from ml.core import registry
-from ml.core.home import Home
-from pipeline.config import DataSettings, ModelSettings
-from pipeline.local_runner import resolve_span
+from ml.lifecycle.store import registered_schedule
+from pipeline.airflow_settings import AirflowSettings
 from pipeline.orchestrators import airflow_dag
 
-_home = Home.resolve()
-_span_env = os.environ.get("ETRM_SPAN")
-_data = DataSettings(
-    dataset=registry.RISK_MODEL.dataset,
-    span=resolve_span(_home, registry.RISK_MODEL.pipeline_name,
-                      int(_span_env) if _span_env else None),
-    records_per_span=int(os.environ.get("ETRM_TRADES_PER_SPAN", "20000")))
-DAG = airflow_dag(_home, _data, ModelSettings())
+_settings = AirflowSettings.from_environ()
+risk_dag = airflow_dag(_settings, registry.RISK_MODEL,
+                       registered_schedule(_settings.home, registry.RISK_MODEL.serving_name))
+report_lm_dag = airflow_dag(_settings, registry.REPORT_LM,
+                            registered_schedule(_settings.home, registry.REPORT_LM.serving_name))

@@ -1,6 +1,7 @@
 """Two DirectRunner workers compute what one does: StatisticsGen's statistics and Transform's
 analyzers (vocabularies, means, variances) on the same span agree, so the multi-processing
-mode chosen for big spans (ml.core.beam) changes speed, not results."""
+mode chosen for big spans (ml.core.beam) changes speed, not results. One worker is the risk
+e2e home's first run (tests/conftest.py::risk_home); two reruns the same executors."""
 import math
 import os
 
@@ -8,17 +9,28 @@ import pytest
 
 from ml.core.beam import beam_args
 
-pytestmark = pytest.mark.slow
-TRADES = 1200
+pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def examples(tmp_path_factory):
-    from components.etrm_example_gen.standalone import run_executor
-    from ml.synthetic.spans import SpanRequest
+def one_worker(risk_home):
+    """The risk home's first run, made with one in-process worker: its Examples (as the TFX
+    artifact the executors take), StatisticsGen's output and Transform's graph, by URI."""
+    from tfx.types import artifact_utils
 
-    return run_executor(SpanRequest(dataset="trades", span=0, records_per_span=TRADES),
-                        str(tmp_path_factory.mktemp("span")))
+    from ml.core import metadata
+    from tests.pipeline_helpers import store_for
+
+    home, summary = risk_home
+    assert summary["beam_workers"] == 1
+    store = store_for(home)
+    outputs = {row["component"]: metadata.output_artifacts(store, row["execution_id"])
+               for row in summary["components"]}
+    [examples] = outputs["ETRMExampleGen"]["examples"]
+    [examples_type] = store.get_artifact_types_by_id([examples.type_id])
+    return {"examples": artifact_utils.deserialize_artifact(examples_type, examples),
+            "statistics": outputs["StatisticsGen"]["statistics"][0].uri,
+            "transform_graph": outputs["Transform"]["transform_graph"][0].uri}
 
 
 def _statistics(examples, folder, workers):
@@ -75,19 +87,20 @@ def _close(a, b, path="") -> list:
 
 
 @pytest.fixture(scope="module")
-def runs(examples, tmp_path_factory):
-    return {workers: (_statistics(examples, str(tmp_path_factory.mktemp(f"stats{workers}")), workers),
-                      _transform(examples, str(tmp_path_factory.mktemp(f"tft{workers}")), workers))
-            for workers in (1, 2)}
+def two_workers(one_worker, tmp_path_factory):
+    """StatisticsGen and Transform rerun on the same Examples with two multi-processing workers."""
+    folder = str(tmp_path_factory.mktemp("two-workers"))
+    return {"statistics": _statistics(one_worker["examples"], folder, 2).uri,
+            "transform_graph": _transform(one_worker["examples"], folder, 2).uri}
 
 
-def test_statistics_with_two_workers_equal_those_with_one(runs):
+def test_statistics_with_two_workers_equal_those_with_one(one_worker, two_workers):
     import tensorflow_data_validation as tfdv
     from google.protobuf import json_format
 
     from ml.core.example_tables import split_names, split_uri
 
-    one, two = runs[1][0].uri, runs[2][0].uri
+    one, two = one_worker["statistics"], two_workers["statistics"]
     assert split_names(one) == split_names(two) == ["eval", "train"]
     for split in ("train", "eval"):
         stats = [tfdv.load_stats_binary(os.path.join(split_uri(uri, split), "FeatureStats.pb"))
@@ -99,19 +112,19 @@ def test_statistics_with_two_workers_equal_those_with_one(runs):
         assert _close(by_feature[0], by_feature[1]) == [], split
 
 
-def test_transform_analyzers_with_two_workers_equal_those_with_one(runs, examples):
+def test_transform_analyzers_with_two_workers_equal_those_with_one(one_worker, two_workers):
     import tensorflow as tf
     import tensorflow_transform as tft
 
     from ml.core.example_tables import read_records, split_files
 
-    outputs = [tft.TFTransformOutput(runs[w][1].uri) for w in (1, 2)]
+    outputs = [tft.TFTransformOutput(run["transform_graph"]) for run in (one_worker, two_workers)]
     vocabularies = [sorted(os.listdir(output.transform_savedmodel_dir + "/assets"))
                     for output in outputs]
     assert vocabularies[0] == vocabularies[1] and vocabularies[0]
     for name in vocabularies[0]:
         assert outputs[0].vocabulary_by_name(name) == outputs[1].vocabulary_by_name(name), name
-    raw = read_records(split_files(examples.uri, "eval"))[:256]
+    raw = read_records(split_files(one_worker["examples"].uri, "eval"))[:256]
     spec = outputs[0].raw_feature_spec()
     batch = tf.io.parse_example(tf.constant(raw), spec)
     transformed = [output.transform_features_layer()(dict(batch)) for output in outputs]

@@ -21,7 +21,8 @@ LAYERS = {
     "ml.cli": 5, "ml.serving.__main__": 5, "run_local": 5, "benchmarks": 5,
     "ml.synthetic_data_generator": 5, "ml.model_fine_tuning": 5,
     "ml.drift_detection_service": 5, "ml.tensorflow_serving_client": 5,
-    "ml.continuous_learning_pipeline": 5,           # entry points and the spec's facades
+    "ml.continuous_learning_pipeline": 5,
+    "pipeline.airflow_dag": 5,                      # the DAG file Airflow imports           # entry points and the spec's facades
     "ml": 0,                                        # the package itself only configures the process
 }
 LAYER_NAMES = ["foundations", "libraries", "components", "pipeline", "lifecycle", "entry points"]

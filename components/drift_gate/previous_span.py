@@ -39,9 +39,10 @@ class PreviousSpanStrategy(resolver.ResolverStrategy):
     """Keeps the latest earlier span of every input; empty inputs when there is none."""
 
     def __init__(self, current_span: int):
-        if current_span < 0:
+        # int(): an orchestrator that renders the span per run (Airflow) passes its text.
+        if int(current_span) < 0:
             raise ValueError(f"current_span must be >= 0, got {current_span}")
-        self._current_span = current_span
+        self._current_span = int(current_span)
 
     def resolve_artifacts(self, store, input_dict: Dict[str, List[types.Artifact]]
                           ) -> Optional[Dict[str, List[types.Artifact]]]:

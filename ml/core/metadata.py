@@ -143,13 +143,36 @@ def _node_context(store, pipeline_name: str, node_id: str):
     return store.get_context_by_type_and_name("node", f"{pipeline_name}.{node_id}")
 
 
+def _node_executions(store, pipeline_name: str, node_id: str) -> List[metadata_store_pb2.Execution]:
+    """A node's executions, as TFX's IR runners record them (a `node` context) and as its
+    legacy launcher does (AirflowDagRunner: executions of the pipeline context whose
+    `component_id` property is the node id)."""
+    found = {}
+    context = _node_context(store, pipeline_name, node_id)
+    if context is not None:
+        found.update((e.id, e) for e in store.get_executions_by_context(context.id))
+    pipeline = store.get_context_by_type_and_name("pipeline", pipeline_name)
+    if pipeline is not None:
+        found.update((e.id, e) for e in store.get_executions_by_context(pipeline.id)
+                     if "component_id" in e.properties
+                     and e.properties["component_id"].string_value == node_id)
+    return [found[key] for key in sorted(found)]
+
+
+def _node_outputs(store, pipeline_name: str, node_id: str) -> List[metadata_store_pb2.Artifact]:
+    """The artifacts a node's executions produced (under either runner, see _node_executions)."""
+    execution_ids = [e.id for e in _node_executions(store, pipeline_name, node_id)]
+    if not execution_ids:
+        return []
+    ids = {event.artifact_id for event in store.get_events_by_execution_ids(execution_ids)
+           if event.type == metadata_store_pb2.Event.OUTPUT}
+    return store.get_artifacts_by_id(sorted(ids)) if ids else []
+
+
 def ingested_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -> List[int]:
     """Spans of the live Examples artifacts the pipeline's ExampleGen has produced."""
-    context = _node_context(store, pipeline_name, node_id)
-    if context is None:
-        return []
     spans = set()
-    for artifact in store.get_artifacts_by_context(context.id):
+    for artifact in _node_outputs(store, pipeline_name, node_id):
         if artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties:
             spans.add(artifact.custom_properties["span"].int_value)
     return sorted(spans)
@@ -182,6 +205,31 @@ def executions_since(store, pipeline_name: str, since_ms: int) -> List[Dict]:
             "started_ms": execution.create_time_since_epoch,
         })
     return sorted(rows, key=lambda row: (row["started_ms"], row["execution_id"]))
+
+
+def run_executions(store, pipeline_name: str, run_id: str) -> Dict[str, str]:
+    """The execution state of each node of one run (node id -> COMPLETE, CACHED, RUNNING...).
+
+    TFX's IR runners (LocalDagRunner) record a run as a `pipeline_run` context named run_id and
+    a node as a `node` context; its legacy launcher (AirflowDagRunner) records a `run` context
+    named pipeline.run_id and the node id as the execution's `component_id` property, and
+    leaves an execution that raised RUNNING."""
+    context = store.get_context_by_type_and_name("pipeline_run", run_id)
+    node_type = store.get_context_type("node") if context is not None else None
+    if context is None:
+        context = store.get_context_by_type_and_name("run", f"{pipeline_name}.{run_id}")
+    if context is None:
+        return {}
+    states = {}
+    for execution in sorted(store.get_executions_by_context(context.id), key=lambda e: e.id):
+        if node_type is not None:
+            names = [c.name.split(".", 1)[-1] for c in store.get_contexts_by_execution(execution.id)
+                     if c.type_id == node_type.id]
+            node_id = names[0] if names else execution.type
+        else:
+            node_id = execution.properties["component_id"].string_value
+        states[node_id] = metadata_store_pb2.Execution.State.Name(execution.last_known_state)
+    return states
 
 
 def output_artifacts(store, execution_id: int) -> Dict[str, List[metadata_store_pb2.Artifact]]:
@@ -304,10 +352,7 @@ def passed_validation(store, artifact_id: int, pipeline_name: str,
                       gate_node: str = VALIDATION_GATE_NODE) -> bool:
     """Whether a COMPLETE run of the pipeline's validation gate read this Examples artifact
     (an ingestion killed before its gate, or stopped by it, leaves the span unvalidated)."""
-    gate_context = _node_context(store, pipeline_name, gate_node)
-    if gate_context is None:
-        return False
-    gate_runs = {e.id for e in store.get_executions_by_context(gate_context.id)
+    gate_runs = {e.id for e in _node_executions(store, pipeline_name, gate_node)
                  if e.last_known_state == metadata_store_pb2.Execution.COMPLETE}
     return any(event.type == metadata_store_pb2.Event.INPUT and event.execution_id in gate_runs
                for event in store.get_events_by_artifact_ids([artifact_id]))
@@ -318,11 +363,8 @@ def validated_spans(store, pipeline_name: str, period_days: int, history_start: 
     """span -> id of its newest LIVE Examples artifact that passed the validation gate, among
     spans of one calendar grid (period_days from history_start: span 3 of a weekly grid and
     of a daily one are different weeks)."""
-    context = _node_context(store, pipeline_name, node_id)
-    if context is None:
-        return {}
     newest: Dict[int, int] = {}
-    for artifact in sorted(store.get_artifacts_by_context(context.id), key=lambda a: a.id):
+    for artifact in sorted(_node_outputs(store, pipeline_name, node_id), key=lambda a: a.id):
         grid = generator_settings(artifact)
         if (artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties
                 and grid.get("period_days") == period_days

@@ -8,6 +8,9 @@ from typing import Any, Dict
 from ml.core import registry
 
 
+SPEC_SCHEDULE = "0 2 * * 0"  # the spec's retraining cron: every Sunday at 02:00
+
+
 @dataclasses.dataclass
 class RetrainingConfig:
     """How one model is retrained (the spec's fields and defaults).

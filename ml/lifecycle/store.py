@@ -25,7 +25,7 @@ import sqlite3
 from typing import Any, Dict, List, Optional
 
 from ml.core import sqlite_db
-from ml.lifecycle.config import RetrainingConfig
+from ml.lifecycle.config import SPEC_SCHEDULE, RetrainingConfig
 
 STATUSES = ("pending", "running", "succeeded", "skipped", "failed", "rolled_back", "cancelled")
 OPEN_STATUSES = ("pending", "running")
@@ -88,6 +88,15 @@ class AuditEntry:
     reason: str
     figures: Dict[str, Any]
     job_id: Optional[int]
+
+
+def registered_schedule(home, model: str) -> str:
+    """The retrain_schedule of the RetrainingConfig registered for model (a serving name) in
+    the home, else SPEC_SCHEDULE; a home without a lifecycle database is not given one."""
+    if not home.lifecycle_db.is_file():
+        return SPEC_SCHEDULE
+    config = LifecycleStore(home.lifecycle_db).registrations().get(model)
+    return config.retrain_schedule if config is not None else SPEC_SCHEDULE
 
 
 class LifecycleStore:
