@@ -12,12 +12,12 @@ from components.drift_gate.previous_span import PreviousSpanStrategy
 from components.etrm_example_gen.component import ETRMExampleGen
 from components.validation_gate.component import ValidationGate
 from ml.core import registry
+from ml.core.repo import REPO_ROOT
 from pipeline.config import (DataSettings, DriftSettings, ModelSettings, ServingSettings,
                              ValidationSettings)
 from pipeline.resolvers import stable_model_resolver
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SCHEMA_ROOT = os.path.join(REPO_ROOT, "data", "schema")
+SCHEMA_ROOT = os.path.join(str(REPO_ROOT), "data", "schema")
 
 
 def schema_file(dataset: str) -> str:

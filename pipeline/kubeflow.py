@@ -12,9 +12,10 @@ import json
 import pathlib
 import tempfile
 
+from ml.core.repo import REPO_ROOT
+
 IMAGE_PROJECT_DIR = "/opt/etrm"
 IMAGE_HOME = "/etrm"
-REPO_ROOT = str(pathlib.Path(__file__).resolve().parents[1])
 
 
 def write_pipeline_spec(tfx_pipeline, output_file: pathlib.Path, image: str,
@@ -32,7 +33,7 @@ def write_pipeline_spec(tfx_pipeline, output_file: pathlib.Path, image: str,
         job = json.loads((pathlib.Path(tmp) / "job.json").read_text())
     spec = kubeflow_resolvers.apply_queries(job["pipelineSpec"], compiled)
     spec["defaultPipelineRoot"] = pipeline_root
-    text = json.dumps(spec, indent=2, sort_keys=True).replace(REPO_ROOT + "/", IMAGE_PROJECT_DIR + "/")
+    text = json.dumps(spec, indent=2, sort_keys=True).replace(f"{REPO_ROOT}/", IMAGE_PROJECT_DIR + "/")
     output_file.parent.mkdir(parents=True, exist_ok=True)
     output_file.write_text(text)
     return output_file

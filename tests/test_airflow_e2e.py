@@ -1,6 +1,8 @@
-"""The risk model's DAG run by Airflow 2 (`airflow dags test`): every task succeeds and ML
-Metadata holds each node's execution, the ModelBlessing and the pushed version; a drifted span
-next week is stopped by the DriftGate before Transform, as under the local runner."""
+"""The risk model's DAG run by Airflow 2 (`airflow dags test`) with ML Metadata on MariaDB, as
+the README recommends for Airflow (the session's server, a database of its own): every task
+succeeds and ML Metadata holds each node's execution, the ModelBlessing and the pushed version;
+a drifted span next week is stopped by the DriftGate before Transform, as under the local
+runner."""
 import pytest
 
 from ml.core import metadata, registry
@@ -18,10 +20,25 @@ RESOLVERS = {"previous_span_resolver", "latest_blessed_model_resolver"}
 FIRST_WEEK, SECOND_WEEK = "2024-01-01", "2024-01-08"  # spans 0 and 1
 
 
+DATABASE = "etrm_airflow"
+
+
 @pytest.fixture(scope="module")
-def project_home(tmp_path_factory):
-    """The project home the DAG file is given; its ML Metadata is metadata.connection_for(home)."""
-    return Home(tmp_path_factory.mktemp("airflow_etrm_home"))
+def project_home(tmp_path_factory, mariadb):
+    """The project home the DAG file is given, its ML Metadata on MariaDB: chosen through
+    the environment, here as in the Airflow processes."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in mariadb.environment(DATABASE).items():
+            patch.setenv(name, value)
+        patch.delenv("ETRM_METADATA_PASSWORD", raising=False)
+        yield Home(tmp_path_factory.mktemp("airflow_etrm_home"))
+
+
+@pytest.fixture(scope="module")
+def run_settings(project_home, mariadb):
+    """The DAG's settings plus ML Metadata's target and password file, as a deployment sets
+    them for the scheduler and the workers."""
+    return {**small_run_settings(project_home.root), **mariadb.environment(DATABASE)}
 
 
 @pytest.fixture(scope="module")
@@ -30,8 +47,8 @@ def airflow(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def first_run(airflow, project_home):
-    result = airflow.airflow("dags", "test", DAG_ID, FIRST_WEEK, settings=small_run_settings(project_home.root))
+def first_run(airflow, run_settings):
+    result = airflow.airflow("dags", "test", DAG_ID, FIRST_WEEK, settings=run_settings)
     return result, airflow.newest_run(DAG_ID)
 
 
@@ -48,6 +65,7 @@ def test_every_task_of_the_first_run_succeeds(first_run):
 
 def test_ml_metadata_holds_every_node_the_blessing_and_the_push(first_run, project_home):
     _, (run_id, _) = first_run
+    assert not project_home.metadata.is_sqlite and not project_home.metadata_path.exists()
     store = _store(project_home)
     executions = metadata.run_executions(store, RISK.pipeline_name, run_id)
     assert set(executions) == NODES
@@ -65,8 +83,9 @@ def test_ml_metadata_holds_every_node_the_blessing_and_the_push(first_run, proje
     assert (project_home.serving_base(RISK.serving_name) / "1").is_dir()
 
 
-def test_a_drifted_span_stops_at_the_drift_gate_before_transform(first_run, airflow, project_home):
-    settings = {**small_run_settings(project_home.root), "ETRM_DRIFT": "price_shift@2024-01-08:1.0"}
+def test_a_drifted_span_stops_at_the_drift_gate_before_transform(first_run, airflow, project_home,
+                                                                  run_settings):
+    settings = {**run_settings, "ETRM_DRIFT": "price_shift@2024-01-08:1.0"}
     result = airflow.airflow("dags", "test", DAG_ID, SECOND_WEEK, settings=settings)
     assert result.returncode != 0 and "DagRun failed" in result.stdout
     assert "DriftGateError" in result.stdout and "span 1 against span 0" in result.stdout

@@ -2,14 +2,23 @@
 user's options, only the user's for another runner, a malformed option refused by name."""
 import pytest
 
-from ml.core.beam import beam_args, beam_runner, check_beam_options
+from ml.core.beam import SETUP_FILE, beam_args, beam_runner, check_beam_options
 
 
 def test_direct_runner_defaults_come_first_then_the_users_options():
-    assert beam_args(1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+    setup = f"--setup_file={SETUP_FILE}"
+    assert beam_args(1) == ["--direct_running_mode=in_memory", "--direct_num_workers=1", setup]
     assert beam_args(2, ["--direct_running_mode=multi_threading"]) == [
-        "--direct_running_mode=multi_processing", "--direct_num_workers=2",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2", setup,
         "--direct_running_mode=multi_threading"]
+
+
+def test_the_direct_runner_skips_tfxs_throwaway_package_build():
+    from tfx.utils import dependency_utils
+
+    assert dependency_utils.make_beam_dependency_flags(beam_args(1)) == beam_args(1)
+    flink = ["--runner=FlinkRunner"]
+    assert beam_args(2, flink) == flink  # TFX adds its package for a remote runner
 
 
 def test_another_runner_gets_exactly_the_options_given():

@@ -117,7 +117,7 @@ def test_spec_paths_are_the_images(compiled):
 
     text = json.dumps(compiled["risk"][1])
     assert f"{IMAGE_PROJECT_DIR}/data/schema/trades/schema.pbtxt" in text
-    assert REPO_ROOT not in text or REPO_ROOT == IMAGE_PROJECT_DIR
+    assert str(REPO_ROOT) not in text or str(REPO_ROOT) == IMAGE_PROJECT_DIR
 
 
 def test_drift_result_keeps_its_metadata_type_name_after_compiling(compiled):

@@ -9,6 +9,8 @@ import os
 import re
 from typing import List, Sequence
 
+from ml.core.repo import REPO_ROOT
+
 # Below this many records per span, DirectRunner's multi-processing mode loses: each worker
 # process re-imports TensorFlow (tens of seconds) before it does any work (see BENCHMARKS.md).
 MULTI_PROCESSING_MIN_RECORDS = 250_000
@@ -16,6 +18,11 @@ MULTI_PROCESSING_MIN_RECORDS = 250_000
 # `--name=value` or `--flag`, the only forms Beam's PipelineOptions parses reliably.
 _OPTION = re.compile(r"^--[A-Za-z][A-Za-z0-9_]*(=.*)?$")
 _RUNNER = re.compile(r"^--runner=(.+)$")
+# TFX builds a throwaway source package of itself for the Beam workers before every Beam
+# component (3-11 s each on this machine) unless the options name the dependencies. The
+# DirectRunner stages nothing, so naming the project's setup.py skips that build and changes
+# nothing that runs; other runners get only the user's options, and TFX's package with them.
+SETUP_FILE = REPO_ROOT / "setup.py"
 
 
 def default_beam_workers(records_per_span: int) -> int:
@@ -50,4 +57,6 @@ def beam_args(workers: int, extra: Sequence[str] = ()) -> List[str]:
         direct = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
     else:
         direct = ["--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    if SETUP_FILE.is_file():
+        direct.append(f"--setup_file={SETUP_FILE}")
     return direct + extra

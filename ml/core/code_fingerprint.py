@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import pathlib
 
-REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+from ml.core.repo import REPO_ROOT
+
 # Where the digests are recorded: a Trainer's custom_config, an Examples artifact's properties.
 MODEL_CODE_KEY = "model_code"
 GENERATOR_CODE_PROPERTY = "etrm_generator_code"
