@@ -7,6 +7,7 @@ import argparse
 import json
 import sys
 
+from ml.cli.errors import fail
 from ml.cli.home_args import add_home_arguments, home_of
 
 
@@ -28,11 +29,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     from ml.core import lineage, registry
     from ml.cli.metadata_reads import read_metadata
@@ -40,19 +36,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         model = registry.get_model(args.model) if args.model else None
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if model is None and args.span is None:
-        return _fail("name a model (e.g. etrm lineage etrm_risk_model) or a span (--span N)")
+        return fail("name a model (e.g. etrm lineage etrm_risk_model) or a span (--span N)")
     if args.pipeline and args.span is None:
-        return _fail("--pipeline goes with --span (a version's lineage is its model's pipeline)")
+        return fail("--pipeline goes with --span (a version's lineage is its model's pipeline)")
     if args.span is not None and (args.dot or args.html):
-        return _fail("--span lists Models; --dot and --html draw one version's lineage")
+        return fail("--span lists Models; --dot and --html draw one version's lineage")
     home = home_of(args)
     if args.span is not None:
         pipeline = args.pipeline or (model.pipeline_name if model else None)
         rows, error = read_metadata(
             home, lambda store: lineage.models_trained_on_span(store, args.span, pipeline))
-        return _fail(error) if error is not None else _print_forward(args, rows)
+        return fail(error) if error is not None else _print_forward(args, rows)
 
     def read(store):
         version, labels = _chosen_version(home, model.serving_name, args)
@@ -60,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     found, error = read_metadata(home, read)
     if error is not None:
-        return _fail(error)
+        return fail(error)
     version, labels, described = found
     described["labels"] = sorted(label for label, target in labels.items() if target == version)
     return _print_lineage(args, described)
@@ -103,7 +99,7 @@ def _print_lineage(args: argparse.Namespace, described) -> int:
         try:
             atomic_write_text(args.html, html_page(described))
         except OSError as exc:
-            return _fail(f"--html {args.html}: {exc.strerror or exc}")
+            return fail(f"--html {args.html}: {exc.strerror or exc}")
         print(f"wrote {args.html}")
     else:
         print("\n".join(tree_lines(described)))

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import sys
 
+from ml.cli.errors import fail
 from ml.cli.home_args import add_home_arguments
 
 
@@ -28,11 +28,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     return parser
 
 
-def _fail(message: str) -> int:
-    print(f"error: {message}", file=sys.stderr)
-    return 2
-
-
 def run(args: argparse.Namespace) -> int:
     from ml.core import logs, registry
     from ml.core.home import Home
@@ -40,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         entry = registry.get_model(args.model)
     except ValueError as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     if not args.tolerance >= 0.0:
-        return _fail(f"--tolerance must be >= 0, got {args.tolerance}")
+        return fail(f"--tolerance must be >= 0, got {args.tolerance}")
     from ml.cli.home_args import home_of
     from ml.core.metadata_target import MetadataConfigError
 
@@ -53,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         fresh.metadata
     except MetadataConfigError as exc:
-        return _fail(f"--into-metadata: {exc}")
+        return fail(f"--into-metadata: {exc}")
     say = logs.progress_logger()
     with logs.terminal(fresh, verbose=args.verbose) as terminal:
         return _reproduce(args, entry, source, fresh, say, terminal)
@@ -67,9 +62,9 @@ def _reproduce(args, entry, source, fresh, say, terminal) -> int:
         result = reproduce(source, entry.key, args.version, fresh, tolerance=args.tolerance,
                            say=say.info)
     except (LookupError, ValueError) as exc:
-        return _fail(str(exc))
+        return fail(str(exc))
     except STORE_ERRORS as exc:
-        return _fail(f"cannot read ML Metadata at {source.metadata.describe()}: {exc}")
+        return fail(f"cannot read ML Metadata at {source.metadata.describe()}: {exc}")
     except Exception as exc:  # a failed rerun: its reason, the trace in the log file
         terminal.report(exc, "\nReproduction failed")
         return 1
