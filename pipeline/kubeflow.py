@@ -34,6 +34,8 @@ def write_pipeline_spec(tfx_pipeline, output_file: pathlib.Path, image: str,
     spec = kubeflow_resolvers.apply_queries(job["pipelineSpec"], compiled)
     spec["defaultPipelineRoot"] = pipeline_root
     text = json.dumps(spec, indent=2, sort_keys=True).replace(f"{REPO_ROOT}/", IMAGE_PROJECT_DIR + "/")
+    from ml.core.atomic_files import atomic_write_text
+
     output_file.parent.mkdir(parents=True, exist_ok=True)
-    output_file.write_text(text)
+    atomic_write_text(output_file, text)  # a spec half-written by a crash must not be submitted
     return output_file
