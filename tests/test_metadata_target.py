@@ -139,12 +139,26 @@ def test_passwords_read_are_blanked_in_the_log_file_and_on_the_terminal(tmp_path
 
     _target(tmp_path, "mysql://u@h/db", ETRM_METADATA_PASSWORD='pa"ss-word')
     terminal = io.StringIO()
+    absl_logger = logging.getLogger("absl")
+    level = absl_logger.level  # earlier tests of the session may have raised absl's level
+    absl_logger.setLevel(logging.INFO)
+    try:
+        written, config = _log_password_lines(tmp_path, terminal)
+    finally:
+        absl_logger.setLevel(level)
+    assert 'password: "pa\\"ss-word"' in str(config.mysql), "the form TFX logs"
+    assert "pa\"ss-word" not in written and 'pa\\"ss-word' not in written
+    assert written.count("***") == 4 and "Using connection config" in written
+
+
+def _log_password_lines(tmp_path, terminal):
+    import logging
+
+    from ml.core import logs
+
     with logs.terminal(Home(tmp_path), verbose=True, stream=terminal) as active:
         config = metadata.target_config(_target(tmp_path, "mysql://u@h/db",
                                                 ETRM_METADATA_PASSWORD='pa"ss-word'))
         logging.getLogger("absl").info("Using connection config:\n %s", config.mysql)
         logging.getLogger("absl").error("plain %s", 'pa"ss-word')
-    written = active.log_path.read_text() + terminal.getvalue()
-    assert 'password: "pa\\"ss-word"' in str(config.mysql), "the form TFX logs"
-    assert "pa\"ss-word" not in written and 'pa\\"ss-word' not in written
-    assert written.count("***") == 4 and "Using connection config" in written
+    return active.log_path.read_text() + terminal.getvalue(), config
