@@ -9,7 +9,8 @@ from ml.core.repo import REPO_ROOT
 
 # Where the digests are recorded: a Trainer's custom_config, an Examples artifact's properties.
 MODEL_CODE_KEY = "model_code"
-GENERATOR_CODE_PROPERTY = "etrm_generator_code"
+GENERATOR_CODE_SETTING = "generator_code"  # as ml.core.metadata.generator_settings names it
+GENERATOR_CODE_PROPERTY = f"etrm_{GENERATOR_CODE_SETTING}"
 GENERATOR_PACKAGES = ("ml/synthetic", "components/etrm_example_gen")
 
 

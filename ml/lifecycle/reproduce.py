@@ -16,7 +16,7 @@ import math
 from typing import Callable, Dict, List, Optional
 
 from ml.core import metadata, registry
-from ml.core.code_fingerprint import GENERATOR_CODE_PROPERTY, MODEL_CODE_KEY
+from ml.core.code_fingerprint import GENERATOR_CODE_SETTING, MODEL_CODE_KEY
 from ml.core.example_tables import split_checksums
 from ml.core.home import Home
 from ml.core.lineage import describe_push, properties
@@ -195,7 +195,7 @@ def read_recipe(store, model_key: str, version: int) -> Recipe:
                  for settings, examples in zip(spans, lineage["examples"])}
     code = {"model": custom.get(MODEL_CODE_KEY),
             "generator": ",".join(sorted({str((e.get("generator") or {}).get(
-                GENERATOR_CODE_PROPERTY[len("etrm_"):])) for e in lineage["examples"]}))}
+                GENERATOR_CODE_SETTING)) for e in lineage["examples"]}))}
     return Recipe(model_key=entry.key, version=int(version), spans=spans,
                   model=ModelSettings(**fields),
                   baseline_version=baseline.get("serving_version") if baseline else None,
