@@ -10,5 +10,6 @@ setup(
                                     "components.*", "models", "models.*", "benchmarks"]),
     py_modules=["run_local"],
     include_package_data=True,
+    package_data={"ml.dashboard": ["templates/*.html", "static/*.js", "static/*.css"]},
     entry_points={"console_scripts": ["etrm=ml.cli:main"]},
 )

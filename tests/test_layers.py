@@ -18,7 +18,7 @@ LAYERS = {
     "components": 2,                                # TFX components
     "pipeline": 3,                                  # pipeline assembly and runners
     "ml.lifecycle": 4,                              # continuous learning, registry views
-    "ml.cli": 5, "ml.serving.__main__": 5, "run_local": 5, "benchmarks": 5,
+    "ml.cli": 5, "ml.dashboard": 5, "ml.serving.__main__": 5, "run_local": 5, "benchmarks": 5,
     "ml.synthetic_data_generator": 5, "ml.model_fine_tuning": 5,
     "ml.drift_detection_service": 5, "ml.tensorflow_serving_client": 5,
     "ml.continuous_learning_pipeline": 5,

@@ -21,6 +21,8 @@ SUBCOMMANDS = {
     "lineage": ("lineage", "where a served version came from, or what was trained on a span"),
     "models": ("models", "every pushed version with its labels, metrics, baseline and spans"),
     "runs": ("runs", "past pipeline runs: status, duration, spans, what they pushed"),
+    "dashboard": ("dashboard", "the web dashboard: models, versions, drift, jobs, alerts, "
+                               "serving health"),
     "reproduce": ("reproduce", "rerun a pushed version from its lineage into a fresh home and "
                                "compare"),
 }

@@ -39,16 +39,29 @@ def add_deploy_commands(subparsers) -> None:
     rollback.set_defaults(handler=run_rollback)
 
 
-def _context(args: argparse.Namespace):
+def decide_by_hand(home, action: str, model: str, reason: str = "", by=None, **options):
+    """A promotion or rollback by a person, with the home's lifecycle notifier (the one the
+    loop uses), so the decision is audited, stored as a lifecycle alert and sent to its
+    channels: the one code path of `etrm continuous promote|rollback` and the dashboard.
+    Returns (serving name, result, channels); ValueError or PromotionConflict when refused."""
     from ml.core import registry
+    from ml.lifecycle.deployment import promote_by_hand, rollback_by_hand
+    from ml.lifecycle.notify import LifecycleNotifier
     from ml.lifecycle.store import LifecycleStore
 
-    model_name = registry.get_model(args.model).serving_name
-    home = home_of(args)
+    decide = {"promote": promote_by_hand, "rollback": rollback_by_hand}[action]
+    model_name = registry.get_model(model).serving_name
     if not home.models_config_path.exists():
         raise ValueError(f"{home.models_config_path} does not exist: nothing is deployed in "
                          f"home {home.root}")
-    return model_name, home, LifecycleStore(home.lifecycle_db)
+    store = LifecycleStore(home.lifecycle_db)
+    notifier = LifecycleNotifier(home)
+    try:
+        result = decide(home, model_name, reason=reason, by=by, store=store, notifier=notifier,
+                        **options)
+    finally:
+        notifier.close()
+    return model_name, result, notifier.channels
 
 
 def _refused(error: Exception) -> int:
@@ -56,26 +69,18 @@ def _refused(error: Exception) -> int:
     return 2
 
 
-def _by_hand(action, args: argparse.Namespace, **options) -> int:
-    """Runs a manual action with the home's lifecycle notifier (the one the loop uses), so
-    the decision is stored as a lifecycle alert and sent to its channels; then says where."""
+def _by_hand(action: str, args: argparse.Namespace, **options) -> int:
     from ml.lifecycle.deployment import PromotionConflict
-    from ml.lifecycle.notify import LifecycleNotifier
 
     try:
-        model_name, home, store = _context(args)
-        notifier = LifecycleNotifier(home)
-        try:
-            result = action(home, model_name, reason=args.reason, store=store,
-                            notifier=notifier, **options)
-        finally:
-            notifier.close()
+        model_name, result, channels = decide_by_hand(home_of(args), action, args.model,
+                                                      reason=args.reason, **options)
     except (ValueError, PromotionConflict) as error:
         return _refused(error)
     if result["notification_error"]:
         print(f"warning: {model_name}: notification not sent: {result['notification_error']}",
               file=sys.stderr)
-    return _report(model_name, result, notifier.channels)
+    return _report(model_name, result, channels)
 
 
 def _report(model_name: str, result: dict, channels) -> int:
@@ -92,17 +97,13 @@ def _report(model_name: str, result: dict, channels) -> int:
 
 
 def run_promote(args: argparse.Namespace) -> int:
-    from ml.lifecycle.deployment import promote_by_hand
-
     if args.version is not None and args.version <= 0:
         return _refused(ValueError(f"--version must be a positive version number, got "
                                    f"{args.version}"))
-    return _by_hand(promote_by_hand, args, version=args.version, force=args.force)
+    return _by_hand("promote", args, version=args.version, force=args.force)
 
 
 def run_rollback(args: argparse.Namespace) -> int:
-    from ml.lifecycle.deployment import rollback_by_hand
-
     if args.to is not None and args.to <= 0:
         return _refused(ValueError(f"--to must be a positive version number, got {args.to}"))
-    return _by_hand(rollback_by_hand, args, to=args.to)
+    return _by_hand("rollback", args, to=args.to)

@@ -134,6 +134,11 @@ class Home:
     def monitoring_reports_dir(self) -> pathlib.Path:
         return self.monitoring_dir / "reports"
 
+    @property
+    def monitoring_checks_db(self) -> pathlib.Path:
+        """Every monitoring window's figures (ml.monitoring.check_history), for trends."""
+        return self.monitoring_dir / "checks.sqlite"
+
     def monitoring_pending_outcomes(self, model_name: str) -> pathlib.Path:
         """Served requests whose outcomes had not arrived when they were checked."""
         return self.monitoring_dir / "pending_outcomes" / f"{check_model_name(model_name)}.parquet"

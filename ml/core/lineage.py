@@ -343,6 +343,7 @@ def describe_push(store, model_name: str, version: int, graph: Optional[LineageG
             "evaluation": _artifact_ref(evaluation),
             "metrics": metrics.get("candidate", {}),
             "baseline_metrics": metrics.get("baseline", {}),
+            "ngram_metrics": metrics.get("ngram", {}),
             "blessed": bool(blessing.custom_properties["blessed"].int_value)
             if "blessed" in blessing.custom_properties else None,
             "blessing_artifact_id": blessing.id,

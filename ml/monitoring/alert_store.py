@@ -48,6 +48,11 @@ CREATE TABLE IF NOT EXISTS deliveries (
     updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS alerts_dedup ON alerts(dedup_key, created_at);
+CREATE TABLE IF NOT EXISTS acknowledgements (
+    alert_id INTEGER PRIMARY KEY REFERENCES alerts(id),
+    acknowledged_by TEXT NOT NULL,
+    acknowledged_at TEXT NOT NULL
+);
 """
 # Columns added after the first release; an existing alerts.sqlite gets them on open.
 # Times are Unix seconds, so the due and claim tests are plain comparisons in SQL.
@@ -59,6 +64,8 @@ _ADDED_COLUMNS = {
 _INDEXES = """
 DROP INDEX IF EXISTS deliveries_status;
 CREATE INDEX IF NOT EXISTS deliveries_due ON deliveries(status, channel, next_attempt_at);
+CREATE INDEX IF NOT EXISTS deliveries_alert ON deliveries(alert_id);
+CREATE INDEX IF NOT EXISTS alerts_model ON alerts(model_name, id);
 """
 _MAX_ERROR = 1000
 
@@ -283,6 +290,67 @@ class AlertStore:
             rows = connection.execute("SELECT id, payload FROM alerts WHERE id > ? ORDER BY id "
                                       "LIMIT ?", (int(after_id), int(limit))).fetchall()
         return [(row[0], DriftAlert.from_dict(json.loads(row[1]))) for row in rows]
+
+    def acknowledge(self, alert_id: int, by: str, at: Optional[str] = None) -> bool:
+        """Mark an alert seen by someone; False when no alert has that id. A second
+        acknowledgement keeps the first (who saw it first is what a review asks)."""
+        with self._transaction() as connection:
+            if connection.execute("SELECT 1 FROM alerts WHERE id = ?",
+                                  (int(alert_id),)).fetchone() is None:
+                return False
+            connection.execute(
+                "INSERT OR IGNORE INTO acknowledgements (alert_id, acknowledged_by, "
+                "acknowledged_at) VALUES (?, ?, ?)", (int(alert_id), str(by), at or _now_text()))
+        return True
+
+    def listing(self, model_name: Optional[str] = None, limit: int = 100,
+                before_id: Optional[int] = None) -> List[dict]:
+        """Most recent alerts first with their id, deliveries and acknowledgement, for status
+        pages: one query for the alerts, one for their deliveries."""
+        query = ("SELECT a.id, a.payload, k.acknowledged_by, k.acknowledged_at FROM alerts a "
+                 "LEFT JOIN acknowledgements k ON k.alert_id = a.id WHERE 1 = 1")
+        parameters: list = []
+        if model_name is not None:
+            query += " AND a.model_name = ?"
+            parameters.append(model_name)
+        if before_id is not None:
+            query += " AND a.id < ?"
+            parameters.append(int(before_id))
+        query += " ORDER BY a.id DESC LIMIT ?"
+        parameters.append(int(limit))
+        with self._transaction() as connection:
+            rows = connection.execute(query, parameters).fetchall()
+            ids = [row[0] for row in rows]
+            deliveries: dict = {alert_id: [] for alert_id in ids}
+            if ids:
+                for alert_id, channel, status, attempts, error in connection.execute(
+                        "SELECT alert_id, channel, status, attempts, last_error FROM deliveries "
+                        f"WHERE alert_id IN ({','.join('?' * len(ids))}) ORDER BY id", ids):
+                    deliveries[alert_id].append({"channel": channel, "status": status,
+                                                 "attempts": attempts, "last_error": error})
+        return [{"id": alert_id, "alert": DriftAlert.from_dict(json.loads(payload)),
+                 "deliveries": deliveries[alert_id],
+                 "acknowledged": None if by is None else {"by": by, "at": at}}
+                for alert_id, payload, by, at in rows]
+
+    def counts_by_model(self) -> dict:
+        """Per model: alerts in all, and those nobody has acknowledged."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT a.model_name, COUNT(*), SUM(k.alert_id IS NULL) FROM alerts a "
+                "LEFT JOIN acknowledgements k ON k.alert_id = a.id GROUP BY a.model_name"
+            ).fetchall()
+        return {model: {"total": total, "open": int(open_count or 0)}
+                for model, total, open_count in rows}
+
+    def delivery_counts_by_model(self) -> dict:
+        """Deliveries per (model, channel, status)."""
+        with self._transaction() as connection:
+            rows = connection.execute(
+                "SELECT a.model_name, d.channel, d.status, COUNT(*) FROM deliveries d "
+                "JOIN alerts a ON a.id = d.alert_id GROUP BY a.model_name, d.channel, d.status"
+            ).fetchall()
+        return {(model, channel, status): count for model, channel, status, count in rows}
 
     def delivery_counts(self) -> dict:
         """Deliveries per (channel, status), for status pages and tests."""

@@ -186,7 +186,7 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
         features = result.features
         predictions = result.predictions
         realised, realised_by_version = _realised(labelled_frame)
-        return ServedCheck(
+        found = ServedCheck(
             model_name=model_name, checked=True, serving_version=reference.serving_version,
             reference_span=reference.span, requests=len(current), files=len(files),
             requests_by_version=_counts(current),
@@ -200,6 +200,8 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
             estimated=None if estimate is None else estimate.as_dict(),
             estimated_by_version=_estimated_by_version(current),
             estimated_drop=result.estimated_performance, alerts=alerts, report_path=report)
+        _record_window(home, found, features, scores, stamp.timestamp())
+        return found
     finally:
         if own_service:
             service.close()
@@ -259,6 +261,22 @@ def _matured(home, model_name: str, current: pd.DataFrame, cutoff: str, settings
     labels = realised_labels(matured, settings)
     matured = matured[labels.notna()].assign(_label=labels[labels.notna()].astype(int))
     return (matured if len(matured) else None), len(waiting)
+
+
+def _record_window(home, found: ServedCheck, features: pd.DataFrame, scores: pd.Series,
+                   checked_at: float) -> None:
+    """Keeps the window's figures for trends (the dashboard's drift and performance plots)."""
+    from ml.monitoring.check_history import CheckHistory, feature_rows, score_summary
+
+    CheckHistory(home.monitoring_checks_db).record(found.model_name, checked_at, {
+        "serving_version": found.serving_version, "reference_span": found.reference_span,
+        "requests": found.requests, "requests_by_version": found.requests_by_version,
+        "features": feature_rows(features), "scores": score_summary(scores),
+        "prediction_psi": found.prediction_psi, "prediction_drift": found.prediction_drift,
+        "labelled": found.labelled, "realised": found.realised,
+        "realised_by_version": found.realised_by_version, "estimated": found.estimated,
+        "estimated_by_version": found.estimated_by_version,
+        "estimated_drop": found.estimated_drop, "alerts": len(found.alerts)})
 
 
 def _estimate(scores: pd.Series):
