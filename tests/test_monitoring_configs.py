@@ -236,9 +236,9 @@ def test_compose_mounts_existing_files_read_only_where_the_services_read_them():
             assert (SERVING_CONFIG / source).exists(), f"{name}: {source} is missing"
             assert mode == "ro", f"{name}: {source} is mounted {mode}"
     prometheus_mounts = _mounts(services["prometheus"])
-    config_file = _flags(services["prometheus"])["config.file"]
-    assert prometheus_mounts[config_file] == ("./prometheus.yml", "ro")
-    assert prometheus_mounts[_flags(services["prometheus"])["storage.tsdb.path"]][0] in named_volumes
+    prometheus_flags = _flags(services["prometheus"])
+    assert prometheus_mounts[prometheus_flags["config.file"]] == ("./prometheus.yml", "ro")
+    assert prometheus_mounts[prometheus_flags["storage.tsdb.path"]][0] in named_volumes
 
     grafana_mounts = _mounts(services["grafana"])
     provisioning = pathlib.Path(grafana_mounts["/etc/grafana/provisioning"][0])
