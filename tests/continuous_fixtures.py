@@ -191,4 +191,19 @@ def run_retraining_jobs(root):
     labels = dict(find_model_config(read_model_server_config(home.models_config_path),
                                     model.serving_name).version_labels)
     return {"home": home, "first": first, "second": second, "labels": labels,
-            "resolved": resolved}
+            "resolved": resolved, "snapshot": snapshot_home(home, root.parent / "continuous-snapshot")}
+
+
+def snapshot_home(home, target):
+    """A copy of the home as the two jobs left it (v1 stable, v2 canary), for a test that acts
+    on it (the dashboard's promotion) while the simulation changes the original; models.config
+    points at the copy's own serving folder."""
+    import shutil
+
+    from ml.core.home import Home
+
+    shutil.copytree(home.root, target)
+    copy = Home.resolve(target)
+    config = copy.models_config_path.read_text()
+    copy.models_config_path.write_text(config.replace(str(home.root), str(copy.root)))
+    return copy

@@ -46,7 +46,7 @@ def create_app(home: Home, admin_token: Optional[str] = None,
     app = Flask(__name__)
     app.config.update(SECRET_KEY=secrets.token_bytes(32), SESSION_COOKIE_HTTPONLY=True,
                       SESSION_COOKIE_SAMESITE="Strict", MAX_CONTENT_LENGTH=64 * 1024)
-    health = health or ServingHealth(serving_metrics_url).start()
+    health = health or ServingHealth(serving_metrics_url, interval=refresh_seconds or 5.0).start()
     data = DashboardData(home, health)
     app.extensions["etrm_dashboard"] = data
 

@@ -39,4 +39,4 @@ def serve(factory: Callable, host: str, port: int, log_file: str, threads: int =
     _Gunicorn(factory, {"bind": f"{host}:{port}", "workers": 1, "worker_class": "gthread",
                         "threads": threads, "accesslog": None, "errorlog": log_file,
                         "loglevel": "info", "timeout": 120, "graceful_timeout": 5,
-                        "proc_name": "etrm-dashboard"}).run()
+                        "proc_name": "etrm-dashboard", "control_socket_disable": True}).run()
