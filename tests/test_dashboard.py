@@ -223,3 +223,34 @@ def test_alert_listing_pages_and_counts_acknowledgements(tmp_path):
     assert older[-1]["acknowledged"]["by"] == "ops"
     assert store.counts_by_model() == {RISK: {"total": 5, "open": 4}}
     assert json.dumps([row["deliveries"] for row in newest])
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--admin-token-file", "{tmp}/missing"], "--admin-token-file {tmp}/missing: cannot read it"),
+    (["--admin-token-file", "{tmp}/short"], "at least 16 characters, got 5"),
+    (["--serving-metrics-url", "ftp://x"], "--serving-metrics-url must be an http(s) URL"),
+    (["--port", "70000"], "--port must be 0-65535"),
+    (["--refresh-seconds", "-1"], "--refresh-seconds must be >= 0"),
+])
+def test_bad_dashboard_arguments_are_one_line_and_exit_2(tmp_path, capsys, extra, says):
+    from ml.cli import main
+
+    (tmp_path / "short").write_text("abcde")
+    extra = [part.replace("{tmp}", str(tmp_path)) for part in extra]
+    assert main(["dashboard", "--home", str(tmp_path / "home")] + extra) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and says.replace("{tmp}", str(tmp_path)) in error
+
+
+def test_a_port_in_use_is_refused_naming_it(tmp_path, capsys):
+    import socket
+
+    from ml.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert main(["dashboard", "--home", str(tmp_path), "--port", str(port)]) == 2
+    error = capsys.readouterr().err
+    assert f"--port {port}: cannot listen on 127.0.0.1:{port}" in error

@@ -40,7 +40,7 @@ def build_parser(parser: Optional[argparse.ArgumentParser] = None) -> argparse.A
                         help="log data anomalies instead of stopping the run")
     parser.add_argument("--beam-workers", type=int, default=None,
                         help="DirectRunner workers: 1 = in-process, N = multi-processing "
-                             "(default: all cores from 250,000 records per span, else 1)")
+                             "(default: all cores from 500,000 records per span, else 1)")
     parser.add_argument("--beam-arg", action="append", default=[], metavar="--OPTION=VALUE",
                         dest="beam_options",
                         help="a Beam pipeline option passed through, repeatable (e.g. "

@@ -12,8 +12,11 @@ from typing import List, Sequence
 from ml.core.repo import REPO_ROOT
 
 # Below this many records per span, DirectRunner's multi-processing mode loses: each worker
-# process re-imports TensorFlow (tens of seconds) before it does any work (see BENCHMARKS.md).
-MULTI_PROCESSING_MIN_RECORDS = 250_000
+# process re-imports TensorFlow (tens of seconds) before it does any work. Measured on two
+# cores (BENCHMARKS.md): two workers lose at 20,000-250,000 records (the whole pipeline 10%
+# slower at 250,000, where only the Evaluator gains); the per-stage trend passes break-even
+# by about 500,000.
+MULTI_PROCESSING_MIN_RECORDS = 500_000
 
 # `--name=value` or `--flag`, the only forms Beam's PipelineOptions parses reliably.
 _OPTION = re.compile(r"^--[A-Za-z][A-Za-z0-9_]*(=.*)?$")
