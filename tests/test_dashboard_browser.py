@@ -12,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 
@@ -34,14 +35,14 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def _wait(predicate, timeout=60.0, what="condition"):
+def _wait(predicate, timeout=60.0, what="condition", shown=lambda: None):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         found = predicate()
         if found:
             return found
         time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}; shown: {shown()!r}")
 
 
 def _browser():
@@ -119,15 +120,15 @@ def site(continuous_home, tmp_path_factory):
         for _ in range(20):
             client.predict_risk_scores([{"volume": 1.0}])
         browser = _browser()
-        yield base, home, browser, shots
+        yield base, home, browser, shots, client
     finally:
         if browser is not None:
             browser.quit()
         process.terminate()
         out, err = process.communicate(timeout=30)
-        server.stop()
+        server.stop(grace_seconds=1.0)
     assert process.returncode == 0, err
-    assert "dashboard of" in out and "Traceback" not in out + err
+    assert "dashboard of" in out + err and "Traceback" not in out + err
 
 
 def _errors(browser):
@@ -141,16 +142,44 @@ def _open(browser, url, shots, name):
     assert _errors(browser) == [], url
 
 
+def _retry_stale(action, attempts=5):
+    """Runs a browser action again when the page's refresh replaced an element under it."""
+    from selenium.common.exceptions import StaleElementReferenceException
+
+    for attempt in range(attempts):
+        try:
+            return action()
+        except StaleElementReferenceException:
+            if attempt == attempts - 1:
+                raise
+
+
+def _rate(health_text):
+    """The health cell's text once it shows a request rate above zero with a p50."""
+    if not health_text or " req/s" not in health_text:
+        return None
+    rate = float(health_text.split(" req/s")[0].split()[-1])
+    return health_text if rate > 0 and "p50 n/a ms" not in health_text else None
+
+
+def _text(browser, selector):
+    """An element's text read in one step (pages replace their content every second, so an
+    element found first and read later may be gone)."""
+    return browser.execute_script(
+        "var e = document.querySelector(arguments[0]); return e ? e.innerText.trim() : null;",
+        selector)
+
+
 def _trace(browser, chart, name):
     return browser.execute_script(
-        "var div = document.getElementById(arguments[0]);"
+        "var div = document.getElementById(arguments[0]), name = arguments[1];"
         "if (!div || !div.data) return null;"
-        "var t = div.data.filter(function (t) { return t.name === arguments[1]; })[0];"
+        "var t = div.data.filter(function (t) { return t.name === name; })[0];"
         "return t ? {x: Array.from(t.x), y: Array.from(t.y)} : null;", chart, name)
 
 
 def test_every_page_loads_without_console_errors(site):
-    base, _, browser, shots = site
+    base, _, browser, shots, _ = site
     for name, path in (("overview", "/"), ("model", f"/models/{RISK}"), ("jobs", "/jobs"),
                        ("alerts", "/alerts"), ("lm", "/models/report_model")):
         _open(browser, base + path, shots, name)
@@ -163,7 +192,7 @@ def test_model_plots_hold_ml_metadata_and_the_stored_windows(site):
     from ml.lifecycle.status import label_versions
     from ml.monitoring.check_history import CheckHistory
 
-    base, home, browser, shots = site
+    base, home, browser, shots, _ = site
     _open(browser, f"{base}/models/{RISK}", shots, "model-plots")
     labels = label_versions(home, RISK)["labels"]
     rows, error = read_metadata(home, lambda store: version_rows(store, registry.RISK_MODEL, labels))
@@ -171,6 +200,13 @@ def test_model_plots_hold_ml_metadata_and_the_stored_windows(site):
     versions = _wait(lambda: _trace(browser, "chart-versions", "AUC"), 20, "the versions plot")
     assert versions["x"] == [1, 2]
     assert versions["y"] == pytest.approx([row["metrics"]["auc"] for row in rows])
+    bayes = _trace(browser, "chart-versions", "Bayes-optimal AUC")
+    summaries = {}
+    for path in home.runs_dir.glob("run-*.json"):
+        model = json.loads(path.read_text()).get("model") or {}
+        if model.get("pushed_version"):
+            summaries[model["pushed_version"]] = model["bayes_optimal_auc"]
+    assert bayes["y"] == pytest.approx([summaries[1], summaries[2]])
     windows = CheckHistory(home.monitoring_checks_db).windows(RISK)
     drift = _trace(browser, "chart-drift", "volatility")
     assert drift["y"] == [w["features"][0]["psi"] for w in windows]
@@ -181,10 +217,9 @@ def test_model_plots_hold_ml_metadata_and_the_stored_windows(site):
 
 
 def test_a_hostile_feature_name_shows_as_text(site):
-    base, _, browser, shots = site
+    base, _, browser, shots, _ = site
     _open(browser, base + "/alerts", shots, "alerts-hostile")
-    cell = browser.find_element("css selector", "#alert-list td.feature")
-    assert cell.text == HOSTILE
+    assert _text(browser, "#alert-list td.feature") == HOSTILE
     assert browser.find_elements("css selector", "#alert-list td.feature img") == []
     _open(browser, f"{base}/models/{RISK}", shots, "model-hostile")
     assert browser.title != "pwned"
@@ -194,22 +229,41 @@ def test_overview_shows_labels_serving_health_and_updates_without_a_reload(site)
     from ml.monitoring.alert_store import AlertStore
     from ml.monitoring.alerts import DriftAlert, DriftType
 
-    base, home, browser, shots = site
+    base, home, browser, shots, client = site
     _open(browser, base + "/", shots, "overview-live")
     row = f"#overview-models tr[data-model='{RISK}']"
-    assert browser.find_element("css selector", f"{row} td.stable").text == "1"
-    assert browser.find_element("css selector", f"{row} td.canary").text == "2"
-    health = _wait(lambda: "req/s" in browser.find_element("css selector", f"{row} td.health").text
-                   and browser.find_element("css selector", f"{row} td.health").text, 30,
-                   "serving health from the model server")
-    assert "up" in health and "requests served" in health
+    assert _text(browser, f"{row} td.stable") == "1"
+    assert _text(browser, f"{row} td.canary") == "2"
+    stop, failures = threading.Event(), []
+
+    def traffic():
+        while not stop.is_set():
+            try:
+                client.predict_risk_scores([{"volume": 1.0}])
+            except Exception as error:  # reported below, not lost in the thread
+                failures.append(error)
+                return
+
+    sender = threading.Thread(target=traffic, daemon=True)
+    sender.start()
+    try:
+        health = _wait(lambda: _rate(_text(browser, f"{row} td.health")), 30,
+                       "a request rate while traffic flows",
+                       lambda: (_text(browser, f"{row} td.health"), _text(browser, "#refresh-state")))
+    finally:
+        stop.set()
+        sender.join()
+        assert failures == []
+    assert "up" in health and "p50" in health and "requests served" in health
+    lm_row = f"#overview-models tr[data-model='{registry.REPORT_LM.serving_name}']"
+    assert "no requests for this model yet" in _text(browser, f"{lm_row} td.health")
     browser.execute_script("window.notReloaded = true;")
-    before = browser.find_element("css selector", f"{row} td:nth-child(5)").text
+    before = _text(browser, f"{row} td:nth-child(5)")
     store = AlertStore(home.monitoring_dir / "alerts.sqlite")
     store.record_all([DriftAlert(DriftType.PREDICTION_DRIFT, "critical", RISK, None, "psi", 0.5,
                                  0.25, "scores shifted")], cooldown_seconds=0)
     store.close()
-    _wait(lambda: browser.find_element("css selector", f"{row} td:nth-child(5)").text
+    _wait(lambda: _text(browser, f"{row} td:nth-child(5)")
           == str(int(before) + 1), 20, "the open-alert count to follow the store")
     assert browser.execute_script("return window.notReloaded === true")
     assert _errors(browser) == []
@@ -219,20 +273,21 @@ def test_a_promotion_through_the_admin_path_moves_the_label(site):
     from ml.lifecycle.status import label_versions
     from ml.lifecycle.store import LifecycleStore
 
-    base, home, browser, shots = site
+    base, home, browser, shots, _ = site
     _open(browser, f"{base}/models/{RISK}", shots, "before-promotion")
     assert browser.find_elements("css selector", "#promote-form") == []  # read-only until login
     browser.find_element("css selector", "#login-form input[name=token]").send_keys(TOKEN)
     browser.find_element("css selector", "#login-form button").click()
     _wait(lambda: browser.find_elements("css selector", "#promote-form"), 20, "the admin forms")
-    browser.find_element("css selector", "#promote-form input[name=reason]").send_keys(
-        "browser test")
-    browser.find_element("css selector", "#promote-form button").click()
+    _retry_stale(lambda: (
+        browser.find_element("css selector", "#promote-form input[name=reason]").send_keys(
+            "browser test"),
+        browser.find_element("css selector", "#promote-form button").click()))
     flash = _wait(lambda: [e.text for e in browser.find_elements("css selector", ".flash.info")
                            if "stable -> version 2" in e.text], 30, "the promotion's message")
     browser.save_screenshot(str(shots / "after-promotion.png"))
     assert flash and label_versions(home, RISK)["labels"]["stable"] == 2
-    assert browser.find_element("css selector", "#stable-version").text == "2"
+    assert _text(browser, "#stable-version") == "2"
     [entry] = [e for e in LifecycleStore(home.lifecycle_db).history(RISK) if e.action == "promote"]
     assert entry.reason == "browser test" and entry.figures["by"].startswith("dashboard@")
     assert _errors(browser) == []

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 import time
-import urllib.error
 import urllib.request
 from typing import Callable, Dict, Optional
 
@@ -106,7 +105,7 @@ class ServingHealth:
     def scrape_once(self) -> None:
         try:
             text = self._fetch(self.url)
-        except (OSError, urllib.error.URLError, ValueError) as error:
+        except Exception as error:  # any failure is shown on the page; the scraper must live on
             with self._lock:
                 self._error, self._scrapes = f"{self.url}: {getattr(error, 'reason', error)}", []
             return

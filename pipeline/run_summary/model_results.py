@@ -23,12 +23,14 @@ OVERALL_METRICS = {"auc": "auc", "auc_precision_recall": "pr_auc", "binary_accur
                    "binary_crossentropy": "log_loss"}
 
 
-def bayes_optimal_auc(examples_uri: str, split: str = "eval") -> float:
-    """AUC of the generator's true probability on the eval split: the best any model can do."""
+def bayes_optimal_auc(examples_uris, split: str = "eval") -> float:
+    """AUC of the generator's true probability on the eval split of the Examples (one URI or
+    the several spans of a rolling window): the best any model can do on that data."""
     import tensorflow as tf
 
     labels, probabilities = [], []
-    files = split_files(examples_uri, split)
+    uris = [examples_uris] if isinstance(examples_uris, str) else list(examples_uris)
+    files = [path for uri in uris for path in split_files(uri, split)]
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         example = tf.train.Example.FromString(record)
         labels.append(example.features.feature["high_risk"].int64_list.value[0])
@@ -151,6 +153,7 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["baseline"] = ({"model_artifact_id": baseline[0].id,
                               "serving_version": metadata_queries.pushed_version_of_model(store, baseline[0].id)}
                              if baseline else None)
+        model["evaluated_examples"] = [examples.uri for examples in inputs.get("examples", [])]
     if LM_EVALUATOR_NODE in by_component:
         _add_lm_evaluation(store, by_component[LM_EVALUATOR_NODE]["execution_id"], model)
     if "CanaryValidator" in by_component:
@@ -184,8 +187,10 @@ def add_model_results(store, executions: List[Dict], summary: Dict[str, Any]) ->
         model["warm_started_from"] = ({"model_artifact_id": base[0].id,
                                        "serving_version": metadata_queries.pushed_version_of_model(store, base[0].id)}
                                       if base else None)
-    if summary.get("examples_uri") and model.get("metrics") and RISK_EVALUATOR_NODE in by_component:
-        model["bayes_optimal_auc"] = bayes_optimal_auc(summary["examples_uri"])
+    evaluated = model.pop("evaluated_examples", None) or (
+        [summary["examples_uri"]] if summary.get("examples_uri") else [])
+    if evaluated and model.get("metrics") and RISK_EVALUATOR_NODE in by_component:
+        model["bayes_optimal_auc"] = bayes_optimal_auc(evaluated)
         auc = model["metrics"]["overall"].get("auc")
         if auc is not None:
             model["auc_gap_to_bayes"] = model["bayes_optimal_auc"] - auc
