@@ -72,7 +72,7 @@ def build_home(root: pathlib.Path, runs: int, alerts: int, windows: int, jobs: i
     return home, len(versions)
 
 
-def time_pages(home, pages, repeats: int, cached: bool = True):
+def time_pages(home, pages, repeats: int, cached: bool = True, warm: bool = False):
     from ml.dashboard import views
     from ml.dashboard.app import create_app
     from ml.dashboard.serving_health import ServingHealth
@@ -80,6 +80,8 @@ def time_pages(home, pages, repeats: int, cached: bool = True):
     app = create_app(home, admin_token=None, health=ServingHealth(None))
     client = app.test_client()
     results = {}
+    if warm:
+        app.extensions["etrm_dashboard_warm_up"].join()
     for name, url in pages.items():
         if not cached:
             app.extensions["etrm_dashboard"].cache = views.LineageCache()
@@ -119,6 +121,7 @@ def main(argv=None) -> int:
              "overview fragment (live update)": "/?fragment=1"}
     progress(f"timing {len(pages)} pages, {args.repeats} repeats each")
     measured = time_pages(home, pages, args.repeats)
+    after_warm_up = time_pages(home, {"model": pages["model"]}, 1, warm=True)["model"]
     baseline = time_pages(home, {"model": pages["model"]}, max(3, args.repeats // 5), cached=False)
     worst = max(row["p95"] for row in measured.values())
     lines = [heading("Dashboard: server-side time per page"), "",
@@ -129,10 +132,14 @@ def main(argv=None) -> int:
              f"- Home: {args.runs} pipeline runs in ML Metadata (SQLite; {versions} pushed "
              f"versions), {args.alerts:,} alerts with 2 deliveries each, {args.windows} "
              f"monitoring windows of 20 features, {args.jobs} jobs. Flask's WSGI test client, "
-             "no socket. Cold: the first request of a new application (no lineage cached).", "",
+             "no socket. Cold: the first request of a new application, racing its start-up "
+             "warm-up (the thread that walks every version's lineage once).", "",
              "| page | cold (ms) | median (ms) | p95 (ms) |", "| --- | ---: | ---: | ---: |"]
     lines += [f"| {name} | {row['cold']:.0f} | {row['median']:.1f} | {row['p95']:.1f} |"
               for name, row in measured.items()]
+    lines.append(f"| model, first view once the start-up warm-up has walked every lineage | "
+                 f"{after_warm_up['cold']:.0f} | {after_warm_up['median']:.1f} | "
+                 f"{after_warm_up['p95']:.1f} |")
     row = baseline["model"]
     lines += [f"| baseline: model page without the lineage cache | {row['cold']:.0f} | "
               f"{row['median']:.1f} | {row['p95']:.1f} |", "",

@@ -18,6 +18,7 @@ from __future__ import annotations
 import hmac
 import pathlib
 import secrets
+import threading
 import time
 from typing import Optional
 
@@ -49,6 +50,9 @@ def create_app(home: Home, admin_token: Optional[str] = None,
     health = health or ServingHealth(serving_metrics_url, interval=refresh_seconds or 5.0).start()
     data = DashboardData(home, health)
     app.extensions["etrm_dashboard"] = data
+    app.extensions["etrm_dashboard_warm_up"] = threading.Thread(
+        target=data.warm, name="lineage-warm-up", daemon=True)
+    app.extensions["etrm_dashboard_warm_up"].start()
 
     def is_admin() -> bool:
         if admin_token is None:

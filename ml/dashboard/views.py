@@ -18,7 +18,7 @@ from ml.core import lineage, metadata, registry
 from ml.core.home import Home
 from ml.core.registry import RegisteredModel
 from ml.lifecycle.clock import iso
-from ml.lifecycle.registry_view import pushed_versions, version_row
+from ml.lifecycle.registry_view import version_row
 from ml.lifecycle.status import job_view, label_versions, last_decision
 from ml.monitoring.check_history import CheckHistory
 
@@ -38,8 +38,10 @@ class LineageCache:
         self._lock = threading.Lock()
         self._described: Dict[tuple, Dict] = {}
 
-    def describe(self, store, model_name: str, version: int) -> Dict:
-        push_id = lineage.find_push(store, model_name, version).id
+    def describe(self, store, model_name: str, version: int, push_id: Optional[int] = None
+                 ) -> Dict:
+        if push_id is None:
+            push_id = lineage.find_push(store, model_name, version).id
         key = (model_name, int(version), push_id)
         with self._lock:
             found = self._described.get(key)
@@ -50,24 +52,36 @@ class LineageCache:
         return found
 
 
-def _reference_figures(home: Home) -> Dict[tuple, Dict]:
-    """(pipeline, pushed version) -> the run summary's model figures (Bayes-optimal AUC)."""
-    found = {}
-    for path in sorted(home.runs_dir.glob("run-*.json")):
-        try:
-            summary = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        model = summary.get("model") if isinstance(summary, dict) else None
-        if isinstance(model, dict) and model.get("pushed_version") is not None:
-            found[(summary.get("pipeline"), int(model["pushed_version"]))] = model
-    return found
+class SummaryCache:
+    """(pipeline, pushed version) -> the run summary's model figures (the Bayes-optimal AUC),
+    re-reading only summaries that are new or changed since the last view."""
+
+    def __init__(self):
+        self._read: Dict[str, tuple] = {}
+
+    def figures(self, runs_dir) -> Dict[tuple, Dict]:
+        found = {}
+        for path in sorted(runs_dir.glob("run-*.json")):
+            try:
+                stamp = path.stat().st_mtime_ns
+                cached = self._read.get(str(path))
+                if cached is None or cached[0] != stamp:
+                    cached = (stamp, json.loads(path.read_text()))
+                    self._read[str(path)] = cached
+            except (OSError, ValueError):
+                continue
+            summary = cached[1]
+            model = summary.get("model") if isinstance(summary, dict) else None
+            if isinstance(model, dict) and model.get("pushed_version") is not None:
+                found[(summary.get("pipeline"), int(model["pushed_version"]))] = model
+        return found
 
 
 class DashboardData:
     def __init__(self, home: Home, health, cache: Optional[LineageCache] = None):
         self.home, self.health = home, health
         self.cache = cache or LineageCache()
+        self.summaries = SummaryCache()
 
     # ML Metadata --------------------------------------------------------------------------
 
@@ -80,10 +94,11 @@ class DashboardData:
         return read_metadata(self.home, read)
 
     def _versions(self, store, model: RegisteredModel, labels: Dict[str, int]) -> List[Dict]:
-        references = _reference_figures(self.home)
+        references = self.summaries.figures(self.home.runs_dir)
         rows = []
-        for version in pushed_versions(store, model):
-            described = self.cache.describe(store, model.serving_name, version)
+        for pushed in metadata.pushed_models(store, model.serving_name):
+            version = int(pushed.custom_properties["pushed_version"].string_value)
+            described = self.cache.describe(store, model.serving_name, version, pushed.id)
             row = version_row(model, described, labels)
             evaluation = described.get("evaluation") or {}
             summary = references.get((model.pipeline_name, version), {})
@@ -94,6 +109,15 @@ class DashboardData:
                  "value": (evaluation.get("ngram_metrics") or {}).get("perplexity")})
             rows.append(row)
         return rows
+
+    def warm(self) -> None:
+        """Walks every pushed version's lineage once (at start, on a thread), so the first
+        view of a model page does not pay for all of them."""
+        def read(store):
+            for model in registry.MODELS:
+                self._versions(store, model, {})
+
+        self._with_store(read)
 
     # Pages --------------------------------------------------------------------------------
 
