@@ -201,14 +201,30 @@ def _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, leve
     V increases in z for calls and decreases for puts; bisection keeps the bracket [lo, hi]
     with V(lo) on the "below level" side (calls) or "above" side (puts). z* = -40 (+40)
     means the crossing lies beyond the bracket, which the normal CDF turns into 0 or 1.
+
+    V is Black-76 (ml.synthetic.options.black76_price) with what does not depend on z taken
+    out of the loop: sigma sqrt(T), ln K, and ln(F/K) as a sum instead of a log per step.
     """
-    lo = np.full(forward.shape, -_Z_BOUND)
-    hi = np.full(forward.shape, _Z_BOUND)
+    is_call = np.asarray(is_call, dtype=bool)
+    strike = np.asarray(strike, dtype=float)
+    option_sd = np.asarray(volatility, dtype=float) * np.sqrt(
+        np.maximum(np.asarray(remaining, dtype=float), 0.0))
+    live = option_sd > 0
+    safe_sd = np.where(live, option_sd, 1.0)
+    half_variance = 0.5 * safe_sd ** 2
     log_forward = np.log(forward) - 0.5 * sd ** 2
+    log_moneyness_at_zero = log_forward - np.log(strike)
+    lo = np.full(log_forward.shape, -_Z_BOUND)
+    hi = np.full(log_forward.shape, _Z_BOUND)
     for _ in range(BISECTION_STEPS):
         mid = 0.5 * (lo + hi)
-        value = black76_price(np.exp(log_forward + sd * mid), strike, volatility, remaining,
-                              is_call)
+        moved = np.exp(log_forward + sd * mid)
+        d1 = (log_moneyness_at_zero + sd * mid + half_variance) / safe_sd
+        d2 = d1 - safe_sd
+        value = np.where(is_call, moved * ndtr(d1) - strike * ndtr(d2),
+                         strike * ndtr(-d2) - moved * ndtr(-d1))
+        intrinsic = np.maximum(np.where(is_call, moved - strike, strike - moved), 0.0)
+        value = np.where(live, np.maximum(value, 0.0), intrinsic)
         up = np.where(is_call, value > level, value <= level)
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
@@ -218,8 +234,14 @@ def _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, leve
 def _option_value_probability(forward, strike, volatility, remaining, is_call, sd, level,
                               above: bool):
     """P(V(F_tau) > level) (above) or P(V(F_tau) < level) for one option per entry."""
-    z = _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, level)
-    # Call: V > level iff Z > z*; put: V > level iff Z < z*.
+    return _value_probability(
+        _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, level),
+        is_call, above)
+
+
+def _value_probability(z, is_call, above: bool):
+    """P(V > level) (above) or P(V < level) from the crossing z*: a call is worth more than
+    the level iff Z > z*, a put iff Z < z*."""
     sign = np.where(is_call, -1.0, 1.0) if above else np.where(is_call, 1.0, -1.0)
     return ndtr(sign * z)
 
@@ -258,10 +280,10 @@ def market_loss_probability(f: RiskFeatures) -> np.ndarray:
         long = buy[i]
         # Long: value must fall below value_now - H/q; short: rise above value_now + H/q.
         level = np.where(long, value_now - step[i], value_now + step[i])
-        p_long = _option_value_probability(forward[i], strike, vol, remaining, is_call, sd[i],
-                                           level, above=False)
-        p_short = _option_value_probability(forward[i], strike, vol, remaining, is_call, sd[i],
-                                            level, above=True)
+        # One crossing serves both sides: P(V > level) = 1 - P(V < level) (V is continuous).
+        z = _option_crossing_z(forward[i], strike, vol, remaining, is_call, sd[i], level)
+        p_long = _value_probability(z, is_call, above=False)
+        p_short = _value_probability(z, is_call, above=True)
         # Exact zeros: a long option cannot lose more than its value, a short put more than K.
         impossible = np.where(long, level <= 0, ~is_call & (level >= strike))
         probability[i] = np.where(impossible, 0.0, np.where(long, p_long, p_short))
