@@ -12,7 +12,7 @@ import json
 import statistics
 import threading
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 from ml.core import lineage, metadata, registry
 from ml.core.home import Home
@@ -191,30 +191,21 @@ class DashboardData:
                 "empty": None}
 
     def alerts(self, model: Optional[str] = None, limit: int = 200) -> Dict[str, Any]:
-        from ml.monitoring.alert_store import AlertStore
-
         model_name = registry.get_model(model).serving_name if model else None
         rows, counts = [], {}
-        for source in ALERT_SOURCES:
-            path = alert_db(self.home, source)
-            if not path.exists():
-                continue
-            alert_store = AlertStore(path)
-            try:
-                for entry in alert_store.listing(model_name, limit=limit):
-                    alert = entry["alert"]
-                    rows.append({"source": source, "id": entry["id"],
-                                 "time": alert.timestamp.isoformat(), "model": alert.model_name,
-                                 "type": alert.drift_type.value, "severity": alert.severity,
-                                 "feature": alert.feature, "metric": alert.metric,
-                                 "value": alert.value, "threshold": alert.threshold,
-                                 "message": alert.message, "deliveries": entry["deliveries"],
-                                 "acknowledged": entry["acknowledged"]})
-                for (name, channel, status), count in alert_store.delivery_counts_by_model().items():
-                    if model_name is None or name == model_name:
-                        counts.setdefault(name, {}).setdefault(channel, {})[status] = count
-            finally:
-                alert_store.close()
+        for source, alert_store in self._alert_stores():
+            for entry in alert_store.listing(model_name, limit=limit):
+                alert = entry["alert"]
+                rows.append({"source": source, "id": entry["id"],
+                             "time": alert.timestamp.isoformat(), "model": alert.model_name,
+                             "type": alert.drift_type.value, "severity": alert.severity,
+                             "feature": alert.feature, "metric": alert.metric,
+                             "value": alert.value, "threshold": alert.threshold,
+                             "message": alert.message, "deliveries": entry["deliveries"],
+                             "acknowledged": entry["acknowledged"]})
+            for (name, channel, status), count in alert_store.delivery_counts_by_model().items():
+                if model_name is None or name == model_name:
+                    counts.setdefault(name, {}).setdefault(channel, {})[status] = count
         rows.sort(key=lambda row: row["time"], reverse=True)
         return {"model": model_name, "alerts": rows[:limit], "delivery_counts": counts,
                 "totals": self._alert_counts()}
@@ -226,22 +217,27 @@ class DashboardData:
 
         return LifecycleStore(self.home.lifecycle_db) if self.home.lifecycle_db.exists() else None
 
-    def _alert_counts(self) -> Dict[str, Dict[str, int]]:
+    def _alert_stores(self) -> Iterator[tuple]:
+        """(source, open AlertStore) for each alert store the home has, closed after use."""
         from ml.monitoring.alert_store import AlertStore
 
-        totals: Dict[str, Dict[str, int]] = {}
         for source in ALERT_SOURCES:
             path = alert_db(self.home, source)
             if not path.exists():
                 continue
             alert_store = AlertStore(path)
             try:
-                for name, counts in alert_store.counts_by_model().items():
-                    entry = totals.setdefault(name, {"total": 0, "open": 0})
-                    entry["total"] += counts["total"]
-                    entry["open"] += counts["open"]
+                yield source, alert_store
             finally:
                 alert_store.close()
+
+    def _alert_counts(self) -> Dict[str, Dict[str, int]]:
+        totals: Dict[str, Dict[str, int]] = {}
+        for _, alert_store in self._alert_stores():
+            for name, counts in alert_store.counts_by_model().items():
+                entry = totals.setdefault(name, {"total": 0, "open": 0})
+                entry["total"] += counts["total"]
+                entry["open"] += counts["open"]
         return totals
 
     @staticmethod

@@ -41,6 +41,15 @@ def _call_flag(is_call) -> np.ndarray:
     return np.asarray(is_call, dtype=bool)
 
 
+def total_sd(volatility, time_to_expiry):
+    """sigma sqrt(T), the mask of live (sigma sqrt(T) > 0) entries, and sigma sqrt(T) with 1
+    where expired (safe to divide by)."""
+    sd = np.asarray(volatility, dtype=float) * np.sqrt(
+        np.maximum(np.asarray(time_to_expiry, dtype=float), 0.0))
+    live = sd > 0
+    return sd, live, np.where(live, sd, 1.0)
+
+
 def _d1_d2(forward, strike, volatility, time_to_expiry):
     """d1, d2 and sigma sqrt(T), with a mask of the live (sigma sqrt(T) > 0) entries.
 
@@ -49,10 +58,7 @@ def _d1_d2(forward, strike, volatility, time_to_expiry):
     """
     forward = np.asarray(forward, dtype=float)
     strike = np.asarray(strike, dtype=float)
-    sd = np.asarray(volatility, dtype=float) * np.sqrt(
-        np.maximum(np.asarray(time_to_expiry, dtype=float), 0.0))
-    live = sd > 0
-    safe_sd = np.where(live, sd, 1.0)
+    sd, live, safe_sd = total_sd(volatility, time_to_expiry)
     with np.errstate(divide="ignore", invalid="ignore"):
         log_moneyness = np.log(forward / strike)
     d1_live = (log_moneyness + 0.5 * safe_sd ** 2) / safe_sd
@@ -68,14 +74,19 @@ def black76_price(forward, strike, volatility, time_to_expiry, is_call, discount
     forward = np.asarray(forward, dtype=float)
     strike = np.asarray(strike, dtype=float)
     d1, d2, _, live = _d1_d2(forward, strike, volatility, time_to_expiry)
-    call = _call_flag(is_call)
+    return np.asarray(discount, dtype=float) * undiscounted_value(forward, strike, d1, d2, live,
+                                                                  _call_flag(is_call))
+
+
+def undiscounted_value(forward, strike, d1, d2, live, call) -> np.ndarray:
+    """Black-76 from d1 and d2 already known (for a caller that moves only the forward, such
+    as a bisection over it): the premium where live, the intrinsic value elsewhere."""
     call_value = forward * ndtr(d1) - strike * ndtr(d2)
     put_value = strike * ndtr(-d2) - forward * ndtr(-d1)
     value = np.where(call, call_value, put_value)
     intrinsic = np.maximum(np.where(call, forward - strike, strike - forward), 0.0)
     # At expiry N(+-inf) is exact already; the where only removes 0 * inf style artefacts.
-    value = np.where(live, np.maximum(value, 0.0), intrinsic)
-    return np.asarray(discount, dtype=float) * value
+    return np.where(live, np.maximum(value, 0.0), intrinsic)
 
 
 def black76_delta(forward, strike, volatility, time_to_expiry, is_call, discount=1.0

@@ -92,7 +92,7 @@ import pandas as pd
 from scipy.special import ndtr
 
 from ml.synthetic.catalog import RATINGS, TRADING_DAYS_PER_YEAR
-from ml.synthetic.options import black76_price, year_fraction
+from ml.synthetic.options import black76_price, total_sd, undiscounted_value, year_fraction
 
 LOSS_HORIZON_TRADING_DAYS = 10
 LOSS_HORIZON_YEARS = LOSS_HORIZON_TRADING_DAYS / TRADING_DAYS_PER_YEAR
@@ -207,10 +207,7 @@ def _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, leve
     """
     is_call = np.asarray(is_call, dtype=bool)
     strike = np.asarray(strike, dtype=float)
-    option_sd = np.asarray(volatility, dtype=float) * np.sqrt(
-        np.maximum(np.asarray(remaining, dtype=float), 0.0))
-    live = option_sd > 0
-    safe_sd = np.where(live, option_sd, 1.0)
+    _, live, safe_sd = total_sd(volatility, remaining)
     half_variance = 0.5 * safe_sd ** 2
     log_forward = np.log(forward) - 0.5 * sd ** 2
     log_moneyness_at_zero = log_forward - np.log(strike)
@@ -220,11 +217,7 @@ def _option_crossing_z(forward, strike, volatility, remaining, is_call, sd, leve
         mid = 0.5 * (lo + hi)
         moved = np.exp(log_forward + sd * mid)
         d1 = (log_moneyness_at_zero + sd * mid + half_variance) / safe_sd
-        d2 = d1 - safe_sd
-        value = np.where(is_call, moved * ndtr(d1) - strike * ndtr(d2),
-                         strike * ndtr(-d2) - moved * ndtr(-d1))
-        intrinsic = np.maximum(np.where(is_call, moved - strike, strike - moved), 0.0)
-        value = np.where(live, np.maximum(value, 0.0), intrinsic)
+        value = undiscounted_value(moved, strike, d1, d1 - safe_sd, live, is_call)
         up = np.where(is_call, value > level, value <= level)
         hi = np.where(up, mid, hi)
         lo = np.where(up, lo, mid)
