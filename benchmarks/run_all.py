@@ -25,6 +25,7 @@ BENCHMARKS = {
     "lm": "benchmarks.bench_lm",
     "continuous": "benchmarks.bench_continuous",
     "beam_workers": "benchmarks.bench_beam_workers",
+    "dashboard": "benchmarks.bench_dashboard",
 }
 
 

@@ -217,8 +217,21 @@ def test_model_plots_hold_ml_metadata_and_the_stored_windows(site):
 
 
 def test_a_hostile_feature_name_shows_as_text(site):
-    base, _, browser, shots, _ = site
+    from ml.monitoring.alert_store import AlertStore
+
+    base, home, browser, shots, _ = site
     _open(browser, base + "/alerts", shots, "alerts-hostile")
+    stored = {}
+    for path in (home.monitoring_dir / "alerts.sqlite", home.lifecycle_alerts_db):
+        if path.exists():
+            store = AlertStore(path)
+            for entry in store.listing(limit=200):
+                severity = entry["alert"].severity
+                stored[severity] = stored.get(severity, 0) + 1
+            store.close()
+    plotted = {severity: sum(_trace(browser, "chart-alerts", severity)["y"])
+               for severity in stored}
+    assert plotted == stored and stored.get("warning", 0) >= 1
     assert _text(browser, "#alert-list td.feature") == HOSTILE
     assert browser.find_elements("css selector", "#alert-list td.feature img") == []
     _open(browser, f"{base}/models/{RISK}", shots, "model-hostile")
