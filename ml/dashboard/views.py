@@ -82,6 +82,7 @@ class DashboardData:
         self.home, self.health = home, health
         self.cache = cache or LineageCache()
         self.summaries = SummaryCache()
+        self._lifecycle_store = None
 
     # ML Metadata --------------------------------------------------------------------------
 
@@ -213,9 +214,13 @@ class DashboardData:
     # Helpers ------------------------------------------------------------------------------
 
     def _lifecycle(self):
+        """The home's lifecycle store once it exists (opened once: opening checks its schema
+        in a write transaction, which a page view should not repeat)."""
         from ml.lifecycle.store import LifecycleStore
 
-        return LifecycleStore(self.home.lifecycle_db) if self.home.lifecycle_db.exists() else None
+        if self._lifecycle_store is None and self.home.lifecycle_db.exists():
+            self._lifecycle_store = LifecycleStore(self.home.lifecycle_db)
+        return self._lifecycle_store
 
     def _alert_stores(self) -> Iterator[tuple]:
         """(source, open AlertStore) for each alert store the home has, closed after use."""
