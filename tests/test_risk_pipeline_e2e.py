@@ -158,5 +158,14 @@ def test_monitor_checks_logged_requests_against_the_pushed_models_training_span(
     assert "performance: checked on realised outcomes" in out
     report = out.split("report: ")[1].strip()
     assert "data:image/png;base64" in open(report).read()
+    from ml.core.home import Home
+    from ml.monitoring.check_history import CheckHistory
+
+    [window] = CheckHistory(Home.resolve(home).monitoring_checks_db).windows(MODEL)
+    assert window["serving_version"] == 1 and window["requests"] == 400
+    drifted = {row["feature"] for row in window["features"] if row["drifted"]}
+    assert "price" in drifted and window["scores"]["count"] == 400
+    assert 0.0 < window["realised"]["roc_auc"] <= 1.0
     assert cli.main(["monitor", "--home", str(home)]) == 0
     assert "no new serving logs" in capsys.readouterr().out
+    assert len(CheckHistory(Home.resolve(home).monitoring_checks_db).windows(MODEL)) == 1
