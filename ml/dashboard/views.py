@@ -22,7 +22,7 @@ from ml.lifecycle.registry_view import version_row
 from ml.lifecycle.status import job_view, label_versions, last_decision
 from ml.monitoring.check_history import CheckHistory
 
-ALERT_SOURCES = {"monitoring": "monitoring", "lifecycle": "lifecycle"}
+ALERT_SOURCES = ("monitoring", "lifecycle")  # the two alert stores a home can hold
 RECENT_JOBS = 50
 
 
