@@ -435,10 +435,31 @@ def test_every_number_in_a_trade_confirmation_equals_its_trade(dataset, texts):
         _assert_numbers_come_from(record.text, required + optional, required)
 
 
+def _moves_since_previous_report(reports: pd.DataFrame) -> dict:
+    """Per report id, the renderings of its Changes section: the book's previous report date
+    and the largest relative move among VaR, ES and gross exposure (none for a first report)."""
+    metrics = ["var_95", "var_99", "es_95", "es_99", "gross_exposure"]
+    found = {}
+    for _, book in reports.sort_values("report_date", kind="stable").groupby("book", sort=False):
+        previous = None
+        for _, report in book.iterrows():
+            if previous is None:
+                found[report["report_id"]] = []
+            else:
+                changes = {m: abs(report[m] / previous[m] - 1) for m in metrics if previous[m] > 0}
+                metric = max(changes, key=changes.get)
+                found[report["report_id"]] = [
+                    previous["report_date"], _money(abs(report[metric] - previous[metric])),
+                    _percent(changes[metric]), _money(report[metric])]
+            previous = report
+    return found
+
+
 def test_every_number_in_a_risk_summary_equals_its_report(dataset, texts):
     reports = dataset["risk_reports"].set_index("report_id")
     summaries = texts[texts["kind"] == "risk_summary"]
     assert sorted(summaries["record_id"]) == sorted(reports.index)
+    moves = _moves_since_previous_report(dataset["risk_reports"])
     for record in summaries.itertuples():
         report = reports.loc[record.record_id]
         assert record.date == report["report_date"]
@@ -450,7 +471,8 @@ def test_every_number_in_a_risk_summary_equals_its_report(dataset, texts):
                          _money(report["es_99"]), _percent(report["limit_utilisation"]),
                          _percent(report["exposure_utilisation"])]
         required = always + (with_exposure if report["gross_exposure"] > 0 else [])
-        _assert_numbers_come_from(record.text, always + with_exposure, required)
+        move = moves[record.record_id]
+        _assert_numbers_come_from(record.text, always + with_exposure + move, required + move)
 
 
 def test_every_number_in_a_compliance_note_equals_its_record(dataset, texts):

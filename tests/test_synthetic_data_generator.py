@@ -131,7 +131,7 @@ def test_text_records_table_matches_the_dataset_texts(small_text_records, small_
 def test_every_risk_summary_has_every_section_in_order(small_text_records):
     summaries = small_text_records.query("kind == 'risk_summary'")["text"]
     assert len(summaries) == SMALL["num_risk_reports"]
-    assert RISK_SUMMARY_SECTIONS == ("Portfolio overview", "VaR", "Limits", "Breaches")
+    assert RISK_SUMMARY_SECTIONS == ("Portfolio overview", "VaR", "Limits", "Breaches", "Changes")
     for text in summaries:
         positions = [text.find(f"{heading}: ") for heading in RISK_SUMMARY_SECTIONS]
         assert min(positions) >= 0 and positions == sorted(positions), text

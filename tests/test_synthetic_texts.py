@@ -157,7 +157,7 @@ def _risk_report(i, region, breaches=0):
 def test_risk_summaries_keep_their_sections_in_order_and_name_regions_right(region):
     reports = pd.DataFrame([_risk_report(i, region) for i in range(60)])
     texts = render_risk_summaries(reports, np.random.default_rng(1))
-    assert RISK_SUMMARY_SECTIONS == ("Portfolio overview", "VaR", "Limits", "Breaches")
+    assert RISK_SUMMARY_SECTIONS == ("Portfolio overview", "VaR", "Limits", "Breaches", "Changes")
     for text in texts:
         positions = [text.index(f"{heading}: ") for heading in RISK_SUMMARY_SECTIONS]
         assert positions == sorted(positions)

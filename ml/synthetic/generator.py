@@ -189,6 +189,13 @@ class SyntheticETRMDataGenerator:
         """Texts with kind, record_id and date (the same texts as the complete dataset)."""
         return self._build()["text_records"]
 
+    def generate_training_texts(self) -> pd.DataFrame:
+        """generate_text_records with each risk summary in the form the report language model
+        learns: its record's prompt, then the summary with the record's figures as slots."""
+        parts = self._build()
+        return render_text_records(self.config, parts["trades"], parts["risk_reports"],
+                                   parts["compliance"], conditioned=True)
+
     def _build(self) -> dict:
         if self._parts is None:
             self._parts = self._build_parts()

@@ -142,10 +142,11 @@ def parse_drift_scenarios(spec: str) -> List:
 
 
 def generate_table(request: SpanRequest) -> pd.DataFrame:
-    """The span's records as a table: trades with labels, or report texts."""
+    """The span's records as a table: trades with labels, or the texts the report language
+    model learns (risk summaries conditioned on their records)."""
     from ml.synthetic.generator import SyntheticETRMDataGenerator
 
     generator = SyntheticETRMDataGenerator(request.generator_config())
     if request.dataset == "trades":
         return generator.generate_trades()
-    return generator.generate_text_records()
+    return generator.generate_training_texts()

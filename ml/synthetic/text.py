@@ -38,7 +38,11 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG, quote
+from ml.synthetic.catalog import quote
+from ml.synthetic.risk_summary import (RISK_SUMMARY_SECTIONS, conditioned_summaries,
+                                       render_risk_summaries)
+from ml.synthetic.wording import (display_commodity, display_region, money, percent,
+                                  region_adjective, region_noun)
 from ml.synthetic.config import ETRMDataConfig
 from ml.synthetic.string_columns import fixed_point, fixed_width_slice, objects, string_array
 from ml.synthetic.trades import window_stream
@@ -47,14 +51,6 @@ from ml.synthetic.trades import window_stream
 TEXT_KINDS = ("trade_confirmation", "risk_summary", "compliance_note")
 CONFIDENCE_LABELS = ("95%", "99%")
 _STREAM_NAMESPACE = 5
-
-REGION_NOUNS: Dict[str, str] = {
-    "north_america": "North America", "europe": "Europe", "uk": "the UK",
-    "nordics": "the Nordics", "asia_pacific": "Asia-Pacific", "latin_america": "Latin America"}
-REGION_ADJECTIVES: Dict[str, str] = {
-    "north_america": "North American", "europe": "European", "uk": "UK",
-    "nordics": "Nordic", "asia_pacific": "Asia-Pacific", "latin_america": "Latin American"}
-
 
 TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
     # formal
@@ -108,50 +104,6 @@ TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
     "{notional_label} {currency} {notional}.",
 )
 
-RISK_SUMMARY_OPENINGS: Tuple[str, ...] = (
-    "Daily risk summary for {book} on {report_date}.",
-    "Risk summary {report_date}, book {book}.",
-    "{book} end-of-day risk report for {report_date}.",
-)
-
-# (heading, condition, phrasings when the condition holds, phrasings when it does not).
-# The headings are the sections every daily risk summary contains, in this order.
-RISK_SUMMARY_SECTION_TEMPLATES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
-    ("Portfolio overview", "has_exposure",
-     ("{open_positions}, net exposure USD {net_exposure}, gross exposure USD "
-      "{gross_exposure}; the largest exposure is {top_region_adj} {top_commodity} at USD "
-      "{top_exposure}.",
-      "the book holds {open_positions} with gross exposure of USD {gross_exposure} (net USD "
-      "{net_exposure}), led by {top_commodity} in {top_region_noun} (USD {top_exposure}).",
-      "gross USD {gross_exposure} and net USD {net_exposure} across {open_positions}; "
-      "{top_region_adj} {top_commodity} is the largest at USD {top_exposure}."),
-     ("the book is flat with no net exposure.",
-      "no net exposure on this date: the book is flat.")),
-    ("VaR", "has_exposure",
-     ("one-day historical VaR is USD {var_95} at 95% and USD {var_99} at 99%; expected "
-      "shortfall is USD {es_95} (95%) and USD {es_99} (99%).",
-      "95% VaR USD {var_95}, 99% VaR USD {var_99}; expected shortfall USD {es_95} and USD "
-      "{es_99} at the same levels, one-day horizon.",
-      "historical-simulation VaR stands at USD {var_95} (95%) and USD {var_99} (99%), with "
-      "expected shortfall of USD {es_95} and USD {es_99} respectively."),
-     ("VaR and expected shortfall are USD {var_95} at 95% and USD {var_99} at 99%.",)),
-    ("Limits", "has_exposure",
-     ("VaR limit USD {var_limit} with utilisation {limit_utilisation}; gross exposure limit USD "
-      "{exposure_limit} with utilisation {exposure_utilisation}.",
-      "{limit_utilisation} of the USD {var_limit} VaR limit and {exposure_utilisation} of the "
-      "USD {exposure_limit} exposure limit are in use.",
-      "utilisation is {limit_utilisation} against the VaR limit (USD {var_limit}) and "
-      "{exposure_utilisation} against the gross exposure limit (USD {exposure_limit})."),
-     ("VaR limit USD {var_limit} and exposure limit USD {exposure_limit}, both unused.",)),
-    ("Breaches", "has_breaches",
-     ("{breach_list}; escalated to the head of market risk.",
-      "{breach_list}; the desk must cut risk before the next close.",
-      "{breach_list}; the CRO has been notified."),
-     ("none.", "no limit breached.", "all limits respected.")),
-)
-RISK_SUMMARY_SECTIONS: Tuple[str, ...] = tuple(
-    heading for heading, _, _, _ in RISK_SUMMARY_SECTION_TEMPLATES)
-
 LATE_REPORT_TEMPLATES: Tuple[str, ...] = (
     "{regime} report for trade {trade_id} ({region_adj} {commodity}, book {book}) was submitted "
     "on {submission_date}, {days_late} after the {deadline} deadline; severity {severity}.",
@@ -179,34 +131,6 @@ PRICE_CLAUSES: Dict[str, Tuple[str, str]] = {
     "price_ticket": ("{option_upper} K {strike} {per} exp {expiry_date} prem {price} {per} "
                      "total {currency} {premium}", "@ {price} {per}"),
 }
-
-
-def money(value: float) -> str:
-    """USD risk amounts: thousands separators, no decimals."""
-    return f"{value:,.0f}"
-
-
-def percent(value: float) -> str:
-    """A ratio as a percentage with one decimal."""
-    return f"{value * 100:.1f}%"
-
-
-def display_commodity(name: str) -> str:
-    return COMMODITY_CATALOG[name].display_name if name in COMMODITY_CATALOG else name
-
-
-def display_region(name: str) -> str:
-    return REGION_CATALOG[name].display_name if name in REGION_CATALOG else name
-
-
-def region_noun(name: str) -> str:
-    """The region as a noun, with the article English needs ("the UK", "Europe")."""
-    return REGION_NOUNS.get(name, display_region(name))
-
-
-def region_adjective(name: str) -> str:
-    """The region as an adjective before a commodity ("Nordic power", "UK gas")."""
-    return REGION_ADJECTIVES.get(name, display_region(name))
 
 
 def indefinite_article(phrase: str) -> str:
@@ -413,56 +337,6 @@ def _with_price_clauses(template: str, is_option: bool) -> str:
     return template
 
 
-def _risk_fields(report) -> Dict[str, str]:
-    return {
-        "book": report.book, "report_date": report.report_date,
-        "open_positions": (f"{report.num_open_positions} open position"
-                           + ("" if report.num_open_positions == 1 else "s")),
-        "net_exposure": money(report.net_exposure),
-        "gross_exposure": money(report.gross_exposure),
-        "top_commodity": display_commodity(report.top_exposure_commodity),
-        "top_region_adj": region_adjective(report.top_exposure_region),
-        "top_region_noun": region_noun(report.top_exposure_region),
-        "top_exposure": money(report.top_exposure),
-        "var_95": money(report.var_95), "var_99": money(report.var_99),
-        "es_95": money(report.es_95), "es_99": money(report.es_99),
-        "var_limit": money(report.var_limit), "exposure_limit": money(report.exposure_limit),
-        "limit_utilisation": percent(report.limit_utilisation),
-        "exposure_utilisation": percent(report.exposure_utilisation),
-    }
-
-
-def _breach_list(report, fields: Dict[str, str]) -> str:
-    parts = []
-    if report.var_limit_breach:
-        parts.append(f"VaR limit breached (USD {fields['var_95']} against USD "
-                     f"{fields['var_limit']})")
-    if report.exposure_limit_breach:
-        parts.append(f"gross exposure limit exceeded (USD {fields['gross_exposure']} against "
-                     f"USD {fields['exposure_limit']})")
-    return " and ".join(parts)
-
-
-def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:
-    """One multi-section summary per risk report: an opening line then every section."""
-    n = len(risk_reports)
-    opening = _choose(rng, n, RISK_SUMMARY_OPENINGS)
-    phrasing = rng.integers(0, 1 << 30, size=(n, len(RISK_SUMMARY_SECTION_TEMPLATES)))
-    texts = []
-    for i, report in enumerate(risk_reports.itertuples(index=False)):
-        fields = _risk_fields(report)
-        fields["breach_list"] = _breach_list(report, fields)
-        conditions = {"has_exposure": report.gross_exposure > 0,
-                      "has_breaches": report.breaches > 0}
-        parts = [RISK_SUMMARY_OPENINGS[opening[i]].format(**fields)]
-        for k, (heading, condition, when_true, when_false) in enumerate(
-                RISK_SUMMARY_SECTION_TEMPLATES):
-            options = when_true if conditions[condition] else when_false
-            parts.append(f"{heading}: {options[phrasing[i, k] % len(options)].format(**fields)}")
-        texts.append(" ".join(parts))
-    return texts
-
-
 def _days(count: int) -> str:
     """Days late are business days of the regulator's calendar."""
     return f"{count} business day" if count == 1 else f"{count} business days"
@@ -536,11 +410,15 @@ def render_compliance_notes(compliance: pd.DataFrame, rng: np.random.Generator
 
 
 def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_reports: pd.DataFrame,
-                        compliance: pd.DataFrame) -> pd.DataFrame:
-    """All texts as a table: text, kind, record_id, date (YYYY-MM-DD), ordered by date."""
+                        compliance: pd.DataFrame, conditioned: bool = False) -> pd.DataFrame:
+    """All texts as a table: text, kind, record_id, date (YYYY-MM-DD), ordered by date.
+
+    conditioned: risk summaries in the form the language model learns (its record's prompt and
+    the summary with slots, ``risk_summary.conditioned_summaries``); the other texts are the
+    same either way."""
     rng = window_stream(config, _STREAM_NAMESPACE)
     confirmations = _confirmation_texts(trades, rng)
-    summaries = render_risk_summaries(risk_reports, rng)
+    summaries = (conditioned_summaries if conditioned else render_risk_summaries)(risk_reports, rng)
     notes, noted = render_compliance_notes(compliance, rng)
     parts = [(confirmations, trades["trade_id"], trades["trade_date"]),
              (summaries, risk_reports["report_id"], risk_reports["report_date"]),

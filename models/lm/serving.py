@@ -4,6 +4,11 @@
   -> text [None] string: the prompt followed by its continuation. The decoding loop is a
   tf.while_loop in the graph over a key/value cache (decoding.py); temperature 0 picks the
   most likely token (deterministic), top_k <= 0 samples from the whole vocabulary.
+- summarize(prompt [None] string, slot_values [None, len(SLOT_NAMES)] string, max_new_tokens,
+  temperature, top_k) -> text [None] string: a risk summary conditioned on a record. The prompt
+  is the record's (ml.synthetic.risk_summary.RiskRecord.prompt), the values its slot values in
+  SLOT_NAMES order; every slot the model writes comes out as the record's value, so a figure
+  in the summary is always the record's. The text is the summary alone, without the prompt.
 - score(text [None] string) -> log_likelihood [None] float32 (natural log, summed over the
   predicted tokens, end token included), num_tokens [None] int32.
 
@@ -19,6 +24,7 @@ from typing import Dict, Optional
 
 import tensorflow as tf
 
+from ml.core.report_slots import SLOT_NAMES
 from models.lm import sequences
 from models.lm.config import ModelConfig
 from models.lm.decoding import CachedDecoder
@@ -96,12 +102,8 @@ class ReportLMServingModule(tf.Module):
         return {"log_likelihood": statistics["log_likelihood"],
                 "num_tokens": statistics["num_tokens"]}
 
-    @tf.function(input_signature=[
-        tf.TensorSpec([None], tf.string, name="prompt"),
-        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
-        tf.TensorSpec([], tf.float32, name="temperature"),
-        tf.TensorSpec([], tf.int32, name="top_k")], autograph=False)
-    def generate(self, prompt, max_new_tokens, temperature, top_k):
+    def _continue(self, prompt, max_new_tokens, temperature, top_k) -> tf.RaggedTensor:
+        """[batch] prompts -> [batch, (new tokens)] ids: the decoding loop of both signatures."""
         prompt_ids = self.tokenizer.encode(prompt)
         batch = prompt_ids.nrows()
         bos = tf.fill([batch, 1], tf.constant(BOS_ID, tf.int64))
@@ -134,9 +136,29 @@ class ReportLMServingModule(tf.Module):
             [tf.constant(0, tf.int32), buffer, prompt_lengths, done, last, caches])
         generated = tf.RaggedTensor.from_tensor(buffer, lengths=lengths)
         positions = tf.ragged.range(lengths)
-        continuation = tf.ragged.boolean_mask(
-            generated, positions >= tf.expand_dims(prompt_lengths, 1))
+        return tf.ragged.boolean_mask(generated, positions >= tf.expand_dims(prompt_lengths, 1))
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="prompt"),
+        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int32, name="top_k")], autograph=False)
+    def generate(self, prompt, max_new_tokens, temperature, top_k):
+        continuation = self._continue(prompt, max_new_tokens, temperature, top_k)
         return {"text": tf.strings.join([prompt, self.tokenizer.decode(continuation)])}
+
+    @tf.function(input_signature=[
+        tf.TensorSpec([None], tf.string, name="prompt"),
+        tf.TensorSpec([None, len(SLOT_NAMES)], tf.string, name="slot_values"),
+        tf.TensorSpec([], tf.int32, name="max_new_tokens"),
+        tf.TensorSpec([], tf.float32, name="temperature"),
+        tf.TensorSpec([], tf.int32, name="top_k")], autograph=False)
+    def summarize(self, prompt, slot_values, max_new_tokens, temperature, top_k):
+        """The summary the model writes after a record's prompt, with every slot it writes
+        replaced by that record's value (without the prompt)."""
+        continuation = self._continue(prompt, max_new_tokens, temperature, top_k)
+        text = self.tokenizer.decode(continuation, slot_values)
+        return {"text": tf.strings.strip(text)}
 
 
 def export(model: tf.keras.Model, tokenizer: Tokenizer, config: ModelConfig, export_dir: str,
@@ -150,4 +172,5 @@ def export(model: tf.keras.Model, tokenizer: Tokenizer, config: ModelConfig, exp
         tf.saved_model.save(module, export_dir, signatures={
             "generate": module.generate.get_concrete_function(),
             "score": module.score.get_concrete_function(),
+            "summarize": module.summarize.get_concrete_function(),
         })

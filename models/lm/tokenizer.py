@@ -15,6 +15,9 @@ input pipeline and the served SavedModel (TF Serving needs no extra op library).
 - Ids: the reserved tokens first (special tokens, every printable ASCII character, the
   space-prefixed digits and punctuation, the place-marked digits), then the words Transform
   learned, by frequency.
+- A record slot ("⟨var_95⟩", ml.core.report_slots) is one reserved token, with or without the
+  space before it: conditioned risk summaries are written with slots, and `decode` given a
+  record's values writes the value in place of each slot (without values, the slot itself).
 - A piece outside the vocabulary is spelt out in reserved characters; only characters outside
   printable ASCII become <unk>. ASCII text therefore round-trips exactly, and a new word never
   needs a new id: that is what keeps the vocabulary stable when a model is fine-tuned.
@@ -22,9 +25,11 @@ input pipeline and the served SavedModel (TF Serving needs no extra op library).
 from __future__ import annotations
 
 import string
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
+
+from ml.core.report_slots import SLOT_NAMES, SLOT_PIECE_PATTERN, slot_token
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -33,7 +38,7 @@ SPECIAL_TOKENS: Tuple[str, ...] = (PAD, BOS, EOS, UNK)
 # Whitespace that cannot live on one line of a vocabulary file, and its visible stand-in.
 WHITESPACE_ESCAPES: Tuple[Tuple[str, str], ...] = (("\n", "\u2424"), ("\t", "\u2409"),
                                                    ("\r", "\u240d"))
-PIECE_PATTERN = r"( ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]|\s)"
+PIECE_PATTERN = "(" + SLOT_PIECE_PATTERN + r"| ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]|\s)"
 NUMBER_PATTERN = r" ?[0-9]+"
 # Place of a digit in its group of three, counted from the right: units carry no mark.
 PLACE_MARKS: Tuple[str, ...] = ("", "\u2081", "\u2082")
@@ -43,13 +48,14 @@ UNKNOWN_TEXT = "\ufffd"
 
 def reserved_tokens() -> List[str]:
     """Tokens with fixed ids whatever the data: specials, characters, space-prefixed symbols,
-    place-marked digits."""
+    place-marked digits, record slots (each without, then with, a leading space)."""
     printable = [c for c in string.printable if c not in string.whitespace or c == " "]
     escapes = [symbol for _, symbol in WHITESPACE_ESCAPES]
     spaced = [" " + c for c in string.digits + string.punctuation]
     placed = [space + digit + mark for mark in PLACE_MARKS[1:] for space in ("", " ")
               for digit in string.digits]
-    return list(SPECIAL_TOKENS) + printable + escapes + spaced + placed
+    slots = [space + slot_token(name) for name in SLOT_NAMES for space in ("", " ")]
+    return list(SPECIAL_TOKENS) + printable + escapes + spaced + placed + slots
 
 
 def _surface(token: str) -> str:
@@ -63,6 +69,7 @@ def _surface(token: str) -> str:
 
 RESERVED_TOKENS: Tuple[str, ...] = tuple(reserved_tokens())
 RESERVED_SURFACES: Tuple[str, ...] = tuple(_surface(token) for token in RESERVED_TOKENS)
+FIRST_SLOT_ID = RESERVED_TOKENS.index(slot_token(SLOT_NAMES[0]))
 
 
 def escape_whitespace(texts: tf.Tensor) -> tf.Tensor:
@@ -156,8 +163,11 @@ class Tokenizer(tf.Module):
         """[batch] strings -> [batch, (tokens)] int64 ids, without start or end tokens."""
         return encode_pieces(pretokenize(texts), self.token_to_id.lookup)
 
-    def decode(self, ids) -> tf.Tensor:
-        """[batch, (tokens)] ids (dense or ragged) -> [batch] strings; control tokens vanish."""
+    def decode(self, ids, slot_values: Optional[tf.Tensor] = None) -> tf.Tensor:
+        """[batch, (tokens)] ids (dense or ragged) -> [batch] strings; control tokens vanish.
+
+        slot_values [batch, len(SLOT_NAMES)] strings: each row's record values, written in
+        place of the slots of that row (with the slot's leading space, if any)."""
         if not isinstance(ids, tf.RaggedTensor):
             ids = tf.RaggedTensor.from_tensor(ids)
         flat = tf.cast(ids.flat_values, tf.int64)
@@ -166,7 +176,20 @@ class Tokenizer(tf.Module):
             flat < reserved,
             tf.gather(tf.constant(RESERVED_SURFACES), tf.clip_by_value(flat, 0, reserved - 1)),
             self.id_to_token.lookup(flat))
+        if slot_values is not None:
+            surfaces = _with_slot_values(flat, ids.value_rowids(), surfaces, slot_values)
         return unescape_whitespace(tf.strings.reduce_join(ids.with_flat_values(surfaces), axis=-1))
+
+
+def _with_slot_values(flat_ids: tf.Tensor, rows: tf.Tensor, surfaces: tf.Tensor,
+                      slot_values: tf.Tensor) -> tf.Tensor:
+    """Surfaces with each slot token replaced by its row's value for that slot."""
+    offset = flat_ids - FIRST_SLOT_ID
+    is_slot = (offset >= 0) & (offset < 2 * len(SLOT_NAMES))
+    slot = tf.clip_by_value(offset // 2, 0, len(SLOT_NAMES) - 1)
+    values = tf.gather_nd(slot_values, tf.stack([rows, slot], axis=1))
+    spaced = tf.where(tf.equal(offset % 2, 1), " ", "")
+    return tf.where(is_slot, tf.strings.join([spaced, values]), surfaces)
 
 
 def read_vocabulary(vocabulary_file: str) -> List[str]:

@@ -1,0 +1,241 @@
+"""Daily risk summaries: the risk record of a book-day, its summary text, and the conditioned
+form the report language model learns.
+
+A ``RiskRecord`` holds what a summary may state (``values``, keyed by the slots of
+ml.core.report_slots, in the number formats of ml.synthetic.text) and the facts that choose its
+words: exposure or a flat book, which limits are breached, and the largest move since the
+book's previous report in the same table (the biggest relative change among VaR, expected
+shortfall and gross exposure; none for a book's first report).
+
+Every summary has the sections ``RISK_SUMMARY_SECTIONS`` in order. ``render_risk_summaries``
+writes them with the record's figures; ``conditioned_summaries`` writes the same texts as
+(prompt, slotted summary): the prompt states the record's facts in words, the summary has
+each figure as its slot. The language model learns the second form, so it learns which figure
+to state where, never the figures themselves.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import pandas as pd
+
+from ml.core.report_slots import SLOT_NAMES, slot_token
+from ml.synthetic.wording import (display_commodity, money, percent, region_adjective,
+                                  region_noun)
+
+RISK_SUMMARY_OPENINGS: Tuple[str, ...] = (
+    "Daily risk summary for {book} on {report_date}.",
+    "Risk summary {report_date}, book {book}.",
+    "{book} end-of-day risk report for {report_date}.",
+)
+
+# (heading, condition, phrasings when the condition holds, phrasings when it does not).
+# The headings are the sections every daily risk summary contains, in this order.
+RISK_SUMMARY_SECTION_TEMPLATES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str, ...]], ...] = (
+    ("Portfolio overview", "has_exposure",
+     ("{open_positions}, net exposure USD {net_exposure}, gross exposure USD "
+      "{gross_exposure}; the largest exposure is {top_region_adj} {top_commodity} at USD "
+      "{top_exposure}.",
+      "the book holds {open_positions} with gross exposure of USD {gross_exposure} (net USD "
+      "{net_exposure}), led by {top_commodity} in {top_region_noun} (USD {top_exposure}).",
+      "gross USD {gross_exposure} and net USD {net_exposure} across {open_positions}; "
+      "{top_region_adj} {top_commodity} is the largest at USD {top_exposure}."),
+     ("the book is flat with no net exposure.",
+      "no net exposure on this date: the book is flat.")),
+    ("VaR", "has_exposure",
+     ("one-day historical VaR is USD {var_95} at 95% and USD {var_99} at 99%; expected "
+      "shortfall is USD {es_95} (95%) and USD {es_99} (99%).",
+      "95% VaR USD {var_95}, 99% VaR USD {var_99}; expected shortfall USD {es_95} and USD "
+      "{es_99} at the same levels, one-day horizon.",
+      "historical-simulation VaR stands at USD {var_95} (95%) and USD {var_99} (99%), with "
+      "expected shortfall of USD {es_95} and USD {es_99} respectively."),
+     ("VaR and expected shortfall are USD {var_95} at 95% and USD {var_99} at 99%.",)),
+    ("Limits", "has_exposure",
+     ("VaR limit USD {var_limit} with utilisation {limit_utilisation}; gross exposure limit USD "
+      "{exposure_limit} with utilisation {exposure_utilisation}.",
+      "{limit_utilisation} of the USD {var_limit} VaR limit and {exposure_utilisation} of the "
+      "USD {exposure_limit} exposure limit are in use.",
+      "utilisation is {limit_utilisation} against the VaR limit (USD {var_limit}) and "
+      "{exposure_utilisation} against the gross exposure limit (USD {exposure_limit})."),
+     ("VaR limit USD {var_limit} and exposure limit USD {exposure_limit}, both unused.",)),
+    ("Breaches", "has_breaches",
+     ("{breach_list}; escalated to the head of market risk.",
+      "{breach_list}; the desk must cut risk before the next close.",
+      "{breach_list}; the CRO has been notified."),
+     ("none.", "no limit breached.", "all limits respected.")),
+    ("Changes", "has_previous",
+     ("since {previous_date} the largest move is {move_metric}, {move_direction} USD {move_by} "
+      "({move_pct}) to USD {move_to}.",
+      "{move_metric} moved most since {previous_date}: {move_direction} USD {move_by} "
+      "({move_pct}) to USD {move_to}.",
+      "against {previous_date}, {move_metric} changed most, {move_direction} USD {move_by} "
+      "({move_pct}) to USD {move_to}."),
+     ("no earlier report in this window to compare with.",
+      "first report of the window, nothing to compare.")),
+)
+RISK_SUMMARY_SECTIONS: Tuple[str, ...] = tuple(
+    heading for heading, _, _, _ in RISK_SUMMARY_SECTION_TEMPLATES)
+# The breach list: one clause per breached limit, joined by " and ".
+BREACH_CLAUSES: Tuple[Tuple[str, str], ...] = (
+    ("var_limit_breach", "VaR limit breached (USD {var_95} against USD {var_limit})"),
+    ("exposure_limit_breach",
+     "gross exposure limit exceeded (USD {gross_exposure} against USD {exposure_limit})"),
+)
+BREACH_NAMES = {"var_limit_breach": "VaR limit", "exposure_limit_breach": "gross exposure limit"}
+# Figures whose move since the previous report a summary names (the largest relative one).
+MOVE_METRICS: Tuple[Tuple[str, str], ...] = (
+    ("var_95", "95% VaR"), ("var_99", "99% VaR"), ("es_95", "95% expected shortfall"),
+    ("es_99", "99% expected shortfall"), ("gross_exposure", "gross exposure"))
+PROMPT_END = "Summary:"
+# Words a summary writes itself (chosen from the record's facts); every other field is a slot.
+WORD_FIELDS = ("move_metric", "move_direction")
+FIGURES = ("net_exposure", "gross_exposure", "top_exposure", "var_95", "var_99", "es_95",
+           "es_99", "var_limit", "exposure_limit", "limit_utilisation", "exposure_utilisation")
+
+
+@dataclasses.dataclass(frozen=True)
+class RiskRecord:
+    """One book-day's risk record: what its summary states and the facts that choose its words."""
+
+    book: str
+    report_date: str
+    values: Dict[str, str]          # every slot of SLOT_NAMES, as the summary writes it
+    figures: Dict[str, float]       # the raw numbers of FIGURES, for consistency checks
+    has_exposure: bool
+    breached: Tuple[str, ...]       # BREACH_NAMES keys, in BREACH_CLAUSES order
+    move_metric: Optional[str]      # a MOVE_METRICS key; None without a previous report
+    move_up: bool = False
+
+    @property
+    def has_previous(self) -> bool:
+        return self.move_metric is not None
+
+    def words(self) -> Dict[str, str]:
+        """The word fields: the moved figure's name and its direction ("" without one)."""
+        if self.move_metric is None:
+            return {"move_metric": "", "move_direction": ""}
+        return {"move_metric": dict(MOVE_METRICS)[self.move_metric],
+                "move_direction": "up" if self.move_up else "down"}
+
+    def conditions(self) -> Dict[str, bool]:
+        return {"has_exposure": self.has_exposure, "has_breaches": bool(self.breached),
+                "has_previous": self.has_previous}
+
+    def prompt(self) -> str:
+        """The conditioning prompt: the record's facts in words, no figure."""
+        breaches = " and ".join(BREACH_NAMES[name] for name in self.breached) or "none"
+        words = self.words()
+        move = (f"{words['move_metric']} {words['move_direction']}" if self.has_previous
+                else "none, first report")
+        exposure = "positions held" if self.has_exposure else "flat book"
+        return f"Risk record: {exposure}; breaches: {breaches}; largest move: {move}. {PROMPT_END}"
+
+    def slot_values(self) -> Tuple[str, ...]:
+        return tuple(self.values[name] for name in SLOT_NAMES)
+
+
+def _open_positions(count: int) -> str:
+    return f"{count} open position" + ("" if count == 1 else "s")
+
+
+def _largest_move(report, previous) -> Tuple[Optional[str], float, float]:
+    """(metric, previous value, current value) of the largest relative move, or (None, 0, 0)."""
+    if previous is None:
+        return None, 0.0, 0.0
+    best, best_change = None, -1.0
+    for metric, _ in MOVE_METRICS:
+        before, now = float(getattr(previous, metric)), float(getattr(report, metric))
+        if before > 0 and abs(now / before - 1.0) > best_change:
+            best, best_change = metric, abs(now / before - 1.0)
+    if best is None:
+        return None, 0.0, 0.0
+    return best, float(getattr(previous, best)), float(getattr(report, best))
+
+
+def record_of(report, previous=None) -> RiskRecord:
+    """The record of one risk-report row (a namedtuple of risk_reports columns), with the
+    book's previous report row, if any, for the move since then."""
+    metric, before, now = _largest_move(report, previous)
+    values = {
+        "book": str(report.book), "report_date": str(report.report_date),
+        "previous_date": str(previous.report_date) if metric else "",
+        "open_positions": _open_positions(int(report.num_open_positions)),
+        "net_exposure": money(report.net_exposure), "gross_exposure": money(report.gross_exposure),
+        "top_commodity": display_commodity(report.top_exposure_commodity),
+        "top_region_adj": region_adjective(report.top_exposure_region),
+        "top_region_noun": region_noun(report.top_exposure_region),
+        "top_exposure": money(report.top_exposure),
+        "var_95": money(report.var_95), "var_99": money(report.var_99),
+        "es_95": money(report.es_95), "es_99": money(report.es_99),
+        "var_limit": money(report.var_limit), "exposure_limit": money(report.exposure_limit),
+        "limit_utilisation": percent(report.limit_utilisation),
+        "exposure_utilisation": percent(report.exposure_utilisation),
+        "move_by": money(abs(now - before)) if metric else "",
+        "move_pct": percent(abs(now / before - 1.0)) if metric else "",
+        "move_to": money(now) if metric else "",
+    }
+    return RiskRecord(
+        book=str(report.book), report_date=str(report.report_date), values=values,
+        figures={name: float(getattr(report, name)) for name in FIGURES},
+        has_exposure=bool(report.gross_exposure > 0),
+        breached=tuple(name for name, _ in BREACH_CLAUSES if bool(getattr(report, name))),
+        move_metric=metric, move_up=bool(now >= before))
+
+
+def risk_records(risk_reports: pd.DataFrame) -> List[RiskRecord]:
+    """One record per report row, in row order; a book's previous report is its latest earlier
+    report in the table."""
+    rows = list(risk_reports.itertuples(index=False))
+    order = sorted(range(len(rows)), key=lambda i: (rows[i].report_date, i))
+    latest: Dict[str, object] = {}
+    records: List[Optional[RiskRecord]] = [None] * len(rows)
+    for i in order:
+        records[i] = record_of(rows[i], latest.get(rows[i].book))
+        latest[rows[i].book] = rows[i]
+    return records
+
+
+def summary_fields(record: RiskRecord, slotted: bool = False) -> Dict[str, str]:
+    """Template fields of a record's summary: its values, or slot tokens in their place."""
+    fields = ({name: slot_token(name) for name in SLOT_NAMES} if slotted
+              else dict(record.values))
+    fields.update(record.words())
+    fields["breach_list"] = " and ".join(
+        clause.format(**fields) for name, clause in BREACH_CLAUSES if name in record.breached)
+    return fields
+
+
+def write_summary(record: RiskRecord, opening: int, phrasings: Sequence[int],
+                  slotted: bool = False) -> str:
+    """The summary of a record with the given opening and per-section phrasing draws."""
+    fields = summary_fields(record, slotted)
+    conditions = record.conditions()
+    parts = [RISK_SUMMARY_OPENINGS[opening].format(**fields)]
+    for k, (heading, condition, when_true, when_false) in enumerate(RISK_SUMMARY_SECTION_TEMPLATES):
+        options = when_true if conditions[condition] else when_false
+        parts.append(f"{heading}: {options[phrasings[k] % len(options)].format(**fields)}")
+    return " ".join(parts)
+
+
+def _draws(rng: np.random.Generator, n: int) -> Tuple[np.ndarray, np.ndarray]:
+    opening = rng.integers(len(RISK_SUMMARY_OPENINGS), size=n)
+    phrasing = rng.integers(0, 1 << 30, size=(n, len(RISK_SUMMARY_SECTION_TEMPLATES)))
+    return opening, phrasing
+
+
+def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:
+    """One multi-section summary per risk report, with the record's figures."""
+    records = risk_records(risk_reports)
+    opening, phrasing = _draws(rng, len(records))
+    return [write_summary(record, opening[i], phrasing[i]) for i, record in enumerate(records)]
+
+
+def conditioned_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:
+    """What the language model learns of each report: its prompt, a space, then the same
+    summary as render_risk_summaries (same draws from the same rng state) with slots."""
+    records = risk_records(risk_reports)
+    opening, phrasing = _draws(rng, len(records))
+    return [f"{record.prompt()} {write_summary(record, opening[i], phrasing[i], slotted=True)}"
+            for i, record in enumerate(records)]
