@@ -14,7 +14,7 @@ PACKAGES = ("ml", "components", "models", "pipeline", "benchmarks")
 LAYERS = {
     "ml.core": 0,                                   # foundations
     "ml.synthetic": 1, "ml.monitoring": 1, "ml.serving": 1, "ml.serving_client": 1,
-    "models": 1,                                    # libraries
+    "ml.reports": 1, "models": 1,                   # libraries
     "components": 2,                                # TFX components
     "pipeline": 3,                                  # pipeline assembly and runners
     "ml.lifecycle": 4,                              # continuous learning, registry views

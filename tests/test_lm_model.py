@@ -136,6 +136,25 @@ def test_signatures_follow_the_serving_contract(exported):
         "log_likelihood": tf.float32, "num_tokens": tf.int32}
 
 
+def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(exported):
+    from ml.core.report_slots import SLOT_NAMES, fill_slots
+
+    conditioned = next(t for t in lm_fixtures.corpus().train if t.startswith("Risk record: "))
+    prompt = conditioned.split(" Summary: ")[0] + " Summary:"
+    values = [[f"{name.upper()}-{row}" for name in SLOT_NAMES] for row in range(2)]
+    summaries = exported.signatures["summarize"](
+        prompt=tf.constant([prompt, prompt]), slot_values=tf.constant(values),
+        max_new_tokens=tf.constant(60), temperature=tf.constant(0.0), top_k=tf.constant(0))
+    written = [text.decode("utf-8") for text in summaries["text"].numpy()]
+    slotted = _generate(exported, [prompt], max_new_tokens=60)[0][len(prompt):]
+    assert "\u27e8" in slotted, "the tiny model writes slots after a record's prompt"
+    assert written == [fill_slots(slotted, row).strip() for row in values]
+    inputs = exported.signatures["summarize"].structured_input_signature[1]
+    assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
+        "prompt": (tf.string, [None]), "slot_values": (tf.string, [None, len(SLOT_NAMES)]),
+        "max_new_tokens": (tf.int32, []), "temperature": (tf.float32, []), "top_k": (tf.int32, [])}
+
+
 def test_fine_tuning_starts_from_the_previous_blessed_weights(trained):
     data = lm_fixtures.corpus()
     previous = trainer.load_previous(trained.artifact_dir)

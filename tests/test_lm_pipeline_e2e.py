@@ -71,6 +71,74 @@ def test_pushed_model_generates_and_scores(home, first_run):
     assert (scores["log_likelihood"].numpy() < 0).all()
 
 
+def _report_cli(*argv):
+    import argparse
+
+    from ml.cli.generate_report import add_arguments, run
+
+    return run(add_arguments(argparse.ArgumentParser()).parse_args(list(argv)))
+
+
+@pytest.fixture(scope="module")
+def span_0_records(home, first_run):
+    from ml.core.home import Home
+    from ml.reports.records import RiskRecordSource
+
+    source = RiskRecordSource(Home.resolve(home))
+    assert [first for _, first, _ in source.covered()][0] == "2024-01-01"
+    return source.span_records(0)
+
+
+def test_a_book_day_summary_is_written_from_that_days_record(home, span_0_records, capsys):
+    """The record's book and date come out of the model's slots, so two books on the same day
+    get their own names and the day's date, and no slot is left unfilled."""
+    last_day = span_0_records[-1].report_date
+    books = [r.book for r in span_0_records if r.report_date == last_day][:2]
+    texts = []
+    for book in books:
+        assert _report_cli("--book", book, "--date", last_day, "--home", str(home),
+                           "--temperature", "0") == 0
+        out = capsys.readouterr()
+        assert f"conditioned on the risk record of {book} on {last_day}" in out.err
+        texts.append(out.out.strip())
+    for book, text in zip(books, texts):
+        assert book in text and last_day in text and "\u27e8" not in text
+        assert not text.startswith("Risk record:")
+    assert texts[0] != texts[1]
+
+
+@pytest.mark.parametrize("book, date, message", [
+    ("NO_SUCH_BOOK", "2024-01-03", "unknown book 'NO_SUCH_BOOK'; books: "),
+    (None, "2024-01-06", "has no risk report on 2024-01-06 (not a trading day)"),
+    (None, "2025-06-02", "no risk report on 2025-06-02: the report pipeline under"),
+])
+def test_an_unknown_book_or_a_day_without_a_report_is_named(home, span_0_records, capsys,
+                                                             book, date, message):
+    book = book or span_0_records[0].book
+    assert _report_cli("--book", book, "--date", date, "--home", str(home)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.network
+def test_the_client_writes_the_same_summary_through_a_running_server(home, span_0_records, capsys):
+    from ml.tensorflow_serving_client import ETRMModelClient, TensorFlowServingClient
+    from tests.serving_fixtures import start_server
+
+    record = span_0_records[-1]
+    assert _report_cli("--book", record.book, "--date", record.report_date, "--home", str(home),
+                       "--temperature", "0") == 0
+    local = capsys.readouterr().out.strip()
+    server = start_server(home)
+    try:
+        with TensorFlowServingClient(rest_port=server.rest_api_port, timeout_seconds=120) as serving:
+            served = ETRMModelClient(serving).generate_report(
+                book=record.book, date=record.report_date, home=str(home), temperature=0.0)
+    finally:
+        server.stop()
+    assert served == local
+
+
 def test_under_trained_candidate_is_refused_against_version_1(home, first_run):
     summary = run_fine_tuning(config=E2E_CONFIG, home=str(home), records_per_span=RECORDS_PER_SPAN,
                               train_steps=1, warm_start=False)

@@ -5,6 +5,7 @@ import pytest
 
 from components.serving_pusher import versions
 from ml.cli.generate_report import MODEL_NAME, add_arguments, run
+from ml.reports.generation import EXPLORATION_NOTE
 from ml.serving.model_config import register_pushed_version
 from tests import lm_fixtures
 
@@ -28,12 +29,14 @@ def _run(*argv):
     return run(parser.parse_args(list(argv)))
 
 
-def test_prints_a_greedy_report_from_the_newest_version(home, capsys):
+def test_prints_a_greedy_report_from_the_newest_version_marked_as_exploration(home, capsys):
     assert _run("--prompt", PROMPT, "--home", str(home), "--temperature", "0",
                 "--max-new-tokens", "30") == 0
     first = capsys.readouterr()
-    assert first.out.startswith(PROMPT) and len(first.out.strip()) > len(PROMPT)
-    assert f"{MODEL_NAME} version 2" in first.err
+    marker, text = first.out.split("\n", 1)
+    assert marker == f"[{EXPLORATION_NOTE}]"
+    assert text.startswith(PROMPT) and len(text.strip()) > len(PROMPT)
+    assert f"{MODEL_NAME} version 2" in first.err and "not conditioned" in first.err
     assert _run("--prompt", PROMPT, "--home", str(home), "--temperature", "0",
                 "--max-new-tokens", "30", "--version", "1") == 0
     again = capsys.readouterr()
@@ -47,6 +50,21 @@ def test_explains_what_is_missing(tmp_path, home, capsys):
     assert "not served" in capsys.readouterr().err
     assert _run("--prompt", "  ", "--home", str(home)) == 2
     assert _run("--prompt", PROMPT, "--server", "no-port") == 2
+    capsys.readouterr()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--book", "FLOW_TRADING"], "give --book BOOK and --date YYYY-MM-DD"),
+    (["--date", "2024-01-03"], "give --book BOOK and --date YYYY-MM-DD"),
+    (["--prompt", PROMPT, "--book", "FLOW_TRADING", "--date", "2024-01-03"], "not both"),
+    (["--book", "FLOW_TRADING", "--date", "3 Jan 2024"], "date must be YYYY-MM-DD, got '3 Jan 2024'"),
+    (["--book", "FLOW_TRADING", "--date", "2024-01-03"], "has no ML Metadata"),
+    ([], "give --book BOOK and --date YYYY-MM-DD (or --prompt TEXT to explore)"),
+])
+def test_a_summary_request_it_cannot_answer_gets_one_line_naming_why(home, capsys, argv, message):
+    assert _run(*argv, "--home", str(home)) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
 @pytest.mark.network

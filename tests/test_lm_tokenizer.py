@@ -94,3 +94,22 @@ def test_tokens_that_break_the_file_format_are_refused(tmp_path):
     with pytest.raises(ValueError, match="single-line"):
         vocabulary.write_vocabulary(list(tokenizer.RESERVED_TOKENS) + ["a\nb"],
                                     os.path.join(tmp_path, "v.txt"))
+
+
+def test_record_slots_are_one_token_each_and_decode_to_the_records_values(report_tokenizer):
+    from ml.core.report_slots import SLOT_NAMES, slot_token
+
+    text = f"VaR: USD {slot_token('var_95')} at 95% ({slot_token('limit_utilisation')})."
+    ids = report_tokenizer.encode(tf.constant([text])).to_list()[0]
+    spaced = tokenizer.RESERVED_TOKENS.index(" " + slot_token("var_95"))
+    bare = tokenizer.RESERVED_TOKENS.index(slot_token("limit_utilisation"))
+    assert spaced in ids and bare in ids
+    assert report_tokenizer.decode(tf.constant([ids])).numpy()[0].decode() == text
+    values = [[f"value-of-{name}" for name in SLOT_NAMES],
+              ["1,234" if name == "var_95" else "56.7%" for name in SLOT_NAMES]]
+    batch = tf.ragged.constant([ids, ids], dtype=tf.int64)
+    filled = [t.decode() for t in report_tokenizer.decode(batch, tf.constant(values)).numpy()]
+    assert filled == ["VaR: USD value-of-var_95 at 95% (value-of-limit_utilisation).",
+                      "VaR: USD 1,234 at 95% (56.7%)."]
+    unknown = report_tokenizer.encode(tf.constant(["\u27e8no_such_slot\u27e9"])).to_list()[0]
+    assert tokenizer.UNK_ID in unknown

@@ -1,5 +1,10 @@
 """`etrm generate-report`: writes an ETRM report with the pushed report language model.
 
+`--book BOOK --date YYYY-MM-DD` writes that book-day's daily risk summary: its risk record is
+looked up in the home's report pipeline history (ml.reports.records) and the model's
+`summarize` signature writes the summary from it, every figure the record's. `--prompt TEXT`
+continues a free prompt instead, for exploration, and says so: its figures are the model's own.
+
 By default the newest version of etrm_report_lm that `<home>/serving_config/models.config`
 serves is loaded in this process with the local server's loader (integrity manifest checked,
 warm-up run) and its `generate` signature is called: no server needed, and exactly the model
@@ -13,19 +18,27 @@ import sys
 from typing import Optional, Tuple
 
 from ml.core.registry import REPORT_LM
+from ml.reports import generation
 
 MODEL_NAME = REPORT_LM.serving_name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    parser.add_argument("--prompt", required=True,
-                        help='start of the report, e.g. "Daily risk summary for PROP_TRADING on 2024-03-04."')
-    parser.add_argument("--max-new-tokens", type=int, default=300,
-                        help="most tokens to add (digits count one each; default: 300)")
-    parser.add_argument("--temperature", type=float, default=0.7,
-                        help="sampling temperature; 0 picks the likeliest token, deterministically (default: 0.7)")
-    parser.add_argument("--top-k", type=int, default=20,
-                        help="sample among the k likeliest tokens; 0 = all (default: 20)")
+    parser.add_argument("--book", help="book of the daily risk summary, e.g. FLOW_TRADING (with --date)")
+    parser.add_argument("--date", help="report date YYYY-MM-DD of the summary (with --book)")
+    parser.add_argument("--prompt",
+                        help='instead of --book/--date: a free prompt to continue, for exploration '
+                             '(not conditioned on a risk record)')
+    parser.add_argument("--max-new-tokens", type=int, default=None,
+                        help=f"most tokens to add (default: {generation.SUMMARY_MAX_NEW_TOKENS} "
+                             f"for a summary, {generation.PROMPT_MAX_NEW_TOKENS} for a prompt; "
+                             "digits count one each)")
+    parser.add_argument("--temperature", type=float, default=generation.DEFAULT_TEMPERATURE,
+                        help="sampling temperature; 0 picks the likeliest token, deterministically "
+                             f"(default: {generation.DEFAULT_TEMPERATURE})")
+    parser.add_argument("--top-k", type=int, default=generation.DEFAULT_TOP_K,
+                        help="sample among the k likeliest tokens; 0 = all "
+                             f"(default: {generation.DEFAULT_TOP_K})")
     parser.add_argument("--home", help="project home (default: $ETRM_HOME or .etrm)")
     parser.add_argument("--version", type=int, default=None,
                         help="model version (default: the newest one models.config serves)")
@@ -37,9 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _check(args: argparse.Namespace) -> None:
-    if not args.prompt.strip():
+    if args.prompt is not None and (args.book or args.date):
+        raise ValueError("give either --prompt or --book with --date, not both")
+    if args.prompt is None and not (args.book and args.date):
+        raise ValueError("give --book BOOK and --date YYYY-MM-DD (or --prompt TEXT to explore)")
+    if args.prompt is not None and not args.prompt.strip():
         raise ValueError("--prompt must not be empty")
-    if args.max_new_tokens < 0:
+    if args.max_new_tokens is not None and args.max_new_tokens < 0:
         raise ValueError(f"--max-new-tokens must be >= 0, got {args.max_new_tokens}")
     if args.temperature < 0:
         raise ValueError(f"--temperature must be >= 0, got {args.temperature}")
@@ -74,31 +91,42 @@ def newest_served_version(home, version: Optional[int] = None):
     return chosen, base / str(chosen)
 
 
-def generate_locally(home, prompt: str, max_new_tokens: int, temperature: float, top_k: int,
+def generate_locally(home, inputs: dict, signature: str,
                      version: Optional[int] = None) -> Tuple[str, int]:
-    """The report text and the version that wrote it, from the model loaded in-process."""
-    import numpy as np
-
+    """The text and the version that wrote it, from the model loaded in-process."""
     from ml.serving.model_manager import load_version
 
     chosen, folder = newest_served_version(home, version)
     servable = load_version(MODEL_NAME, chosen, folder)
-    outputs = servable.run("generate", {
-        "prompt": np.array([prompt.encode("utf-8")], dtype=object),
-        "max_new_tokens": np.array(max_new_tokens, np.int32),
-        "temperature": np.array(temperature, np.float32),
-        "top_k": np.array(top_k, np.int32)})
-    return outputs["text"].reshape(-1)[0].decode("utf-8"), chosen
+    return generation.output_text(servable.run(signature, inputs)), chosen
 
 
-def generate_on_server(server: str, prompt: str, max_new_tokens: int, temperature: float,
-                       top_k: int, version: Optional[int], timeout: float) -> str:
+def generate_on_server(server: str, args: argparse.Namespace, home) -> str:
     from ml.tensorflow_serving_client import ETRMModelClient, TensorFlowServingClient
 
     host, port = _host_port(server)
-    with TensorFlowServingClient(host=host, rest_port=port, timeout_seconds=timeout) as client:
-        return ETRMModelClient(client, version=version).generate_report(
-            prompt, max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k)
+    with TensorFlowServingClient(host=host, rest_port=port, timeout_seconds=args.timeout) as client:
+        reports = ETRMModelClient(client, version=args.version)
+        if args.prompt is not None:
+            return reports.generate_report(args.prompt, args.max_new_tokens, args.temperature,
+                                           args.top_k)
+        return reports.generate_report(max_new_tokens=args.max_new_tokens,
+                                       temperature=args.temperature, top_k=args.top_k,
+                                       book=args.book, date=args.date, home=home)
+
+
+def _request(args: argparse.Namespace, home) -> Tuple[dict, str, str]:
+    """(inputs, signature, what the text is conditioned on) of the asked report."""
+    if args.prompt is not None:
+        return (generation.prompt_request(args.prompt, args.max_new_tokens, args.temperature,
+                                          args.top_k),
+                generation.GENERATE_SIGNATURE, generation.EXPLORATION_NOTE)
+    from ml.reports.records import RiskRecordSource
+
+    record = RiskRecordSource(home).record(args.book, args.date)
+    return (generation.summary_request(record, args.max_new_tokens, args.temperature, args.top_k),
+            generation.SUMMARIZE_SIGNATURE,
+            f"conditioned on the risk record of {record.book} on {record.report_date}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -108,16 +136,17 @@ def run(args: argparse.Namespace) -> int:
 
     try:
         _check(args)
+        from ml.core.home import Home
+
+        home = Home.resolve(args.home)
         if args.server:
-            text = generate_on_server(args.server, args.prompt, args.max_new_tokens,
-                                      args.temperature, args.top_k, args.version, args.timeout)
+            text = generate_on_server(args.server, args, home)
+            conditioning = (generation.EXPLORATION_NOTE if args.prompt is not None else
+                            f"conditioned on the risk record of {args.book} on {args.date}")
             source = f"{MODEL_NAME} on {args.server}"
         else:
-            from ml.core.home import Home
-
-            home = Home.resolve(args.home)
-            text, version = generate_locally(home, args.prompt, args.max_new_tokens,
-                                             args.temperature, args.top_k, args.version)
+            inputs, signature, conditioning = _request(args, home)
+            text, version = generate_locally(home, inputs, signature, args.version)
             source = f"{MODEL_NAME} version {version} under {home.root}"
     except (ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -125,6 +154,8 @@ def run(args: argparse.Namespace) -> int:
     except (ServingError, TensorFlowServingError) as exc:
         print(f"error: the model could not answer: {exc}", file=sys.stderr)
         return 1
-    print(f"({source})", file=sys.stderr)
+    print(f"({source}, {conditioning})", file=sys.stderr)
+    if args.prompt is not None:
+        print(f"[{generation.EXPLORATION_NOTE}]")
     print(text)
     return 0

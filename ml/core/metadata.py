@@ -178,6 +178,17 @@ def ingested_spans(store, pipeline_name: str, node_id: str = EXAMPLE_GEN_NODE) -
     return sorted(spans)
 
 
+def ingested_span_settings(store, pipeline_name: str,
+                           node_id: str = EXAMPLE_GEN_NODE) -> Dict[int, Dict]:
+    """Span -> the generator settings recorded on its newest live Examples artifact: what
+    regenerates the span's records exactly (ml.synthetic.spans.SpanRequest.from_properties)."""
+    found: Dict[int, Dict] = {}
+    for artifact in sorted(_node_outputs(store, pipeline_name, node_id), key=lambda a: a.id):
+        if artifact.state == metadata_store_pb2.Artifact.LIVE and "span" in artifact.custom_properties:
+            found[artifact.custom_properties["span"].int_value] = generator_settings(artifact)
+    return dict(sorted(found.items()))
+
+
 def next_span(store, pipeline_name: str) -> int:
     """The span after the newest one ingested; 0 for a new pipeline."""
     spans = ingested_spans(store, pipeline_name)

@@ -19,7 +19,7 @@ SLOT_NAMES: Tuple[str, ...] = (
     "net_exposure", "gross_exposure", "top_commodity", "top_region_adj", "top_region_noun",
     "top_exposure", "var_95", "var_99", "es_95", "es_99",
     "var_limit", "exposure_limit", "limit_utilisation", "exposure_utilisation",
-    "move_by", "move_pct", "move_to",
+    "move_metric", "move_direction", "move_by", "move_pct", "move_to",
 )
 SLOT_OPEN, SLOT_CLOSE = "\u27e8", "\u27e9"
 # A slot is one tokenizer piece, with the space before it if any (RE2 syntax).

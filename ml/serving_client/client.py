@@ -624,19 +624,39 @@ class ETRMModelClient:
             })
         return results
 
-    def generate_report(self, prompt: str, max_new_tokens: int = 128, temperature: float = 0.8,
-                        top_k: int = 40) -> str:
-        """Generates report text with the language model's `generate` signature."""
-        if not isinstance(prompt, str) or not prompt:
-            raise ValueError("prompt must be a non-empty string")
+    def generate_report(self, prompt: Optional[str] = None, max_new_tokens: Optional[int] = None,
+                        temperature: Optional[float] = None, top_k: Optional[int] = None, *,
+                        book: Optional[str] = None, date: Optional[str] = None,
+                        home=None) -> str:
+        """A risk report from the language model.
+
+        With book and date: that book-day's risk record is looked up in the home's report
+        pipeline history (`home`: a path or ml.core.home.Home, default $ETRM_HOME or .etrm) and
+        the `summarize` signature writes its summary: every figure in it is the record's. With
+        a prompt instead: `generate` continues it, for exploration (figures are the model's own).
+        Sampling defaults are the product's (ml.reports.generation).
+        """
+        from ml.reports import generation
+
+        if (book is None) != (date is None):
+            raise ValueError("give both book and date (or a prompt instead)")
+        if book is not None and prompt is not None:
+            raise ValueError("give either a prompt or a book and date, not both")
+        if book is None:
+            inputs = generation.prompt_request(prompt, max_new_tokens, temperature, top_k)
+            signature = generation.GENERATE_SIGNATURE
+        else:
+            from ml.core.home import Home
+            from ml.reports.records import RiskRecordSource
+
+            record = RiskRecordSource(home if isinstance(home, Home) else Home.resolve(home)
+                                      ).record(book, date)
+            inputs = generation.summary_request(record, max_new_tokens, temperature, top_k)
+            signature = generation.SUMMARIZE_SIGNATURE
         version, label = self._target()
-        prediction = self.client.predict(
-            self.report_model_name,
-            {"prompt": [prompt.encode("utf-8")], "max_new_tokens": int(max_new_tokens),
-             "temperature": float(temperature), "top_k": int(top_k)},
-            signature_name="generate", version=version, label=label)
-        text = np.asarray(prediction.outputs["text"]).reshape(-1)[0]
-        return text.decode("utf-8") if isinstance(text, bytes) else str(text)
+        prediction = self.client.predict(self.report_model_name, inputs,
+                                         signature_name=signature, version=version, label=label)
+        return generation.output_text(prediction.outputs)
 
     def score_text(self, text: str) -> Dict[str, Any]:
         """Log-likelihood and token count of a text under the language model."""

@@ -2,16 +2,23 @@
 form the report language model learns.
 
 A ``RiskRecord`` holds what a summary may state (``values``, keyed by the slots of
-ml.core.report_slots, in the number formats of ml.synthetic.text) and the facts that choose its
-words: exposure or a flat book, which limits are breached, and the largest move since the
-book's previous report in the same table (the biggest relative change among VaR, expected
-shortfall and gross exposure; none for a book's first report).
+ml.core.report_slots, in the number formats of ml.synthetic.text), among them the analysis of
+the day: the largest move since the book's previous report in the same table (the biggest
+relative change among VaR, expected shortfall and gross exposure; none for a book's first
+report). Its facts choose the summary's words: exposure or a flat book, which limits are
+breached, whether there is a previous report.
 
 Every summary has the sections ``RISK_SUMMARY_SECTIONS`` in order. ``render_risk_summaries``
 writes them with the record's figures; ``conditioned_summaries`` writes the same texts as
 (prompt, slotted summary): the prompt states the record's facts in words, the summary has
-each figure as its slot. The language model learns the second form, so it learns which figure
-to state where, never the figures themselves.
+each record value as its slot. The language model learns the second form, so it learns which
+value to state where and in which words, never the values themselves.
+
+One week holds few book-days (30), and some facts are rare in any week (a gross-exposure limit
+breach: 10 of 234 book-days at 5,000 trades per span). ``counterfactual_reports`` therefore
+adds, for the training texts only, one copy of each report with its limits moved so that the
+exposure breach flips and the VaR breach is drawn at random: the pairs stay exact (each copy's
+text is its own record's), and every combination of breaches is seen every week.
 """
 from __future__ import annotations
 
@@ -89,8 +96,7 @@ MOVE_METRICS: Tuple[Tuple[str, str], ...] = (
     ("var_95", "95% VaR"), ("var_99", "99% VaR"), ("es_95", "95% expected shortfall"),
     ("es_99", "99% expected shortfall"), ("gross_exposure", "gross exposure"))
 PROMPT_END = "Summary:"
-# Words a summary writes itself (chosen from the record's facts); every other field is a slot.
-WORD_FIELDS = ("move_metric", "move_direction")
+COUNTERFACTUAL_SUFFIX = "-CF"
 FIGURES = ("net_exposure", "gross_exposure", "top_exposure", "var_95", "var_99", "es_95",
            "es_99", "var_limit", "exposure_limit", "limit_utilisation", "exposure_utilisation")
 
@@ -112,13 +118,6 @@ class RiskRecord:
     def has_previous(self) -> bool:
         return self.move_metric is not None
 
-    def words(self) -> Dict[str, str]:
-        """The word fields: the moved figure's name and its direction ("" without one)."""
-        if self.move_metric is None:
-            return {"move_metric": "", "move_direction": ""}
-        return {"move_metric": dict(MOVE_METRICS)[self.move_metric],
-                "move_direction": "up" if self.move_up else "down"}
-
     def conditions(self) -> Dict[str, bool]:
         return {"has_exposure": self.has_exposure, "has_breaches": bool(self.breached),
                 "has_previous": self.has_previous}
@@ -126,11 +125,10 @@ class RiskRecord:
     def prompt(self) -> str:
         """The conditioning prompt: the record's facts in words, no figure."""
         breaches = " and ".join(BREACH_NAMES[name] for name in self.breached) or "none"
-        words = self.words()
-        move = (f"{words['move_metric']} {words['move_direction']}" if self.has_previous
-                else "none, first report")
         exposure = "positions held" if self.has_exposure else "flat book"
-        return f"Risk record: {exposure}; breaches: {breaches}; largest move: {move}. {PROMPT_END}"
+        previous = "yes" if self.has_previous else "none, first report"
+        return (f"Risk record: {exposure}; breaches: {breaches}; previous report: {previous}. "
+                f"{PROMPT_END}")
 
     def slot_values(self) -> Tuple[str, ...]:
         return tuple(self.values[name] for name in SLOT_NAMES)
@@ -172,6 +170,8 @@ def record_of(report, previous=None) -> RiskRecord:
         "var_limit": money(report.var_limit), "exposure_limit": money(report.exposure_limit),
         "limit_utilisation": percent(report.limit_utilisation),
         "exposure_utilisation": percent(report.exposure_utilisation),
+        "move_metric": dict(MOVE_METRICS)[metric] if metric else "",
+        "move_direction": ("up" if now >= before else "down") if metric else "",
         "move_by": money(abs(now - before)) if metric else "",
         "move_pct": percent(abs(now / before - 1.0)) if metric else "",
         "move_to": money(now) if metric else "",
@@ -201,7 +201,6 @@ def summary_fields(record: RiskRecord, slotted: bool = False) -> Dict[str, str]:
     """Template fields of a record's summary: its values, or slot tokens in their place."""
     fields = ({name: slot_token(name) for name in SLOT_NAMES} if slotted
               else dict(record.values))
-    fields.update(record.words())
     fields["breach_list"] = " and ".join(
         clause.format(**fields) for name, clause in BREACH_CLAUSES if name in record.breached)
     return fields
@@ -230,6 +229,27 @@ def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) 
     records = risk_records(risk_reports)
     opening, phrasing = _draws(rng, len(records))
     return [write_summary(record, opening[i], phrasing[i]) for i, record in enumerate(records)]
+
+
+def counterfactual_reports(risk_reports: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
+    """One copy of each report with exposure (a flat book has no limit to breach) whose limits
+    are moved: the gross-exposure limit breached where it was not and kept where it was, the
+    VaR limit breached with probability one half; ids end in COUNTERFACTUAL_SUFFIX."""
+    copies = risk_reports[risk_reports["gross_exposure"] > 0].copy()
+    n = len(copies)
+    breach_var = rng.random(n) < 0.5
+    var_use = np.where(breach_var, rng.uniform(1.01, 1.6, n), rng.uniform(0.3, 0.99, n))
+    breach_exposure = ~copies["exposure_limit_breach"].astype(bool).to_numpy()
+    exposure_use = np.where(breach_exposure, rng.uniform(1.01, 1.3, n), rng.uniform(0.4, 0.99, n))
+    copies["var_limit"] = copies["var_95"].to_numpy() / var_use
+    copies["exposure_limit"] = copies["gross_exposure"].to_numpy() / exposure_use
+    copies["limit_utilisation"] = copies["var_95"] / copies["var_limit"]
+    copies["exposure_utilisation"] = copies["gross_exposure"] / copies["exposure_limit"]
+    copies["var_limit_breach"] = (copies["limit_utilisation"] > 1.0).astype(int)
+    copies["exposure_limit_breach"] = (copies["exposure_utilisation"] > 1.0).astype(int)
+    copies["breaches"] = copies["var_limit_breach"] + copies["exposure_limit_breach"]
+    copies["report_id"] = copies["report_id"].astype(str) + COUNTERFACTUAL_SUFFIX
+    return copies.reset_index(drop=True)
 
 
 def conditioned_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:

@@ -1,8 +1,9 @@
 """Natural-language records rendered from the tables: every number comes from a record field.
 
 Three kinds: ``trade_confirmation`` (one per trade), ``risk_summary`` (one per risk report, a
-multi-section text whose sections are ``RISK_SUMMARY_SECTIONS``) and ``compliance_note`` (one
-per late regulatory report and per limit breach). Phrasing varies by template choice, drawn
+multi-section text whose sections are ``RISK_SUMMARY_SECTIONS``, written from its risk record
+by ml.synthetic.risk_summary) and ``compliance_note`` (one per late regulatory report and per
+limit breach). Phrasing varies by template choice, drawn
 from the (seed, start_date) stream. Texts are single lines.
 
 Trade confirmations come in TRADE_CONFIRMATION_TEMPLATES styles (formal, narrative, pipe
@@ -40,7 +41,7 @@ import pandas as pd
 
 from ml.synthetic.catalog import quote
 from ml.synthetic.risk_summary import (RISK_SUMMARY_SECTIONS, conditioned_summaries,
-                                       render_risk_summaries)
+                                       counterfactual_reports, render_risk_summaries)
 from ml.synthetic.wording import (display_commodity, display_region, money, percent,
                                   region_adjective, region_noun)
 from ml.synthetic.config import ETRMDataConfig
@@ -51,6 +52,7 @@ from ml.synthetic.trades import window_stream
 TEXT_KINDS = ("trade_confirmation", "risk_summary", "compliance_note")
 CONFIDENCE_LABELS = ("95%", "99%")
 _STREAM_NAMESPACE = 5
+_COUNTERFACTUAL_NAMESPACE = 7
 
 TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
     # formal
@@ -414,14 +416,22 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
     """All texts as a table: text, kind, record_id, date (YYYY-MM-DD), ordered by date.
 
     conditioned: risk summaries in the form the language model learns (its record's prompt and
-    the summary with slots, ``risk_summary.conditioned_summaries``); the other texts are the
-    same either way."""
+    the summary with slots, ``risk_summary.conditioned_summaries``), followed by those of the
+    reports' counterfactual copies (``risk_summary.counterfactual_reports``, drawn from their
+    own stream); the other texts are the same either way."""
     rng = window_stream(config, _STREAM_NAMESPACE)
     confirmations = _confirmation_texts(trades, rng)
-    summaries = (conditioned_summaries if conditioned else render_risk_summaries)(risk_reports, rng)
+    summarized = risk_reports
+    if conditioned:
+        summaries = conditioned_summaries(risk_reports, rng)
+        copies = counterfactual_reports(risk_reports, window_stream(config, _COUNTERFACTUAL_NAMESPACE))
+        summaries += conditioned_summaries(copies, window_stream(config, _COUNTERFACTUAL_NAMESPACE))
+        summarized = pd.concat([risk_reports, copies], ignore_index=True)
+    else:
+        summaries = render_risk_summaries(risk_reports, rng)
     notes, noted = render_compliance_notes(compliance, rng)
     parts = [(confirmations, trades["trade_id"], trades["trade_date"]),
-             (summaries, risk_reports["report_id"], risk_reports["report_date"]),
+             (summaries, summarized["report_id"], summarized["report_date"]),
              (notes, noted["record_id"], noted["event_date"])]
     counts = [len(texts) for texts, _, _ in parts]
     columns = {
