@@ -226,12 +226,15 @@ def measure(args, config, workdir: str) -> Dict:
     training_summaries = [t for t, k in zip(train_span["plain_texts"], train_span["plain_kinds"])
                           if k == RISK_SUMMARY]
 
-    progress("the unconditioned model: trained on the plain texts, prompted with the opening")
-    plain_config, plain_tokenizer, _, plain_dir = train_and_export(
-        train_span["plain_texts"], train_span["plain_kinds"], config, args.seed,
-        os.path.join(workdir, "plain"))
-    free = free_prompt_run(plain_dir, plain_tokenizer, records, plain_config, args)
-    unconditioned = checked(free, records)
+    if args.without_unconditioned:
+        free, unconditioned = [""] * len(records), None
+    else:
+        progress("the unconditioned model: trained on the plain texts, prompted with the opening")
+        plain_config, plain_tokenizer, _, plain_dir = train_and_export(
+            train_span["plain_texts"], train_span["plain_kinds"], config, args.seed,
+            os.path.join(workdir, "plain"))
+        free = free_prompt_run(plain_dir, plain_tokenizer, records, plain_config, args)
+        unconditioned = checked(free, records)
     epoch_speeds = [row["train_tokens_per_second"] for row in report["history"]]
     return {
         "config": config, "report": report, "train_wall_s": train_wall,
@@ -293,18 +296,20 @@ def render(args, result: Dict, machine: str) -> str:
              ours["consistent"], total, 1.0),
         f"| conditioned summaries repeating a training summary's numbers (target 0) | "
         f"{result['recited']}/{total} |",
-        f"| unconditioned model, free prompt: factual / every section / consistent | "
-        f"{plain['factual']}/{total} / {plain['structured']}/{total} / {plain['consistent']}/{total} |",
-        f"| unconditioned model: summaries repeating a training summary's numbers | "
-        f"{result['recited_unconditioned']}/{total} |",
+        *([f"| unconditioned model, free prompt: factual / every section / consistent | "
+           f"{plain['factual']}/{total} / {plain['structured']}/{total} / "
+           f"{plain['consistent']}/{total} |",
+           f"| unconditioned model: summaries repeating a training summary's numbers | "
+           f"{result['recited_unconditioned']}/{total} |"] if plain else []),
         f"| conditioned summaries written per second (batch of {total}) | "
         f"{result['summaries_per_s']:.2f} |",
         "",
         f"Sampling: temperature {args.temperature}, top_k {args.top_k} (the product's default). "
         "The unconditioned model is the same preset trained on span 0's texts as the dataset "
         "writes them, prompted with \"Daily risk summary for BOOK on DATE.\". "
-        f"First conditioned summary:", "", f"> {result['example']}", "",
-        "The unconditioned model's for the same book-day:", "", f"> {result['free_example']}",
+        f"First conditioned summary:", "", f"> {result['example']}",
+        *(["", "The unconditioned model's for the same book-day:", "",
+           f"> {result['free_example']}"] if plain else []),
         *(["", "Problems the checker found in the conditioned summaries (count, kind):", ""]
           + [f"- {count} x {kind}" for kind, count in ours["problems"]]
           if ours["problems"] else []),
@@ -325,6 +330,8 @@ def main(argv=None) -> int:
     parser.add_argument("--temperature", type=float, default=0.7)
     parser.add_argument("--top-k", type=int, default=20)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
+    parser.add_argument("--without-unconditioned", action="store_true",
+                        help="skip training the unconditioned comparison model (sizing runs)")
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md")
     args = parser.parse_args(argv)
     try:

@@ -136,19 +136,28 @@ def test_signatures_follow_the_serving_contract(exported):
         "log_likelihood": tf.float32, "num_tokens": tf.int32}
 
 
-def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(exported):
-    from ml.core.report_slots import SLOT_NAMES, fill_slots
+def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(trained, exported):
+    """A model made to prefer one slot token writes it; summarize puts each row's value there."""
+    from ml.core.report_slots import SLOT_NAMES, fill_slots, slot_token
+    from models.lm.tokenizer import RESERVED_TOKENS
 
-    conditioned = next(t for t in lm_fixtures.corpus().train if t.startswith("Risk record: "))
-    prompt = conditioned.split(" Summary: ")[0] + " Summary:"
+    slot_model = build_model(trained.config, trained.tokenizer.vocabulary_size)
+    slot_model.set_weights(trained.model.get_weights())
+    embedding = slot_model.get_layer("token_embedding")
+    favourite = RESERVED_TOKENS.index(" " + slot_token("var_95"))
+    embedding.output_bias.assign(tf.tensor_scatter_nd_update(embedding.output_bias,
+                                                             [[favourite]], [1e4]))
+    module = ReportLMServingModule(slot_model, trained.tokenizer, trained.config)
+    prompt = "Risk record: positions held; breaches: none; previous report: yes. Summary:"
     values = [[f"{name.upper()}-{row}" for name in SLOT_NAMES] for row in range(2)]
-    summaries = exported.signatures["summarize"](
+    summaries = module.summarize(
         prompt=tf.constant([prompt, prompt]), slot_values=tf.constant(values),
-        max_new_tokens=tf.constant(60), temperature=tf.constant(0.0), top_k=tf.constant(0))
+        max_new_tokens=tf.constant(3), temperature=tf.constant(0.0), top_k=tf.constant(0))
     written = [text.decode("utf-8") for text in summaries["text"].numpy()]
-    slotted = _generate(exported, [prompt], max_new_tokens=60)[0][len(prompt):]
-    assert "\u27e8" in slotted, "the tiny model writes slots after a record's prompt"
+    slotted = _generate(module, [prompt], max_new_tokens=3)[0][len(prompt):]
+    assert slotted == " " + " ".join([slot_token("var_95")] * 3)
     assert written == [fill_slots(slotted, row).strip() for row in values]
+    assert written[0] == "VAR_95-0 VAR_95-0 VAR_95-0"
     inputs = exported.signatures["summarize"].structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
         "prompt": (tf.string, [None]), "slot_values": (tf.string, [None, len(SLOT_NAMES)]),

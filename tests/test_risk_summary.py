@@ -96,17 +96,20 @@ def test_a_conditioned_summary_is_the_plain_one_with_slots_after_the_prompt():
         assert check.factual and check.structured and check.consistent, check.problems
 
 
-def test_counterfactual_copies_flip_the_exposure_breach_and_keep_their_figures_coherent():
+def test_counterfactual_copies_flip_one_breach_each_and_keep_their_figures_coherent():
     reports = pd.DataFrame([_report(i, exposure_limit_breach=int(i == 2),
                                     exposure_utilisation=1.1 if i == 2 else 0.5,
                                     breaches=int(i == 2)) for i in range(40)]
                            + [_report(99, gross_exposure=0.0, net_exposure=0.0)])
     copies = counterfactual_reports(reports, np.random.default_rng(0))
-    assert len(copies) == 40 and copies["report_id"].str.endswith("-CF").all()
-    assert (copies["exposure_limit_breach"] == 1 - reports["exposure_limit_breach"][:40]).all()
+    first, second = copies[:40].reset_index(drop=True), copies[40:].reset_index(drop=True)
+    assert len(copies) == 80 and first["report_id"].str.endswith("-CF1").all()
+    assert second["report_id"].str.endswith("-CF2").all()
+    assert (first["exposure_limit_breach"] == 1 - reports["exposure_limit_breach"][:40]).all()
+    assert (second["var_limit_breach"] == 1 - reports["var_limit_breach"][:40]).all()
     assert np.allclose(copies["limit_utilisation"], copies["var_95"] / copies["var_limit"])
     assert ((copies["limit_utilisation"] > 1) == copies["var_limit_breach"].astype(bool)).all()
-    assert 8 < copies["var_limit_breach"].sum() < 32
+    assert 8 < first["var_limit_breach"].sum() < 32 and 8 < second["exposure_limit_breach"].sum() < 32
     for record in risk_records(copies):
         assert ("exposure_limit_breach" in record.breached) == (
             record.figures["exposure_utilisation"] > 1.0)
@@ -118,9 +121,9 @@ def test_training_texts_add_the_copies_and_the_dataset_texts_do_not():
     generator = SyntheticETRMDataGenerator(ETRMDataConfig(num_trades=300, num_risk_reports=12))
     plain, training = generator.generate_text_records(), generator.generate_training_texts()
     summaries = training[training["kind"] == "risk_summary"]
-    assert summaries["record_id"].str.endswith("-CF").sum() == 12
+    assert summaries["record_id"].str.contains("-CF").sum() == 24
     assert summaries["text"].str.startswith("Risk record: ").all()
-    assert not plain["record_id"].str.endswith("-CF").any()
+    assert not plain["record_id"].str.contains("-CF").any()
     others = training[training["kind"] != "risk_summary"].reset_index(drop=True)
     assert others.equals(plain[plain["kind"] != "risk_summary"].reset_index(drop=True))
 

@@ -16,9 +16,9 @@ value to state where and in which words, never the values themselves.
 
 One week holds few book-days (30), and some facts are rare in any week (a gross-exposure limit
 breach: 10 of 234 book-days at 5,000 trades per span). ``counterfactual_reports`` therefore
-adds, for the training texts only, one copy of each report with its limits moved so that the
-exposure breach flips and the VaR breach is drawn at random: the pairs stay exact (each copy's
-text is its own record's), and every combination of breaches is seen every week.
+adds, for the training texts only, two copies of each report with its limits moved so that
+one breach flips and the other is drawn at random: the pairs stay exact (each copy's text is
+its own record's), and every combination of breaches is seen every week.
 """
 from __future__ import annotations
 
@@ -232,24 +232,31 @@ def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) 
 
 
 def counterfactual_reports(risk_reports: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """One copy of each report with exposure (a flat book has no limit to breach) whose limits
-    are moved: the gross-exposure limit breached where it was not and kept where it was, the
-    VaR limit breached with probability one half; ids end in COUNTERFACTUAL_SUFFIX."""
-    copies = risk_reports[risk_reports["gross_exposure"] > 0].copy()
-    n = len(copies)
-    breach_var = rng.random(n) < 0.5
-    var_use = np.where(breach_var, rng.uniform(1.01, 1.6, n), rng.uniform(0.3, 0.99, n))
-    breach_exposure = ~copies["exposure_limit_breach"].astype(bool).to_numpy()
-    exposure_use = np.where(breach_exposure, rng.uniform(1.01, 1.3, n), rng.uniform(0.4, 0.99, n))
-    copies["var_limit"] = copies["var_95"].to_numpy() / var_use
-    copies["exposure_limit"] = copies["gross_exposure"].to_numpy() / exposure_use
-    copies["limit_utilisation"] = copies["var_95"] / copies["var_limit"]
-    copies["exposure_utilisation"] = copies["gross_exposure"] / copies["exposure_limit"]
-    copies["var_limit_breach"] = (copies["limit_utilisation"] > 1.0).astype(int)
-    copies["exposure_limit_breach"] = (copies["exposure_utilisation"] > 1.0).astype(int)
-    copies["breaches"] = copies["var_limit_breach"] + copies["exposure_limit_breach"]
-    copies["report_id"] = copies["report_id"].astype(str) + COUNTERFACTUAL_SUFFIX
-    return copies.reset_index(drop=True)
+    """Two copies of each report with exposure (a flat book has no limit to breach) whose
+    limits are moved: in the first the gross-exposure breach flips and the VaR breach is drawn
+    at random, in the second the VaR breach flips and the exposure breach is drawn; ids end in
+    COUNTERFACTUAL_SUFFIX and the copy's number."""
+    held = risk_reports[risk_reports["gross_exposure"] > 0]
+    copies = []
+    for number, flipped in enumerate(("exposure_limit_breach", "var_limit_breach"), start=1):
+        copy = held.copy()
+        n = len(copy)
+        breach = {name: rng.random(n) < 0.5 for name in ("var_limit_breach", "exposure_limit_breach")}
+        breach[flipped] = ~copy[flipped].astype(bool).to_numpy()
+        var_use = np.where(breach["var_limit_breach"], rng.uniform(1.01, 1.6, n),
+                           rng.uniform(0.3, 0.99, n))
+        exposure_use = np.where(breach["exposure_limit_breach"], rng.uniform(1.01, 1.3, n),
+                                rng.uniform(0.4, 0.99, n))
+        copy["var_limit"] = copy["var_95"].to_numpy() / var_use
+        copy["exposure_limit"] = copy["gross_exposure"].to_numpy() / exposure_use
+        copy["limit_utilisation"] = copy["var_95"] / copy["var_limit"]
+        copy["exposure_utilisation"] = copy["gross_exposure"] / copy["exposure_limit"]
+        copy["var_limit_breach"] = (copy["limit_utilisation"] > 1.0).astype(int)
+        copy["exposure_limit_breach"] = (copy["exposure_utilisation"] > 1.0).astype(int)
+        copy["breaches"] = copy["var_limit_breach"] + copy["exposure_limit_breach"]
+        copy["report_id"] = copy["report_id"].astype(str) + f"{COUNTERFACTUAL_SUFFIX}{number}"
+        copies.append(copy)
+    return pd.concat(copies, ignore_index=True)
 
 
 def conditioned_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:
