@@ -19,7 +19,7 @@ import functools
 import itertools
 import re
 import string
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG
 from ml.synthetic.risk_summary import (BREACH_CLAUSES, MOVE_METRICS, RISK_SUMMARY_OPENINGS,
@@ -206,6 +206,3 @@ def _consistent(record: RiskRecord, stated: Dict[str, str],
         ok = False
     return ok
 
-
-def share(checks: Sequence[SummaryCheck], attribute: str) -> float:
-    return sum(bool(getattr(check, attribute)) for check in checks) / max(len(checks), 1)
