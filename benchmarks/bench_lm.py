@@ -317,6 +317,8 @@ def render(args, result: Dict, machine: str) -> str:
 
 
 def main(argv=None) -> int:
+    from ml.reports import generation
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=20000, help="trades per span (make run: 20000)")
     parser.add_argument("--preset", default="run", help="ModelConfig preset (make run: run)")
@@ -327,8 +329,9 @@ def main(argv=None) -> int:
                         default=[], metavar="NAME=VALUE",
                         help="override a ModelConfig field of the preset (repeatable)")
     parser.add_argument("--summaries", type=int, default=100)
-    parser.add_argument("--temperature", type=float, default=0.7)
-    parser.add_argument("--top-k", type=int, default=20)
+    parser.add_argument("--temperature", type=float, default=generation.DEFAULT_TEMPERATURE,
+                        help="sampling temperature (default: the product's, ml.reports.generation)")
+    parser.add_argument("--top-k", type=int, default=generation.DEFAULT_TOP_K)
     parser.add_argument("--seed", type=int, default=DEFAULT_SEED)
     parser.add_argument("--without-unconditioned", action="store_true",
                         help="skip training the unconditioned comparison model (sizing runs)")

@@ -148,7 +148,8 @@ def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(t
     embedding.output_bias.assign(tf.tensor_scatter_nd_update(embedding.output_bias,
                                                              [[favourite]], [1e4]))
     module = ReportLMServingModule(slot_model, trained.tokenizer, trained.config)
-    prompt = "Risk record: positions held; breaches: none; previous report: yes. Summary:"
+    prompt = ("Risk record: positions in three or more markets; breaches: none; previous "
+              "report: yes. Summary:")
     values = [[f"{name.upper()}-{row}" for name in SLOT_NAMES] for row in range(2)]
     summaries = module.summarize(
         prompt=tf.constant([prompt, prompt]), slot_values=tf.constant(values),
@@ -158,6 +159,14 @@ def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(t
     assert slotted == " " + " ".join([slot_token("var_95")] * 3)
     assert written == [fill_slots(slotted, row).strip() for row in values]
     assert written[0] == "VAR_95-0 VAR_95-0 VAR_95-0"
+    without_var = [list(values[0]), list(values[0])]
+    without_var[1][SLOT_NAMES.index("var_95")] = ""
+    masked = module.summarize(
+        prompt=tf.constant([prompt, prompt]), slot_values=tf.constant(without_var),
+        max_new_tokens=tf.constant(3), temperature=tf.constant(0.0), top_k=tf.constant(0))
+    kept, avoided = (text.decode("utf-8") for text in masked["text"].numpy())
+    assert kept == "VAR_95-0 VAR_95-0 VAR_95-0"
+    assert "VAR_95" not in avoided, "a slot the record leaves empty is never written"
     inputs = exported.signatures["summarize"].structured_input_signature[1]
     assert {name: (spec.dtype, spec.shape.as_list()) for name, spec in inputs.items()} == {
         "prompt": (tf.string, [None]), "slot_values": (tf.string, [None, len(SLOT_NAMES)]),

@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from ml.core.report_slots import SLOT_NAMES, fill_slots, slot_token, slot_values
-from ml.synthetic.risk_summary import (RISK_SUMMARY_SECTIONS, conditioned_summaries,
+from ml.synthetic.risk_summary import (COUNTERFACTUAL_COPIES, RISK_SUMMARY_SECTIONS,
+                                       conditioned_summaries,
                                        counterfactual_reports, record_of,
                                        render_risk_summaries, risk_records)
 from ml.synthetic.summary_check import check_summary, number_sequence
@@ -18,7 +19,10 @@ def _report(i=1, date="2024-01-15", book="FLOW_TRADING", **overrides):
         "report_id": f"RSK-{i}", "report_date": date, "book": book,
         "num_open_positions": 3, "net_exposure": 1_200_000.0, "gross_exposure": 2_500_000.0,
         "top_exposure_commodity": "power", "top_exposure_region": "north_america",
-        "top_exposure": 900_000.0, "var_95": 80_000.0, "var_99": 120_000.0, "es_95": 100_000.0,
+        "top_exposure": 900_000.0, "top2_exposure_commodity": "natural_gas",
+        "top2_exposure_region": "europe", "top2_exposure": -700_000.0,
+        "top3_exposure_commodity": "power", "top3_exposure_region": "uk",
+        "top3_exposure": 300_000.0, "var_95": 80_000.0, "var_99": 120_000.0, "es_95": 100_000.0,
         "es_99": 150_000.0, "var_limit": 100_000.0, "exposure_limit": 5_000_000.0,
         "limit_utilisation": 0.8, "exposure_utilisation": 0.5, "var_limit_breach": 0,
         "exposure_limit_breach": 0, "breaches": 0}
@@ -34,7 +38,8 @@ def _record(previous=None, **overrides):
 
 RIGHT = ("Daily risk summary for FLOW_TRADING on 2024-01-15. Portfolio overview: 3 open "
          "positions, net exposure USD 1,200,000, gross exposure USD 2,500,000; the largest "
-         "exposure is North American power at USD 900,000. VaR: one-day historical VaR is USD "
+         "exposure is North American power at USD 900,000, then European natural gas (USD -700,000) "
+         "and UK power (USD 300,000). VaR: one-day historical VaR is USD "
          "80,000 at 95% and USD 120,000 at 99%; expected shortfall is USD 100,000 (95%) and USD "
          "150,000 (99%). Limits: VaR limit USD 100,000 with utilisation 80.0%; gross exposure "
          "limit USD 5,000,000 with utilisation 50.0%. Breaches: none. Changes: since 2024-01-12 "
@@ -68,8 +73,8 @@ def test_the_prompt_states_the_facts_in_words_and_no_figure():
     record = _record(PREVIOUS, var_95=120_000.0, limit_utilisation=1.2, var_limit_breach=1,
                      breaches=1)
     prompt = record.prompt()
-    assert prompt == ("Risk record: positions held; breaches: VaR limit; previous report: yes. "
-                      "Summary:")
+    assert prompt == ("Risk record: positions in three or more markets; breaches: VaR limit; "
+                      "previous report: yes. Summary:")
     flat = _record(gross_exposure=0.0, net_exposure=0.0)
     assert flat.prompt().startswith("Risk record: flat book; breaches: none; previous report: none")
     assert [n for n in number_sequence(prompt)] == []
@@ -101,10 +106,13 @@ def test_counterfactual_copies_flip_one_breach_each_and_keep_their_figures_coher
                                     exposure_utilisation=1.1 if i == 2 else 0.5,
                                     breaches=int(i == 2)) for i in range(40)]
                            + [_report(99, gross_exposure=0.0, net_exposure=0.0)])
-    copies = counterfactual_reports(reports, np.random.default_rng(0))
-    first, second = copies[:40].reset_index(drop=True), copies[40:].reset_index(drop=True)
-    assert len(copies) == 80 and first["report_id"].str.endswith("-CF1").all()
-    assert second["report_id"].str.endswith("-CF2").all()
+    tables = counterfactual_reports(reports, np.random.default_rng(0), copies=4)
+    assert [len(table) for table in tables] == [40] * 4
+    first, second = tables[0], tables[1]
+    copies = pd.concat(tables, ignore_index=True)
+    assert first["report_id"].str.endswith("-CF1").all()
+    assert second["report_id"].str.endswith("-CF2").all() and tables[3]["report_id"].str.endswith("-CF4").all()
+    assert (tables[2]["exposure_limit_breach"] == 1 - reports["exposure_limit_breach"][:40]).all()
     assert (first["exposure_limit_breach"] == 1 - reports["exposure_limit_breach"][:40]).all()
     assert (second["var_limit_breach"] == 1 - reports["var_limit_breach"][:40]).all()
     assert np.allclose(copies["limit_utilisation"], copies["var_95"] / copies["var_limit"])
@@ -115,13 +123,23 @@ def test_counterfactual_copies_flip_one_breach_each_and_keep_their_figures_coher
             record.figures["exposure_utilisation"] > 1.0)
 
 
+def test_a_copys_previous_report_is_the_same_books_earlier_report_in_that_copy():
+    reports = pd.DataFrame([_report(i, date=f"2024-01-{15 + i}", var_95=80_000.0 + 5_000 * i)
+                            for i in range(3)])
+    for table in counterfactual_reports(reports, np.random.default_rng(1)):
+        records = risk_records(table)
+        assert not records[0].has_previous
+        assert [r.values["previous_date"] for r in records[1:]] == ["2024-01-15", "2024-01-16"]
+        assert records[2].values["move_by"] == "5,000"
+
+
 def test_training_texts_add_the_copies_and_the_dataset_texts_do_not():
     from ml.synthetic.generator import ETRMDataConfig, SyntheticETRMDataGenerator
 
     generator = SyntheticETRMDataGenerator(ETRMDataConfig(num_trades=300, num_risk_reports=12))
     plain, training = generator.generate_text_records(), generator.generate_training_texts()
     summaries = training[training["kind"] == "risk_summary"]
-    assert summaries["record_id"].str.contains("-CF").sum() == 24
+    assert summaries["record_id"].str.contains("-CF").sum() == 12 * COUNTERFACTUAL_COPIES
     assert summaries["text"].str.startswith("Risk record: ").all()
     assert not plain["record_id"].str.contains("-CF").any()
     others = training[training["kind"] != "risk_summary"].reset_index(drop=True)
@@ -192,3 +210,30 @@ def test_slot_names_are_checked():
         slot_token("var95")
     with pytest.raises(ValueError, match="no value for slots"):
         slot_values({"book": "X"})
+
+
+def test_a_record_names_the_markets_the_book_holds_and_leaves_the_others_empty():
+    two = _record(PREVIOUS, top3_exposure_commodity="", top3_exposure_region="", top3_exposure=0.0)
+    assert two.markets_named == 2 and two.prompt().startswith("Risk record: positions in two markets;")
+    assert two.values["top2_commodity"] == "natural gas" and two.values["top3_exposure"] == ""
+    assert (two.values["top3_commodity"], two.values["top3_region_adj"]) == ("", "")
+    flat = _record(gross_exposure=0.0, net_exposure=0.0, top_exposure_commodity="",
+                   top_exposure_region="", top2_exposure_commodity="", top2_exposure_region="",
+                   top3_exposure_commodity="", top3_exposure_region="")
+    assert flat.markets_named == 0 and flat.values["top_exposure"] == ""
+    as_read_from_csv = _record(top3_exposure_commodity=float("nan"))
+    assert as_read_from_csv.markets_named == 2
+
+
+def test_a_summary_must_name_exactly_the_markets_of_its_record():
+    two = _record(PREVIOUS, top3_exposure_commodity="", top3_exposure_region="", top3_exposure=0.0)
+    check = check_summary(RIGHT, two)
+    assert not check.factual
+    assert any("names 3 largest exposures, the record has 2" in p for p in check.problems)
+    right_for_two = RIGHT.replace(" and UK power (USD 300,000)", "")
+    assert check_summary(right_for_two, two).factual
+    check = check_summary(right_for_two, _record(PREVIOUS))
+    assert not check.factual and any("names 2 largest" in p for p in check.problems)
+    swapped = RIGHT.replace("European natural gas (USD -700,000)", "European natural gas (USD 300,000)")
+    assert any("top2_exposure stated as '300,000'" in p for p in check_summary(
+        swapped, _record(PREVIOUS)).problems)

@@ -470,6 +470,8 @@ def test_every_number_in_a_risk_summary_equals_its_report(dataset, texts):
                          _money(report["top_exposure"]), _money(report["es_95"]),
                          _money(report["es_99"]), _percent(report["limit_utilisation"]),
                          _percent(report["exposure_utilisation"])]
+        with_exposure += [_money(report[rank]) for rank in ("top2_exposure", "top3_exposure")
+                          if report[f"{rank}_commodity"]]
         required = always + (with_exposure if report["gross_exposure"] > 0 else [])
         move = moves[record.record_id]
         _assert_numbers_come_from(record.text, always + with_exposure + move, required + move)

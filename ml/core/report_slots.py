@@ -6,7 +6,7 @@ writes with the record's value. So the model chooses what to state, in which wor
 and never writes a figure itself: a number in a conditioned summary is a record value by
 construction, and which value stands where is what the evaluation checks.
 
-The generator renders training texts with these slots (ml.synthetic.risk_record), the
+The generator renders training texts with these slots (ml.synthetic.risk_summary), the
 tokenizer keeps one fixed token per slot (models.lm.tokenizer) and clients send the values in
 SLOT_NAMES order.
 """
@@ -17,7 +17,8 @@ from typing import Mapping, Sequence, Tuple
 SLOT_NAMES: Tuple[str, ...] = (
     "book", "report_date", "previous_date", "open_positions",
     "net_exposure", "gross_exposure", "top_commodity", "top_region_adj", "top_region_noun",
-    "top_exposure", "var_95", "var_99", "es_95", "es_99",
+    "top_exposure", "top2_commodity", "top2_region_adj", "top2_exposure", "top3_commodity",
+    "top3_region_adj", "top3_exposure", "var_95", "var_99", "es_95", "es_99",
     "var_limit", "exposure_limit", "limit_utilisation", "exposure_utilisation",
     "move_metric", "move_direction", "move_by", "move_pct", "move_to",
 )

@@ -54,6 +54,12 @@ VAR_LOOKBACK_DAYS = 250
 VAR_LIMIT_ROUNDING = 1_000.0
 EXPOSURE_LIMIT_ROUNDING = 100_000.0
 OPENING_PREFIX = "OPN"
+# A risk report names the book's largest exposures by market (commodity in a region).
+LARGEST_POSITIONS = 3
+LARGEST_POSITION_COLUMNS = (
+    "top_exposure_commodity", "top_exposure_region", "top_exposure",
+    "top2_exposure_commodity", "top2_exposure_region", "top2_exposure",
+    "top3_exposure_commodity", "top3_exposure_region", "top3_exposure")
 
 
 def signed_trade_volumes(trades: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
@@ -461,6 +467,19 @@ def book_risk(prices: PriceSeries, legs: Legs, n_books: int, day: np.datetime64)
     return BookRisk(by_book.reshape(n_books, n_series, FORWARD_MONTHS), pnl)
 
 
+def _largest_positions(prices: PriceSeries, by_series: np.ndarray, ranked) -> dict:
+    """The columns of a book's largest exposures by market, largest first ("" and 0 where
+    the book holds fewer markets)."""
+    columns = {}
+    for rank, (commodity, region, exposure) in enumerate(
+            zip(*[iter(LARGEST_POSITION_COLUMNS)] * 3)):
+        held = rank < len(ranked)
+        columns[commodity] = prices.commodities[ranked[rank]] if held else ""
+        columns[region] = prices.regions[ranked[rank]] if held else ""
+        columns[exposure] = float(by_series[ranked[rank]]) if held else 0.0
+    return columns
+
+
 def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions: pd.DataFrame,
                          prices: PriceSeries, universe: Universe,
                          opening_trades: pd.DataFrame = None, id_prefix: str = "RSK",
@@ -492,8 +511,8 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
             var95, var99, es95, es99 = historical_var(risk.pnl[:, b])
             held = risk.exposures[b][risk.exposures[b] != 0]
             by_series = np.array([math.fsum(row) for row in risk.exposures[b]])
-            top = int(np.argmax(np.abs(by_series)))
-            has_exposure = len(held) > 0
+            ranked = [int(i) for i in np.argsort(-np.abs(by_series), kind="stable")
+                      if by_series[i] != 0][:LARGEST_POSITIONS]
             records.append({
                 "report_date": report_date, "book": book, "currency": REPORTING_CURRENCY,
                 "num_open_positions": int(open_positions[b]),
@@ -501,14 +520,12 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
                 "net_exposure": math.fsum(held),
                 "gross_exposure": math.fsum(np.abs(held)),
                 "var_95": var95, "var_99": var99, "es_95": es95, "es_99": es99,
-                "top_exposure_commodity": prices.commodities[top] if has_exposure else "",
-                "top_exposure_region": prices.regions[top] if has_exposure else "",
-                "top_exposure": float(by_series[top]) if has_exposure else 0.0,
+                **_largest_positions(prices, by_series, ranked),
             })
     reports = pd.DataFrame.from_records(records, columns=[
         "report_date", "book", "currency", "num_open_positions", "num_trades_to_date",
         "net_exposure", "gross_exposure", "var_95", "var_99", "es_95", "es_99",
-        "top_exposure_commodity", "top_exposure_region", "top_exposure"])
+        *LARGEST_POSITION_COLUMNS])
     reviews = book_limits(config, prices, legs, n_books)
     reports = _apply_limits(reports, reviews, universe, book_index)
     reports.insert(0, "report_id", numbered_ids(id_prefix, len(reports), 5))

@@ -3,10 +3,11 @@ form the report language model learns.
 
 A ``RiskRecord`` holds what a summary may state (``values``, keyed by the slots of
 ml.core.report_slots, in the number formats of ml.synthetic.text), among them the analysis of
-the day: the largest move since the book's previous report in the same table (the biggest
-relative change among VaR, expected shortfall and gross exposure; none for a book's first
-report). Its facts choose the summary's words: exposure or a flat book, which limits are
-breached, whether there is a previous report.
+the day: the book's three largest exposures by market, and the largest move since the book's
+previous report in the same table (the biggest relative change among VaR, expected shortfall
+and gross exposure; none for a book's first report). Its facts choose the summary's words:
+how many markets it holds (a flat book holds none), which limits are breached, whether there
+is a previous report.
 
 Every summary has the sections ``RISK_SUMMARY_SECTIONS`` in order. ``render_risk_summaries``
 writes them with the record's figures; ``conditioned_summaries`` writes the same texts as
@@ -16,9 +17,10 @@ value to state where and in which words, never the values themselves.
 
 One week holds few book-days (30), and some facts are rare in any week (a gross-exposure limit
 breach: 10 of 234 book-days at 5,000 trades per span). ``counterfactual_reports`` therefore
-adds, for the training texts only, two copies of each report with its limits moved so that
-one breach flips and the other is drawn at random: the pairs stay exact (each copy's text is
-its own record's), and every combination of breaches is seen every week.
+adds, for the training texts only, copies of each report with its limits moved so that one
+breach flips and the other is drawn at random: the pairs stay exact (each copy's text is its
+own record's), every combination of breaches is seen every week, and the only difference
+between a report's texts that the model can explain is the prompt.
 """
 from __future__ import annotations
 
@@ -44,11 +46,12 @@ RISK_SUMMARY_SECTION_TEMPLATES: Tuple[Tuple[str, str, Tuple[str, ...], Tuple[str
     ("Portfolio overview", "has_exposure",
      ("{open_positions}, net exposure USD {net_exposure}, gross exposure USD "
       "{gross_exposure}; the largest exposure is {top_region_adj} {top_commodity} at USD "
-      "{top_exposure}.",
+      "{top_exposure}{runners_up}.",
       "the book holds {open_positions} with gross exposure of USD {gross_exposure} (net USD "
-      "{net_exposure}), led by {top_commodity} in {top_region_noun} (USD {top_exposure}).",
+      "{net_exposure}), led by {top_commodity} in {top_region_noun} (USD {top_exposure})"
+      "{runners_up}.",
       "gross USD {gross_exposure} and net USD {net_exposure} across {open_positions}; "
-      "{top_region_adj} {top_commodity} is the largest at USD {top_exposure}."),
+      "{top_region_adj} {top_commodity} is the largest at USD {top_exposure}{runners_up}."),
      ("the book is flat with no net exposure.",
       "no net exposure on this date: the book is flat.")),
     ("VaR", "has_exposure",
@@ -90,6 +93,15 @@ BREACH_CLAUSES: Tuple[Tuple[str, str], ...] = (
     ("exposure_limit_breach",
      "gross exposure limit exceeded (USD {gross_exposure} against USD {exposure_limit})"),
 )
+# After the largest exposure, the next largest (a book may hold fewer markets): the clause
+# for each number of markets a summary names, from one.
+RUNNER_UP_CLAUSES: Tuple[str, ...] = (
+    "",
+    ", then {top2_region_adj} {top2_commodity} (USD {top2_exposure})",
+    ", then {top2_region_adj} {top2_commodity} (USD {top2_exposure}) and {top3_region_adj} "
+    "{top3_commodity} (USD {top3_exposure})",
+)
+MARKET_COUNTS = ("one market", "two markets", "three or more markets")
 BREACH_NAMES = {"var_limit_breach": "VaR limit", "exposure_limit_breach": "gross exposure limit"}
 # Figures whose move since the previous report a summary names (the largest relative one).
 MOVE_METRICS: Tuple[Tuple[str, str], ...] = (
@@ -97,6 +109,10 @@ MOVE_METRICS: Tuple[Tuple[str, str], ...] = (
     ("es_99", "99% expected shortfall"), ("gross_exposure", "gross exposure"))
 PROMPT_END = "Summary:"
 COUNTERFACTUAL_SUFFIX = "-CF"
+# Counterfactual copies of each report in the training texts (one flips each breach); six
+# made breaches right every time but the Changes phrasings less exact (BENCHMARKS.md,
+# "Report language model").
+COUNTERFACTUAL_COPIES = 2
 FIGURES = ("net_exposure", "gross_exposure", "top_exposure", "var_95", "var_99", "es_95",
            "es_99", "var_limit", "exposure_limit", "limit_utilisation", "exposure_utilisation")
 
@@ -110,6 +126,7 @@ class RiskRecord:
     values: Dict[str, str]          # every slot of SLOT_NAMES, as the summary writes it
     figures: Dict[str, float]       # the raw numbers of FIGURES, for consistency checks
     has_exposure: bool
+    markets_named: int              # largest exposures the summary names (0 for a flat book)
     breached: Tuple[str, ...]       # BREACH_NAMES keys, in BREACH_CLAUSES order
     move_metric: Optional[str]      # a MOVE_METRICS key; None without a previous report
     move_up: bool = False
@@ -125,7 +142,8 @@ class RiskRecord:
     def prompt(self) -> str:
         """The conditioning prompt: the record's facts in words, no figure."""
         breaches = " and ".join(BREACH_NAMES[name] for name in self.breached) or "none"
-        exposure = "positions held" if self.has_exposure else "flat book"
+        exposure = (f"positions in {MARKET_COUNTS[self.markets_named - 1]}"
+                    if self.markets_named else "flat book")
         previous = "yes" if self.has_previous else "none, first report"
         return (f"Risk record: {exposure}; breaches: {breaches}; previous report: {previous}. "
                 f"{PROMPT_END}")
@@ -152,6 +170,37 @@ def _largest_move(report, previous) -> Tuple[Optional[str], float, float]:
     return best, float(getattr(previous, best)), float(getattr(report, best))
 
 
+_RANKS = ("top_exposure", "top2_exposure", "top3_exposure")
+
+
+def _names_market(commodity) -> bool:
+    """Whether a rank's commodity column names one (empty or missing, as NaN from a CSV: no)."""
+    return isinstance(commodity, str) and bool(commodity)
+
+
+def _markets_named(report) -> int:
+    """How many of the largest-exposure ranks a report fills (none for a flat book; a table
+    written before the runners-up were reported names one)."""
+    if not report.gross_exposure > 0:
+        return 0
+    return sum(_names_market(getattr(report, f"{rank}_commodity", "")) for rank in _RANKS)
+
+
+def _largest_exposures(report) -> Dict[str, str]:
+    """The slots of the book's largest exposures ("" for a rank the book does not hold)."""
+    values, named = {}, _markets_named(report)
+    for index, (rank, slot) in enumerate(zip(_RANKS, ("top", "top2", "top3"))):
+        commodity, region = (getattr(report, f"{rank}_commodity", ""),
+                             getattr(report, f"{rank}_region", ""))
+        held = index < named
+        values[f"{slot}_commodity"] = display_commodity(commodity) if held else ""
+        values[f"{slot}_region_adj"] = region_adjective(region) if held else ""
+        if slot == "top":
+            values["top_region_noun"] = region_noun(region) if held else ""
+        values[f"{slot}_exposure"] = money(getattr(report, rank)) if held else ""
+    return values
+
+
 def record_of(report, previous=None) -> RiskRecord:
     """The record of one risk-report row (a namedtuple of risk_reports columns), with the
     book's previous report row, if any, for the move since then."""
@@ -161,10 +210,7 @@ def record_of(report, previous=None) -> RiskRecord:
         "previous_date": str(previous.report_date) if metric else "",
         "open_positions": _open_positions(int(report.num_open_positions)),
         "net_exposure": money(report.net_exposure), "gross_exposure": money(report.gross_exposure),
-        "top_commodity": display_commodity(report.top_exposure_commodity),
-        "top_region_adj": region_adjective(report.top_exposure_region),
-        "top_region_noun": region_noun(report.top_exposure_region),
-        "top_exposure": money(report.top_exposure),
+        **_largest_exposures(report),
         "var_95": money(report.var_95), "var_99": money(report.var_99),
         "es_95": money(report.es_95), "es_99": money(report.es_99),
         "var_limit": money(report.var_limit), "exposure_limit": money(report.exposure_limit),
@@ -180,6 +226,7 @@ def record_of(report, previous=None) -> RiskRecord:
         book=str(report.book), report_date=str(report.report_date), values=values,
         figures={name: float(getattr(report, name)) for name in FIGURES},
         has_exposure=bool(report.gross_exposure > 0),
+        markets_named=_markets_named(report),
         breached=tuple(name for name, _ in BREACH_CLAUSES if bool(getattr(report, name))),
         move_metric=metric, move_up=bool(now >= before))
 
@@ -201,6 +248,8 @@ def summary_fields(record: RiskRecord, slotted: bool = False) -> Dict[str, str]:
     """Template fields of a record's summary: its values, or slot tokens in their place."""
     fields = ({name: slot_token(name) for name in SLOT_NAMES} if slotted
               else dict(record.values))
+    fields["runners_up"] = (RUNNER_UP_CLAUSES[record.markets_named - 1].format(**fields)
+                            if record.markets_named else "")
     fields["breach_list"] = " and ".join(
         clause.format(**fields) for name, clause in BREACH_CLAUSES if name in record.breached)
     return fields
@@ -231,14 +280,17 @@ def render_risk_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) 
     return [write_summary(record, opening[i], phrasing[i]) for i, record in enumerate(records)]
 
 
-def counterfactual_reports(risk_reports: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
-    """Two copies of each report with exposure (a flat book has no limit to breach) whose
-    limits are moved: in the first the gross-exposure breach flips and the VaR breach is drawn
-    at random, in the second the VaR breach flips and the exposure breach is drawn; ids end in
-    COUNTERFACTUAL_SUFFIX and the copy's number."""
+def counterfactual_reports(risk_reports: pd.DataFrame, rng: np.random.Generator,
+                           copies: int = COUNTERFACTUAL_COPIES) -> List[pd.DataFrame]:
+    """Copies of the reports with exposure (a flat book has no limit to breach) whose limits
+    are moved: in odd-numbered copies the gross-exposure breach flips and the VaR breach is
+    drawn at random, in even-numbered ones the other way round. Each copy is a table of its
+    own (a copy's previous report is in the same copy); ids end in COUNTERFACTUAL_SUFFIX and
+    the copy's number."""
     held = risk_reports[risk_reports["gross_exposure"] > 0]
-    copies = []
-    for number, flipped in enumerate(("exposure_limit_breach", "var_limit_breach"), start=1):
+    tables = []
+    for number in range(1, copies + 1):
+        flipped = ("exposure_limit_breach", "var_limit_breach")[(number - 1) % 2]
         copy = held.copy()
         n = len(copy)
         breach = {name: rng.random(n) < 0.5 for name in ("var_limit_breach", "exposure_limit_breach")}
@@ -255,8 +307,8 @@ def counterfactual_reports(risk_reports: pd.DataFrame, rng: np.random.Generator)
         copy["exposure_limit_breach"] = (copy["exposure_utilisation"] > 1.0).astype(int)
         copy["breaches"] = copy["var_limit_breach"] + copy["exposure_limit_breach"]
         copy["report_id"] = copy["report_id"].astype(str) + f"{COUNTERFACTUAL_SUFFIX}{number}"
-        copies.append(copy)
-    return pd.concat(copies, ignore_index=True)
+        tables.append(copy.reset_index(drop=True))
+    return tables
 
 
 def conditioned_summaries(risk_reports: pd.DataFrame, rng: np.random.Generator) -> List[str]:

@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 from ml.synthetic.catalog import COMMODITY_CATALOG, REGION_CATALOG
 from ml.synthetic.risk_summary import (BREACH_CLAUSES, MOVE_METRICS, RISK_SUMMARY_OPENINGS,
                                        RISK_SUMMARY_SECTION_TEMPLATES, RISK_SUMMARY_SECTIONS,
-                                       RiskRecord)
+                                       RUNNER_UP_CLAUSES, RiskRecord)
 from ml.synthetic.wording import display_commodity, region_adjective, region_noun
 
 NUMBER = re.compile(r"\d{4}-\d{2}-\d{2}|-?\d+(?:,\d{3})*(?:\.\d+)?%?")
@@ -43,6 +43,7 @@ class Phrasing:
     condition: Optional[str] = None     # the section's condition
     holds: bool = True                  # whether this phrasing is for the condition holding
     breaches: Tuple[str, ...] = ()      # breaches a Breaches phrasing states
+    markets: Optional[int] = None       # largest exposures an overview phrasing names
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,8 +70,10 @@ _DATE = r"\d{4}-\d{2}-\d{2}"
 FIELD_PATTERNS = {
     "book": r"[A-Z][A-Z0-9_]*", "report_date": _DATE, "previous_date": _DATE,
     "open_positions": r"\d+ open positions?",
-    "top_commodity": _one_of(display_commodity(name) for name in COMMODITY_CATALOG),
-    "top_region_adj": _one_of(region_adjective(name) for name in REGION_CATALOG),
+    **{f"{rank}_commodity": _one_of(display_commodity(name) for name in COMMODITY_CATALOG)
+       for rank in ("top", "top2", "top3")},
+    **{f"{rank}_region_adj": _one_of(region_adjective(name) for name in REGION_CATALOG)
+       for rank in ("top", "top2", "top3")},
     "top_region_noun": _one_of(region_noun(name) for name in REGION_CATALOG),
     "limit_utilisation": _PERCENT, "exposure_utilisation": _PERCENT, "move_pct": _PERCENT,
     "move_metric": _one_of(label for _, label in MOVE_METRICS), "move_direction": "up|down",
@@ -109,7 +112,12 @@ def phrasings() -> Dict[str, List[Phrasing]]:
         options = []
         for holds, templates in ((True, when_true), (False, when_false)):
             for template in templates:
-                if "{breach_list}" in template:
+                if "{runners_up}" in template:
+                    options += [Phrasing(re.compile(template_pattern(
+                        template.replace("{runners_up}", clause))), condition, holds,
+                        markets=markets)
+                        for markets, clause in enumerate(RUNNER_UP_CLAUSES, start=1)]
+                elif "{breach_list}" in template:
                     options += [Phrasing(re.compile(template_pattern(
                         template.replace("{breach_list}", listed))), condition, holds, breaches)
                         for breaches, listed in _breach_lists()]
@@ -169,6 +177,9 @@ def check_summary(text: str, record: RiskRecord) -> SummaryCheck:
         phrasing, found = match
         if phrasing.condition and phrasing.holds != conditions[phrasing.condition]:
             problems.append(f"{name}: written as if {phrasing.condition} were {phrasing.holds}")
+        if phrasing.markets is not None and phrasing.markets != record.markets_named:
+            problems.append(f"{name}: names {phrasing.markets} largest exposures, the record "
+                            f"has {record.markets_named}")
         if part == "Breaches":
             stated_breaches = phrasing.breaches
         for field, value in found.groupdict().items():
@@ -182,7 +193,8 @@ def check_summary(text: str, record: RiskRecord) -> SummaryCheck:
         problems.append(f"numbers not in the record: {', '.join(foreign[:5])}")
     consistent = _consistent(record, stated, stated_breaches, problems)
     factual = parsed_all and not foreign and not any(
-        " stated as " in problem or "written as if" in problem for problem in problems)
+        " stated as " in problem or "written as if" in problem or "largest exposures" in problem
+        for problem in problems)
     return SummaryCheck(structured=structured, factual=factual, consistent=consistent,
                         problems=tuple(problems), stated=stated, foreign_numbers=foreign)
 

@@ -53,6 +53,7 @@ TEXT_KINDS = ("trade_confirmation", "risk_summary", "compliance_note")
 CONFIDENCE_LABELS = ("95%", "99%")
 _STREAM_NAMESPACE = 5
 _COUNTERFACTUAL_NAMESPACE = 7
+_COUNTERFACTUAL_PHRASING_NAMESPACE = 8
 
 TRADE_CONFIRMATION_TEMPLATES: Tuple[str, ...] = (
     # formal
@@ -425,8 +426,10 @@ def render_text_records(config: ETRMDataConfig, trades: pd.DataFrame, risk_repor
     if conditioned:
         summaries = conditioned_summaries(risk_reports, rng)
         copies = counterfactual_reports(risk_reports, window_stream(config, _COUNTERFACTUAL_NAMESPACE))
-        summaries += conditioned_summaries(copies, window_stream(config, _COUNTERFACTUAL_NAMESPACE))
-        summarized = pd.concat([risk_reports, copies], ignore_index=True)
+        phrasing = window_stream(config, _COUNTERFACTUAL_PHRASING_NAMESPACE)
+        for copy in copies:
+            summaries += conditioned_summaries(copy, phrasing)
+        summarized = pd.concat([risk_reports, *copies], ignore_index=True)
     else:
         summaries = render_risk_summaries(risk_reports, rng)
     notes, noted = render_compliance_notes(compliance, rng)

@@ -8,7 +8,9 @@
   temperature, top_k) -> text [None] string: a risk summary conditioned on a record. The prompt
   is the record's (ml.synthetic.risk_summary.RiskRecord.prompt), the values its slot values in
   SLOT_NAMES order; every slot the model writes comes out as the record's value, so a figure
-  in the summary is always the record's. The text is the summary alone, without the prompt.
+  in the summary is always the record's, and a slot the record leaves empty (the move of a
+  first report, a market the book does not hold) is never written. The text is the summary
+  alone, without the prompt.
 - score(text [None] string) -> log_likelihood [None] float32 (natural log, summed over the
   predicted tokens, end token included), num_tokens [None] int32.
 
@@ -28,19 +30,23 @@ from ml.core.report_slots import SLOT_NAMES
 from models.lm import sequences
 from models.lm.config import ModelConfig
 from models.lm.decoding import CachedDecoder
-from models.lm.tokenizer import BOS_ID, EOS_ID, PAD_ID, UNK_ID, Tokenizer
+from models.lm.tokenizer import BOS_ID, EOS_ID, FIRST_SLOT_ID, PAD_ID, UNK_ID, Tokenizer
 
 TRAINING_REPORT_ASSET = "training_report.json"
 NEG_INF = -1e9
 NEVER_GENERATED = (PAD_ID, BOS_ID, UNK_ID)
 
 
-def next_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor) -> tf.Tensor:
-    """[batch, vocab] logits -> [batch] int64 ids: argmax at temperature 0, else top-k sampling."""
+def next_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor,
+               unwritable: Optional[tf.Tensor] = None) -> tf.Tensor:
+    """[batch, vocab] logits -> [batch] int64 ids: argmax at temperature 0, else top-k sampling;
+    never a token of NEVER_GENERATED, nor one where `unwritable` [batch, vocab] is True."""
     vocabulary_size = tf.shape(logits)[-1]
     banned = tf.scatter_nd(tf.constant([[i] for i in NEVER_GENERATED]),
                            tf.ones([len(NEVER_GENERATED)], tf.bool), [vocabulary_size])
     logits = tf.where(banned[tf.newaxis, :], NEG_INF, logits)
+    if unwritable is not None:
+        logits = tf.where(unwritable, NEG_INF, logits)
 
     def sample():
         k = tf.where(top_k > 0, tf.minimum(top_k, vocabulary_size), vocabulary_size)
@@ -52,6 +58,17 @@ def next_token(logits: tf.Tensor, temperature: tf.Tensor, top_k: tf.Tensor) -> t
         return tf.argmax(logits, axis=-1, output_type=tf.int64)
 
     return tf.cond(temperature > 0.0, sample, greedy)
+
+
+def empty_slot_tokens(slot_values: tf.Tensor, vocabulary_size: tf.Tensor) -> tf.Tensor:
+    """[batch, SLOT_NAMES] values -> [batch, vocab] True at the tokens of the slots a record
+    leaves empty (both forms of each, with and without its space): a summary of a book without
+    a previous report cannot write the move, nor one of two markets a third market."""
+    per_token = tf.repeat(tf.equal(slot_values, ""), 2, axis=1)
+    batch = tf.shape(slot_values)[0]
+    after = vocabulary_size - FIRST_SLOT_ID - 2 * len(SLOT_NAMES)
+    return tf.concat([tf.zeros([batch, FIRST_SLOT_ID], tf.bool), per_token,
+                      tf.zeros([batch, after], tf.bool)], axis=1)
 
 
 class ReportLMServingModule(tf.Module):
@@ -102,8 +119,10 @@ class ReportLMServingModule(tf.Module):
         return {"log_likelihood": statistics["log_likelihood"],
                 "num_tokens": statistics["num_tokens"]}
 
-    def _continue(self, prompt, max_new_tokens, temperature, top_k) -> tf.RaggedTensor:
-        """[batch] prompts -> [batch, (new tokens)] ids: the decoding loop of both signatures."""
+    def _continue(self, prompt, max_new_tokens, temperature, top_k,
+                  slot_values=None) -> tf.RaggedTensor:
+        """[batch] prompts -> [batch, (new tokens)] ids: the decoding loop of both signatures.
+        With slot_values, a slot whose value is empty is never written."""
         prompt_ids = self.tokenizer.encode(prompt)
         batch = prompt_ids.nrows()
         bos = tf.fill([batch, 1], tf.constant(BOS_ID, tf.int64))
@@ -112,6 +131,8 @@ class ReportLMServingModule(tf.Module):
         prompt_lengths = context.row_lengths()
         logits, caches = self.decoder.prefill(context.to_tensor(PAD_ID))
         last = tf.gather(logits, prompt_lengths - 1, batch_dims=1)
+        unwritable = (None if slot_values is None
+                      else empty_slot_tokens(slot_values, tf.shape(last)[-1]))
         buffer = context.to_tensor(PAD_ID, shape=[None, self.max_length])
         done = tf.greater_equal(prompt_lengths, self.max_length)
         rows = tf.range(batch, dtype=tf.int64)
@@ -120,7 +141,7 @@ class ReportLMServingModule(tf.Module):
             return (step < max_new_tokens) & tf.logical_not(tf.reduce_all(done))
 
         def decode_step(step, buffer, lengths, done, last, caches):
-            chosen = next_token(last, temperature, top_k)
+            chosen = next_token(last, temperature, top_k, unwritable)
             write_at = tf.stack([rows, tf.minimum(lengths, self.max_length - 1)], axis=1)
             buffer = tf.tensor_scatter_nd_update(
                 buffer, write_at, tf.where(done, tf.gather_nd(buffer, write_at), chosen))
@@ -156,7 +177,7 @@ class ReportLMServingModule(tf.Module):
     def summarize(self, prompt, slot_values, max_new_tokens, temperature, top_k):
         """The summary the model writes after a record's prompt, with every slot it writes
         replaced by that record's value (without the prompt)."""
-        continuation = self._continue(prompt, max_new_tokens, temperature, top_k)
+        continuation = self._continue(prompt, max_new_tokens, temperature, top_k, slot_values)
         text = self.tokenizer.decode(continuation, slot_values)
         return {"text": tf.strings.strip(text)}
 
