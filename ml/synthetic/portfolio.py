@@ -55,11 +55,9 @@ VAR_LIMIT_ROUNDING = 1_000.0
 EXPOSURE_LIMIT_ROUNDING = 100_000.0
 OPENING_PREFIX = "OPN"
 # A risk report names the book's largest exposures by market (commodity in a region).
-LARGEST_POSITIONS = 3
-LARGEST_POSITION_COLUMNS = (
-    "top_exposure_commodity", "top_exposure_region", "top_exposure",
-    "top2_exposure_commodity", "top2_exposure_region", "top2_exposure",
-    "top3_exposure_commodity", "top3_exposure_region", "top3_exposure")
+LARGEST_POSITION_RANKS = ("top_exposure", "top2_exposure", "top3_exposure")
+LARGEST_POSITION_COLUMNS = tuple(column for rank in LARGEST_POSITION_RANKS
+                                 for column in (f"{rank}_commodity", f"{rank}_region", rank))
 
 
 def signed_trade_volumes(trades: pd.DataFrame) -> Tuple[np.ndarray, np.ndarray]:
@@ -471,12 +469,11 @@ def _largest_positions(prices: PriceSeries, by_series: np.ndarray, ranked) -> di
     """The columns of a book's largest exposures by market, largest first ("" and 0 where
     the book holds fewer markets)."""
     columns = {}
-    for rank, (commodity, region, exposure) in enumerate(
-            zip(*[iter(LARGEST_POSITION_COLUMNS)] * 3)):
-        held = rank < len(ranked)
-        columns[commodity] = prices.commodities[ranked[rank]] if held else ""
-        columns[region] = prices.regions[ranked[rank]] if held else ""
-        columns[exposure] = float(by_series[ranked[rank]]) if held else 0.0
+    for index, rank in enumerate(LARGEST_POSITION_RANKS):
+        held = index < len(ranked)
+        columns[f"{rank}_commodity"] = prices.commodities[ranked[index]] if held else ""
+        columns[f"{rank}_region"] = prices.regions[ranked[index]] if held else ""
+        columns[rank] = float(by_series[ranked[index]]) if held else 0.0
     return columns
 
 
@@ -512,7 +509,7 @@ def compute_risk_reports(config: ETRMDataConfig, trades: pd.DataFrame, positions
             held = risk.exposures[b][risk.exposures[b] != 0]
             by_series = np.array([math.fsum(row) for row in risk.exposures[b]])
             ranked = [int(i) for i in np.argsort(-np.abs(by_series), kind="stable")
-                      if by_series[i] != 0][:LARGEST_POSITIONS]
+                      if by_series[i] != 0][:len(LARGEST_POSITION_RANKS)]
             records.append({
                 "report_date": report_date, "book": book, "currency": REPORTING_CURRENCY,
                 "num_open_positions": int(open_positions[b]),

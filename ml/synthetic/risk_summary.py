@@ -31,6 +31,7 @@ import numpy as np
 import pandas as pd
 
 from ml.core.report_slots import SLOT_NAMES, slot_token
+from ml.synthetic.portfolio import LARGEST_POSITION_RANKS
 from ml.synthetic.wording import (display_commodity, money, percent, region_adjective,
                                   region_noun)
 
@@ -170,7 +171,6 @@ def _largest_move(report, previous) -> Tuple[Optional[str], float, float]:
     return best, float(getattr(previous, best)), float(getattr(report, best))
 
 
-_RANKS = ("top_exposure", "top2_exposure", "top3_exposure")
 
 
 def _names_market(commodity) -> bool:
@@ -183,13 +183,14 @@ def _markets_named(report) -> int:
     written before the runners-up were reported names one)."""
     if not report.gross_exposure > 0:
         return 0
-    return sum(_names_market(getattr(report, f"{rank}_commodity", "")) for rank in _RANKS)
+    return sum(_names_market(getattr(report, f"{rank}_commodity", ""))
+               for rank in LARGEST_POSITION_RANKS)
 
 
 def _largest_exposures(report) -> Dict[str, str]:
     """The slots of the book's largest exposures ("" for a rank the book does not hold)."""
     values, named = {}, _markets_named(report)
-    for index, (rank, slot) in enumerate(zip(_RANKS, ("top", "top2", "top3"))):
+    for index, (rank, slot) in enumerate(zip(LARGEST_POSITION_RANKS, ("top", "top2", "top3"))):
         commodity, region = (getattr(report, f"{rank}_commodity", ""),
                              getattr(report, f"{rank}_region", ""))
         held = index < named
