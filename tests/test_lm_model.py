@@ -173,6 +173,32 @@ def test_summarize_writes_each_records_values_where_the_model_writes_its_slots(t
         "max_new_tokens": (tf.int32, []), "temperature": (tf.float32, []), "top_k": (tf.int32, [])}
 
 
+def test_summarize_writes_only_the_records_own_decision_slot_and_prints_nothing_for_it(trained):
+    """A model made to prefer a decision slot writes it only for a record that holds it, and the
+    summary shows nothing of it."""
+    from ml.core.report_slots import SLOT_NAMES, decision_values, slot_token
+    from models.lm.tokenizer import RESERVED_TOKENS
+
+    decision_model = build_model(trained.config, trained.tokenizer.vocabulary_size)
+    decision_model.set_weights(trained.model.get_weights())
+    embedding = decision_model.get_layer("token_embedding")
+    favourite = RESERVED_TOKENS.index(slot_token("breaches_var"))
+    embedding.output_bias.assign(tf.tensor_scatter_nd_update(embedding.output_bias,
+                                                             [[favourite]], [1e4]))
+    module = ReportLMServingModule(decision_model, trained.tokenizer, trained.config)
+    prompt = "Risk record: positions in one market; breaches: VaR limit; previous report: yes. Summary:"
+    holds = decision_values(True, False, True)
+    # The second row holds no decision at all, so nothing it may write prints nothing.
+    rows = [[holds.get(name, name.upper()) for name in SLOT_NAMES],
+            [{**holds, **dict.fromkeys(holds, "")}.get(name, name.upper()) for name in SLOT_NAMES]]
+    summaries = module.summarize(
+        prompt=tf.constant([prompt, prompt]), slot_values=tf.constant(rows),
+        max_new_tokens=tf.constant(3), temperature=tf.constant(0.0), top_k=tf.constant(0))
+    held, not_held = (text.decode("utf-8") for text in summaries["text"].numpy())
+    assert held == "", "the record's decision slot is written and prints nothing"
+    assert not_held != "", "a decision the record does not hold is never written"
+
+
 def test_fine_tuning_starts_from_the_previous_blessed_weights(trained):
     data = lm_fixtures.corpus()
     previous = trainer.load_previous(trained.artifact_dir)

@@ -113,3 +113,17 @@ def test_record_slots_are_one_token_each_and_decode_to_the_records_values(report
                       "VaR: USD 1,234 at 95% (56.7%)."]
     unknown = report_tokenizer.encode(tf.constant(["\u27e8no_such_slot\u27e9"])).to_list()[0]
     assert tokenizer.UNK_ID in unknown
+
+
+def test_a_decision_slot_is_one_token_and_prints_nothing_given_the_records_values(report_tokenizer):
+    from ml.core.report_slots import DECISION_HOLDS, SLOT_NAMES, decision_values, slot_token
+
+    text = f"Breaches:{slot_token('breaches_var')} VaR limit breached. Changes: {slot_token('previous_yes')}since"
+    ids = report_tokenizer.encode(tf.constant([text])).to_list()[0]
+    assert tokenizer.RESERVED_TOKENS.index(slot_token("breaches_var")) in ids
+    assert tokenizer.RESERVED_TOKENS.index(" " + slot_token("previous_yes")) in ids
+    holds = decision_values(breaches_var=True, breaches_exposure=False, has_previous=True)
+    values = [[holds.get(name, "x") for name in SLOT_NAMES]]
+    filled = report_tokenizer.decode(tf.ragged.constant([ids], dtype=tf.int64), tf.constant(values))
+    assert filled.numpy()[0].decode() == "Breaches: VaR limit breached. Changes:since"
+    assert holds["breaches_var"] == DECISION_HOLDS and holds["breaches_none"] == ""

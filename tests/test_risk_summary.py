@@ -6,7 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml.core.report_slots import SLOT_NAMES, fill_slots, slot_token, slot_values
+from ml.core.report_slots import (BREACH_DECISIONS, DECISION_HOLDS, PREVIOUS_DECISIONS,
+                                  SLOT_NAMES, fill_slots, slot_token, slot_values)
 from ml.synthetic.risk_summary import (COUNTERFACTUAL_COPIES, RISK_SUMMARY_SECTIONS,
                                        conditioned_summaries,
                                        counterfactual_reports, record_of,
@@ -99,6 +100,31 @@ def test_a_conditioned_summary_is_the_plain_one_with_slots_after_the_prompt():
         assert fill_slots(summary, record.slot_values()) == text
         check = check_summary(text, record)
         assert check.factual and check.structured and check.consistent, check.problems
+
+
+@pytest.mark.parametrize("var_breach,exposure_breach,previous,breach_decision,previous_decision", [
+    (0, 0, None, "breaches_none", "previous_none"),
+    (1, 0, PREVIOUS, "breaches_var", "previous_yes"),
+    (0, 1, None, "breaches_exposure", "previous_none"),
+    (1, 1, PREVIOUS, "breaches_both", "previous_yes")])
+def test_a_slotted_summary_carries_the_records_own_decision_after_each_deciding_heading(
+        var_breach, exposure_breach, previous, breach_decision, previous_decision):
+    record = _record(previous, var_limit_breach=var_breach, exposure_limit_breach=exposure_breach,
+                     limit_utilisation=1.2 if var_breach else 0.8,
+                     exposure_utilisation=1.1 if exposure_breach else 0.5,
+                     breaches=var_breach + exposure_breach)
+    held = [name for name in BREACH_DECISIONS + PREVIOUS_DECISIONS if record.values[name]]
+    assert held == [breach_decision, previous_decision]
+    assert record.values[breach_decision] == DECISION_HOLDS
+    from ml.synthetic.risk_summary import write_summary
+    slotted = write_summary(record, 0, [0] * 5, slotted=True)
+    assert f"Breaches:{slot_token(breach_decision)} " in slotted
+    assert f"Changes:{slot_token(previous_decision)} " in slotted
+    assert sum(slotted.count(slot_token(name)) for name in BREACH_DECISIONS + PREVIOUS_DECISIONS
+               ) == 2
+    plain = write_summary(record, 0, [0] * 5)
+    assert fill_slots(slotted, record.slot_values()) == plain, "a decision slot prints nothing"
+    assert check_summary(plain, record).consistent
 
 
 def test_counterfactual_copies_flip_one_breach_each_and_keep_their_figures_coherent():

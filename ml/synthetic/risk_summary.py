@@ -30,7 +30,8 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import pandas as pd
 
-from ml.core.report_slots import SLOT_NAMES, slot_token
+from ml.core.report_slots import (BREACH_DECISIONS, PREVIOUS_DECISIONS, SLOT_NAMES,
+                                  decision_values, slot_token)
 from ml.synthetic.portfolio import LARGEST_POSITION_RANKS
 from ml.synthetic.wording import (display_commodity, money, percent, region_adjective,
                                   region_noun)
@@ -108,6 +109,8 @@ BREACH_NAMES = {"var_limit_breach": "VaR limit", "exposure_limit_breach": "gross
 MOVE_METRICS: Tuple[Tuple[str, str], ...] = (
     ("var_95", "95% VaR"), ("var_99", "99% VaR"), ("es_95", "95% expected shortfall"),
     ("es_99", "99% expected shortfall"), ("gross_exposure", "gross exposure"))
+# The sections whose wording a record's decision slot chooses (ml.core.report_slots).
+SECTION_DECISIONS = {"Breaches": BREACH_DECISIONS, "Changes": PREVIOUS_DECISIONS}
 PROMPT_END = "Summary:"
 COUNTERFACTUAL_SUFFIX = "-CF"
 # Counterfactual copies of each report in the training texts (one flips each breach); six
@@ -222,6 +225,8 @@ def record_of(report, previous=None) -> RiskRecord:
         "move_by": money(abs(now - before)) if metric else "",
         "move_pct": percent(abs(now / before - 1.0)) if metric else "",
         "move_to": money(now) if metric else "",
+        **decision_values(bool(report.var_limit_breach), bool(report.exposure_limit_breach),
+                          metric is not None),
     }
     return RiskRecord(
         book=str(report.book), report_date=str(report.report_date), values=values,
@@ -256,15 +261,23 @@ def summary_fields(record: RiskRecord, slotted: bool = False) -> Dict[str, str]:
     return fields
 
 
+def _decision_token(record: RiskRecord, heading: str) -> str:
+    """The record's decision slot at the start of a section that has them (ml.core.report_slots)."""
+    decisions = SECTION_DECISIONS.get(heading, ())
+    return "".join(slot_token(name) for name in decisions if record.values[name])
+
+
 def write_summary(record: RiskRecord, opening: int, phrasings: Sequence[int],
                   slotted: bool = False) -> str:
-    """The summary of a record with the given opening and per-section phrasing draws."""
+    """The summary of a record with the given opening and per-section phrasing draws; slotted,
+    with the record's decision slot right after each heading that has them."""
     fields = summary_fields(record, slotted)
     conditions = record.conditions()
     parts = [RISK_SUMMARY_OPENINGS[opening].format(**fields)]
     for k, (heading, condition, when_true, when_false) in enumerate(RISK_SUMMARY_SECTION_TEMPLATES):
         options = when_true if conditions[condition] else when_false
-        parts.append(f"{heading}: {options[phrasings[k] % len(options)].format(**fields)}")
+        decision = _decision_token(record, heading) if slotted else ""
+        parts.append(f"{heading}:{decision} {options[phrasings[k] % len(options)].format(**fields)}")
     return " ".join(parts)
 
 

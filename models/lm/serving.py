@@ -9,8 +9,9 @@
   is the record's (ml.synthetic.risk_summary.RiskRecord.prompt), the values its slot values in
   SLOT_NAMES order; every slot the model writes comes out as the record's value, so a figure
   in the summary is always the record's, and a slot the record leaves empty (the move of a
-  first report, a market the book does not hold) is never written. The text is the summary
-  alone, without the prompt.
+  first report, a market the book does not hold, a decision slot of another record's facts)
+  is never written; a decision slot prints nothing (ml.core.report_slots). The text is the
+  summary alone, without the prompt.
 - score(text [None] string) -> log_likelihood [None] float32 (natural log, summed over the
   predicted tokens, end token included), num_tokens [None] int32.
 

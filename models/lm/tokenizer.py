@@ -17,7 +17,8 @@ input pipeline and the served SavedModel (TF Serving needs no extra op library).
   learned, by frequency.
 - A record slot ("⟨var_95⟩", ml.core.report_slots) is one reserved token, with or without the
   space before it: conditioned risk summaries are written with slots, and `decode` given a
-  record's values writes the value in place of each slot (without values, the slot itself).
+  record's values writes the value in place of each slot, and nothing for a decision slot
+  (without values, the slot itself).
 - A piece outside the vocabulary is spelt out in reserved characters; only characters outside
   printable ASCII become <unk>. ASCII text therefore round-trips exactly, and a new word never
   needs a new id: that is what keeps the vocabulary stable when a model is fine-tuned.
@@ -29,7 +30,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import tensorflow as tf
 
-from ml.core.report_slots import SLOT_NAMES, SLOT_PIECE_PATTERN, slot_token
+from ml.core.report_slots import SLOT_NAMES, SLOT_PIECE_PATTERN, VALUE_SLOT_NAMES, slot_token
 
 PAD, BOS, EOS, UNK = "<pad>", "<s>", "</s>", "<unk>"
 PAD_ID, BOS_ID, EOS_ID, UNK_ID = 0, 1, 2, 3
@@ -183,13 +184,15 @@ class Tokenizer(tf.Module):
 
 def _with_slot_values(flat_ids: tf.Tensor, rows: tf.Tensor, surfaces: tf.Tensor,
                       slot_values: tf.Tensor) -> tf.Tensor:
-    """Surfaces with each slot token replaced by its row's value for that slot."""
+    """Surfaces with each slot token replaced by its row's value for that slot (a decision
+    slot by nothing, space included)."""
     offset = flat_ids - FIRST_SLOT_ID
     is_slot = (offset >= 0) & (offset < 2 * len(SLOT_NAMES))
     slot = tf.clip_by_value(offset // 2, 0, len(SLOT_NAMES) - 1)
     values = tf.gather_nd(slot_values, tf.stack([rows, slot], axis=1))
     spaced = tf.where(tf.equal(offset % 2, 1), " ", "")
-    return tf.where(is_slot, tf.strings.join([spaced, values]), surfaces)
+    printed = tf.where(slot < len(VALUE_SLOT_NAMES), tf.strings.join([spaced, values]), "")
+    return tf.where(is_slot, printed, surfaces)
 
 
 def read_vocabulary(vocabulary_file: str) -> List[str]:
