@@ -93,22 +93,40 @@ def span_0_records(home, first_run):
 def test_a_book_day_summary_is_written_from_that_days_record(home, span_0_records, capsys):
     """The record's book and date come out of the model's slots (read back by the benchmark's
     parser), so two books on the same day get their own names and the day's date, and no slot
-    is left unfilled."""
+    is left unfilled. Unchecked: this small model's drafts are cut short (next test)."""
+    from ml.reports.generation import UNCHECKED_NOTE
+
     last_day = span_0_records[-1].report_date
     books = [r.book for r in span_0_records if r.report_date == last_day][:2]
     texts = []
     for book in books:
         assert _report_cli("--book", book, "--date", last_day, "--home", str(home),
-                           "--temperature", "0") == 0
+                           "--temperature", "0", "--unchecked") == 0
         out = capsys.readouterr()
-        assert f"conditioned on the risk record of {book} on {last_day}" in out.err
-        texts.append(out.out.strip())
+        assert f"conditioned on the risk record of {book} on {last_day}, not checked" in out.err
+        marker, text = out.out.split("\n", 1)
+        assert marker == f"[{UNCHECKED_NOTE}]"
+        texts.append(text.strip())
     records = {r.book: r for r in span_0_records if r.report_date == last_day}
     for book, text in zip(books, texts):
         assert "\u27e8" not in text and not text.startswith("Risk record:")
         stated = check_summary(text, records[book]).stated
         assert (stated["book"], stated["report_date"]) == (book, last_day), text
     assert texts[0] != texts[1]
+
+
+def test_a_summary_that_does_not_state_its_record_is_refused_not_printed(home, span_0_records,
+                                                                         capsys):
+    """This model's context (E2E_CONFIG.max_length 128 tokens) holds no whole summary, so its
+    every draft is cut short: the checker rejects it and the command prints no summary."""
+    record = span_0_records[-1]
+    assert _report_cli("--book", record.book, "--date", record.report_date, "--home", str(home),
+                       "--temperature", "0") == 1
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" not in out.err
+    assert out.err.startswith(f"error: no summary of {record.book} on {record.report_date} "
+                              "stated its risk record in 1 draft(s)")
+    assert "not a phrasing of this section" in out.err
 
 
 @pytest.mark.parametrize("book, date, message", [
@@ -126,21 +144,29 @@ def test_an_unknown_book_or_a_day_without_a_report_is_named(home, span_0_records
 
 @pytest.mark.network
 def test_the_client_writes_the_same_summary_through_a_running_server(home, span_0_records, capsys):
+    from ml.reports.generation import SummaryRejected
     from ml.tensorflow_serving_client import ETRMModelClient, TensorFlowServingClient
     from tests.serving_fixtures import start_server
 
     record = span_0_records[-1]
+    day = dict(book=record.book, date=record.report_date, home=str(home), temperature=0.0)
     assert _report_cli("--book", record.book, "--date", record.report_date, "--home", str(home),
-                       "--temperature", "0") == 0
-    local = capsys.readouterr().out.strip()
+                       "--temperature", "0", "--unchecked") == 0
+    local = capsys.readouterr().out.split("\n", 1)[1].strip()
+    assert _report_cli("--book", record.book, "--date", record.report_date, "--home", str(home),
+                       "--temperature", "0") == 1
+    refusal = capsys.readouterr().err.strip()
     server = start_server(home)
     try:
         with TensorFlowServingClient(rest_port=server.rest_api_port, timeout_seconds=120) as serving:
-            served = ETRMModelClient(serving).generate_report(
-                book=record.book, date=record.report_date, home=str(home), temperature=0.0)
+            client = ETRMModelClient(serving)
+            served = client.generate_report(**day, checked=False)
+            with pytest.raises(SummaryRejected) as rejected:
+                client.generate_report(**day)
     finally:
         server.stop()
     assert served == local
+    assert refusal == f"error: {rejected.value}"
 
 
 def test_under_trained_candidate_is_refused_against_version_1(home, first_run):

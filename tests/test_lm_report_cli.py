@@ -60,6 +60,7 @@ def test_explains_what_is_missing(tmp_path, home, capsys):
     (["--book", "FLOW_TRADING", "--date", "3 Jan 2024"], "date must be YYYY-MM-DD, got '3 Jan 2024'"),
     (["--book", "FLOW_TRADING", "--date", "2024-01-03"], "has no ML Metadata"),
     ([], "give --book BOOK and --date YYYY-MM-DD (or --prompt TEXT to explore)"),
+    (["--prompt", PROMPT, "--unchecked"], "--unchecked is for --book/--date summaries"),
 ])
 def test_a_summary_request_it_cannot_answer_gets_one_line_naming_why(home, capsys, argv, message):
     assert _run(*argv, "--home", str(home)) == 2

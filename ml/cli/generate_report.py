@@ -2,7 +2,8 @@
 
 `--book BOOK --date YYYY-MM-DD` writes that book-day's daily risk summary: its risk record is
 looked up in the home's report pipeline history (ml.reports.records) and the model's
-`summarize` signature writes the summary from it, every figure the record's. `--prompt TEXT`
+`summarize` signature writes the summary from it, every figure the record's, and the summary is
+checked against the record before it is printed (ml.reports.generation). `--prompt TEXT`
 continues a free prompt instead, for exploration, and says so: its figures are the model's own.
 
 By default the newest version of etrm_report_lm that `<home>/serving_config/models.config`
@@ -14,6 +15,7 @@ running TensorFlow Serving (or `etrm serve`) instead, through ml.tensorflow_serv
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from typing import Optional, Tuple
 
@@ -29,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--prompt",
                         help='instead of --book/--date: a free prompt to continue, for exploration '
                              '(not conditioned on a risk record)')
+    parser.add_argument("--unchecked", action="store_true",
+                        help="with --book/--date: print the model's first draft without holding "
+                             "it against the record (to inspect the model; marked as such)")
     parser.add_argument("--max-new-tokens", type=int, default=None,
                         help=f"most tokens to add (default: {generation.SUMMARY_MAX_NEW_TOKENS} "
                              f"for a summary, {generation.PROMPT_MAX_NEW_TOKENS} for a prompt; "
@@ -54,6 +59,8 @@ def _check(args: argparse.Namespace) -> None:
         raise ValueError("give either --prompt or --book with --date, not both")
     if args.prompt is None and not (args.book and args.date):
         raise ValueError("give --book BOOK and --date YYYY-MM-DD (or --prompt TEXT to explore)")
+    if args.prompt is not None and args.unchecked:
+        raise ValueError("--unchecked is for --book/--date summaries; a --prompt is never checked")
     if args.prompt is not None and not args.prompt.strip():
         raise ValueError("--prompt must not be empty")
     if args.max_new_tokens is not None and args.max_new_tokens < 0:
@@ -91,14 +98,37 @@ def newest_served_version(home, version: Optional[int] = None):
     return chosen, base / str(chosen)
 
 
-def generate_locally(home, inputs: dict, signature: str,
-                     version: Optional[int] = None) -> Tuple[str, int]:
-    """The text and the version that wrote it, from the model loaded in-process."""
+def generate_locally(home, args: argparse.Namespace) -> Tuple[str, int, str]:
+    """(text, the version that wrote it, what it is conditioned on), from the model loaded
+    in-process."""
     from ml.serving.model_manager import load_version
 
-    chosen, folder = newest_served_version(home, version)
+    if args.prompt is not None:
+        inputs = generation.prompt_request(args.prompt, args.max_new_tokens, args.temperature,
+                                           args.top_k)
+    else:
+        from ml.reports.records import RiskRecordSource
+
+        record = RiskRecordSource(home).record(args.book, args.date)
+    chosen, folder = newest_served_version(home, args.version)
     servable = load_version(MODEL_NAME, chosen, folder)
-    return generation.output_text(servable.run(signature, inputs)), chosen
+    if args.prompt is not None:
+        text = generation.output_text(servable.run(generation.GENERATE_SIGNATURE, inputs))
+        return text, chosen, generation.EXPLORATION_NOTE
+    conditioning = f"conditioned on the risk record of {record.book} on {record.report_date}"
+    summarize = functools.partial(servable.run, generation.SUMMARIZE_SIGNATURE)
+    if args.unchecked:
+        text = generation.unchecked_summary(summarize, record, args.max_new_tokens,
+                                            args.temperature, args.top_k)
+        return text, chosen, f"{conditioning}, not checked against it"
+    summary = generation.checked_summary(summarize, record, args.max_new_tokens,
+                                         args.temperature, args.top_k)
+    return summary.text, chosen, f"{conditioning}, {_checked_note(summary.drafts)}"
+
+
+def _checked_note(drafts: int) -> str:
+    return ("checked against it" if drafts == 1 else
+            f"checked against it (draft {drafts}: earlier drafts did not state the record)")
 
 
 def generate_on_server(server: str, args: argparse.Namespace, home) -> str:
@@ -112,21 +142,8 @@ def generate_on_server(server: str, args: argparse.Namespace, home) -> str:
                                            args.top_k)
         return reports.generate_report(max_new_tokens=args.max_new_tokens,
                                        temperature=args.temperature, top_k=args.top_k,
-                                       book=args.book, date=args.date, home=home)
-
-
-def _request(args: argparse.Namespace, home) -> Tuple[dict, str, str]:
-    """(inputs, signature, what the text is conditioned on) of the asked report."""
-    if args.prompt is not None:
-        return (generation.prompt_request(args.prompt, args.max_new_tokens, args.temperature,
-                                          args.top_k),
-                generation.GENERATE_SIGNATURE, generation.EXPLORATION_NOTE)
-    from ml.reports.records import RiskRecordSource
-
-    record = RiskRecordSource(home).record(args.book, args.date)
-    return (generation.summary_request(record, args.max_new_tokens, args.temperature, args.top_k),
-            generation.SUMMARIZE_SIGNATURE,
-            f"conditioned on the risk record of {record.book} on {record.report_date}")
+                                       book=args.book, date=args.date, home=home,
+                                       checked=not args.unchecked)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -142,11 +159,12 @@ def run(args: argparse.Namespace) -> int:
         if args.server:
             text = generate_on_server(args.server, args, home)
             conditioning = (generation.EXPLORATION_NOTE if args.prompt is not None else
-                            f"conditioned on the risk record of {args.book} on {args.date}")
+                            f"conditioned on the risk record of {args.book} on {args.date}, "
+                            + ("not checked against it" if args.unchecked else
+                               "checked against it"))
             source = f"{MODEL_NAME} on {args.server}"
         else:
-            inputs, signature, conditioning = _request(args, home)
-            text, version = generate_locally(home, inputs, signature, args.version)
+            text, version, conditioning = generate_locally(home, args)
             source = f"{MODEL_NAME} version {version} under {home.root}"
     except (ValueError, LookupError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -154,8 +172,13 @@ def run(args: argparse.Namespace) -> int:
     except (ServingError, TensorFlowServingError) as exc:
         print(f"error: the model could not answer: {exc}", file=sys.stderr)
         return 1
+    except generation.SummaryRejected as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     print(f"({source}, {conditioning})", file=sys.stderr)
     if args.prompt is not None:
         print(f"[{generation.EXPLORATION_NOTE}]")
+    elif args.unchecked:
+        print(f"[{generation.UNCHECKED_NOTE}]")
     print(text)
     return 0

@@ -627,13 +627,16 @@ class ETRMModelClient:
     def generate_report(self, prompt: Optional[str] = None, max_new_tokens: Optional[int] = None,
                         temperature: Optional[float] = None, top_k: Optional[int] = None, *,
                         book: Optional[str] = None, date: Optional[str] = None,
-                        home=None) -> str:
+                        home=None, checked: bool = True) -> str:
         """A risk report from the language model.
 
         With book and date: that book-day's risk record is looked up in the home's report
         pipeline history (`home`: a path or ml.core.home.Home, default $ETRM_HOME or .etrm) and
-        the `summarize` signature writes its summary: every figure in it is the record's. With
-        a prompt instead: `generate` continues it, for exploration (figures are the model's own).
+        the `summarize` signature writes its summary: every figure in it is the record's, and it
+        is checked against the record before it is returned (redrafted if it fails; SummaryRejected
+        when no draft passes; `checked=False` returns the first draft unchecked, to inspect the
+        model). With a prompt instead: `generate` continues it, for exploration (figures are
+        the model's own).
         Sampling defaults are the product's (ml.reports.generation).
         """
         from ml.reports import generation
@@ -642,21 +645,27 @@ class ETRMModelClient:
             raise ValueError("give both book and date (or a prompt instead)")
         if book is not None and prompt is not None:
             raise ValueError("give either a prompt or a book and date, not both")
+        version, label = self._target()
+
+        def predict(signature: str):
+            return lambda inputs: self.client.predict(
+                self.report_model_name, inputs, signature_name=signature, version=version,
+                label=label).outputs
+
         if book is None:
             inputs = generation.prompt_request(prompt, max_new_tokens, temperature, top_k)
-            signature = generation.GENERATE_SIGNATURE
-        else:
-            from ml.core.home import Home
-            from ml.reports.records import RiskRecordSource
+            return generation.output_text(predict(generation.GENERATE_SIGNATURE)(inputs))
+        from ml.core.home import Home
+        from ml.reports.records import RiskRecordSource
 
-            record = RiskRecordSource(home if isinstance(home, Home) else Home.resolve(home)
-                                      ).record(book, date)
-            inputs = generation.summary_request(record, max_new_tokens, temperature, top_k)
-            signature = generation.SUMMARIZE_SIGNATURE
-        version, label = self._target()
-        prediction = self.client.predict(self.report_model_name, inputs,
-                                         signature_name=signature, version=version, label=label)
-        return generation.output_text(prediction.outputs)
+        record = RiskRecordSource(home if isinstance(home, Home) else Home.resolve(home)
+                                  ).record(book, date)
+        summarize = predict(generation.SUMMARIZE_SIGNATURE)
+        if not checked:
+            return generation.unchecked_summary(summarize, record, max_new_tokens, temperature,
+                                                top_k)
+        return generation.checked_summary(summarize, record, max_new_tokens, temperature,
+                                          top_k).text
 
     def score_text(self, text: str) -> Dict[str, Any]:
         """Log-likelihood and token count of a text under the language model."""
