@@ -137,8 +137,8 @@ def unchecked_summary(summarize: Callable[[Dict], Dict], record: "RiskRecord",
 def checked_summary(summarize: Callable[[Dict], Dict], record: "RiskRecord",
                     max_new_tokens: Optional[int] = None, temperature: Optional[float] = None,
                     top_k: Optional[int] = None, drafts: int = SUMMARY_DRAFTS) -> CheckedSummary:
-    """One record's checked summary; SummaryRejected naming the book-day and what every draft
-    got wrong when none passed."""
+    """One record's checked summary; SummaryRejected naming the book-day and what the last
+    draft got wrong when none passed."""
     result, = checked_summaries(summarize, [record], max_new_tokens, temperature, top_k, drafts)
     if result.text is None:
         raise SummaryRejected(
