@@ -100,35 +100,43 @@ def newest_served_version(home, version: Optional[int] = None):
 
 def generate_locally(home, args: argparse.Namespace) -> Tuple[str, int, str]:
     """(text, the version that wrote it, what it is conditioned on), from the model loaded
-    in-process."""
-    from ml.serving.model_manager import load_version
-
+    in-process. The request is built first, so bad input is named before the model loads."""
     if args.prompt is not None:
         inputs = generation.prompt_request(args.prompt, args.max_new_tokens, args.temperature,
                                            args.top_k)
-    else:
-        from ml.reports.records import RiskRecordSource
-
-        record = RiskRecordSource(home).record(args.book, args.date)
-    chosen, folder = newest_served_version(home, args.version)
-    servable = load_version(MODEL_NAME, chosen, folder)
-    if args.prompt is not None:
+        servable, chosen = _load_served(home, args.version)
         text = generation.output_text(servable.run(generation.GENERATE_SIGNATURE, inputs))
         return text, chosen, generation.EXPLORATION_NOTE
-    conditioning = f"conditioned on the risk record of {record.book} on {record.report_date}"
+    from ml.reports.records import RiskRecordSource
+
+    record = RiskRecordSource(home).record(args.book, args.date)
+    servable, chosen = _load_served(home, args.version)
     summarize = functools.partial(servable.run, generation.SUMMARIZE_SIGNATURE)
     if args.unchecked:
         text = generation.unchecked_summary(summarize, record, args.max_new_tokens,
                                             args.temperature, args.top_k)
-        return text, chosen, f"{conditioning}, not checked against it"
+        return text, chosen, _conditioning(record.book, record.report_date, checked=False)
     summary = generation.checked_summary(summarize, record, args.max_new_tokens,
                                          args.temperature, args.top_k)
-    return summary.text, chosen, f"{conditioning}, {_checked_note(summary.drafts)}"
+    return summary.text, chosen, _conditioning(record.book, record.report_date, checked=True,
+                                               drafts=summary.drafts)
 
 
-def _checked_note(drafts: int) -> str:
-    return ("checked against it" if drafts == 1 else
-            f"checked against it (draft {drafts}: earlier drafts did not state the record)")
+def _load_served(home, version: Optional[int]):
+    """(servable, version) of the newest served (or the asked) version, loaded in-process."""
+    from ml.serving.model_manager import load_version
+
+    chosen, folder = newest_served_version(home, version)
+    return load_version(MODEL_NAME, chosen, folder), chosen
+
+
+def _conditioning(book: str, date: str, checked: bool, drafts: int = 1) -> str:
+    """What a summary is conditioned on and whether it was checked, for the status line."""
+    said = f"conditioned on the risk record of {book} on {date}, "
+    if not checked:
+        return said + "not checked against it"
+    return said + ("checked against it" if drafts == 1 else
+                   f"checked against it (draft {drafts}: earlier drafts did not state the record)")
 
 
 def generate_on_server(server: str, args: argparse.Namespace, home) -> str:
@@ -159,9 +167,7 @@ def run(args: argparse.Namespace) -> int:
         if args.server:
             text = generate_on_server(args.server, args, home)
             conditioning = (generation.EXPLORATION_NOTE if args.prompt is not None else
-                            f"conditioned on the risk record of {args.book} on {args.date}, "
-                            + ("not checked against it" if args.unchecked else
-                               "checked against it"))
+                            _conditioning(args.book, args.date, checked=not args.unchecked))
             source = f"{MODEL_NAME} on {args.server}"
         else:
             text, version, conditioning = generate_locally(home, args)
