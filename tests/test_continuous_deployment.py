@@ -5,6 +5,7 @@ observation source and clock. No TensorFlow, no server: fast unit tests."""
 import argparse
 import ast
 import json
+import math
 import pathlib
 import threading
 import types
@@ -263,8 +264,14 @@ def calibrated(rng, rows, shift=0.0):
 
 
 def observation(version, rng, rows=600, errors=0, p95=10.0, shift=0.0, labelled=False,
-                uninformative=False):
+                uninformative=False, sharper=None):
+    """sharper True / False: scores that depart from stable's with a higher / lower CBPE
+    estimated AUC (more / less separated probabilities)."""
     scores, labels = calibrated(rng, rows, shift)
+    if sharper is not None:
+        scores = rng.beta(0.5, 1.5, rows) if sharper else np.clip(
+            rng.beta(20, 30, rows) + shift, 0.0, 1.0)
+        labels = (rng.random(rows) < scores).astype(float)
     if uninformative:
         labels = rng.permutation(labels)
     return VersionObservation(version, rows, errors, p95 / 2, p95, scores,
@@ -286,7 +293,8 @@ def run_analysis(make_canary, intervals=3, labelled=False, seed=0):
 @pytest.mark.parametrize("make_canary, labelled, expected", [
     (lambda rng: observation(2, rng), False, "pass"),
     (lambda rng: observation(2, rng, labelled=True), True, "pass"),
-    (lambda rng: observation(2, rng, shift=0.25), False, "wait"),
+    (lambda rng: observation(2, rng, shift=0.25, sharper=False), False, "wait"),
+    (lambda rng: observation(2, rng, shift=0.25, sharper=True), False, "pass"),
     (lambda rng: observation(2, rng, errors=30), False, "fail"),
     (lambda rng: observation(2, rng, p95=40.0), False, "fail"),
     (lambda rng: observation(2, rng, p95=25.0), False, "pass"),
@@ -311,11 +319,27 @@ def test_a_few_hundred_outcomes_of_an_equal_canary_do_not_fail_it():
     assert "fail" not in verdicts
 
 
+def test_a_departing_canary_estimated_better_passes_before_outcomes():
+    """Covariate shift: the retrained canary scores differently and its CBPE estimate is at
+    least stable's on the same period, so it needs no outcomes; off, it waits for them."""
+    rng = np.random.default_rng(4)
+    stable, canary = observation(1, rng), observation(2, rng, sharper=True)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    outcome = canary_analysis.verdict([result] * 3, stable, canary, THRESHOLDS, 3)
+    assert outcome["figures"]["prediction_shift"]["shifted"]
+    estimated = outcome["figures"]["estimated"]
+    assert estimated["canary"]["roc_auc"] > estimated["stable"]["roc_auc"]
+    assert outcome["verdict"] == "pass" and "estimated (CBPE) AUC" in outcome["reasons"][0]
+    waiting = AnalysisThresholds(decide_on_estimate=False)
+    assert canary_analysis.verdict([result] * 3, stable, canary, waiting, 3)["verdict"] == "wait"
+
+
 def test_a_shifted_canary_waits_for_outcomes_then_fails_if_none_arrive():
     """A retrained model may score differently for good reasons: before outcomes its shift
-    holds the verdict, for max_outcome_wait_intervals past the required intervals."""
+    holds the verdict, for max_outcome_wait_intervals past the required intervals, when its
+    estimate is below stable's (what concept change looks like to CBPE)."""
     rng = np.random.default_rng(4)
-    stable, canary = observation(1, rng), observation(2, rng, shift=0.25)
+    stable, canary = observation(1, rng), observation(2, rng, shift=0.25, sharper=False)
     result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
     waits = THRESHOLDS.max_outcome_wait_intervals
     for analysed in range(3, 3 + waits):
@@ -462,6 +486,33 @@ def test_guard_uses_the_estimate_while_outcomes_lag():
     assert guard.guard_check(VersionObservation(2), guard_reference(), THRESHOLDS)["status"] == "wait"
 
 
+def test_guard_judges_an_unvalidated_version_by_the_replaced_ones_scores():
+    """Before outcomes, an inverted version's own estimate looks fine; the replaced version's
+    scores of the same requests show it falling by far more than the threshold."""
+    rng = np.random.default_rng(12)
+    good_scores, _ = calibrated(rng, 800)
+    inverted = VersionObservation(2, 800, 0, 5.0, 10.0, 1.0 - good_scores)
+    assert guard.guard_check(inverted, guard_reference(), THRESHOLDS)["status"] == "ok"
+    shadow = guard.shadow_figures(inverted.scores(), good_scores, THRESHOLDS)
+    check = guard.guard_check(inverted, guard_reference(), THRESHOLDS, shadow)
+    assert (check["status"], check["basis"]) == ("rollback", "shadow")
+    assert "judged by version 1's scores of the same requests" in check["reasons"][0]
+    assert strict(check) == check
+    agreeing = guard.shadow_figures(good_scores, good_scores, THRESHOLDS)
+    kept = guard.guard_check(VersionObservation(2, 800, 0, 5.0, 10.0, good_scores),
+                             guard_reference(), THRESHOLDS, agreeing)
+    assert (kept["status"], kept["basis"]) == ("ok", "shadow")
+    assert guard.shadow_figures(good_scores[:10], good_scores[:10], THRESHOLDS) is None
+
+
+def test_realised_outcomes_overrule_the_shadow_basis():
+    rng = np.random.default_rng(13)
+    same = observation(2, rng, rows=2000, labelled=True)
+    wrong = guard.shadow_figures(same.scores(), 1.0 - same.scores(), THRESHOLDS)
+    check = guard.guard_check(same, guard_reference(), THRESHOLDS, wrong)
+    assert (check["status"], check["basis"]) == ("ok", "realised")
+
+
 # The manager
 SETTINGS = types.SimpleNamespace(canary_intervals=3, interval_seconds=100.0, guard_intervals=2)
 
@@ -564,6 +615,101 @@ def test_a_bad_version_promoted_by_hand_is_rolled_back_within_one_interval(home,
     assert notes[-1]["severity"] == "critical"
 
 
+class LoggedSource(Source):
+    """Observations with logged requests (a record per row) and outcomes only after
+    `labels_from` (clock time): the shape of LoggedObservations."""
+
+    def __init__(self, clock, labels_from, bad=()):
+        super().__init__(bad=bad)
+        self.clock, self.labels_from = clock, labels_from
+
+    def __call__(self, model_name, version, start, end):
+        found = super().__call__(model_name, version, start, end)
+        scores = found.scores()
+        if version in self.bad:
+            scores = 1.0 - scores
+        labels = found.labels if self.clock.now() >= self.labels_from else None
+        return VersionObservation(version, found.requests, 0, 5.0, 10.0, scores, labels)
+
+    def logged_requests(self, model_name, version, start, end):
+        scores = self(model_name, version, start, end).scores()
+        return scores, [str(round(1.0 - s if version in self.bad else s, 12)).encode()
+                        for s in scores]
+
+
+def replay_as(version_scores):
+    """A shadow scorer: the replaced version's scores of the logged rows (the fake records
+    carry the good score)."""
+    calls = []
+
+    def shadow(model_name, version, records):
+        calls.append((model_name, version, len(records)))
+        return np.array([float(record) for record in records])
+    shadow.calls = calls
+    return shadow
+
+
+def test_an_unvalidated_promotion_is_judged_by_the_replaced_version_before_outcomes(home, store):
+    """promote --force of an inverted version: the guard's first interval, with no outcome
+    known, replays its logged requests on version 1 and rolls it back."""
+    clock = FakeClock()
+    source = LoggedSource(clock, labels_from=math.inf, bad={2})
+    shadow = replay_as(source)
+    push(home, 1)
+    push(home, 2)
+    manager = DeploymentManager(home, store, SETTINGS, clock, observations=source, shadow=shadow)
+    config = RetrainingConfig(MODEL, "0 2 * * 0", auto_deploy=False)
+    promote(home, MODEL, version=2, store=store, clock=clock, force=True)
+    assert DeploymentStore(home.lifecycle_db).guarded(MODEL).reference["validated"] is False
+    clock.advance(100)
+    decisions = manager.step(MODEL, config)
+    assert [d["action"] for d in decisions] == ["guard", "rollback"], decisions
+    assert shadow.calls == [(MODEL, 1, 600)]
+    assert label_versions(home, MODEL)[STABLE] == 1
+    check = DeploymentStore(home.lifecycle_db).get(MODEL, 2).guard_checks[0]
+    assert check["basis"] == "shadow" and check["labelled"] == 0
+
+
+def test_a_validated_promotion_is_not_replayed(home, store):
+    clock = FakeClock()
+    source = LoggedSource(clock, labels_from=math.inf)
+    shadow = replay_as(source)
+    manager, config, clock, _ = manager_home(home, store, source)
+    manager.shadow = shadow
+    source.clock = clock
+    clock.advance(300)
+    assert [d["action"] for d in manager.step(MODEL, config)] == ["analyse", "promote"]
+    assert DeploymentStore(home.lifecycle_db).guarded(MODEL).reference["validated"] is True
+    clock.advance(100)
+    assert manager.step(MODEL, config)[0]["status"] == "ok"
+    assert shadow.calls == []
+
+
+def test_the_guard_checks_again_when_outcomes_arrive_within_an_interval(home, store):
+    """Outcomes of the first interval arrive halfway through the second: the guard rolls the
+    bad version back then, not at the end of the second interval."""
+    clock = FakeClock()
+    source = LoggedSource(clock, labels_from=clock.now() + 150)
+    push(home, 1)
+    push(home, 2)
+    manager = DeploymentManager(home, store, SETTINGS, clock, observations=source,
+                                shadow=replay_as(source))
+    config = RetrainingConfig(MODEL, "0 2 * * 0", auto_deploy=False)
+    promote(home, MODEL, version=2, store=store, clock=clock, force=True)
+    source.bad = {2}  # bad only once outcomes show it: the replay agrees with version 1
+    source.logged_requests = lambda *args: (np.array([]), [])
+    clock.advance(100)
+    assert [d["status"] for d in manager.step(MODEL, config)] == ["ok"]
+    clock.advance(20)
+    assert manager.step(MODEL, config) == []  # nothing new: no check
+    clock.advance(40)
+    decisions = manager.step(MODEL, config)
+    assert [d["action"] for d in decisions] == ["guard", "rollback"], decisions
+    checks = DeploymentStore(home.lifecycle_db).get(MODEL, 2).guard_checks
+    assert [c["basis"] for c in checks] == ["estimated", "realised"]
+    assert label_versions(home, MODEL)[STABLE] == 1
+
+
 def test_without_rollback_on_failure_the_guard_only_notifies(home, store):
     notes = []
     manager, config, clock, _ = manager_home(home, store, Source(bad={2}), notes=notes)
@@ -652,7 +798,7 @@ def test_status_shows_the_guard_of_a_promotion(home, store):
     assert guard["intervals_checked"] == 1
     assert (guard["last_check"]["status"], guard["last_check"]["basis"]) == ("ok", "realised")
     assert (guard["promoted"], guard["ends"], guard["ends_at_latest"]) == (
-        iso(promoted), iso(promoted + 200), iso(promoted + 400))
+        iso(promoted), iso(promoted + 200), iso(promoted + 500))
     (line,) = [line for line in lines if line.startswith("  guard v2")]
     assert "(against v1)" in line and "1 of 2 intervals checked, last ok (realised)" in line
     assert f"ends {iso(promoted + 200)}" in line

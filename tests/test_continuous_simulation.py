@@ -256,13 +256,16 @@ def test_benchmark_measures_and_its_section_from_fabricated_runs():
     result = SimulationResult(MODEL, "2024-02-05", days, [], "")
     run = {"days": 1.5, "triggers": ["drift: x"], "moves": moves, "result": result}
     options = bench.Options(150, 2, 2, 1, 40, False, False)
-    text = bench.report(options, argparse.Namespace(quick=True, kill9=False), "2 cores", {
-        "drift triggers": run, "weekly cron alone": {**run, "days": 4.5, "moves": []}},
+    text = bench.report(options, argparse.Namespace(quick=True, kill9=False), "2 cores", [{
+        "drift": bench.DRIFTS[1], "drift triggers": run,
+        "weekly cron alone": {**run, "days": 4.5, "moves": []}}],
         {"good": 1, "bad": 2, "hours": 11.0, "bad_requests": 120, "moves": [], "result": result},
         None, {"promotions": 1, "worse": [], "rollbacks": 0, "triggers": 2, "moves": [],
                "result": result}, None, None)
     assert text.startswith("## Continuous learning on the simulation (")
-    assert "1.50 days | weekly cron alone: 4.50 days | <= 2 days: met" in text
+    assert f"| drift onset ({bench.DRIFTS[1]}) to a retrained `stable` | 1.50 days | weekly " \
+        "cron alone: 4.50 days | <= 2 days: met" in text
+    assert "one guard interval of 12 simulated hours" in text
     assert "0 of 40 probe requests over 1 moves" in text and "NOT met" not in text
     partial = bench.report(options, argparse.Namespace(quick=True, kill9=False,
                                                        scenarios=["bad-model"]), "2 cores",
@@ -271,7 +274,7 @@ def test_benchmark_measures_and_its_section_from_fabricated_runs():
     assert partial.startswith("## Continuous learning on the simulation: bad-model (")
     assert "--quick --scenarios bad-model" in partial
     assert "after 30.0 simulated hours, 90 requests answered by it" in partial
-    assert "within one analysis window (24 h): NOT met" in partial
+    assert "within one analysis window (12 h): NOT met" in partial
     assert "drift onset" not in partial and "weeks without drift" not in partial
     with pytest.raises(SystemExit):
         bench.main(["--scenarios", "drift,typo"])

@@ -117,3 +117,31 @@ def test_bad_labels_and_settings_are_refused_by_name():
         estimated_drop_test({"roc_auc": 0.9}, estimate, 0.05, metric="f2")
     with pytest.raises(ValueError, match="performance_threshold"):
         estimated_drop_test({"roc_auc": 0.9}, estimate, -0.1)
+
+
+def test_judged_by_reference_sees_an_inverted_model_its_own_estimate_cannot():
+    """An inverted model is as confident as the good one (CBPE on its own scores rates it as
+    high); judged by the good model's probabilities of the same rows it falls by 2 AUC - 1."""
+    from ml.monitoring.performance_estimation import judged_by_reference
+
+    rng = np.random.default_rng(11)
+    good, labels = _calibrated_window(rng, 2000)
+    inverted = 1.0 - good
+    own = estimate_performance(inverted, simulations=20).metrics["roc_auc"]
+    judged = judged_by_reference(inverted, good, simulations=50)
+    realised_good = roc_auc(labels=labels, scores=good)
+    assert own > 0.6
+    assert judged["reference_roc_auc"] == pytest.approx(realised_good, abs=0.03)
+    assert judged["drop"] == pytest.approx(2 * judged["reference_roc_auc"] - 1, abs=1e-9)
+    assert 0 < judged["drop_standard_error"] < 0.05
+    same = judged_by_reference(good, good, simulations=20)
+    assert same["drop"] == pytest.approx(0.0, abs=1e-12) and same["drop_standard_error"] == 0.0
+
+
+def test_judged_by_reference_refuses_rows_that_do_not_align():
+    from ml.monitoring.performance_estimation import judged_by_reference
+
+    with pytest.raises(ValueError, match="must align: 3 against 2 rows"):
+        judged_by_reference([0.1, 0.2, 0.3], [0.1, 0.2])
+    with pytest.raises(ValueError, match="reference scores must lie in"):
+        judged_by_reference([0.1, 0.2], [0.1, 1.5])

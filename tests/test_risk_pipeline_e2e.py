@@ -121,6 +121,33 @@ def test_saved_model_answers_partial_examples_and_unseen_categories(home, first_
     assert saved.meta_graphs[0].signature_def["classification"].method_name == "tensorflow/serving/classify"
 
 
+def test_a_replayed_request_log_scores_as_the_version_that_served_it(home, first_run):
+    """The guard's shadow replay (ml.lifecycle.shadow): the request log's records, request
+    features plus the log's own columns (which the model's parsing must ignore), give the
+    version's own scores through the server's verified loader in this process."""
+    import numpy as np
+
+    from ml.core.home import Home
+    from ml.core.request_log import build_log_examples
+    from ml.lifecycle.shadow import ShadowScorer
+
+    examples = [_example(volume=500.0 * (i + 1), price=60.0 + 7 * i, volatility=0.1 + 0.1 * i,
+                         commodity=("power", "natural_gas", "crude_oil")[i % 3])
+                for i in range(6)]
+    served = tf.saved_model.load(str(home / "serving_models" / MODEL / "1")).signatures[
+        "serving_default"](examples=tf.constant(examples))["risk_score"].numpy()
+    records = [record for example, score in zip(examples, served)
+               for record in build_log_examples(MODEL, 1, "serving_default",
+                                                {"examples": np.array([example], dtype=object)},
+                                                {"risk_score": np.array([score], np.float32)},
+                                                1_700_000_000_000_000)]
+    scorer = ShadowScorer(Home(home))
+    try:
+        assert scorer(MODEL, 1, records) == pytest.approx(served, abs=1e-6)
+    finally:
+        scorer.close()
+
+
 def test_monitor_checks_logged_requests_against_the_pushed_models_training_span(home, first_run, capsys):
     """`etrm monitor` with nothing substituted: requests logged by the model server, the pushed
     model and its training Examples found in ML Metadata, the reference scored by the SavedModel,

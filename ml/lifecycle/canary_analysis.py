@@ -22,7 +22,13 @@ predictions and labels:
   fails only if none arrive by then: without outcomes nothing says whether the shift is an
   improvement, and a model retrained on drifted data is expected to score differently (the
   job's Evaluator already held it to stable on labelled recent data). With labels the shift
-  is only reported. A canary that scores like stable passes before outcomes.
+  is only reported. A canary that scores like stable passes before outcomes;
+- with `decide_on_estimate`, a departing canary passes before outcomes when its CBPE
+  estimated AUC on its traffic is at least stable's on the same period (both calibrated:
+  the canary by the Evaluator on labelled recent data). Under covariate shift (the drift a
+  retrain answers) the estimates hold; under concept change stable's estimate is too high,
+  so the canary waits for outcomes as before. The guard keeps watching after the promotion,
+  on realised outcomes once they arrive.
 
 Every figure is JSON-safe (None where not measured, never NaN).
 """
@@ -37,6 +43,7 @@ import numpy as np
 PASS, FAIL, WAIT = "pass", "fail", "wait"
 INSUFFICIENT = "insufficient"
 PSI_BINS = 10
+CBPE_SIMULATIONS = 100
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,6 +122,7 @@ class AnalysisThresholds:
     min_class_count: int = 5
     alpha: float = 0.05
     max_outcome_wait_intervals: int = 3
+    decide_on_estimate: bool = True
 
     def __post_init__(self):
         if not 0 <= self.performance_threshold < 1:
@@ -189,6 +197,26 @@ def realised_figures(observation: VersionObservation, high_threshold: float,
     return {"labelled": int(labels.size), "positives": positives, "roc_auc": finite(auc),
             "roc_auc_standard_error": finite(auc_standard_error(auc, positives, negatives)),
             "precision": finite(figures["precision"]), "recall": finite(figures["recall"])}
+
+
+def estimated_figures(observation: VersionObservation, thresholds: AnalysisThresholds
+                      ) -> Optional[Dict[str, Any]]:
+    """CBPE's expected AUC (and its spread) of the observation's predictions; None with fewer
+    than `min_predictions` or when AUC is undefined (every score 0 or 1)."""
+    from ml.monitoring.performance_estimation import estimate_performance
+
+    scores = observation.scores()
+    if scores.size < thresholds.min_predictions:
+        return None
+    try:
+        estimate = estimate_performance(scores.clip(0.0, 1.0), thresholds.high_threshold,
+                                        simulations=CBPE_SIMULATIONS)
+    except ValueError:
+        return None
+    return {"rows": int(estimate.rows), "roc_auc": finite(estimate.metrics["roc_auc"]),
+            "roc_auc_standard_error": finite(estimate.standard_errors["roc_auc"]),
+            "precision": finite(estimate.metrics["precision"]),
+            "recall": finite(estimate.metrics["recall"])}
 
 
 def prediction_shift(stable: VersionObservation, canary: VersionObservation,
@@ -342,6 +370,16 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
         departure = (f"canary predictions depart from stable's before outcomes are known: KS "
                      f"p-value {shift['ks_p_value']:.2g} < {thresholds.ks_alpha} and PSI "
                      f"{shift['psi']:.3f} > {thresholds.psi_threshold}")
+        estimates = {"stable": estimated_figures(stable, thresholds),
+                     "canary": estimated_figures(canary, thresholds)}
+        figures["estimated"] = estimates
+        if thresholds.decide_on_estimate and None not in estimates.values() \
+                and estimates["canary"]["roc_auc"] >= estimates["stable"]["roc_auc"]:
+            return {"verdict": PASS, "figures": figures, "reasons": [
+                f"{departure}; outcomes not known yet: estimated (CBPE) AUC of the canary "
+                f"{estimates['canary']['roc_auc']:.4f} >= stable's "
+                f"{estimates['stable']['roc_auc']:.4f} on the same period; errors and "
+                f"latency within limits"]}
         waited = len(intervals) - int(required_intervals)
         if waited >= thresholds.max_outcome_wait_intervals:
             return {"verdict": FAIL, "figures": figures, "reasons": [

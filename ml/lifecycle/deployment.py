@@ -278,6 +278,10 @@ def promote(home, model_name: str, version: Optional[int] = None,
         reference = {"version": expected,
                      "start": tracked.started_at if tracked is not None
                      and tracked.phase == "canary" else None, "end": now}
+    # Validated: a job's Evaluator blessed it against stable and its canary analysis passed;
+    # the guard holds any other version to the one it replaced until outcomes arrive.
+    reference = {**reference, "validated": bool(
+        not force and tracked is not None and tracked.verdict == canary_analysis.PASS)}
     deployments.promoted(model_name, version, now, previous_stable=expected,
                          reference=reference,
                          job_id=tracked.job_id if tracked is not None else job_id)
@@ -465,15 +469,19 @@ class DeploymentManager:
     decision, either as `notifier.notify(model, action, message, severity=, figures=)` (the
     loop's LifecycleNotifier) or, for a plain callable, `notifier(event)` with {"model",
     "action", "reason", "figures", "time", "severity"};
-    `metrics` (a PrometheusCounts) is scraped at each step when given.
+    `metrics` (a PrometheusCounts) is scraped at each step when given; `shadow(model,
+    version, records)` scores logged requests with a replaced version for the guard of an
+    unvalidated promotion (default: ml.lifecycle.shadow.ShadowScorer, in this process).
     """
 
     def __init__(self, home, store: "LifecycleStore", settings: "ContinuousSettings", clock,
                  notifier: Optional[Notifier] = None,
                  observations: Optional[ObservationSource] = None,
                  thresholds: Optional[AnalysisThresholds] = None, metrics=None,
-                 wait_available: Optional[Callable[[int], None]] = None):
+                 wait_available: Optional[Callable[[int], None]] = None,
+                 shadow: Optional[Callable[[str, int, List[bytes]], Any]] = None):
         from ml.lifecycle.observations import LoggedObservations
+        from ml.lifecycle.shadow import ShadowScorer
 
         self.home = _home(home)
         self.store = store
@@ -485,6 +493,7 @@ class DeploymentManager:
             self.home, clock=clock, counts=metrics)
         self.thresholds = thresholds or AnalysisThresholds()
         self.wait_available = wait_available
+        self.shadow = shadow if shadow is not None else ShadowScorer(self.home)
         self.deployments = _deployments(self.home, store)
 
     def _thresholds(self, config: "RetrainingConfig") -> AnalysisThresholds:
@@ -654,28 +663,61 @@ class DeploymentManager:
         interval = self._interval()
         window = int(self.settings.guard_intervals)
         checked = len(deployment.guard_checks)
+        last = deployment.guard_checks[-1] if deployment.guard_checks else None
+        intervals_checked = int(last.get("intervals", checked)) if last else 0
         due = int((now - deployment.promoted_at) // interval)
-        if due <= checked:
+        if due < 1 or (due <= intervals_checked and (last is None
+                                                     or last.get("basis") == "realised")):
             return []
         thresholds = self._thresholds(config)
-        reference = self._reference(model_name, deployment, thresholds)
-        checks_done = min(due, 2 * window)
+        waits = int(self.thresholds.max_outcome_wait_intervals)
+        checks_done = min(due, window + waits)
         end = deployment.promoted_at + min(checks_done, window) * interval
-        check = guard.guard_check(
-            self.observations(model_name, deployment.version, deployment.promoted_at, end),
-            reference, thresholds)
-        check.update({"start": deployment.promoted_at, "end": end, "checked_at": now})
+        current = self.observations(model_name, deployment.version, deployment.promoted_at, end)
+        labelled = int(current.labelled()[0].size)
+        if due <= intervals_checked and labelled <= int(last.get("labelled", 0)):
+            return []  # no new interval and no new outcome since the last check
+        reference = self._reference(model_name, deployment, thresholds)
+        shadow = (None if reference.get("validated", True)
+                  else self._shadow(model_name, deployment, end, thresholds))
+        check = guard.guard_check(current, reference, thresholds, shadow)
+        check.update({"start": deployment.promoted_at, "end": end, "checked_at": now,
+                      "intervals": checks_done, "labelled": labelled})
         if not self.deployments.add_guard_check(deployment.id, checked, check, now):
             return []
         decision = {"action": "guard", "version": deployment.version, "status": check["status"],
                     "reasons": check["reasons"]}
         if check["status"] == guard.ROLLBACK:
             return [decision] + self._guard_failed(model_name, config, deployment, check)
-        if guard.concluded(check, checks_done, window):
+        if guard.concluded(check, checks_done, window, waits):
             verdict = "pass" if check["status"] == guard.OK else "no_data"
             self.deployments.set_guard_verdict(deployment.id, verdict, now)
             decision.update({"concluded": True, "guard_verdict": verdict})
         return [decision]
+
+    def _shadow(self, model_name: str, deployment: Deployment, end: float,
+                thresholds: AnalysisThresholds) -> Optional[Dict[str, Any]]:
+        """The replaced version's judgement of the new one's logged requests since the
+        promotion (guard.shadow_figures); None when the observation source keeps no requests
+        or the replaced version cannot score them (logged: the guard then uses estimates)."""
+        logged_requests = getattr(self.observations, "logged_requests", None)
+        if logged_requests is None or self.shadow is None:
+            return None
+        scores, records = logged_requests(model_name, deployment.version,
+                                          deployment.promoted_at, end)
+        if len(scores) < thresholds.min_predictions:
+            return None
+        previous = deployment.previous_stable
+        try:
+            reference_scores = self.shadow(model_name, previous, records)
+        except Exception as error:  # noqa: BLE001 - any failure only loses this basis
+            LOGGER.warning("shadow scoring of %s v%s by v%s failed: %s", model_name,
+                           deployment.version, previous, error)
+            return None
+        figures = guard.shadow_figures(scores, reference_scores, thresholds)
+        if figures is not None:
+            figures["version"] = previous
+        return figures
 
     def _reference(self, model_name: str, deployment: Deployment,
                    thresholds: AnalysisThresholds) -> Dict[str, Any]:
@@ -691,7 +733,8 @@ class DeploymentManager:
             start = min(start, reference["start"])
         measured = guard.performance_figures(
             self.observations(model_name, deployment.previous_stable, start, end), thresholds)
-        measured.update({"start": start, "end": end, "version": deployment.previous_stable})
+        measured.update({"start": start, "end": end, "version": deployment.previous_stable,
+                         "validated": reference.get("validated", True)})
         self.deployments.set_reference(deployment.id, measured, self.clock.now())
         return measured
 

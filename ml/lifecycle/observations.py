@@ -21,7 +21,7 @@ import datetime as dt
 import math
 import pathlib
 import urllib.request
-from typing import Callable, Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 import pandas as pd
@@ -99,11 +99,14 @@ def histogram_quantile(quantile: float, buckets: Mapping[float, float]) -> Optio
 
 
 def snapshot_retention(settings) -> float:
-    """Seconds of scrapes to keep: twice the longer of the canary analysis and the guard
-    window (the guard runs up to 2 * guard_intervals on estimates; a canary analysis lasts
-    canary_intervals once traffic suffices), plus one interval of margin."""
+    """Seconds of scrapes to keep: the longer of the canary analysis and the guard window,
+    plus the intervals either may wait for outcomes (AnalysisThresholds'
+    max_outcome_wait_intervals), plus one interval of margin."""
+    from ml.lifecycle.canary_analysis import AnalysisThresholds
+
     longest = max(int(settings.canary_intervals), int(settings.guard_intervals))
-    return (2 * longest + 1) * float(settings.interval_seconds)
+    waits = AnalysisThresholds().max_outcome_wait_intervals
+    return (longest + waits + 1) * float(settings.interval_seconds)
 
 
 class PrometheusCounts:
@@ -187,26 +190,35 @@ class LoggedObservations:
         self.label_delay_seconds = float(label_delay_seconds)
         self.counts = counts
         self._settings = dict(generator_settings) if generator_settings is not None else None
-        self._frames: Dict[Tuple[str, int, float], pd.DataFrame] = {}
+        self._frames: Dict[Tuple[str, int, float], Tuple[pd.DataFrame, List[bytes]]] = {}
+        self._records: List[bytes] = []
         self._labels: Dict[str, float] = {}
 
     def _log_frame(self, model_name: str) -> pd.DataFrame:
-        from ml.core.request_log import (MODEL_VERSION_FEATURE, TIMESTAMP_FEATURE, log_files,
-                                         prediction_column, read_log_frame)
+        from ml.core.example_tables import records_to_frame
+        from ml.core.request_log import (MODEL_VERSION_FEATURE, TIMESTAMP_FEATURE,
+                                         iter_log_records, log_files, prediction_column)
         from ml.synthetic.outcomes import TRADE_DATE, TRADE_ID
 
         columns = [MODEL_VERSION_FEATURE, TIMESTAMP_FEATURE, TRADE_ID, TRADE_DATE,
                    prediction_column(SCORE_ALIAS)]
-        frames = []
+        frames, records = [], []
         for path in log_files(self.home.serving_log_dir(model_name)):
             stat = pathlib.Path(path).stat()
             key = (str(path), stat.st_size, stat.st_mtime)
             if key not in self._frames:
-                self._frames[key] = read_log_frame([path], columns)
-            frames.append(self._frames[key])
+                file_records = list(iter_log_records([path]))
+                self._frames[key] = (records_to_frame(file_records, columns), file_records)
+            frame, file_records = self._frames[key]
+            frames.append(frame)
+            records.extend(file_records)
         if not frames:
-            return pd.DataFrame({name: [] for name in columns})
+            self._records = []
+            return pd.DataFrame({**{name: [] for name in columns}, "record": []})
         frame = pd.concat(frames, ignore_index=True)
+        # Row i of the frame is records[i]: a shadow replay sends the logged request itself.
+        frame["record"] = np.arange(len(frame))
+        self._records = records
         frame["time"] = (frame[TIMESTAMP_FEATURE].astype(float) / 1e6
                          if self.time_basis == "timestamp"
                          else frame[TRADE_DATE].map(_day_time(self.trade_hour)))
@@ -244,11 +256,22 @@ class LoggedObservations:
         labels[due] = [self._labels.get(trade, np.nan) for trade in wanted[TRADE_ID]]
         return labels
 
+    def _rows(self, model_name: str, version: int, start: float, end: float) -> pd.DataFrame:
+        frame = self._log_frame(model_name)
+        return frame.loc[(frame["model_version"] == int(version)) & (frame["time"] >= start)
+                         & (frame["time"] < end)].dropna(subset=["score"])
+
+    def logged_requests(self, model_name: str, version: int, start: float, end: float
+                        ) -> Tuple[np.ndarray, List[bytes]]:
+        """The version's logged scores in [start, end) and, aligned, the logged tf.Examples
+        (request features plus the log's own columns, which a model's parsing ignores)."""
+        rows = self._rows(model_name, version, start, end)
+        return (rows["score"].to_numpy(float),
+                [self._records[int(index)] for index in rows["record"]])
+
     def __call__(self, model_name: str, version: int, start: float, end: float
                  ) -> VersionObservation:
-        frame = self._log_frame(model_name)
-        rows = frame.loc[(frame["model_version"] == int(version)) & (frame["time"] >= start)
-                         & (frame["time"] < end)].dropna(subset=["score"])
+        rows = self._rows(model_name, version, start, end)
         now = self.clock.now() if self.clock is not None else None
         labels = self._outcomes(model_name, rows, now) if len(rows) else np.array([])
         observation = VersionObservation(int(version), len(rows), 0, None, None,

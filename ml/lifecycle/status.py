@@ -107,8 +107,10 @@ def guard_view(deployment: Optional[Deployment], settings: ContinuousSettings
                ) -> Optional[Dict[str, Any]]:
     """The guard of the promoted version: intervals its checks covered of `guard_intervals`,
     the last check, and when it ends (after guard_intervals once judged on outcomes, at the
-    latest after twice that on estimates). None when nothing is guarded (the first version
-    has nothing to compare with)."""
+    latest max_outcome_wait_intervals later on estimates). None when nothing is guarded (the
+    first version has nothing to compare with)."""
+    from ml.lifecycle.canary_analysis import AnalysisThresholds
+
     if deployment is None or deployment.previous_stable is None:
         return None
     interval, window = settings.interval_seconds, int(settings.guard_intervals)
@@ -124,7 +126,8 @@ def guard_view(deployment: Optional[Deployment], settings: ContinuousSettings
                        "time": iso(last["checked_at"]) if "checked_at" in last else None}
         if last else None,
         "ends": iso(promoted + window * interval),
-        "ends_at_latest": iso(promoted + 2 * window * interval),
+        "ends_at_latest": iso(promoted + (window + AnalysisThresholds().max_outcome_wait_intervals)
+                              * interval),
     }
 
 

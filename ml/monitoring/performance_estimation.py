@@ -111,6 +111,41 @@ def expected_roc_auc(scores, probabilities=None) -> float:
     return float(np.trapz(true_positive_rate, false_positive_rate))
 
 
+def judged_by_reference(scores, reference_scores, simulations: int = DEFAULT_SIMULATIONS,
+                        seed: int = 0) -> Dict[str, float]:
+    """Expected AUC of `scores` and of `reference_scores` on the same rows when outcomes follow
+    the reference's probabilities, with the standard error of their difference over paired
+    label draws (the two AUCs move together, so their difference is much tighter than either).
+
+    Why: a version nobody validated says nothing trustworthy about itself through its own
+    probabilities (an inverted model looks as confident as a good one); the calibrated,
+    validated version it replaced can judge it on the same trades until outcomes arrive.
+    """
+    scores = _probabilities(scores, "scores")
+    reference = _probabilities(reference_scores, "reference scores")
+    if len(scores) != len(reference):
+        raise ValueError(f"scores and reference scores must align: {len(scores)} against "
+                         f"{len(reference)} rows")
+    if len(scores) < 2:
+        raise ValueError(f"scores: performance estimation needs at least 2 rows, got {len(scores)}")
+    if simulations < 2:
+        raise ValueError(f"simulations must be at least 2, got {simulations}")
+    from ml.core.metrics import roc_auc
+
+    auc, reference_auc = expected_roc_auc(scores, reference), expected_roc_auc(reference)
+    rng = np.random.default_rng(seed)
+    differences = []
+    for _ in range(simulations):
+        labels = (rng.random(len(reference)) < reference).astype(np.int64)
+        if labels.min() == labels.max():
+            continue
+        differences.append(roc_auc(labels=labels, scores=reference)
+                           - roc_auc(labels=labels, scores=scores))
+    spread = float(np.std(differences, ddof=1)) if len(differences) > 1 else float("nan")
+    return {"rows": int(len(scores)), "roc_auc": auc, "reference_roc_auc": reference_auc,
+            "drop": reference_auc - auc, "drop_standard_error": spread}
+
+
 def realised_performance(labels, scores, threshold: float = DEFAULT_THRESHOLD) -> Dict[str, float]:
     """The same metrics from realised labels, to set beside the estimate once outcomes arrive."""
     from ml.core.metrics import roc_auc
