@@ -100,7 +100,7 @@ class ContinuousLearningLoop:
     """
 
     def __init__(self, home: Home, store: LifecycleStore, runner: JobRunner,
-                 settings: ContinuousSettings, clock: Clock, notifiers: Notifiers = (),
+                 settings: ContinuousSettings, clock: Clock, notifiers: Notifiers = None,
                  deployment=None, owner: Optional[str] = None, *, wait: bool = True,
                  echo=None):
         self.home = home if isinstance(home, Home) else Home.resolve(home)

@@ -37,13 +37,20 @@ def notifier_map(notifiers: Notifiers) -> Dict[str, object]:
 
 
 class LifecycleNotifier:
-    """Stores a lifecycle alert and delivers it to every configured channel (and the log)."""
+    """Stores a lifecycle alert and delivers it to every configured channel (and the log).
+
+    notifiers None: the home's channels (`<home>/config/notifications.json`,
+    ml.monitoring.channel_config), so the loop, a decision by hand and the spec's API reach
+    the same people."""
 
     def __init__(self, home: Home, notifiers: Notifiers = None, clock: Optional[Clock] = None,
                  wait_seconds: float = 5.0):
+        from ml.monitoring.channel_config import load_channels
+
         self.home, self.clock = home, clock or SystemClock()
+        channels = load_channels(home) if notifiers is None else notifier_map(notifiers)
         self.store = AlertStore(home.lifecycle_alerts_db)
-        self.dispatcher = Dispatcher(self.store, notifier_map(notifiers))
+        self.dispatcher = Dispatcher(self.store, channels)
         self.channels = tuple(self.dispatcher.notifiers)
         self.wait_seconds = float(wait_seconds)
 

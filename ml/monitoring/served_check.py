@@ -127,13 +127,16 @@ def check_served_model(home, model_name: str, reference_rows: int = 5000,
     if isinstance(reference_rows, bool) or not isinstance(reference_rows, int) or reference_rows <= 0:
         raise ValueError(f"reference_rows must be a whole number > 0, got {reference_rows!r}")
     cutoff = None if labels_available_before is None else _date_text(labels_available_before)
+    from ml.monitoring.channel_config import load_channels
+
     home = home if isinstance(home, Home) else Home.resolve(home)
     own_service = service is None
     if own_service:
         thresholds = (None if estimated_drop_threshold is None else
                       {DriftType.ESTIMATED_PERFORMANCE: {"roc_auc_drop": estimated_drop_threshold}})
         service = ModelMonitoringService(home=home.root, drift_thresholds=thresholds,
-                                         feature_psi=feature_psi)
+                                         feature_psi=feature_psi,
+                                         notifiers=load_channels(home))
     try:
         positions = LogPositions(home.monitoring_positions(model_name))
         files = positions.new_files(log_files(home.serving_log_dir(model_name)))
