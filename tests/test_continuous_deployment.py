@@ -8,6 +8,7 @@ import json
 import math
 import pathlib
 import threading
+import time
 import types
 
 import numpy as np
@@ -1036,3 +1037,73 @@ def test_a_rollback_to_a_trimmed_version_on_a_real_server_fails_no_request(tmp_p
     requests, errors, p50, p95 = counts.counts(RISK_MODEL, 1, 0.0, 1.0)
     assert requests > 0 and errors == 0 and 0 < p50 <= p95
     assert counts.counts(RISK_MODEL, 3, 0.0, 1.0)[0] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.network
+def test_a_forced_inverted_model_is_rolled_back_on_its_first_window_on_a_real_server(tmp_path):
+    """promote --force of version 1 with its scores inverted, real traffic through the local
+    server with request logging: before any outcome, the guard replays the logged requests on
+    version 1 in this process, rolls back, version 1 answers `stable` again and the rollback
+    reaches a Slack-style endpoint the test starts."""
+    from benchmarks.bench_continuous import _inverted_model
+    from ml.lifecycle.notify import LifecycleNotifier
+    from ml.lifecycle.observations import LoggedObservations
+    from ml.lifecycle.simulation import wait_for_logs
+    from ml.monitoring.notifications import SlackNotifier
+    from ml.serving_client.client import TensorFlowServingClient
+    from tests.continuous_fixtures import WebhookReceiver
+    from tests.serving_fixtures import RISK_MODEL, push_version, serialized_trade, start_server, \
+        wait_for
+
+    home = Home(tmp_path / "home")
+    push_version(home.root, RISK_MODEL, 1)
+    push_version(home.root, RISK_MODEL, 2,
+                 source=_inverted_model(home.serving_base(RISK_MODEL) / "1", tmp_path / "bad"))
+    store = LifecycleStore(home.lifecycle_db)
+    settings = ContinuousSettings(canary_intervals=1, interval_seconds=3600.0, guard_intervals=1)
+    clock = FakeClock(time.time() - 1.0)
+    hook = WebhookReceiver()
+    notifier = LifecycleNotifier(home, [SlackNotifier(hook.url, timeout=5.0)], clock)
+    server = start_server(home.root, model_config_file_poll_wait_seconds=0.2,
+                          request_log_sampling_rate=1.0, request_log_max_file_age_seconds=0.5)
+    client = TensorFlowServingClient(host="127.0.0.1", rest_port=server.rest_api_port)
+
+    def stable_version():
+        return client.predict(RISK_MODEL, {"examples": [serialized_trade(volume=1.0)]},
+                              label="stable").model_version
+
+    rng = np.random.default_rng(3)
+    trades = [serialized_trade(volume=float(rng.uniform(10, 5000)),
+                               price=float(rng.uniform(20, 150)),
+                               volatility=float(rng.uniform(0.05, 0.8)),
+                               tenor_days=int(rng.integers(1, 720)),
+                               commodity=str(rng.choice(["power", "natural_gas", "crude_oil"])),
+                               instrument=str(rng.choice(["forward", "option", "swap"])))
+              for _ in range(300)]
+    try:
+        promote(home, RISK_MODEL, version=2, store=store, clock=clock, force=True,
+                reason="test: a bad model by hand")
+        wait_for(lambda: stable_version() == 2, timeout=60)
+        for start in range(0, len(trades), 30):
+            client.predict(RISK_MODEL, {"examples": trades[start:start + 30]}, label="stable")
+        assert wait_for_logs(home, RISK_MODEL, timeout=30)
+        manager = DeploymentManager(home, store, settings, clock, notifier=notifier,
+                                    observations=LoggedObservations(
+                                        home, clock=clock, label_delay_seconds=10 * 86400.0))
+        config = RetrainingConfig(RISK_MODEL, "0 2 * * 0")
+        clock.advance(3600.0)
+        decisions = manager.step(RISK_MODEL, config)
+        assert [d["action"] for d in decisions] == ["guard", "rollback"], decisions
+        wait_for(lambda: stable_version() == 1, timeout=60)
+    finally:
+        server.stop()
+        notifier.close()
+        hook.close()
+    check = DeploymentStore(home.lifecycle_db).get(RISK_MODEL, 2).guard_checks[0]
+    assert (check["basis"], check["labelled"]) == ("shadow", 0)
+    assert check["current"]["shadow"]["rows"] >= 300
+    assert check["test"]["drop"] > 0.2
+    assert label_versions(home, RISK_MODEL)[STABLE] == 1
+    (body,) = hook.bodies
+    assert body["text"].startswith("[CRITICAL] etrm_risk_model: stable v2 rolled back to v1")
