@@ -19,7 +19,8 @@ every tick.
   reads an alert). Target <= 2 days.
 - forced bad model: version 1's scores inverted (risk 1 - p: AUC 1 - AUC) pushed and promoted
   with force at the start of a Thursday; the simulated hours and the requests it answered until `stable`
-  is back on the known-good version. Target: within one analysis window. Baseline (full runs):
+  is back on the known-good version (nobody validated it, so before outcomes the guard judges
+  it by version 1's scores of its logged requests). Target: within one analysis window. Baseline (full runs):
   the same with rollback_on_failure off.
 - label moves: requests of the tick probe that failed while a label moved. Target 0.
 - no drift: --no-drift-weeks weeks with the weekly cron (8 in a full run): promotions of a

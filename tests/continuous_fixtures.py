@@ -126,7 +126,8 @@ if __name__ == "__main__":
 RETRAINING_SETTINGS = dict(records_per_span=300, span_days=1, train_steps=30, min_auc=0.5)
 
 
-def run_retraining_job(home, window_end: str, min_samples: int = 500):
+def run_retraining_job(home, window_end: str, min_samples: int = 500, model_name="risk_model",
+                       **settings_overrides):
     """One job of the real RetrainingJobRunner on `home`, claimed and finished in its store."""
     from ml.core import registry
     from ml.lifecycle.clock import SimulatedClock
@@ -136,12 +137,12 @@ def run_retraining_job(home, window_end: str, min_samples: int = 500):
     from ml.lifecycle.settings import ContinuousSettings
     from ml.lifecycle.store import LifecycleStore
 
-    settings = ContinuousSettings(**RETRAINING_SETTINGS)
+    settings = ContinuousSettings(**{**RETRAINING_SETTINGS, **settings_overrides})
     store = LifecycleStore(home.lifecycle_db)
     clock = SimulatedClock(1.7e9)
-    config = RetrainingConfig(model_name="risk_model", retrain_schedule="0 2 * * 0",
+    config = RetrainingConfig(model_name=model_name, retrain_schedule="0 2 * * 0",
                               data_window_days=3, min_samples_threshold=min_samples)
-    model = registry.RISK_MODEL
+    model = registry.get_model(model_name)
     store.trigger(model.serving_name, "manual", "test", window_end, clock.now())
     job = store.claim("test-owner", 600.0, clock.now())
     context = JobContext(home=home, store=store, job=job, config=config, entry=model,

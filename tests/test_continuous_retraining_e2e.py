@@ -58,3 +58,27 @@ def test_a_window_with_too_few_examples_is_skipped_with_its_reason(continuous_ho
     assert outcome.status == "skipped"
     assert "(spans 3-4) holds 600 examples, fewer than min_samples_threshold=5000" in outcome.reason
     assert "ingest" not in steps and "train" not in steps
+
+
+def test_a_report_lm_job_trains_its_rolling_window_and_pushes_a_version(tmp_path):
+    """The spec's short name `report_model` through the same runner: the job ingests the
+    window's report spans, trains the report LM and pushes v1 to its own serving folder
+    (nothing served it before, so it is stable from its push)."""
+    from ml.core.home import Home
+    from ml.serving.model_config import find_model_config, read_model_server_config
+    from tests.continuous_fixtures import run_retraining_job
+
+    home = Home.resolve(tmp_path / "lm-home")
+    outcome, steps = run_retraining_job(home, "2024-01-05", min_samples=20,
+                                        model_name="report_model", records_per_span=40,
+                                        train_steps=20)
+    assert outcome.status == "succeeded", outcome.reason
+    assert outcome.result["pushed_version"] == 1 and outcome.result["examples"] >= 20
+    assert sorted(steps) == ["count", "ingest", "train"]
+    first, last = outcome.result["window"]
+    assert steps["ingest"]["spans"] == list(range(first, last + 1))  # Wednesday to Friday
+    assert outcome.result["metrics"]["perplexity"] > 1.0
+    entry = find_model_config(read_model_server_config(home.models_config_path),
+                              "etrm_report_lm")
+    assert dict(entry.version_labels) == {"stable": 1, "canary": 1}
+    assert (home.serving_base("etrm_report_lm") / "1" / "saved_model.pb").exists()
