@@ -353,6 +353,22 @@ def test_a_shifted_canary_waits_for_outcomes_then_fails_if_none_arrive():
     assert f"no outcomes arrived to judge it within {waits} more intervals" in outcome["reasons"][0]
 
 
+def test_intervals_without_traffic_do_not_use_up_the_wait_for_outcomes():
+    """Half-day intervals over a weekend: the empty ones bring no outcome closer, so a
+    departing canary keeps waiting until it has waited through intervals with traffic."""
+    rng = np.random.default_rng(4)
+    stable, canary = observation(1, rng), observation(2, rng, shift=0.25, sharper=False)
+    busy = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    empty = canary_analysis.analyse_interval(VersionObservation(1), VersionObservation(2),
+                                             THRESHOLDS)
+    assert empty["status"] == "insufficient"
+    waits = THRESHOLDS.max_outcome_wait_intervals
+    intervals = [busy] + [empty] * 6 + [busy] * (waits - 1)
+    assert canary_analysis.verdict(intervals, stable, canary, THRESHOLDS, 1)["verdict"] == "wait"
+    intervals.append(busy)
+    assert canary_analysis.verdict(intervals, stable, canary, THRESHOLDS, 1)["verdict"] == "fail"
+
+
 def test_with_outcomes_a_prediction_shift_is_reported_not_decisive():
     rng = np.random.default_rng(3)
     stable = observation(1, rng, rows=2000, labelled=True)

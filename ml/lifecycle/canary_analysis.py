@@ -18,7 +18,8 @@ predictions and labels:
   recall at the HIGH cut-off are reported;
 - before labels arrive, a canary whose prediction distribution departs from stable's (KS
   p-value below `ks_alpha` and PSI above `psi_threshold`, both, as the monitoring rule) waits
-  for outcomes, for up to `max_outcome_wait_intervals` intervals past the required ones, and
+  for outcomes, for up to `max_outcome_wait_intervals` intervals with traffic past the
+  required ones (an empty evening or weekend does not count), and
   fails only if none arrive by then: without outcomes nothing says whether the shift is an
   improvement, and a model retrained on drifted data is expected to score differently (the
   job's Evaluator already held it to stable on labelled recent data). With labels the shift
@@ -380,7 +381,8 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
                 f"{estimates['canary']['roc_auc']:.4f} >= stable's "
                 f"{estimates['stable']['roc_auc']:.4f} on the same period; errors and "
                 f"latency within limits"]}
-        waited = len(intervals) - int(required_intervals)
+        # Intervals with traffic only: an empty evening or weekend brings no outcome closer.
+        waited = len(sufficient) - int(required_intervals)
         if waited >= thresholds.max_outcome_wait_intervals:
             return {"verdict": FAIL, "figures": figures, "reasons": [
                 f"{departure}, and no outcomes arrived to judge it within "
