@@ -1063,6 +1063,7 @@ def test_a_forced_inverted_model_is_rolled_back_on_its_first_window_on_a_real_se
     version 1 in this process, rolls back, version 1 answers `stable` again and the rollback
     reaches a Slack-style endpoint the test starts."""
     from benchmarks.bench_continuous import _inverted_model
+    from components.serving_pusher.versions import push_model
     from ml.lifecycle.notify import LifecycleNotifier
     from ml.lifecycle.observations import LoggedObservations
     from ml.lifecycle.simulation import wait_for_logs
@@ -1074,8 +1075,9 @@ def test_a_forced_inverted_model_is_rolled_back_on_its_first_window_on_a_real_se
 
     home = Home(tmp_path / "home")
     push_version(home.root, RISK_MODEL, 1)
-    push_version(home.root, RISK_MODEL, 2,
-                 source=_inverted_model(home.serving_base(RISK_MODEL) / "1", tmp_path / "bad"))
+    pushed = push_model(str(_inverted_model(home.serving_base(RISK_MODEL) / "1", tmp_path / "bad")),
+                        home.serving_models_dir, RISK_MODEL, home.models_config_path)
+    assert pushed.name == "2"
     store = LifecycleStore(home.lifecycle_db)
     settings = ContinuousSettings(canary_intervals=1, interval_seconds=3600.0, guard_intervals=1)
     clock = FakeClock(time.time() - 1.0)

@@ -60,25 +60,36 @@ def test_a_window_with_too_few_examples_is_skipped_with_its_reason(continuous_ho
     assert "ingest" not in steps and "train" not in steps
 
 
-def test_a_report_lm_job_trains_its_rolling_window_and_pushes_a_version(tmp_path):
+def test_a_report_lm_job_evaluates_its_whole_rolling_window_and_refuses_an_undertrained_lm(
+        tmp_path):
     """The spec's short name `report_model` through the same runner: the job ingests the
-    window's report spans, trains the report LM and pushes v1 to its own serving folder
-    (nothing served it before, so it is stable from its push)."""
+    window's three report spans, trains the report LM on all of them, the LMEvaluator reads the
+    eval split of every span in the window (not only one), and a candidate trained for 20 steps,
+    worse than the n-gram baseline, is a finished job that pushes nothing and says why. (Pushing
+    a blessed LM is proved in test_lm_pipeline_e2e; blessing one needs minutes of training.)"""
+    from components.lm_evaluator.executor import load_metrics
+    from ml.core import metadata
+    from ml.core.example_tables import read_records, split_files
     from ml.core.home import Home
     from ml.serving.model_config import find_model_config, read_model_server_config
-    from tests.continuous_fixtures import run_retraining_job
 
     home = Home.resolve(tmp_path / "lm-home")
     outcome, steps = run_retraining_job(home, "2024-01-05", min_samples=20,
                                         model_name="report_model", records_per_span=40,
                                         train_steps=20)
     assert outcome.status == "succeeded", outcome.reason
-    assert outcome.result["pushed_version"] == 1 and outcome.result["examples"] >= 20
     assert sorted(steps) == ["count", "ingest", "train"]
     first, last = outcome.result["window"]
-    assert steps["ingest"]["spans"] == list(range(first, last + 1))  # Wednesday to Friday
-    assert outcome.result["metrics"]["perplexity"] > 1.0
-    entry = find_model_config(read_model_server_config(home.models_config_path),
-                              "etrm_report_lm")
-    assert dict(entry.version_labels) == {"stable": 1, "canary": 1}
-    assert (home.serving_base("etrm_report_lm") / "1" / "saved_model.pb").exists()
+    assert steps["ingest"]["spans"] == list(range(first, last + 1)) == [2, 3, 4]  # Wed to Fri
+    assert outcome.result["examples"] == 120
+    assert outcome.result["pushed_version"] is None and not outcome.result["blessed"]
+    assert "3-gram baseline" in outcome.result["not_pushed_reason"]
+    store = metadata.store_for(home)
+    (evaluation,) = store.get_artifacts_by_type("ModelEvaluation")
+    window_eval_texts = sum(len(read_records(split_files(a.uri, "eval")))
+                            for a in store.get_artifacts_by_id(outcome.result["examples_artifact_ids"]))
+    assert load_metrics(evaluation.uri)["candidate"]["num_texts"] == window_eval_texts
+    assert window_eval_texts > 0
+    config = read_model_server_config(home.models_config_path) \
+        if home.models_config_path.exists() else None
+    assert config is None or find_model_config(config, "etrm_report_lm") is None

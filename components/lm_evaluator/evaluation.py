@@ -62,13 +62,19 @@ class TokenTotals:
                 "bits_per_character": self.bits_per_character, "num_tokens": self.num_tokens}
 
 
-def read_split_texts(split_dir: str) -> ReportTexts:
-    """Texts and kinds of one split's folder (gzipped TFRecords of tf.Examples)."""
+def read_split_texts(*split_dirs: str) -> ReportTexts:
+    """Texts and kinds of one split's folders (gzipped TFRecords of tf.Examples), in order: one
+    folder per Examples artifact, several when a job trains on a rolling window of spans."""
     import tensorflow as tf
 
-    files = sorted(glob.glob(os.path.join(split_dir, "*")))
+    files = []
+    for split_dir in split_dirs:
+        found = sorted(glob.glob(os.path.join(split_dir, "*")))
+        if not found:
+            raise ValueError(f"no files in split folder {split_dir}")
+        files.extend(found)
     if not files:
-        raise ValueError(f"no files in split folder {split_dir}")
+        raise ValueError("no split folder given")
     texts, kinds = [], []
     for record in tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator():
         feature = tf.train.Example.FromString(record).features.feature

@@ -31,6 +31,13 @@ def load_metrics(evaluation_uri: str) -> Dict[str, Any]:
         return json.load(handle)
 
 
+def split_uris(examples: List[types.Artifact], split: str) -> List[str]:
+    """One split's folder in each Examples artifact (a window of spans brings several)."""
+    if not examples:
+        raise ValueError("LMEvaluator received no Examples artifact")
+    return [artifact_utils.get_split_uri([artifact], split) for artifact in examples]
+
+
 class Executor(base_executor.BaseExecutor):
     """Evaluates the candidate on the eval split and writes metrics and blessing."""
 
@@ -38,7 +45,7 @@ class Executor(base_executor.BaseExecutor):
            output_dict: Dict[str, List[types.Artifact]],
            exec_properties: Dict[str, Any]) -> None:
         self._log_startup(input_dict, output_dict, exec_properties)
-        examples = artifact_utils.get_single_instance(input_dict[standard_component_specs.EXAMPLES_KEY])
+        examples = input_dict[standard_component_specs.EXAMPLES_KEY]
         model = artifact_utils.get_single_instance(input_dict[standard_component_specs.MODEL_KEY])
         baselines = input_dict.get(standard_component_specs.BASELINE_MODEL_KEY) or []
         thresholds = blessing.BlessingThresholds(
@@ -46,9 +53,8 @@ class Executor(base_executor.BaseExecutor):
             perplexity_tolerance=float(exec_properties[PERPLEXITY_TOLERANCE_KEY]))
         metrics = evaluation.evaluate(
             candidate_dir=path_utils.serving_model_path(model.uri),
-            train=evaluation.read_split_texts(artifact_utils.get_split_uri([examples], TRAIN_SPLIT)),
-            evaluation=evaluation.read_split_texts(
-                artifact_utils.get_split_uri([examples], EVAL_SPLIT)),
+            train=evaluation.read_split_texts(*split_uris(examples, TRAIN_SPLIT)),
+            evaluation=evaluation.read_split_texts(*split_uris(examples, EVAL_SPLIT)),
             ngram_order=int(exec_properties[NGRAM_ORDER_KEY]),
             baseline_dir=path_utils.serving_model_path(baselines[0].uri) if baselines else None)
         checks = blessing.blessing_checks(metrics, thresholds)

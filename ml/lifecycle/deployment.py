@@ -504,8 +504,9 @@ class DeploymentManager:
 
     def _notify(self, model_name: str, action: str, reason: str, figures: Dict[str, Any],
                 severity: str = "info") -> None:
-        send_notification(self.notifier, model_name, action, reason, figures, severity,
-                          self.clock)
+        """Each message names its model, as a decision by hand does: one channel serves all."""
+        send_notification(self.notifier, model_name, action, f"{model_name}: {reason}", figures,
+                          severity, self.clock)
 
     def analysing(self, model_name: str) -> Optional[int]:
         """The version on canary whose analysis has no verdict yet (None when there is none)."""
