@@ -380,7 +380,9 @@ def report(options: Options, args, machine: str, drifts: Optional[List[Dict]],
                                  f"--trades-per-day {args.trades_per_day}"
                                  if getattr(args, "trades_per_day", None) else "",
                                  f"--interval-hours {args.interval_hours:g}"
-                                 if getattr(args, "interval_hours", None) else "") if f)
+                                 if getattr(args, "interval_hours", None) else "",
+                                 f"--no-drift-weeks {args.no_drift_weeks}"
+                                 if getattr(args, "no_drift_weeks", None) else "") if f)
     chosen = getattr(args, "scenarios", None)
     title = "Continuous learning on the simulation" + (f": {', '.join(chosen)}" if chosen else "")
     lines = [heading(title), "",
@@ -479,12 +481,14 @@ def main(argv=None) -> int:
     parser.add_argument("--outcome-delay-days", type=int, default=1)
     parser.add_argument("--interval-hours", type=float, default=12.0,
                         help="canary and guard analysis interval (default 12)")
+    parser.add_argument("--no-drift-weeks", type=int, default=None,
+                        help="simulated weeks of the no-drift scenario (default 8, 2 with --quick)")
     parser.add_argument("--keep", action="store_true", help="keep the scenarios' homes")
     parser.add_argument("--no-append", action="store_true", help="do not write BENCHMARKS.md")
     parser.add_argument("--loop-child", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     options = Options(trades_per_day=args.trades_per_day or 300,
-                      weeks=2 if args.quick else 3, no_drift_weeks=2 if args.quick else 8,
+                      weeks=2 if args.quick else 3, no_drift_weeks=args.no_drift_weeks or (2 if args.quick else 8),
                       outcome_delay_days=args.outcome_delay_days,
                       train_steps=args.train_steps or (40 if args.quick else None),
                       baselines=not args.quick, keep=args.keep,

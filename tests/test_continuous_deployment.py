@@ -353,6 +353,35 @@ def test_a_shifted_canary_waits_for_outcomes_then_fails_if_none_arrive():
     assert f"no outcomes arrived to judge it within {waits} more intervals" in outcome["reasons"][0]
 
 
+def test_a_drop_beyond_the_threshold_but_not_significant_waits_for_more_outcomes_then_passes():
+    """150 outcomes each: the canary's AUC is 0.13 below stable's, beyond the allowed 0.05 but
+    not significantly. It is neither promoted on that evidence nor withdrawn on noise: it
+    waits up to max_outcome_wait_intervals more intervals with traffic, then passes (the
+    guard keeps judging it after the promotion)."""
+    rng = np.random.default_rng(2)
+    stable_scores, stable_labels = calibrated(rng, 150)
+    stable = VersionObservation(1, 150, 0, 5.0, 10.0, stable_scores, stable_labels)
+    scores, labels = calibrated(rng, 150)
+    flipped = rng.random(150) < 0.12
+    labels[flipped] = 1 - labels[flipped]
+    canary = VersionObservation(2, 150, 0, 5.0, 10.0, scores, labels)
+    result = canary_analysis.analyse_interval(stable, canary, THRESHOLDS)
+    waits = THRESHOLDS.max_outcome_wait_intervals
+    for analysed in range(1, 1 + waits):
+        outcome = canary_analysis.verdict([result] * analysed, stable, canary, THRESHOLDS, 1)
+        performance = outcome["figures"]["performance"]
+        assert performance["auc_drop"] > THRESHOLDS.performance_threshold
+        assert not performance["worse"]
+        assert outcome["verdict"] == "wait", outcome["reasons"]
+        assert ("beyond the allowed drop but not significantly, on 150 canary outcomes); "
+                f"waiting for more outcomes ({analysed - 1} of {waits} extra intervals)") in \
+            outcome["reasons"][0]
+    outcome = canary_analysis.verdict([result] * (1 + waits), stable, canary, THRESHOLDS, 1)
+    assert outcome["verdict"] == "pass"
+    assert f"not significantly beyond the allowed drop after {waits} extra intervals" in \
+        outcome["reasons"][0]
+
+
 def test_intervals_without_traffic_do_not_use_up_the_wait_for_outcomes():
     """Half-day intervals over a weekend: the empty ones bring no outcome closer, so a
     departing canary keeps waiting until it has waited through intervals with traffic."""

@@ -14,8 +14,12 @@ predictions and labels:
 - with enough realised labels for both (`min_labelled`, both classes), the canary fails when
   its AUC is below stable's by more than `performance_threshold`, significantly at `alpha`
   (Hanley-McNeil standard errors: a few hundred outcomes move an AUC by several hundredths,
-  and the job's validation already held the candidate to the threshold); precision and
-  recall at the HIGH cut-off are reported;
+  and the job's validation already held the candidate to the threshold); a drop beyond the
+  threshold that is not significant waits for more outcomes, for up to
+  `max_outcome_wait_intervals` intervals with traffic past the required ones, and passes if
+  it is still not significant then (withdrawing on a point estimate would withdraw good
+  canaries on noise; the guard keeps judging after the promotion); precision and recall at
+  the HIGH cut-off are reported;
 - before labels arrive, a canary whose prediction distribution departs from stable's (KS
   p-value below `ks_alpha` and PSI above `psi_threshold`, both, as the monitoring rule) waits
   for outcomes, for up to `max_outcome_wait_intervals` intervals with traffic past the
@@ -350,14 +354,28 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
         return {"verdict": WAIT, "figures": figures,
                 "reasons": [f"{len(sufficient)} of {required_intervals} intervals analysed with "
                             f"enough requests ({thresholds.min_requests} per version)"]}
+    # Intervals with traffic only: an empty evening or weekend brings no outcome closer.
+    waited = len(sufficient) - int(required_intervals)
     if performance is not None:
+        comparison = (f"canary AUC {performance['canary']['roc_auc']:.4f} is "
+                      f"{performance['auc_drop']:.4f} below stable's "
+                      f"{performance['stable']['roc_auc']:.4f} (allowed "
+                      f"{thresholds.performance_threshold}, p-value "
+                      f"{performance['test']['p_value']:.3g}")
         if performance["worse"]:
-            return {"verdict": FAIL, "figures": figures, "reasons": [
-                f"canary AUC {performance['canary']['roc_auc']:.4f} is "
-                f"{performance['auc_drop']:.4f} below stable's "
-                f"{performance['stable']['roc_auc']:.4f} (allowed "
-                f"{thresholds.performance_threshold}, p-value "
-                f"{performance['test']['p_value']:.3g} < {thresholds.alpha})"]}
+            return {"verdict": FAIL, "figures": figures,
+                    "reasons": [f"{comparison} < {thresholds.alpha})"]}
+        if performance["auc_drop"] > thresholds.performance_threshold:
+            if waited < thresholds.max_outcome_wait_intervals:
+                return {"verdict": WAIT, "figures": figures, "reasons": [
+                    f"{comparison} >= {thresholds.alpha}: beyond the allowed drop but not "
+                    f"significantly, on {performance['canary']['labelled']} canary outcomes); "
+                    f"waiting for more outcomes ({waited} of "
+                    f"{thresholds.max_outcome_wait_intervals} extra intervals)"]}
+            return {"verdict": PASS, "figures": figures, "reasons": [
+                f"{comparison} >= {thresholds.alpha}: not significantly beyond the allowed drop "
+                f"after {waited} extra intervals); errors and latency within limits; the "
+                "guard keeps judging it on outcomes"]}
         return {"verdict": PASS, "figures": figures, "reasons": [
             f"canary AUC {performance['canary']['roc_auc']:.4f} vs stable "
             f"{performance['stable']['roc_auc']:.4f}; errors and latency within limits"]}
@@ -381,8 +399,6 @@ def verdict(intervals: Sequence[Mapping[str, Any]], stable: VersionObservation,
                 f"{estimates['canary']['roc_auc']:.4f} >= stable's "
                 f"{estimates['stable']['roc_auc']:.4f} on the same period; errors and "
                 f"latency within limits"]}
-        # Intervals with traffic only: an empty evening or weekend brings no outcome closer.
-        waited = len(sufficient) - int(required_intervals)
         if waited >= thresholds.max_outcome_wait_intervals:
             return {"verdict": FAIL, "figures": figures, "reasons": [
                 f"{departure}, and no outcomes arrived to judge it within "
