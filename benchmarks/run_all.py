@@ -24,6 +24,7 @@ BENCHMARKS = {
     "risk_model": "benchmarks.bench_risk_model",
     "lm": "benchmarks.bench_lm",
     "continuous": "benchmarks.bench_continuous",
+    "performance_estimation": "benchmarks.bench_performance_estimation",
     "beam_workers": "benchmarks.bench_beam_workers",
     "dashboard": "benchmarks.bench_dashboard",
 }
