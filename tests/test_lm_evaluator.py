@@ -148,3 +148,18 @@ def test_component_has_the_evaluator_interface():
     assert set(component.outputs) == {"evaluation", "blessing"}
     assert component.exec_properties[executor.MAX_NGRAM_RATIO_KEY] == 1.0
     assert component.exec_properties[executor.PERPLEXITY_TOLERANCE_KEY] == 0.05
+
+
+def test_a_window_of_examples_artifacts_is_read_as_one_split_in_order(tmp_path):
+    """A continuous job trains on several spans: the evaluator gets one Examples artifact per
+    span and must read every one's split, in order; an empty split folder is named."""
+    first, second = str(tmp_path / "span-1"), str(tmp_path / "span-2")
+    _write_split(first, "eval", ["one", "two"], ["trade_confirmation", "risk_summary"])
+    _write_split(second, "eval", ["three"], ["compliance"])
+    texts = evaluation.read_split_texts(split_uri(first, "eval"), split_uri(second, "eval"))
+    assert (list(texts.texts), list(texts.kinds)) == (
+        ["one", "two", "three"], ["trade_confirmation", "risk_summary", "compliance"])
+    empty = tmp_path / "span-3" / "Split-eval"
+    empty.mkdir(parents=True)
+    with pytest.raises(ValueError, match=f"no files in split folder {empty}"):
+        evaluation.read_split_texts(split_uri(first, "eval"), str(empty))
