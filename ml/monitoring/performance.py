@@ -16,6 +16,11 @@ from ml.monitoring.multiple_testing import adjust_p_values
 
 METRICS = ("accuracy", "precision", "recall", "f1")
 DEFAULT_BOOTSTRAP = 2000
+# Rows a metric is a ratio of (all rows, predicted or actual positives): below this in either
+# window it is reported, not tested. With 3 predicted positives, all right in the reference and
+# wrong now, every bootstrap draw keeps the same ratio, the spread is 0 and "precision fell
+# from 1.000 to 0.000" would alert with confidence.
+MIN_SUPPORT = 20
 
 
 def positive_class(classes: np.ndarray):
@@ -71,12 +76,15 @@ def metrics_from_confusion(confusion: np.ndarray, positive_index: int | None) ->
 def performance_drop_tests(reference_confusion: np.ndarray, current_confusion: np.ndarray,
                            drop_thresholds: Mapping[str, float], alpha: float,
                            positive_index: int | None, correction: str = "holm",
-                           n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0) -> pd.DataFrame:
+                           n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = 0,
+                           min_support: int = MIN_SUPPORT) -> pd.DataFrame:
     """One row per metric: reference, current, drop, threshold, p-value of 'drop <= threshold'.
 
     The spread of the drop comes from a multinomial bootstrap of both confusion matrices
     (cheap: it resamples cell counts, not rows); drifted means the adjusted p-value is below
-    alpha, i.e. the drop is beyond its threshold with confidence.
+    alpha, i.e. the drop is beyond its threshold with confidence. A metric whose support (the
+    rows it is a ratio of, `support` in the table) is below min_support in either window gets
+    p = 1: too few rows to say anything.
     """
     rng = np.random.default_rng(seed)
     reference = metrics_from_confusion(reference_confusion, positive_index)
@@ -85,22 +93,41 @@ def performance_drop_tests(reference_confusion: np.ndarray, current_confusion: n
                                              positive_index)
     current_draws = metrics_from_confusion(_resampled(current_confusion, n_bootstrap, rng),
                                            positive_index)
+    reference_support = metric_support(reference_confusion, positive_index)
+    current_support = metric_support(current_confusion, positive_index)
     rows = []
     for metric in METRICS:
         drop = float(reference[metric] - current[metric])
         threshold = float(drop_thresholds[f"{metric}_drop"])
+        support = min(reference_support[metric], current_support[metric])
         spread = float(np.std(reference_draws[metric] - current_draws[metric], ddof=1))
-        if spread > 0:
+        if support < min_support:
+            p_value = 1.0
+        elif spread > 0:
             p_value = float(stats.norm.sf((drop - threshold) / spread))
         else:
             p_value = 0.0 if drop > threshold else 1.0
         rows.append((metric, float(reference[metric]), float(current[metric]), drop,
-                     threshold, p_value))
+                     threshold, p_value, support))
     table = pd.DataFrame(rows, columns=["metric", "reference", "current", "drop", "threshold",
-                                        "p_value"])
+                                        "p_value", "support"])
     table["adjusted_p_value"] = adjust_p_values(table["p_value"].to_numpy(), correction)
     table["drifted"] = table["adjusted_p_value"] < alpha
     return table
+
+
+def metric_support(confusion: np.ndarray, positive_index: int | None) -> dict:
+    """The rows each metric is a ratio of: all rows (accuracy), predicted positives
+    (precision), actual positives (recall), the fewer of both (F1); the smallest class's for
+    a multiclass macro average."""
+    confusion = np.asarray(confusion, dtype=np.int64)
+    predicted, actual = confusion.sum(axis=0), confusion.sum(axis=1)
+    if positive_index is not None:
+        predicted, actual = int(predicted[positive_index]), int(actual[positive_index])
+    else:
+        predicted, actual = int(predicted.min()), int(actual.min())
+    return {"accuracy": int(confusion.sum()), "precision": predicted, "recall": actual,
+            "f1": min(predicted, actual)}
 
 
 def _resampled(confusion: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
