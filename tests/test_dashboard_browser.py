@@ -170,6 +170,13 @@ def _text(browser, selector):
         selector)
 
 
+def _texts(browser, selector):
+    """Every matching element's text, read in one step (see _text)."""
+    return browser.execute_script(
+        "return Array.from(document.querySelectorAll(arguments[0]))"
+        ".map(function (e) { return e.innerText.trim(); });", selector)
+
+
 def _trace(browser, chart, name):
     return browser.execute_script(
         "var div = document.getElementById(arguments[0]), name = arguments[1];"
@@ -296,8 +303,8 @@ def test_a_promotion_through_the_admin_path_moves_the_label(site):
         browser.find_element("css selector", "#promote-form input[name=reason]").send_keys(
             "browser test"),
         browser.find_element("css selector", "#promote-form button").click()))
-    flash = _wait(lambda: [e.text for e in browser.find_elements("css selector", ".flash.info")
-                           if "stable -> version 2" in e.text], 30, "the promotion's message")
+    flash = _wait(lambda: [text for text in _texts(browser, ".flash.info")
+                           if "stable -> version 2" in text], 30, "the promotion's message")
     browser.save_screenshot(str(shots / "after-promotion.png"))
     assert flash and label_versions(home, RISK)["labels"]["stable"] == 2
     assert _text(browser, "#stable-version") == "2"
