@@ -58,13 +58,14 @@ def trained_home(trades: int, home: Optional[str]):
 
 
 def serving_version(home, model_name: str) -> int:
-    from ml.lifecycle.deployment import STABLE, label_versions
+    """The version labelled `stable`; exits naming the home when nothing serves."""
+    from ml.lifecycle.retraining import stable_version
 
-    version = label_versions(home, model_name).get(STABLE)
-    if version is None:
+    version = stable_version(home, model_name)
+    if version < 0:
         raise SystemExit(f"bench_performance_estimation: {home.root} serves no `stable` "
                          f"version of {model_name}")
-    return int(version)
+    return version
 
 
 def window(span: int, drift: str, rows: int, seed: int):
@@ -81,15 +82,13 @@ def window(span: int, drift: str, rows: int, seed: int):
     return scenario, table, records
 
 
-def measure(home, rows: int, seed: int, simulations: int) -> List[Dict]:
-    from ml.core import registry
+def measure(home, model: str, version: int, rows: int, seed: int,
+            simulations: int) -> List[Dict]:
     from ml.lifecycle.shadow import ShadowScorer
     from ml.monitoring.performance_estimation import (ProbabilityCalibrator,
                                                       estimate_performance,
                                                       realised_performance)
 
-    model = registry.RISK_MODEL.serving_name
-    version = serving_version(home, model)
     scorer = ShadowScorer(home)
 
     def scored(span: int, drift: str):
@@ -112,7 +111,7 @@ def measure(home, rows: int, seed: int, simulations: int) -> List[Dict]:
                             "estimated": raw.metrics["roc_auc"],
                             "standard_error": raw.standard_errors["roc_auc"],
                             "calibrated": calibrated.metrics["roc_auc"],
-                            "carried": reference_auc, "mean_score": float(scores.mean())})
+                            "carried": reference_auc})
             progress(f"{name}: realised AUC {realised:.4f}, estimated {results[-1]['estimated']:.4f}, "
                      f"calibrated {results[-1]['calibrated']:.4f}")
     finally:
@@ -121,8 +120,8 @@ def measure(home, rows: int, seed: int, simulations: int) -> List[Dict]:
 
 
 def report(results: List[Dict], args, machine: str, version: int) -> List[str]:
-    flags = " ".join(f for f in (f"--trades {args.trades}" if not args.home else "--home HOME",
-                                 f"--window {args.window}") if f)
+    flags = (f"--trades {args.trades}" if not args.home else "--home HOME") + \
+        f" --window {args.window}"
     lines = [heading("Performance estimation before labels (CBPE) on a trained risk model"), "",
              f"Command: `TF_USE_LEGACY_KERAS=1 .venv/bin/python -m "
              f"benchmarks.bench_performance_estimation {flags}`  ",
@@ -173,8 +172,9 @@ def main(argv=None) -> int:
     home = trained_home(args.trades, args.home)
     from ml.core import registry
 
-    version = serving_version(home, registry.RISK_MODEL.serving_name)
-    results = measure(home, args.window, args.seed, args.simulations)
+    model = registry.RISK_MODEL.serving_name
+    version = serving_version(home, model)
+    results = measure(home, model, version, args.window, args.seed, args.simulations)
     progress(f"done in {(dt.datetime.now() - started).total_seconds():.0f} s")
     publish("\n".join(report(results, args, machine, version)), write=not args.no_append)
     return 0
